@@ -1,0 +1,175 @@
+# zsa — plain Makefile.
+#   make            build everything (build/bin/zsa-gateway, zsa-worker, zsa-scheduler)
+#   make test       unit tests under ASan/UBSan, integration tests, docs check
+#   make demo       local stack (see README)
+#   make bench      benchmarks (results go to docs/BENCHMARKS.md by hand, with date and machine)
+#   make asan       build everything with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fmt / lint / docs / clean
+# Every target installs missing Debian packages first (scripts/install-deps.sh).
+
+BUILD   ?= build
+SAN     ?= 0
+CC      ?= cc
+VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
+
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+CUDA      ?= $(if $(NVCC),1,0)
+V         ?= 0
+Q         := $(if $(filter 1,$(V)),,@)
+
+WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Werror
+CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
+CFLAGS   := -std=c11 -O2 -g $(WARN)
+LDFLAGS  :=
+LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lm -lpthread
+
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+CFLAGS   := -std=c11 -O1 -g $(WARN) $(SANFLAGS)
+LDFLAGS  += $(SANFLAGS)
+endif
+
+ifeq ($(CUDA),1)
+CPPFLAGS += -DZSA_HAVE_CUDA
+NVCCFLAGS := -O2 -I. -Xcompiler -Wall,-Wextra,-Werror
+CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread
+endif
+
+# ---- sources ------------------------------------------------------------------------------------
+LIB_SRC  := $(wildcard common/*.c proto/*.c)
+LIB_CU   := $(if $(filter 1,$(CUDA)),$(wildcard common/*.cu))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
+LIB      := $(BUILD)/libzsa.a
+
+DAEMONS  := gateway worker scheduler
+BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-protodoc
+
+HARNESS_SRC := $(wildcard tests/harness/*.c)
+HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC    := $(wildcard tests/unit/*/*.c)
+UNIT_BIN    := $(UNIT_SRC:%.c=$(BUILD)/%)
+INTEG_SRC   := $(wildcard tests/integration/*.c)
+INTEG_BIN   := $(INTEG_SRC:%.c=$(BUILD)/%)
+BENCH_SRC   := $(wildcard bench/*.c)
+BENCH_BIN   := $(BENCH_SRC:%.c=$(BUILD)/%)
+
+# ---- dependency check: re-run make after installing so that everything is evaluated afresh -----
+DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/include/uv.h \
+             /usr/include/event2/event.h /usr/include/msgpack.h /usr/include/json-c/json.h \
+             /usr/include/x86_64-linux-gnu/tiffio.h /usr/include/criterion/criterion.h \
+             /usr/include/openssl/ssl.h /usr/include/zlib.h /usr/bin/redis-server \
+             /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck
+DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
+
+.PHONY: all build test demo bench fmt lint asan docs check-docs clean deps unit integration \
+        build-tests run-unit run-integration build-bench
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+deps:
+ifneq ($(strip $(DEP_MISSING)),)
+	@echo "missing $(DEP_MISSING): installing with scripts/install-deps.sh"
+	@scripts/install-deps.sh
+endif
+
+build: $(BINS)
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build
+
+# make test: unit tests under ASan/UBSan, integration tests against the ASan daemons, the
+# release build (-O2 warnings differ), and the generated protocol reference.
+test: deps
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build build-tests
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration
+	@$(MAKE) --no-print-directory check-docs
+	@echo "make test: all passed"
+
+unit: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build build-tests run-unit
+
+integration: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build build-tests run-integration
+
+build-tests: $(UNIT_BIN) $(INTEG_BIN)
+
+# ASan: fail on leaks too. protect_shadow_gap=0 lets the CUDA runtime map its memory.
+TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:protect_shadow_gap=0 \
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ZSA_BIN_DIR=$(abspath $(BUILD)/bin)
+
+run-unit: $(UNIT_BIN)
+	@$(TEST_ENV) scripts/run-tests.sh $(UNIT_BIN)
+
+run-integration: $(INTEG_BIN) $(BINS)
+	@$(TEST_ENV) scripts/run-tests.sh $(INTEG_BIN)
+
+demo: all
+	@scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory build-bench
+	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
+
+build-bench: $(BENCH_BIN)
+
+docs: $(BUILD)/bin/zsa-protodoc
+	@scripts/gen-protocol-doc.sh $(BUILD)/bin/zsa-protodoc docs/PROTOCOL.md
+
+check-docs: $(BUILD)/bin/zsa-protodoc
+	@scripts/gen-protocol-doc.sh --check $(BUILD)/bin/zsa-protodoc docs/PROTOCOL.md
+
+FMT_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
+fmt: deps
+	@clang-format -i $(FMT_FILES)
+
+lint: deps
+	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -I. -D_DEFAULT_SOURCE \
+	  common proto gateway worker scheduler tests bench
+
+clean:
+	rm -rf build
+
+# ---- rules --------------------------------------------------------------------------------------
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC    $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.cu.o: %.cu
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  NVCC  $@")
+	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  AR    $@")
+	$(Q)$(AR) rcs $@ $^
+
+$(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/bin/zsa-protodoc: $(BUILD)/obj/proto/tools/protodoc.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lcriterion $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
+
+.SECONDARY:
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

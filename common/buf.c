@@ -1,0 +1,131 @@
+/* Growable byte buffer and JSON string escaping. Any thread, one buffer per thread. */
+#include "common/buf.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+
+void cm_buf_init(struct cm_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void cm_buf_deinit(struct cm_buf *b)
+{
+    free(b->data);
+    cm_buf_init(b);
+}
+
+void cm_buf_reset(struct cm_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void cm_buf_reserve(struct cm_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 64;
+    while (cap < need)
+        cap *= 2;
+    b->data = cm_xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+void cm_buf_append(struct cm_buf *b, const void *p, size_t n)
+{
+    cm_buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void cm_buf_puts(struct cm_buf *b, const char *s)
+{
+    cm_buf_append(b, s, strlen(s));
+}
+
+void cm_buf_putc(struct cm_buf *b, char c)
+{
+    cm_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void cm_buf_printf(struct cm_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n <= 0)
+        return;
+    cm_buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+char *cm_buf_steal(struct cm_buf *b)
+{
+    cm_buf_reserve(b, 0);
+    char *s = b->data;
+    cm_buf_init(b);
+    return s;
+}
+
+void cm_buf_append_json_str(struct cm_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    cm_buf_reserve(b, n + 2);
+    cm_buf_putc(b, '"');
+    size_t run = 0; /* start of the pending run of bytes that need no escape */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        cm_buf_append(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': cm_buf_append(b, "\\\"", 2); break;
+        case '\\': cm_buf_append(b, "\\\\", 2); break;
+        case '\n': cm_buf_append(b, "\\n", 2); break;
+        case '\r': cm_buf_append(b, "\\r", 2); break;
+        case '\t': cm_buf_append(b, "\\t", 2); break;
+        case '\b': cm_buf_append(b, "\\b", 2); break;
+        case '\f': cm_buf_append(b, "\\f", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            cm_buf_append(b, u, sizeof(u));
+        }
+        }
+    }
+    cm_buf_append(b, s + run, n - run);
+    cm_buf_putc(b, '"');
+}
+
+void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float)
+{
+    char tmp[40];
+    int n = 0;
+    /* %.15g is exact for most decimal inputs; widen only when it does not read back. */
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    cm_buf_append(b, tmp, (size_t)n);
+    if (keep_float && isfinite(v) && !strpbrk(tmp, ".eEn"))
+        cm_buf_append(b, ".0", 2);
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package that zsa's build, tests and demo need.
+# Idempotent: prints nothing and exits 0 when everything is already present.
+# Needs root or sudo. ZSA_NO_INSTALL=1 turns it into a check that lists what is missing.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential pkg-config
+  # libraries
+  libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libevent-dev
+  libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev
+  # tests and tools
+  libcriterion-dev redis-server redis-tools clang-format cppcheck python3 curl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "${ZSA_NO_INSTALL:-0}" = 1 ]; then
+  echo "install-deps: missing packages: ${missing[*]}" >&2
+  exit 1
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    SUDO="sudo"
+  else
+    echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+  # The package lists may be stale or absent on a fresh machine: refresh once and retry.
+  $SUDO apt-get update -qq >/dev/null
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# redis-server's package starts a system instance on 6379; zsa never uses it.
+echo "install-deps: done" >&2

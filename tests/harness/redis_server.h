@@ -1,0 +1,36 @@
+/* Test harness: a real redis-server on a free loopback port in its own temp dir, stopped and
+ * removed when the test ends, however it ends: th_redis_stop() in the test's fini, an atexit
+ * handler for exits, PR_SET_PDEATHSIG for crashes (the dir of a crashed test is swept by the
+ * next start). No test needs a Redis already running. */
+#ifndef TH_REDIS_SERVER_H
+#define TH_REDIS_SERVER_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct th_redis {
+    pid_t pid;      /* 0 when not running */
+    int port;       /* loopback TCP port */
+    char dir[256];  /* private working dir (RDB/AOF files, redis.log) */
+    char url[300];  /* redis://127.0.0.1:<port>/0 */
+    bool aof;       /* start with appendonly yes (for restart tests) */
+};
+
+/* Starts redis-server and waits (deadline 10 s) until it answers PING. Retries on another port
+ * when the chosen one was taken meanwhile. Returns 0, or -1 with the reason on stderr. */
+int th_redis_start(struct th_redis *r);
+
+/* Stops it (SIGTERM, SIGKILL after 5 s) and removes its dir. Safe to call twice. */
+void th_redis_stop(struct th_redis *r);
+
+/* Stops the server but keeps its dir and port, then starts it again on them (AOF/RDB reload). */
+int th_redis_restart(struct th_redis *r);
+
+/* Stops the server, keeping dir and port, so a test can observe an outage. */
+void th_redis_kill(struct th_redis *r);
+
+/* A blocking client with a 2 s timeout; NULL on failure. Free with redisFree(). */
+redisContext *th_redis_connect(const struct th_redis *r);
+
+#endif

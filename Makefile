@@ -23,6 +23,7 @@ CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
 LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lm -lpthread
+TEST_LIBS := -lcriterion -levent
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -163,7 +164,7 @@ $(BUILD)/bin/zsa-protodoc: $(BUILD)/obj/proto/tools/protodoc.o $(LIB)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lcriterion $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(TEST_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(LIB)
 	@mkdir -p $(@D)

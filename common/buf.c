@@ -115,10 +115,39 @@ void cm_buf_append_json_str(struct cm_buf *b, const char *s, size_t n)
     cm_buf_putc(b, '"');
 }
 
+void cm_buf_append_uint(struct cm_buf *b, unsigned long long v)
+{
+    char tmp[24];
+    char *p = tmp + sizeof(tmp);
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    cm_buf_append(b, p, (size_t)(tmp + sizeof(tmp) - p));
+}
+
+void cm_buf_append_int(struct cm_buf *b, long long v)
+{
+    if (v < 0) {
+        cm_buf_putc(b, '-');
+        cm_buf_append_uint(b, 0ull - (unsigned long long)v);
+    } else {
+        cm_buf_append_uint(b, (unsigned long long)v);
+    }
+}
+
 void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float)
 {
     char tmp[40];
     int n = 0;
+    /* integral values below 2^53 print exactly as integers: skip printf and strtod */
+    if (v == (double)(long long)v && v > -9007199254740992.0 && v < 9007199254740992.0 &&
+        !(v == 0 && signbit(v))) {
+        cm_buf_append_int(b, (long long)v);
+        if (keep_float)
+            cm_buf_append(b, ".0", 2);
+        return;
+    }
     /* %.15g is exact for most decimal inputs; widen only when it does not read back. */
     for (int prec = 15; prec <= 17; prec++) {
         n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);

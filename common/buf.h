@@ -30,6 +30,10 @@ char *cm_buf_steal(struct cm_buf *b);
  * copies other bytes (callers pass valid UTF-8). */
 void cm_buf_append_json_str(struct cm_buf *b, const char *s, size_t n);
 
+/* Appends a decimal integer (no printf: this is on the event encoding path). */
+void cm_buf_append_int(struct cm_buf *b, long long v);
+void cm_buf_append_uint(struct cm_buf *b, unsigned long long v);
+
 /* Appends a double in the shortest form (at most 17 digits) that parses back to the same value.
  * With keep_float, an integral value gets ".0" so that it reads back as a float. */
 void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float);

@@ -34,7 +34,7 @@ static redisReply *vcmd(redisContext *c, int expect, char *err, size_t errlen, c
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "%s", r->str);
     } else if (expect >= 0 && r->type != expect) {
-        snprintf(err, errlen, "expected a %s reply, got %s", cm_redis_reply_type_name(expect),
+        snprintf(err, errlen, "expected a reply of type %s, got %s", cm_redis_reply_type_name(expect),
                  cm_redis_reply_type_name(r->type));
     } else {
         return r;

@@ -129,8 +129,8 @@ void pr_value_write_json(const struct pr_value *v, struct cm_buf *out)
     switch (v->type) {
     case PR_V_NULL: cm_buf_append(out, "null", 4); break;
     case PR_V_BOOL: cm_buf_puts(out, v->u.b ? "true" : "false"); break;
-    case PR_V_INT: cm_buf_printf(out, "%lld", (long long)v->u.i); break;
-    case PR_V_UINT: cm_buf_printf(out, "%llu", (unsigned long long)v->u.u); break;
+    case PR_V_INT: cm_buf_append_int(out, v->u.i); break;
+    case PR_V_UINT: cm_buf_append_uint(out, v->u.u); break;
     case PR_V_DOUBLE: cm_buf_append_double(out, v->u.d, true); break;
     case PR_V_STR: cm_buf_append_json_str(out, v->u.s.p, v->u.s.len); break;
     case PR_V_ARRAY:
@@ -187,7 +187,7 @@ static void write_field(struct cm_buf *out, const struct pr_msg *m, const struct
             cm_buf_append_double(out, d, false);
         return;
     }
-    case PR_T_INT: cm_buf_printf(out, "%lld", (long long)*(const int64_t *)slot); return;
+    case PR_T_INT: cm_buf_append_int(out, *(const int64_t *)slot); return;
     case PR_T_BOOL: cm_buf_puts(out, *(const bool *)slot ? "true" : "false"); return;
     case PR_T_OBJECT: pr_value_write_json(*(struct pr_value *const *)slot, out); return;
     case PR_T_STRS: {

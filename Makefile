@@ -44,7 +44,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
 LIB      := $(BUILD)/libzsa.a
 
 DAEMONS  := gateway worker scheduler
-BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-protodoc
+BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto
 
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
@@ -117,11 +117,11 @@ bench: deps
 
 build-bench: $(BENCH_BIN)
 
-docs: $(BUILD)/bin/zsa-protodoc
-	@scripts/gen-protocol-doc.sh $(BUILD)/bin/zsa-protodoc docs/PROTOCOL.md
+docs: $(BUILD)/bin/zsa-proto
+	@scripts/gen-protocol-doc.sh $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
 
-check-docs: $(BUILD)/bin/zsa-protodoc
-	@scripts/gen-protocol-doc.sh --check $(BUILD)/bin/zsa-protodoc docs/PROTOCOL.md
+check-docs: $(BUILD)/bin/zsa-proto
+	@scripts/gen-protocol-doc.sh --check $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
 fmt: deps
@@ -156,7 +156,7 @@ $(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(LIB)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/bin/zsa-protodoc: $(BUILD)/obj/proto/tools/protodoc.o $(LIB)
+$(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)

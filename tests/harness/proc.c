@@ -17,6 +17,10 @@
 
 void th_bin_path(const char *name, char *buf, size_t n)
 {
+    if (strchr(name, '/')) { /* a path, e.g. scripts/demo.sh */
+        snprintf(buf, n, "%s", name);
+        return;
+    }
     const char *dir = getenv("ZSA_BIN_DIR");
     snprintf(buf, n, "%s/%s", dir && *dir ? dir : "build/bin", name);
 }

@@ -136,6 +136,36 @@ void cm_buf_append_int(struct cm_buf *b, long long v)
     }
 }
 
+/* Fast path for values with at most 9 decimals (progress, seconds, scores, volumes): finds the
+ * smallest k with v == r / 10^k for an integer r below 2^53. Both sides are correctly rounded
+ * values of the same rational, so the decimal r * 10^-k reads back as exactly v. */
+static bool append_short_decimal(struct cm_buf *b, double v)
+{
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    if (!(fabs(v) < 1e6) || v == 0)
+        return false;
+    for (int k = 1; k <= 9; k++) {
+        double scaled = v * p10[k];
+        if (fabs(scaled) >= 9007199254740992.0)
+            return false;
+        long long r = llround(scaled);
+        if ((double)r / p10[k] != v)
+            continue;
+        unsigned long long a = r < 0 ? 0ull - (unsigned long long)r : (unsigned long long)r;
+        unsigned long long div = (unsigned long long)p10[k];
+        char frac[16];
+        for (int i = k - 1; i >= 0; i--, a /= 10)
+            frac[i] = (char)('0' + (int)((a % 10)));
+        if (r < 0)
+            cm_buf_putc(b, '-');
+        cm_buf_append_uint(b, (r < 0 ? 0ull - (unsigned long long)r : (unsigned long long)r) / div);
+        cm_buf_putc(b, '.');
+        cm_buf_append(b, frac, (size_t)k);
+        return true;
+    }
+    return false;
+}
+
 void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float)
 {
     char tmp[40];
@@ -148,6 +178,8 @@ void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float)
             cm_buf_append(b, ".0", 2);
         return;
     }
+    if (append_short_decimal(b, v))
+        return;
     /* %.15g is exact for most decimal inputs; widen only when it does not read back. */
     for (int prec = 15; prec <= 17; prec++) {
         n = snprintf(tmp, sizeof(tmp), "%.*g", prec, v);

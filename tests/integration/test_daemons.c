@@ -28,6 +28,32 @@ Test(daemons, help_lists_the_common_options_and_exits_0)
     }
 }
 
+Test(daemons, readme_documents_every_option)
+{
+    FILE *f = fopen("README.md", "r");
+    cr_assert_not_null(f, "run from the repository root");
+    static char readme[65536];
+    size_t n = fread(readme, 1, sizeof(readme) - 1, f);
+    readme[n] = '\0';
+    fclose(f);
+    for (int i = 0; i < NDAEMONS; i++) {
+        struct th_proc_result res;
+        const char *argv[] = {"--help", NULL};
+        th_proc_run(daemons[i], argv, NULL, 10000, &res);
+        int seen = 0;
+        for (char *p = strstr(res.out, "\n  --"); p; p = strstr(p + 1, "\n  --")) {
+            char flag[64], cell[80];
+            if (sscanf(p + 3, "%63[a-z-]", flag) != 1 || strcmp(flag, "--help") == 0 ||
+                strcmp(flag, "--version") == 0)
+                continue;
+            snprintf(cell, sizeof(cell), "`%s`", flag);
+            cr_assert(strstr(readme, cell), "README.md does not document %s of %s", flag, daemons[i]);
+            seen++;
+        }
+        cr_assert_geq(seen, 7, "%s", res.out);
+    }
+}
+
 Test(daemons, version_exits_0)
 {
     for (int i = 0; i < NDAEMONS; i++) {

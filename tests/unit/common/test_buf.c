@@ -56,3 +56,41 @@ Test(common_buf, doubles_are_shortest_and_read_back_exactly)
     cr_assert_str_eq(b.data, "1e+300");
     cm_buf_deinit(&b);
 }
+
+Test(common_buf, every_double_reads_back_exactly_with_at_most_17_digits)
+{
+    unsigned seed = 12345;
+    struct cm_buf b = CM_BUF_INIT;
+    for (int i = 0; i < 200000; i++) {
+        double v;
+        switch (i % 4) {
+        case 0: v = (double)(rand_r(&seed) % 2000001 - 1000000) / 100.0; break; /* 2 decimals */
+        case 1: v = (double)rand_r(&seed) / (double)(rand_r(&seed) | 1); break; /* anything */
+        case 2: v = ldexp((double)rand_r(&seed), rand_r(&seed) % 200 - 100); break;
+        default: v = (double)(rand_r(&seed) % 100000) * 1e-7; break; /* small decimals */
+        }
+        for (int keep = 0; keep <= 1; keep++) {
+            cm_buf_reset(&b);
+            cm_buf_append_double(&b, v, keep);
+            char *end;
+            cr_assert_eq(strtod(b.data, &end), v, "%.17g printed as %s", v, b.data);
+            cr_assert_eq(*end, '\0');
+            int digits = 0; /* significant digits: from the first non-zero one */
+            bool started = false;
+            for (const char *p = b.data; *p && *p != 'e'; p++) {
+                started = started || (*p >= '1' && *p <= '9');
+                digits += started && *p >= '0' && *p <= '9';
+            }
+            cr_assert_leq(digits, 17 + (keep ? 1 : 0), "%s has more than 17 digits", b.data);
+            if (keep)
+                cr_assert(strpbrk(b.data, ".e"), "%s would read back as an integer", b.data);
+        }
+    }
+    cm_buf_reset(&b);
+    cm_buf_append_double(&b, -0.0731, false);
+    cr_assert_str_eq(b.data, "-0.0731");
+    cm_buf_reset(&b);
+    cm_buf_append_double(&b, 311.25, false);
+    cr_assert_str_eq(b.data, "311.25");
+    cm_buf_deinit(&b);
+}

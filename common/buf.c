@@ -142,7 +142,7 @@ void cm_buf_append_int(struct cm_buf *b, long long v)
 static bool append_short_decimal(struct cm_buf *b, double v)
 {
     static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
-    if (!(fabs(v) < 1e6) || v == 0)
+    if (!(fabs(v) < 1e6 && fabs(v) >= 1e-4)) /* outside: %g's exponent form is shorter */
         return false;
     for (int k = 1; k <= 9; k++) {
         double scaled = v * p10[k];

@@ -12,13 +12,14 @@
 
 static int from_json(json_object *j, struct pr_value *out, const char *field, struct pr_err *err)
 {
+    const char *name = field ? field : "message";
     switch (json_object_get_type(j)) {
     case json_type_null: *out = pr_value_null(); return 0;
     case json_type_boolean: *out = pr_value_bool(json_object_get_boolean(j)); return 0;
     case json_type_double: {
         double d = json_object_get_double(j);
         if (!isfinite(d))
-            return pr__fail(err, field, "must be a finite number");
+            return pr__fail(err, name, "must be a finite number");
         *out = pr_value_double(d);
         return 0;
     }
@@ -55,15 +56,14 @@ static int from_json(json_object *j, struct pr_value *out, const char *field, st
         json_object_object_foreach(j, key, val)
         {
             /* top-level members are named after their key, nested ones after the top field */
-            const char *name = field ? field : key;
             pr_value__add_member(out, key, strlen(key), pr_value_null());
-            if (from_json(val, &out->u.o.m[out->u.o.n - 1].val, name, err))
+            if (from_json(val, &out->u.o.m[out->u.o.n - 1].val, field ? field : key, err))
                 return -EINVAL;
         }
         return 0;
     }
     }
-    return pr__fail(err, field ? field : "message", "unsupported JSON type");
+    return pr__fail(err, name, "unsupported JSON type");
 }
 
 static bool only_space(const char *s, size_t n)

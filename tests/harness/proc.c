@@ -39,11 +39,14 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
     char path[512];
     th_bin_path(name, path, sizeof(path));
     FILE *fo = tmpfile(), *fe = tmpfile();
-    if (!fo || !fe)
+    pid_t pid = fo && fe ? fork() : -1;
+    if (pid < 0) {
+        if (fo)
+            fclose(fo);
+        if (fe)
+            fclose(fe);
         return -1;
-    pid_t pid = fork();
-    if (pid < 0)
-        return -1;
+    }
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(fileno(fo), 1);

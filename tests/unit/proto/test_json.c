@@ -42,6 +42,7 @@ static const struct bad_case bad_json[] = {
     {"array root", PR_WIRE_SERVER, "[]", "message", "expected an object, got array"},
     {"number root", PR_WIRE_SERVER, "42", "message", "expected an object, got integer"},
     {"null root", PR_WIRE_SERVER, "null", "message", "expected an object, got null"},
+    {"NaN root", PR_WIRE_SERVER, "NaN", "message", "must be a finite number"},
     {"no event_type", PR_WIRE_SERVER, "{}", "event_type", "required field is missing"},
     {"event_type not a string", PR_WIRE_SERVER, "{\"event_type\":5}", "event_type", "expected a string"},
     {"unknown event_type", PR_WIRE_SERVER, "{\"event_type\":\"processing_paused\"}", "event_type",

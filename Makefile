@@ -63,7 +63,7 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
-.PHONY: all build test demo bench fmt lint asan docs check-docs clean deps unit integration \
+.PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
         build-tests run-unit run-integration build-bench
 
 all: deps
@@ -87,7 +87,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build build-tests
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration
-	@$(MAKE) --no-print-directory check-docs
+	@$(MAKE) --no-print-directory check-docs check-fmt
 	@echo "make test: all passed"
 
 unit: deps
@@ -126,6 +126,10 @@ check-docs: $(BUILD)/bin/zsa-proto
 FMT_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
 fmt: deps
 	@clang-format -i $(FMT_FILES)
+
+check-fmt:
+	@clang-format --dry-run --Werror $(FMT_FILES) || \
+	  { echo "format: run 'make fmt' and commit the result" >&2; exit 1; }
 
 lint: deps
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \

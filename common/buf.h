@@ -12,7 +12,10 @@ struct cm_buf {
     size_t cap; /* bytes allocated */
 };
 
-#define CM_BUF_INIT {NULL, 0, 0}
+#define CM_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void cm_buf_init(struct cm_buf *b);
 void cm_buf_deinit(struct cm_buf *b); /* frees the storage; the buffer may be reused after init */

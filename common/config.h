@@ -21,7 +21,7 @@ typedef int (*cm_opt_check_cb)(const char *value, char *err, size_t errlen);
 /* One row per option. The flag is --<name>; the environment variable is ZSA_<NAME> with '-'
  * turned into '_' (--redis-url <-> ZSA_REDIS_URL). */
 struct cm_opt {
-    const char *name;      /* long flag without dashes */
+    const char *name; /* long flag without dashes */
     enum cm_opt_type type;
     size_t offset;         /* offsetof the field in the daemon's config struct */
     const char *def;       /* default as text, parsed like any other source; NULL: NULL/0 */

@@ -17,10 +17,11 @@ struct cm_gpu_device {
 };
 
 struct cm_gpu_probe {
-    bool cuda_built;     /* compiled with CUDA support */
-    int count;           /* usable devices (0: use the CPU) */
-    int cuda_error;      /* cudaError_t of cudaGetDeviceCount, 0 when it succeeded or not built */
-    char message[256];   /* one line for the log: "2 CUDA devices" / "no CUDA device, using CPU (...)" */
+    bool cuda_built;   /* compiled with CUDA support */
+    int count;         /* usable devices (0: use the CPU) */
+    int cuda_error;    /* cudaError_t of cudaGetDeviceCount, 0 when it succeeded or not built */
+    char message[256]; /* one line for the log: "2 CUDA devices" / "no CUDA device, using CPU (...)"
+                        */
     struct cm_gpu_device dev[CM_GPU_MAX]; /* the first min(count, CM_GPU_MAX) devices */
 };
 

@@ -34,7 +34,7 @@ extern "C" void cm__gpu_cuda_probe(struct cm_gpu_probe *p)
         p->dev[i].cc_major = prop.major;
         p->dev[i].cc_minor = prop.minor;
     }
-    snprintf(p->message, sizeof(p->message), "%d CUDA device%s, first: %.120s (%zu MiB, sm_%d%d)", n,
-             n == 1 ? "" : "s", p->dev[0].name, p->dev[0].mem_total_mb, p->dev[0].cc_major,
+    snprintf(p->message, sizeof(p->message), "%d CUDA device%s, first: %.120s (%zu MiB, sm_%d%d)",
+             n, n == 1 ? "" : "s", p->dev[0].name, p->dev[0].mem_total_mb, p->dev[0].cc_major,
              p->dev[0].cc_minor);
 }

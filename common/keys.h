@@ -6,25 +6,25 @@
 #include <stddef.h>
 
 /* One row per key: enum suffix, name after "<prefix>:", takes an id, Redis type, meaning. */
-#define CM_KEYS(X)                                                                        \
-    X(JOBS, "jobs", 0, "list", "pending jobs (JSON); workers take from the right")        \
-    X(ACTIVE, "active", 1, "list", "the job a worker holds; survives the worker's death") \
-    X(JOB, "job", 1, "hash", "job status, attempts, progress, worker, times, result")     \
-    X(WORKER, "worker", 1, "hash+TTL", "worker heartbeat: host, pid, device, GPU figures") \
-    X(WORKERS, "workers", 0, "set", "known worker ids")                                   \
-    X(EVENTS, "events", 1, "stream", "a session's event log, for replay")                 \
-    X(BCAST, "bcast", 0, "stream+channel", "events for everyone (system_status)")         \
-    X(CHANNEL, "ch", 1, "channel", "live events of one session, with their stream ids")   \
-    X(RESULT, "result", 1, "string+TTL", "a job's full result")                           \
-    X(DEAD, "dead", 0, "list", "jobs that exhausted their attempts or were malformed")    \
-    X(CANCEL, "cancel", 0, "channel", "job ids to cancel")                                \
+#define CM_KEYS(X)                                                                                 \
+    X(JOBS, "jobs", 0, "list", "pending jobs (JSON); workers take from the right")                 \
+    X(ACTIVE, "active", 1, "list", "the job a worker holds; survives the worker's death")          \
+    X(JOB, "job", 1, "hash", "job status, attempts, progress, worker, times, result")              \
+    X(WORKER, "worker", 1, "hash+TTL", "worker heartbeat: host, pid, device, GPU figures")         \
+    X(WORKERS, "workers", 0, "set", "known worker ids")                                            \
+    X(EVENTS, "events", 1, "stream", "a session's event log, for replay")                          \
+    X(BCAST, "bcast", 0, "stream+channel", "events for everyone (system_status)")                  \
+    X(CHANNEL, "ch", 1, "channel", "live events of one session, with their stream ids")            \
+    X(RESULT, "result", 1, "string+TTL", "a job's full result")                                    \
+    X(DEAD, "dead", 0, "list", "jobs that exhausted their attempts or were malformed")             \
+    X(CANCEL, "cancel", 0, "channel", "job ids to cancel")                                         \
     X(LEADER, "scheduler:leader", 0, "string+PX", "the scheduler leader lease")
 
 enum cm_key {
 #define CM__KEY_ENUM(e, name, has_id, type, doc) CM_KEY_##e,
     CM_KEYS(CM__KEY_ENUM)
 #undef CM__KEY_ENUM
-    CM_KEY__COUNT
+        CM_KEY__COUNT
 };
 
 #define CM_PREFIX_MAX 64 /* longest accepted key prefix */

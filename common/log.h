@@ -6,10 +6,10 @@
 #include <stdbool.h>
 
 /* One row per level: enum value, name used in flags and output. */
-#define CM_LOG_LEVELS(X) \
-    X(ERROR, "error")    \
-    X(WARN, "warn")      \
-    X(INFO, "info")      \
+#define CM_LOG_LEVELS(X)                                                                           \
+    X(ERROR, "error")                                                                              \
+    X(WARN, "warn")                                                                                \
+    X(INFO, "info")                                                                                \
     X(DEBUG, "debug")
 
 enum cm_log_level {
@@ -24,10 +24,10 @@ enum cm_log_level {
 extern int cm_log__level; /* read by the macro; set it with cm_log_init() */
 
 /* Logs when lvl is enabled. The level is checked before the arguments are evaluated. */
-#define cm_log(lvl, ...)                          \
-    do {                                          \
-        if ((int)(lvl) <= cm_log__level)          \
-            cm__log_write((lvl), __VA_ARGS__);    \
+#define cm_log(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if ((int)(lvl) <= cm_log__level)                                                           \
+            cm__log_write((lvl), __VA_ARGS__);                                                     \
     } while (0)
 
 /* Sets the component name (copied, e.g. "zsa-worker"), the threshold and the output format
@@ -40,6 +40,7 @@ int cm_log_set_fd(int fd);
 /* Name of a level ("info"); NULL when out of range. */
 const char *cm_log_level_name(int level);
 
-void cm__log_write(enum cm_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cm__log_write(enum cm_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

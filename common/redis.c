@@ -34,8 +34,8 @@ static redisReply *vcmd(redisContext *c, int expect, char *err, size_t errlen, c
     if (r->type == REDIS_REPLY_ERROR) {
         snprintf(err, errlen, "%s", r->str);
     } else if (expect >= 0 && r->type != expect) {
-        snprintf(err, errlen, "expected a reply of type %s, got %s", cm_redis_reply_type_name(expect),
-                 cm_redis_reply_type_name(r->type));
+        snprintf(err, errlen, "expected a reply of type %s, got %s",
+                 cm_redis_reply_type_name(expect), cm_redis_reply_type_name(r->type));
     } else {
         return r;
     }
@@ -43,7 +43,8 @@ static redisReply *vcmd(redisContext *c, int expect, char *err, size_t errlen, c
     return NULL;
 }
 
-redisReply *cm_redis_cmd(redisContext *c, int expect, char *err, size_t errlen, const char *fmt, ...)
+redisReply *cm_redis_cmd(redisContext *c, int expect, char *err, size_t errlen, const char *fmt,
+                         ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -81,7 +82,7 @@ static int sync_handshake(redisContext *c, const struct cm_redis_url *u, char *e
 redisContext *cm_redis_connect(const struct cm_redis_url *u, int timeout_ms, char *err,
                                size_t errlen)
 {
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
     redisContext *c = u->path ? redisConnectUnixWithTimeout(u->path, tv)
                               : redisConnectWithTimeout(u->host, u->port, tv);
     char *where = cm_redis_url_describe(u);
@@ -109,8 +110,8 @@ err_free:
 
 redisAsyncContext *cm_redis_async_connect(const struct cm_redis_url *u, char *err, size_t errlen)
 {
-    redisAsyncContext *ac = u->path ? redisAsyncConnectUnix(u->path)
-                                    : redisAsyncConnect(u->host, u->port);
+    redisAsyncContext *ac =
+        u->path ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(u->host, u->port);
     if (!ac || ac->err) {
         char *where = cm_redis_url_describe(u);
         snprintf(err, errlen, "connect %s: %s", where, ac ? ac->errstr : "cannot allocate context");
@@ -127,11 +128,10 @@ int cm_redis_async_handshake(redisAsyncContext *ac, const struct cm_redis_url *u
 {
     int last_is_auth = u->password && u->db == 0;
     if (u->password) {
-        int rc = u->username
-                     ? redisAsyncCommand(ac, last_is_auth ? cb : NULL, privdata, "AUTH %s %s",
-                                         u->username, u->password)
-                     : redisAsyncCommand(ac, last_is_auth ? cb : NULL, privdata, "AUTH %s",
-                                         u->password);
+        int rc = u->username ? redisAsyncCommand(ac, last_is_auth ? cb : NULL, privdata,
+                                                 "AUTH %s %s", u->username, u->password)
+                             : redisAsyncCommand(ac, last_is_auth ? cb : NULL, privdata, "AUTH %s",
+                                                 u->password);
         if (rc != REDIS_OK)
             return -EIO;
     }
@@ -152,7 +152,8 @@ void cm_backoff_init(struct cm_backoff *b, int base_ms, int max_ms, unsigned see
 
 int cm_backoff_next(struct cm_backoff *b)
 {
-    b->cur_ms = b->cur_ms == 0 ? b->base_ms : (b->cur_ms > b->max_ms / 2 ? b->max_ms : b->cur_ms * 2);
+    b->cur_ms =
+        b->cur_ms == 0 ? b->base_ms : (b->cur_ms > b->max_ms / 2 ? b->max_ms : b->cur_ms * 2);
     int half = b->cur_ms / 2;
     return half + rand_r(&b->seed) % (b->cur_ms - half + 1);
 }

@@ -18,7 +18,8 @@ redisContext *cm_redis_connect(const struct cm_redis_url *u, int timeout_ms, cha
 
 /* Runs a blocking command and checks the reply type (REDIS_REPLY_*, or -1 for any non-error).
  * Returns the reply (caller frees with freeReplyObject) or NULL with the reason in err. */
-redisReply *cm_redis_cmd(redisContext *c, int expect, char *err, size_t errlen, const char *fmt, ...);
+redisReply *cm_redis_cmd(redisContext *c, int expect, char *err, size_t errlen, const char *fmt,
+                         ...);
 
 /* Starts a non-blocking connect. The caller attaches its loop adapter, sets its connect and
  * disconnect callbacks, then calls cm_redis_async_handshake(). Returns NULL with the reason in
@@ -44,7 +45,7 @@ struct cm_backoff {
 };
 
 void cm_backoff_init(struct cm_backoff *b, int base_ms, int max_ms, unsigned seed);
-int cm_backoff_next(struct cm_backoff *b); /* the next delay in ms */
+int cm_backoff_next(struct cm_backoff *b);   /* the next delay in ms */
 void cm_backoff_reset(struct cm_backoff *b); /* after a success */
 
 #endif

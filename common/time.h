@@ -7,8 +7,8 @@
 
 #define CM_RFC3339_LEN 25 /* "2026-11-25T18:32:52.123Z" plus NUL */
 
-int64_t cm_time_now_ms(void);   /* wall clock, ms since the Unix epoch */
-int64_t cm_time_mono_ns(void);  /* monotonic clock, ns; for durations and deadlines */
+int64_t cm_time_now_ms(void);  /* wall clock, ms since the Unix epoch */
+int64_t cm_time_mono_ns(void); /* monotonic clock, ns; for durations and deadlines */
 int64_t cm_time_mono_ms(void);
 
 /* Writes ms as UTC "YYYY-MM-DDTHH:MM:SS.mmmZ" into buf (at least CM_RFC3339_LEN bytes).

@@ -40,24 +40,37 @@ static int scan_header(const unsigned char *p, size_t len, size_t *pos, uint64_t
         return 0;
     }
     switch (b) {
-    case 0xc4: case 0xd9: lenbytes = 1; break;                       /* bin8, str8 */
-    case 0xc5: case 0xda: lenbytes = 2; break;                       /* bin16, str16 */
-    case 0xc6: case 0xdb: lenbytes = 4; break;                       /* bin32, str32 */
-    case 0xc7: lenbytes = 1, *skip = 1; break;                       /* ext8: + type byte */
+    case 0xc4:
+    case 0xd9: lenbytes = 1; break; /* bin8, str8 */
+    case 0xc5:
+    case 0xda: lenbytes = 2; break; /* bin16, str16 */
+    case 0xc6:
+    case 0xdb: lenbytes = 4; break;            /* bin32, str32 */
+    case 0xc7: lenbytes = 1, *skip = 1; break; /* ext8: + type byte */
     case 0xc8: lenbytes = 2, *skip = 1; break;
     case 0xc9: lenbytes = 4, *skip = 1; break;
-    case 0xca: case 0xce: case 0xd2: *skip = 4; return 0;            /* float32, u32, i32 */
-    case 0xcb: case 0xcf: case 0xd3: *skip = 8; return 0;            /* float64, u64, i64 */
-    case 0xcc: case 0xd0: *skip = 1; return 0;
-    case 0xcd: case 0xd1: *skip = 2; return 0;
-    case 0xd4: *skip = 2; return 0;                                  /* fixext1..16 */
+    case 0xca:
+    case 0xce:
+    case 0xd2: *skip = 4; return 0; /* float32, u32, i32 */
+    case 0xcb:
+    case 0xcf:
+    case 0xd3: *skip = 8; return 0; /* float64, u64, i64 */
+    case 0xcc:
+    case 0xd0: *skip = 1; return 0;
+    case 0xcd:
+    case 0xd1: *skip = 2; return 0;
+    case 0xd4: *skip = 2; return 0; /* fixext1..16 */
     case 0xd5: *skip = 3; return 0;
     case 0xd6: *skip = 5; return 0;
     case 0xd7: *skip = 9; return 0;
     case 0xd8: *skip = 17; return 0;
-    case 0xdc: case 0xde: lenbytes = 2, *container = true; break;    /* array16, map16 */
-    case 0xdd: case 0xdf: lenbytes = 4, *container = true; break;    /* array32, map32 */
-    default: return pr__fail(err, "message", "invalid MessagePack type byte 0x%02x at byte %zu", b, *pos - 1);
+    case 0xdc:
+    case 0xde: lenbytes = 2, *container = true; break; /* array16, map16 */
+    case 0xdd:
+    case 0xdf: lenbytes = 4, *container = true; break; /* array32, map32 */
+    default:
+        return pr__fail(err, "message", "invalid MessagePack type byte 0x%02x at byte %zu", b,
+                        *pos - 1);
     }
     if (len - *pos < (size_t)lenbytes)
         return pr__fail(err, "message", "truncated MessagePack at byte %zu", *pos);
@@ -97,12 +110,14 @@ static int scan(const char *buf, size_t len, struct pr_err *err)
         if (top == PR_MAX_DEPTH)
             return pr__fail(err, "message", "nested deeper than %d levels", PR_MAX_DEPTH);
         if (count > len - pos) /* every item takes at least one byte */
-            return pr__fail(err, "message", "truncated MessagePack: container of %llu items at byte %zu",
+            return pr__fail(err, "message",
+                            "truncated MessagePack: container of %llu items at byte %zu",
                             (unsigned long long)count, pos);
         left[++top] = count;
     }
     if (pos != len)
-        return pr__fail(err, "message", "unexpected data after the MessagePack value at byte %zu", pos);
+        return pr__fail(err, "message", "unexpected data after the MessagePack value at byte %zu",
+                        pos);
     return 0;
 }
 

@@ -22,7 +22,7 @@ enum pr_type {
 #define PR__TYPE_ENUM(id, name, fam, env, doc) PR_##id,
     PR_MESSAGES(PR__TYPE_ENUM)
 #undef PR__TYPE_ENUM
-    PR__TYPE_COUNT
+        PR__TYPE_COUNT
 };
 
 enum pr_family { PR_FAM_EVENT, PR_FAM_CONTROL, PR_FAM_CLIENT, PR_FAM_JOB };
@@ -31,8 +31,18 @@ enum pr_family { PR_FAM_EVENT, PR_FAM_CONTROL, PR_FAM_CLIENT, PR_FAM_JOB };
  * messages keyed by "type", or a job spec. */
 enum pr_wire { PR_WIRE_SERVER, PR_WIRE_CLIENT, PR_WIRE_JOB };
 
-enum pr_ftype { PR_T_ID, PR_T_TEXT, PR_T_CODE, PR_T_TIME, PR_T_STREAMID, PR_T_NUM, PR_T_INT,
-                PR_T_BOOL, PR_T_OBJECT, PR_T_STRS };
+enum pr_ftype {
+    PR_T_ID,
+    PR_T_TEXT,
+    PR_T_CODE,
+    PR_T_TIME,
+    PR_T_STREAMID,
+    PR_T_NUM,
+    PR_T_INT,
+    PR_T_BOOL,
+    PR_T_OBJECT,
+    PR_T_STRS
+};
 
 enum pr_presence { PR_P_NO, PR_P_REQ, PR_P_OPT, PR_P_NULLABLE };
 
@@ -56,10 +66,10 @@ struct pr_strs {
 
 /* struct pr_processing_started { ... } and so on, one per message. */
 #define PR__FIELD_DECL(msg, name, type, pres, lo, hi, doc) PR__CTYPE_##type name;
-#define PR__STRUCT_DECL(id, name, fam, env, doc) \
-    struct pr_##name {                          \
-        char pr__none; /* keeps field-less messages valid C */ \
-        PR_FIELDS_##name(PR__FIELD_DECL)        \
+#define PR__STRUCT_DECL(id, name, fam, env, doc)                                                   \
+    struct pr_##name {                                                                             \
+        char pr__none; /* keeps field-less messages valid C */                                     \
+        PR_FIELDS_##name(PR__FIELD_DECL)                                                           \
     };
 PR_MESSAGES(PR__STRUCT_DECL)
 #undef PR__STRUCT_DECL
@@ -90,7 +100,7 @@ struct pr_field {
 
 struct pr_msgdesc {
     enum pr_type type;
-    const char *name;              /* the event_type / type value */
+    const char *name; /* the event_type / type value */
     enum pr_family family;
     const struct pr_field *fields; /* envelope fields first, in wire order */
     size_t nfields;

@@ -16,7 +16,6 @@ const char *pr__discriminator(enum pr_family f);
 int pr__msg_from_value(struct pr_value *root, enum pr_wire wire, struct pr_msg *m,
                        struct pr_err *err);
 
-
 /* Checks the size of an input before parsing ("message: empty input", "... exceeds"). */
 int pr__check_input_size(size_t len, struct pr_err *err);
 

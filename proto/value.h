@@ -29,7 +29,7 @@ struct pr_value {
         uint64_t u;
         double d;
         struct {
-            char *p;    /* owned, NUL-terminated */
+            char *p; /* owned, NUL-terminated */
             size_t len;
         } s;
         struct {

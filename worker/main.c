@@ -17,23 +17,24 @@ struct wk_config {
 
 static const struct cm_opt wk_opts[] = {
     CM_COMMON_OPTS(struct wk_config),
-    {"worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL, NULL,
-     "unique worker id (default <hostname>-<pid>)"},
-    {"data-dir", CM_OPT_STR, offsetof(struct wk_config, data_dir), "/var/lib/zsa", 0, 0, NULL,
-     NULL, "directory for input stacks and result artifacts"},
-    {"slots", CM_OPT_INT, offsetof(struct wk_config, slots), "1", 1, 64, NULL, NULL,
-     "jobs run at the same time"},
-    {"cpu-only", CM_OPT_BOOL, offsetof(struct wk_config, cpu_only), "false", 0, 0, NULL, NULL,
-     "use the CPU even when a CUDA device is present"},
+    { "worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL, NULL,
+      "unique worker id (default <hostname>-<pid>)" },
+    { "data-dir", CM_OPT_STR, offsetof(struct wk_config, data_dir), "/var/lib/zsa", 0, 0, NULL,
+      NULL, "directory for input stacks and result artifacts" },
+    { "slots", CM_OPT_INT, offsetof(struct wk_config, slots), "1", 1, 64, NULL, NULL,
+      "jobs run at the same time" },
+    { "cpu-only", CM_OPT_BOOL, offsetof(struct wk_config, cpu_only), "false", 0, 0, NULL, NULL,
+      "use the CPU even when a CUDA device is present" },
 };
 
 static const struct cm_config_spec wk_spec = {
     "zsa-worker", "Analysis worker of zsa: takes jobs from Redis, runs them on a GPU or the CPU.",
-    wk_opts, sizeof(wk_opts) / sizeof(wk_opts[0])};
+    wk_opts, sizeof(wk_opts) / sizeof(wk_opts[0])
+};
 
 int main(int argc, char **argv)
 {
-    struct wk_config cfg = {0};
+    struct wk_config cfg = { 0 };
     int rc = cm_daemon_init(&wk_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
         struct cm_gpu_probe gpu;

@@ -33,8 +33,8 @@ static void slurp(int fd, char *buf, size_t n)
     buf[got > 0 ? got : 0] = '\0';
 }
 
-int th_proc_run(const char *name, const char *const *argv, const char *const *env,
-                int timeout_ms, struct th_proc_result *res)
+int th_proc_run(const char *name, const char *const *argv, const char *const *env, int timeout_ms,
+                struct th_proc_result *res)
 {
     char path[512];
     th_bin_path(name, path, sizeof(path));
@@ -53,7 +53,7 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
         dup2(fileno(fe), 2);
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
-        const char *args[64] = {path};
+        const char *args[64] = { path };
         for (int i = 0; argv && argv[i] && i < 62; i++)
             args[i + 1] = argv[i];
         execv(path, (char *const *)args);
@@ -74,7 +74,7 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
             waitpid(pid, &status, 0);
             break;
         }
-        struct timespec ts = {0, 2000000};
+        struct timespec ts = { 0, 2000000 };
         nanosleep(&ts, NULL);
     }
     slurp(fileno(fo), res->out, sizeof(res->out));

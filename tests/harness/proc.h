@@ -11,11 +11,12 @@ struct th_proc_result {
     char err[8192]; /* stderr, likewise */
 };
 
-/* Runs $ZSA_BIN_DIR/<name> (or name itself when it contains a '/') with argv (NULL-terminated, argv[0] excluded) and extra environment
- * assignments env ("K=V", NULL-terminated; may be NULL), killing it after timeout_ms.
- * Returns 0 when it ran (see res->status), -1 when it could not be started. */
-int th_proc_run(const char *name, const char *const *argv, const char *const *env,
-                int timeout_ms, struct th_proc_result *res);
+/* Runs $ZSA_BIN_DIR/<name> (or name itself when it contains a '/') with argv (NULL-terminated,
+ * argv[0] excluded) and extra environment assignments env ("K=V", NULL-terminated; may be NULL),
+ * killing it after timeout_ms. Returns 0 when it ran (see res->status), -1 when it could not be
+ * started. */
+int th_proc_run(const char *name, const char *const *argv, const char *const *env, int timeout_ms,
+                struct th_proc_result *res);
 
 /* Full path of a binary in $ZSA_BIN_DIR into buf. */
 void th_bin_path(const char *name, char *buf, size_t n);

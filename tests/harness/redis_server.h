@@ -10,11 +10,11 @@
 #include <sys/types.h>
 
 struct th_redis {
-    pid_t pid;      /* 0 when not running */
-    int port;       /* loopback TCP port */
-    char dir[256];  /* private working dir (RDB/AOF files, redis.log) */
-    char url[300];  /* redis://127.0.0.1:<port>/0 */
-    bool aof;       /* start with appendonly yes (for restart tests) */
+    pid_t pid;     /* 0 when not running */
+    int port;      /* loopback TCP port */
+    char dir[256]; /* private working dir (RDB/AOF files, redis.log) */
+    char url[300]; /* redis://127.0.0.1:<port>/0 */
+    bool aof;      /* start with appendonly yes (for restart tests) */
 };
 
 /* Starts redis-server and waits (deadline 10 s) until it answers PING. Retries on another port

@@ -37,9 +37,17 @@ Test(common_time, parse_accepts_offsets_and_short_fractions)
 Test(common_time, parse_rejects_malformed_dates)
 {
     static const char *const bad[] = {
-        "",  "2025-11-25", "2025-11-25T17:00:00", "2025-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
-        "2025-11-31T00:00:00Z", "2025-11-25T24:00:00Z", "2025-11-25T17:00:00.Z",
-        "2025-11-25T17:00:00Zjunk", "2025-11-25T17:00:00+1:00", "yesterday",
+        "",
+        "2025-11-25",
+        "2025-11-25T17:00:00",
+        "2025-13-01T00:00:00Z",
+        "2025-02-29T00:00:00Z",
+        "2025-11-31T00:00:00Z",
+        "2025-11-25T24:00:00Z",
+        "2025-11-25T17:00:00.Z",
+        "2025-11-25T17:00:00Zjunk",
+        "2025-11-25T17:00:00+1:00",
+        "yesterday",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int64_t ms;

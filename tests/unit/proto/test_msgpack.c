@@ -40,14 +40,41 @@ static void progress_with(struct cm_buf *b, void (*fn)(msgpack_packer *))
     fn(&pk);
 }
 
-static void v_nan(msgpack_packer *pk) { msgpack_pack_double(pk, NAN); }
-static void v_inf32(msgpack_packer *pk) { msgpack_pack_float(pk, INFINITY); }
-static void v_str(msgpack_packer *pk) { pk_str(pk, "50"); }
-static void v_bin(msgpack_packer *pk) { msgpack_pack_bin(pk, 2); msgpack_pack_bin_body(pk, "ab", 2); }
-static void v_ext(msgpack_packer *pk) { msgpack_pack_ext(pk, 1, 5); msgpack_pack_ext_body(pk, "x", 1); }
-static void v_101(msgpack_packer *pk) { msgpack_pack_uint8(pk, 101); }
-static void v_ok(msgpack_packer *pk) { msgpack_pack_float(pk, 25.0f); }
-static void v_bad_utf8(msgpack_packer *pk) { msgpack_pack_str(pk, 2); msgpack_pack_str_body(pk, "\xc3\x28", 2); }
+static void v_nan(msgpack_packer *pk)
+{
+    msgpack_pack_double(pk, NAN);
+}
+static void v_inf32(msgpack_packer *pk)
+{
+    msgpack_pack_float(pk, INFINITY);
+}
+static void v_str(msgpack_packer *pk)
+{
+    pk_str(pk, "50");
+}
+static void v_bin(msgpack_packer *pk)
+{
+    msgpack_pack_bin(pk, 2);
+    msgpack_pack_bin_body(pk, "ab", 2);
+}
+static void v_ext(msgpack_packer *pk)
+{
+    msgpack_pack_ext(pk, 1, 5);
+    msgpack_pack_ext_body(pk, "x", 1);
+}
+static void v_101(msgpack_packer *pk)
+{
+    msgpack_pack_uint8(pk, 101);
+}
+static void v_ok(msgpack_packer *pk)
+{
+    msgpack_pack_float(pk, 25.0f);
+}
+static void v_bad_utf8(msgpack_packer *pk)
+{
+    msgpack_pack_str(pk, 2);
+    msgpack_pack_str_body(pk, "\xc3\x28", 2);
+}
 static void v_int_key_map(msgpack_packer *pk)
 {
     msgpack_pack_map(pk, 1);
@@ -59,7 +86,7 @@ static void expect(const char *what, const char *buf, size_t len, enum pr_wire w
                    const char *field, const char *reason)
 {
     struct pr_msg m;
-    struct pr_err err = {{0}, {0}};
+    struct pr_err err = { { 0 }, { 0 } };
     int rc = pr_decode_msgpack(buf, len, wire, &m, &err);
     cr_expect_eq(rc, -EINVAL, "%s: accepted", what);
     if (rc == -EINVAL) {
@@ -76,14 +103,14 @@ Test(proto_msgpack, bad_values_are_named)
         void (*fn)(msgpack_packer *);
         const char *field, *reason;
     } cases[] = {
-        {"NaN", v_nan, "progress", "finite"},
-        {"float32 infinity", v_inf32, "progress", "finite"},
-        {"string", v_str, "progress", "expected a number, got string"},
-        {"binary", v_bin, "progress", "binary values are not supported"},
-        {"extension", v_ext, "progress", "extension values are not supported"},
-        {"101", v_101, "progress", "must be from 0 to 100"},
-        {"invalid UTF-8", v_bad_utf8, "progress", "invalid UTF-8"},
-        {"map with integer keys", v_int_key_map, "progress", "map keys must be strings"},
+        { "NaN", v_nan, "progress", "finite" },
+        { "float32 infinity", v_inf32, "progress", "finite" },
+        { "string", v_str, "progress", "expected a number, got string" },
+        { "binary", v_bin, "progress", "binary values are not supported" },
+        { "extension", v_ext, "progress", "extension values are not supported" },
+        { "101", v_101, "progress", "must be from 0 to 100" },
+        { "invalid UTF-8", v_bad_utf8, "progress", "invalid UTF-8" },
+        { "map with integer keys", v_int_key_map, "progress", "map keys must be strings" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cm_buf b = CM_BUF_INIT;
@@ -111,7 +138,9 @@ Test(proto_msgpack, every_truncation_of_every_message_is_refused)
         th_sample_msg(&m, t, true);
         cr_assert_eq(pr_encode_msgpack(&m, &b, &err), 0);
         enum pr_family fam = pr_msgdesc(t)->family;
-        enum pr_wire w = fam == PR_FAM_CLIENT ? PR_WIRE_CLIENT : fam == PR_FAM_JOB ? PR_WIRE_JOB : PR_WIRE_SERVER;
+        enum pr_wire w = fam == PR_FAM_CLIENT ? PR_WIRE_CLIENT
+                         : fam == PR_FAM_JOB  ? PR_WIRE_JOB
+                                              : PR_WIRE_SERVER;
         for (size_t cut = 1; cut < b.len; cut++) {
             char *copy = cm_xmemdup0(b.data, cut); /* exact-size heap copy: ASan sees overreads */
             char what[64];
@@ -134,19 +163,32 @@ Test(proto_msgpack, structural_errors_are_refused)
         size_t len;
         const char *field, *reason;
     } cases[] = {
-        {"empty input", "", 0, "message", "empty input"},
-        {"reserved byte 0xc1", "\xc1", 1, "message", "invalid MessagePack type byte 0xc1"},
-        {"array32 claiming 4 billion items", "\xdd\xff\xff\xff\xff\x01", 6, "message", "container of 4294967295 items"},
-        {"map32 claiming 4 billion pairs", "\xdf\xff\xff\xff\xff", 5, "message", "truncated"},
-        {"str32 claiming 4 GB", "\xdb\xff\xff\xff\xff" "ab", 7, "message", "truncated"},
-        {"bin16 cut short", "\xc5\x00\x10xx", 5, "message", "truncated"},
-        {"float64 cut short", "\xcb\x00\x00", 3, "message", "truncated"},
-        {"trailing byte", "\x80\x00", 2, "message", "unexpected data after"},
-        {"array root", "\x90", 1, "message", "expected an object, got array"},
-        {"string root", "\xa1x", 2, "message", "expected an object, got string"},
-        {"empty map", "\x80", 1, "event_type", "required field is missing"},
-        {"event_type an integer", "\x81\xaa" "event_type" "\x05", 13, "event_type", "expected a string"},
-        {"unknown event_type", "\x81\xaa" "event_type" "\xa3" "foo", 16, "event_type", "unknown message type \"foo\""},
+        { "empty input", "", 0, "message", "empty input" },
+        { "reserved byte 0xc1", "\xc1", 1, "message", "invalid MessagePack type byte 0xc1" },
+        { "array32 claiming 4 billion items", "\xdd\xff\xff\xff\xff\x01", 6, "message",
+          "container of 4294967295 items" },
+        { "map32 claiming 4 billion pairs", "\xdf\xff\xff\xff\xff", 5, "message", "truncated" },
+        { "str32 claiming 4 GB",
+          "\xdb\xff\xff\xff\xff"
+          "ab",
+          7, "message", "truncated" },
+        { "bin16 cut short", "\xc5\x00\x10xx", 5, "message", "truncated" },
+        { "float64 cut short", "\xcb\x00\x00", 3, "message", "truncated" },
+        { "trailing byte", "\x80\x00", 2, "message", "unexpected data after" },
+        { "array root", "\x90", 1, "message", "expected an object, got array" },
+        { "string root", "\xa1x", 2, "message", "expected an object, got string" },
+        { "empty map", "\x80", 1, "event_type", "required field is missing" },
+        { "event_type an integer",
+          "\x81\xaa"
+          "event_type"
+          "\x05",
+          13, "event_type", "expected a string" },
+        { "unknown event_type",
+          "\x81\xaa"
+          "event_type"
+          "\xa3"
+          "foo",
+          16, "event_type", "unknown message type \"foo\"" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *copy = cm_xmemdup0(cases[i].bytes, cases[i].len);

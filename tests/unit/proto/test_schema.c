@@ -68,12 +68,15 @@ Test(proto_schema, structs_survive_both_codecs_field_for_field)
             const struct pr_field *f = &d->fields[i];
             const void *x = (const char *)&m + f->offset, *y = (const char *)&back + f->offset;
             switch (f->type) {
-            case PR_T_NUM: cr_assert_eq(*(const double *)x, *(const double *)y, "%s.%s", d->name, f->name); break;
+            case PR_T_NUM:
+                cr_assert_eq(*(const double *)x, *(const double *)y, "%s.%s", d->name, f->name);
+                break;
             case PR_T_INT: cr_assert_eq(*(const int64_t *)x, *(const int64_t *)y); break;
             case PR_T_BOOL: cr_assert_eq(*(const bool *)x, *(const bool *)y); break;
             case PR_T_OBJECT:
-                cr_assert(pr_value_equal(*(struct pr_value *const *)x, *(struct pr_value *const *)y),
-                          "%s.%s", d->name, f->name);
+                cr_assert(
+                    pr_value_equal(*(struct pr_value *const *)x, *(struct pr_value *const *)y),
+                    "%s.%s", d->name, f->name);
                 break;
             case PR_T_STRS: {
                 const struct pr_strs *a = x, *b = y;
@@ -84,7 +87,8 @@ Test(proto_schema, structs_survive_both_codecs_field_for_field)
             }
             default:
                 if (f->presence != PR_P_NO)
-                    cr_assert_str_eq(*(char *const *)x, *(char *const *)y, "%s.%s", d->name, f->name);
+                    cr_assert_str_eq(*(char *const *)x, *(char *const *)y, "%s.%s", d->name,
+                                     f->name);
             }
         }
         cr_assert_eq(pr_encode_json(&back, &js, &err), 0);
@@ -125,7 +129,8 @@ Test(proto_schema, missing_required_field_is_named_for_every_message)
             cr_assert_str_eq(err.field, d->fields[k].name);
             cr_assert(strstr(err.text, "required field is missing"), "%s", err.text);
             pr_msg_deinit(&out);
-            cr_assert_eq(pr_decode_msgpack(mp.data, mp.len, wire_of(d->family), &out, &err), -EINVAL);
+            cr_assert_eq(pr_decode_msgpack(mp.data, mp.len, wire_of(d->family), &out, &err),
+                         -EINVAL);
             cr_assert_str_eq(err.field, d->fields[k].name);
             pr_msg_deinit(&out);
             pr_value_deinit(&root);

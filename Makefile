@@ -60,7 +60,7 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/include/event2/event.h /usr/include/msgpack.h /usr/include/json-c/json.h \
              /usr/include/x86_64-linux-gnu/tiffio.h /usr/include/criterion/criterion.h \
              /usr/include/openssl/ssl.h /usr/include/zlib.h /usr/bin/redis-server \
-             /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck
+             /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck /usr/bin/python3
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \

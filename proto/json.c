@@ -114,12 +114,7 @@ int pr_value_parse_json(const char *buf, size_t len, struct pr_value *out, struc
 int pr_decode_json(const char *buf, size_t len, enum pr_wire wire, struct pr_msg *m,
                    struct pr_err *err)
 {
-    struct pr_value root;
-    if (pr_value_parse_json(buf, len, &root, err)) {
-        pr_msg_init(m, PR_JOB);
-        return -EINVAL;
-    }
-    return pr__msg_from_value(&root, wire, m, err);
+    return pr__decode(pr_value_parse_json, buf, len, wire, m, err);
 }
 
 /* ---- encode -------------------------------------------------------------------------------- */
@@ -170,11 +165,7 @@ static void write_field(struct cm_buf *out, const struct pr_msg *m, const struct
 {
     const void *slot = pr__slot(m, f);
     switch (f->type) {
-    case PR_T_ID:
-    case PR_T_TEXT:
-    case PR_T_CODE:
-    case PR_T_TIME:
-    case PR_T_STREAMID: {
+    PR__STRING_CASES : {
         const char *s = *(char *const *)slot;
         cm_buf_append_json_str(out, s, strlen(s));
         return;

@@ -214,12 +214,7 @@ int pr_value_parse_msgpack(const char *buf, size_t len, struct pr_value *out, st
 int pr_decode_msgpack(const char *buf, size_t len, enum pr_wire wire, struct pr_msg *m,
                       struct pr_err *err)
 {
-    struct pr_value root;
-    if (pr_value_parse_msgpack(buf, len, &root, err)) {
-        pr_msg_init(m, PR_JOB);
-        return -EINVAL;
-    }
-    return pr__msg_from_value(&root, wire, m, err);
+    return pr__decode(pr_value_parse_msgpack, buf, len, wire, m, err);
 }
 
 /* ---- encode -------------------------------------------------------------------------------- */
@@ -272,11 +267,7 @@ static void pack_field(msgpack_packer *pk, const struct pr_msg *m, const struct 
     const void *slot = pr__slot(m, f);
     pack_str(pk, f->name, strlen(f->name));
     switch (f->type) {
-    case PR_T_ID:
-    case PR_T_TEXT:
-    case PR_T_CODE:
-    case PR_T_TIME:
-    case PR_T_STREAMID: {
+    PR__STRING_CASES : {
         const char *s = *(char *const *)slot;
         pack_str(pk, s, strlen(s));
         return;

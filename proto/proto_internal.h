@@ -4,6 +4,14 @@
 
 #include "proto/proto.h"
 
+/* The field types held as char * (NULL when absent), for switch statements. */
+#define PR__STRING_CASES                                                                           \
+    case PR_T_ID:                                                                                  \
+    case PR_T_TEXT:                                                                                \
+    case PR_T_CODE:                                                                                \
+    case PR_T_TIME:                                                                                \
+    case PR_T_STREAMID
+
 /* Fills err with field and a printf-style reason; returns -EINVAL. */
 int pr__fail(struct pr_err *err, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -15,6 +23,11 @@ const char *pr__discriminator(enum pr_family f);
  * rest is freed). Checks the discriminator against wire, types, presence, then validates. */
 int pr__msg_from_value(struct pr_value *root, enum pr_wire wire, struct pr_msg *m,
                        struct pr_err *err);
+
+/* Parses with parse (pr_value_parse_json or _msgpack), then pr__msg_from_value. The decoders. */
+int pr__decode(int (*parse)(const char *, size_t, struct pr_value *, struct pr_err *),
+               const char *buf, size_t len, enum pr_wire wire, struct pr_msg *m,
+               struct pr_err *err);
 
 /* Checks the size of an input before parsing ("message: empty input", "... exceeds"). */
 int pr__check_input_size(size_t len, struct pr_err *err);

@@ -144,11 +144,7 @@ static void clear_field(struct pr_msg *m, const struct pr_field *f)
 {
     void *slot = pr__slot(m, f);
     switch (f->type) {
-    case PR_T_ID:
-    case PR_T_TEXT:
-    case PR_T_CODE:
-    case PR_T_TIME:
-    case PR_T_STREAMID:
+    PR__STRING_CASES:
         free(*(char **)slot);
         *(char **)slot = NULL;
         break;
@@ -182,11 +178,8 @@ bool pr__field_present(const struct pr_msg *m, const struct pr_field *f)
     if (f->presence == PR_P_NO)
         return false;
     switch (f->type) {
-    case PR_T_ID:
-    case PR_T_TEXT:
-    case PR_T_CODE:
-    case PR_T_TIME:
-    case PR_T_STREAMID: return *(char *const *)slot != NULL;
+    PR__STRING_CASES:
+        return *(char *const *)slot != NULL;
     case PR_T_NUM: return !(isnan(*(const double *)slot) && f->presence == PR_P_OPT);
     case PR_T_OBJECT: return *(struct pr_value *const *)slot != NULL;
     default: return true;
@@ -286,11 +279,7 @@ static int check_field(const struct pr_msg *m, const struct pr_field *f, struct 
 {
     const void *slot = pr__slot(m, f);
     switch (f->type) {
-    case PR_T_ID:
-    case PR_T_TEXT:
-    case PR_T_CODE:
-    case PR_T_TIME:
-    case PR_T_STREAMID: {
+    PR__STRING_CASES : {
         const char *s = *(char *const *)slot;
         if (!s)
             return f->presence == PR_P_REQ ? pr__fail(err, f->name, "required field is missing")
@@ -392,11 +381,8 @@ static int take_field(struct pr_msg *m, const struct pr_field *f, struct pr_valu
 {
     void *slot = pr__slot(m, f);
     switch (f->type) {
-    case PR_T_ID:
-    case PR_T_TEXT:
-    case PR_T_CODE:
-    case PR_T_TIME:
-    case PR_T_STREAMID: return take_string(f, v, slot, err);
+    PR__STRING_CASES:
+        return take_string(f, v, slot, err);
     case PR_T_NUM:
         if (v->type == PR_V_NULL && f->presence == PR_P_NULLABLE)
             return 0;
@@ -502,6 +488,17 @@ out_reset:
 out:
     pr_value_deinit(root);
     return rc;
+}
+
+int pr__decode(int (*parse)(const char *, size_t, struct pr_value *, struct pr_err *),
+               const char *buf, size_t len, enum pr_wire wire, struct pr_msg *m, struct pr_err *err)
+{
+    struct pr_value root;
+    if (parse(buf, len, &root, err)) {
+        pr_msg_init(m, PR_JOB);
+        return -EINVAL;
+    }
+    return pr__msg_from_value(&root, wire, m, err);
 }
 
 /* ---- reference docs ------------------------------------------------------------------------ */

@@ -11,7 +11,7 @@ PACKAGES=(
   libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libevent-dev
   libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev
   # tests and tools
-  libcriterion-dev redis-server redis-tools clang-format cppcheck python3 curl
+  libcriterion-dev redis-server redis-tools clang-format cppcheck python3
 )
 
 missing=()

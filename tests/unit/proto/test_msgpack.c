@@ -231,3 +231,18 @@ Test(proto_msgpack, free_form_values_round_trip_exactly)
     pr_value_free(o);
     cm_buf_deinit(&b);
 }
+
+Test(proto_msgpack, repeated_key_last_wins_as_in_json)
+{
+    /* {"type":"cancel","job_id":"first","job_id":"second"} */
+    const char mp[] = "\x83\xa4type\xa6"
+                      "cancel\xa6job_id\xa5"
+                      "first\xa6job_id\xa6"
+                      "second";
+    struct pr_msg m;
+    struct pr_err err;
+    cr_assert_eq(pr_decode_msgpack(mp, sizeof(mp) - 1, PR_WIRE_CLIENT, &m, &err), 0, "%s",
+                 err.text);
+    cr_assert_str_eq(m.u.cancel.job_id, "second");
+    pr_msg_deinit(&m);
+}

@@ -221,3 +221,10 @@ Test(proto_schema, lookup_by_name_respects_the_wire)
     cr_assert_null(pr_msgdesc_by_name(PR_WIRE_SERVER, "ping", 4));
     cr_assert_null(pr_msgdesc_by_name(PR_WIRE_SERVER, "processing", 10));
 }
+
+Test(proto_schema, every_message_fits_the_decoders_field_mask)
+{
+    /* pr__msg_from_value tracks seen fields in a uint64_t */
+    for (int t = 0; t < PR__TYPE_COUNT; t++)
+        cr_assert_leq(pr_msgdesc(t)->nfields, 64, "%s", pr_msgdesc(t)->name);
+}

@@ -90,3 +90,16 @@ Test(demo, bounded_run_checks_the_daemons_and_leaves_nothing_behind)
     struct stat st;
     cr_assert(stat(dir, &st) != 0, "%s was left behind", dir);
 }
+
+Test(install_deps, is_quiet_and_succeeds_when_everything_is_installed)
+{
+    /* make test got here, so every package is present: the script must say nothing. With
+     * ZSA_NO_INSTALL=1 it would list what is missing instead of installing it. */
+    struct th_proc_result res;
+    const char *env[] = { "ZSA_NO_INSTALL=1", NULL };
+    const char *none[] = { NULL };
+    cr_assert_eq(th_proc_run("scripts/install-deps.sh", none, env, 60000, &res), 0);
+    cr_assert_eq(res.status, 0, "%s", res.err);
+    cr_assert_str_eq(res.out, "");
+    cr_assert_str_eq(res.err, "");
+}

@@ -22,7 +22,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
-LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lm -lpthread
+LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread
 TEST_LIBS := -lcriterion -levent
 
 ifeq ($(SAN),1)
@@ -45,6 +45,10 @@ LIB      := $(BUILD)/libzsa.a
 
 DAEMONS  := gateway worker scheduler
 BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto
+# each daemon's code except main.c goes into its own archive, which its tests link too
+daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
+DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
+DAEMON_LIBS_worker := -levent
 
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
@@ -155,17 +159,25 @@ $(LIB): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(LIB)
+define daemon_rules
+$(BUILD)/libzsa-$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call daemon_src,$(1)))
+	@mkdir -p $$(@D)
+	@$$(if $(Q),echo "  AR    $$@")
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+endef
+$(foreach d,$(DAEMONS),$(eval $(call daemon_rules,$(d))))
+
+$(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(BUILD)/libzsa-%.a $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS_$*) $(LDLIBS) $(CUDA_LIBS)
 
 $(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(DLIBS) $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(TEST_LIBS) $(LDLIBS) $(CUDA_LIBS)

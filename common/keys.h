@@ -18,7 +18,8 @@
     X(RESULT, "result", 1, "string+TTL", "a job's full result")                                    \
     X(DEAD, "dead", 0, "list", "jobs that exhausted their attempts or were malformed")             \
     X(CANCEL, "cancel", 0, "channel", "job ids to cancel")                                         \
-    X(LEADER, "scheduler:leader", 0, "string+PX", "the scheduler leader lease")
+    X(LEADER, "scheduler:leader", 0, "string+PX", "the scheduler leader lease")                    \
+    X(ALGO, "algo", 1, "hash", "per-algorithm throughput estimate (seconds per job, EWMA)")
 
 enum cm_key {
 #define CM__KEY_ENUM(e, name, has_id, type, doc) CM_KEY_##e,

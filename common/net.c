@@ -32,8 +32,8 @@ int cm_hostport_parse(const char *s, char *host, size_t hostlen, int *port, char
     }
     char *end;
     long p = strtol(colon + 1, &end, 10);
-    if (end == colon + 1 || *end || p < 1 || p > 65535) {
-        snprintf(err, errlen, "port must be 1..65535, got \"%s\"", colon + 1);
+    if (end == colon + 1 || *end || p < 0 || p > 65535) {
+        snprintf(err, errlen, "port must be 0..65535 (0: any free port), got \"%s\"", colon + 1);
         return -EINVAL;
     }
     memcpy(host, h, (size_t)(he - h));

@@ -4,7 +4,8 @@
 
 #include <stddef.h>
 
-/* Splits s into host (copied into host[hostlen]; "" means every address) and port (1..65535).
+/* Splits s into host (copied into host[hostlen]; "" means every address) and port (0..65535;
+ * 0 asks the kernel for any free port).
  * Returns 0 or -EINVAL with the reason in err. */
 int cm_hostport_parse(const char *s, char *host, size_t hostlen, int *port, char *err,
                       size_t errlen);

@@ -1,30 +1,65 @@
-/* zsa-worker entry point: configuration, GPU probe and start-up checks. The job loop (libevent,
- * reliable BLMOVE intake, events, heartbeats) lands with issue 3; until then the daemon only
- * supports --check. Main thread. */
+/* zsa-worker entry point: the configuration table, then the worker loop (worker.c). Main thread. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
+#include "common/alloc.h"
 #include "common/daemon.h"
 #include "common/gpu.h"
+#include "common/net.h"
+#include "common/text.h"
+#include "worker/worker.h"
 
-struct wk_config {
-    struct cm_common_cfg common;
-    char *worker_id; /* unique per worker; "" means <hostname>-<pid> */
-    char *data_dir;  /* where job file paths are resolved and results are written */
-    int slots;       /* concurrent jobs */
-    bool cpu_only;   /* ignore GPUs even when present */
-};
+static int check_worker_id(const char *v, char *err, size_t errlen)
+{
+    if (!v[0] || cm_id_valid(v, strlen(v), 64))
+        return 0;
+    snprintf(err, errlen, "must be 1..64 characters of [A-Za-z0-9_.:-], got \"%s\"", v);
+    return -1;
+}
+
+static int check_listen_or_empty(const char *v, char *err, size_t errlen)
+{
+    return v[0] ? cm_hostport_check(v, err, errlen) : 0;
+}
+
+#define OPT(name, type, field, def, lo, hi, help)                                                  \
+    {                                                                                              \
+        name, type, offsetof(struct wk_config, field), def, lo, hi, NULL, NULL, help               \
+    }
 
 static const struct cm_opt wk_opts[] = {
     CM_COMMON_OPTS(struct wk_config),
-    { "worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL, NULL,
-      "unique worker id (default <hostname>-<pid>)" },
-    { "data-dir", CM_OPT_STR, offsetof(struct wk_config, data_dir), "/var/lib/zsa", 0, 0, NULL,
-      NULL, "directory for input stacks and result artifacts" },
-    { "slots", CM_OPT_INT, offsetof(struct wk_config, slots), "1", 1, 64, NULL, NULL,
-      "jobs run at the same time" },
-    { "cpu-only", CM_OPT_BOOL, offsetof(struct wk_config, cpu_only), "false", 0, 0, NULL, NULL,
-      "use the CPU even when a CUDA device is present" },
+    { "worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL,
+      check_worker_id, "unique worker id (default <hostname>-<pid>)" },
+    OPT("data-dir", CM_OPT_STR, data_dir, "/var/lib/zsa", 0, 0,
+        "relative file paths of jobs are resolved here"),
+    OPT("results-dir", CM_OPT_STR, results_dir, "", 0, 0,
+        "where result artifacts go (default <data-dir>/results)"),
+    OPT("slots", CM_OPT_INT, slots, "1", 1, 64, "jobs run at the same time"),
+    OPT("cpu-only", CM_OPT_BOOL, cpu_only, "false", 0, 0,
+        "use the CPU even when a CUDA device is present"),
+    OPT("max-attempts", CM_OPT_INT, max_attempts, "3", 1, 100,
+        "attempts per job, retries included"),
+    OPT("confidence-threshold", CM_OPT_DOUBLE, confidence_threshold, "0.7", 0, 1,
+        "below it a result gets validation_required (per job: parameters.confidence_threshold)"),
+    OPT("stream-maxlen", CM_OPT_INT, stream_maxlen, "1000", 10, 10000000,
+        "events kept per session stream (approximate, MAXLEN ~)"),
+    OPT("stream-ttl-s", CM_OPT_INT, stream_ttl_s, "86400", 60, 31536000,
+        "a session stream expires this long after its last event"),
+    OPT("result-ttl-s", CM_OPT_INT, result_ttl_s, "604800", 60, 315360000, "results expire after"),
+    OPT("poll-ms", CM_OPT_INT, poll_ms, "1000", 10, 60000,
+        "BLMOVE timeout: how often an idle worker re-checks its state"),
+    OPT("heartbeat-ms", CM_OPT_INT, heartbeat_ms, "2000", 100, 60000, "heartbeat period"),
+    OPT("heartbeat-ttl-s", CM_OPT_INT, heartbeat_ttl_s, "10", 1, 3600,
+        "a worker whose heartbeat is older is presumed dead"),
+    OPT("grace-ms", CM_OPT_INT, grace_ms, "30000", 0, 3600000,
+        "on SIGTERM, running jobs may finish within this; then they go back to the queue"),
+    OPT("outbox-max", CM_OPT_INT, outbox_max, "10000", 10, 10000000,
+        "commands buffered while Redis is away (past it, progress events are dropped)"),
+    { "metrics-listen", CM_OPT_STR, offsetof(struct wk_config, metrics_listen), "127.0.0.1:0", 0, 0,
+      NULL, check_listen_or_empty,
+      "address of /metrics and /healthz (port 0: any free port; \"\": off)" },
 };
 
 static const struct cm_config_spec wk_spec = {
@@ -37,15 +72,18 @@ int main(int argc, char **argv)
     struct wk_config cfg = { 0 };
     int rc = cm_daemon_init(&wk_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
-        struct cm_gpu_probe gpu;
-        cm_gpu_probe(&gpu);
-        cm_log(CM_LOG_INFO, "gpu: %s%s", cfg.cpu_only ? "ignored (--cpu-only); " : "", gpu.message);
+        if (!cfg.results_dir[0]) {
+            free(cfg.results_dir);
+            cfg.results_dir = cm_xasprintf("%s/results", cfg.data_dir);
+        }
         if (cfg.common.check) {
+            struct cm_gpu_probe gpu;
+            cm_gpu_probe(&gpu);
+            cm_log(CM_LOG_INFO, "gpu: %s%s", cfg.cpu_only ? "ignored (--cpu-only); " : "",
+                   gpu.message);
             rc = cm_daemon_check_redis(&cfg.common);
         } else {
-            cm_log(CM_LOG_ERROR, "the job loop is not implemented yet (issue 3); "
-                                 "only --check, --help and --print-config work");
-            rc = 3;
+            rc = wk_worker_run(&cfg);
         }
     }
     cm_daemon_deinit(&wk_spec, &cfg, &cfg.common);

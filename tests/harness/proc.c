@@ -83,3 +83,84 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
     fclose(fe);
     return 0;
 }
+
+int th_proc_start(struct th_proc *p, const char *name, const char *const *argv,
+                  const char *const *env)
+{
+    char path[512];
+    th_bin_path(name, path, sizeof(path));
+    memset(p, 0, sizeof(*p));
+    snprintf(p->log, sizeof(p->log), "%s/zsa-proc-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    int fd = mkstemp(p->log);
+    if (fd < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd);
+        return -1;
+    }
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        for (const char *const *e = env; e && *e; e++)
+            putenv((char *)*e);
+        const char *args[64] = { path };
+        for (int i = 0; argv && argv[i] && i < 62; i++)
+            args[i + 1] = argv[i];
+        execv(path, (char *const *)args);
+        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+        _exit(127);
+    }
+    close(fd);
+    p->pid = pid;
+    return 0;
+}
+
+bool th_proc_wait(struct th_proc *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return true;
+    int64_t deadline = cm_time_mono_ms() + timeout_ms;
+    for (;;) {
+        int status;
+        if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+            p->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            p->pid = 0;
+            return true;
+        }
+        if (cm_time_mono_ms() > deadline)
+            return false;
+        struct timespec ts = { 0, 2000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+void th_proc_signal(struct th_proc *p, int sig)
+{
+    if (p->pid > 0)
+        kill(p->pid, sig);
+}
+
+void th_proc_stop(struct th_proc *p)
+{
+    if (p->pid > 0) {
+        kill(p->pid, SIGKILL);
+        th_proc_wait(p, 5000);
+    }
+    if (p->log[0])
+        unlink(p->log);
+    p->log[0] = '\0';
+}
+
+void th_proc_log(const struct th_proc *p, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    FILE *f = fopen(p->log, "r");
+    if (!f)
+        return;
+    size_t got = fread(buf, 1, n - 1, f);
+    buf[got] = '\0';
+    fclose(f);
+}

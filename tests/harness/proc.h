@@ -3,7 +3,9 @@
 #ifndef TH_PROC_H
 #define TH_PROC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct th_proc_result {
     int status;     /* exit status, or 128 + signal, or -1 when it ran past the deadline */
@@ -22,3 +24,26 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
 void th_bin_path(const char *name, char *buf, size_t n);
 
 #endif
+
+/* A process running in the background (daemons in integration tests). */
+struct th_proc {
+    pid_t pid;     /* 0 once reaped */
+    int status;    /* like th_proc_result.status, once reaped */
+    char log[256]; /* file with its stdout and stderr */
+};
+
+/* Starts $ZSA_BIN_DIR/<name> with argv/env like th_proc_run, output to a temp file. 0 or -1. */
+int th_proc_start(struct th_proc *p, const char *name, const char *const *argv,
+                  const char *const *env);
+
+/* Waits up to timeout_ms for it to exit; true when it did (p->status set). */
+bool th_proc_wait(struct th_proc *p, int timeout_ms);
+
+/* Sends sig (SIGTERM, SIGKILL, ...) if it still runs. */
+void th_proc_signal(struct th_proc *p, int sig);
+
+/* SIGKILL if running, reap, remove the log. Safe to call twice. */
+void th_proc_stop(struct th_proc *p);
+
+/* Reads the log into buf (NUL-terminated, truncated to n). */
+void th_proc_log(const struct th_proc *p, char *buf, size_t n);

@@ -18,11 +18,13 @@ Test(common_net, parses_host_port_forms)
     cr_assert_eq(port, 9000);
     cr_assert_eq(cm_hostport_parse("[::1]:443", host, sizeof(host), &port, err, sizeof(err)), 0);
     cr_assert_str_eq(host, "::1");
+    cr_assert_eq(cm_hostport_parse("127.0.0.1:0", host, sizeof(host), &port, err, sizeof(err)), 0);
+    cr_assert_eq(port, 0, "port 0 asks for any free port");
 }
 
 Test(common_net, rejects_bad_addresses_with_a_reason)
 {
-    const char *bad[] = { "8080", "host:", "host:0", "host:65536", "host:80x", "::1:80" };
+    const char *bad[] = { "8080", "host:", "host:-1", "host:65536", "host:80x", "::1:80" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char host[64], err[128] = "";
         int port;

@@ -1,0 +1,113 @@
+/* Job control through the server-side scripts (blocking). Any thread but a loop thread. */
+#include "common/jobctl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/keys.h"
+#include "common/scripts.h"
+#include "common/text.h"
+#include "common/time.h"
+
+redisReply *cm_script_call(redisContext *c, const struct cm_script *s, int nkeys, int argc,
+                           const char **argv, const size_t *argvlen, char *err, size_t errlen)
+{
+    const char **av = cm_xcalloc((size_t)argc + 3, sizeof(char *));
+    size_t *al = cm_xcalloc((size_t)argc + 3, sizeof(size_t));
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    av[2] = nk, al[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+        av[i + 3] = argv[i];
+        al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    redisReply *r = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        av[0] = pass ? "EVAL" : "EVALSHA";
+        al[0] = strlen(av[0]);
+        av[1] = pass ? s->body : s->sha1;
+        al[1] = strlen(av[1]);
+        r = redisCommandArgv(c, argc + 3, av, al);
+        if (!r) {
+            snprintf(err, errlen, "%s", c->errstr[0] ? c->errstr : "connection lost");
+            break;
+        }
+        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0 && pass == 0) {
+            freeReplyObject(r);
+            r = NULL;
+            continue;
+        }
+        if (r->type == REDIS_REPLY_ERROR) {
+            snprintf(err, errlen, "script %s: %s", s->name, r->str);
+            freeReplyObject(r);
+            r = NULL;
+        }
+        break;
+    }
+    free(av);
+    free(al);
+    return r;
+}
+
+/* Runs a jobctl script and maps its status reply. */
+static enum cm_jobctl_result run(redisContext *c, enum cm_script_id id, int nkeys, int argc,
+                                 const char **argv, const char *job_id, char *err, size_t errlen)
+{
+    cm_scripts_init();
+    redisReply *r = cm_script_call(c, cm_script(id), nkeys, argc, argv, NULL, err, errlen);
+    if (!r)
+        return CM_JOBCTL_ERROR;
+    enum cm_jobctl_result res = CM_JOBCTL_REFUSED;
+    const char *st = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING ? r->str : "?";
+    if (strcmp(st, "ok") == 0)
+        res = CM_JOBCTL_OK;
+    else if (strcmp(st, "unknown") == 0)
+        snprintf(err, errlen, "job %s: unknown", job_id), res = CM_JOBCTL_UNKNOWN;
+    else if (strcmp(st, "limit") == 0)
+        snprintf(err, errlen, "job %s: no attempts left", job_id);
+    else
+        snprintf(err, errlen, "job %s: already %s", job_id, strncmp(st, "status:", 7) ? st : st + 7);
+    freeReplyObject(r);
+    return res;
+}
+
+static bool check_id(const char *job_id, char *err, size_t errlen)
+{
+    if (cm_id_valid(job_id, strlen(job_id), CM_ID_MAX))
+        return true;
+    snprintf(err, errlen, "job id: must be 1..%d characters of [A-Za-z0-9_.:-]", CM_ID_MAX);
+    return false;
+}
+
+enum cm_jobctl_result cm_jobctl_cancel(redisContext *c, const char *prefix, const char *job_id,
+                                       char *err, size_t errlen)
+{
+    if (!check_id(job_id, err, errlen))
+        return CM_JOBCTL_REFUSED;
+    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *ch = cm_key_new(prefix, CM_KEY_CANCEL, NULL);
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    const char *argv[] = {hkey, ch, job_id, now};
+    enum cm_jobctl_result res = run(c, CM_SCRIPT_CANCEL, 2, 4, argv, job_id, err, errlen);
+    free(hkey);
+    free(ch);
+    return res;
+}
+
+enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const char *job_id,
+                                      int max_attempts, char *err, size_t errlen)
+{
+    if (!check_id(job_id, err, errlen))
+        return CM_JOBCTL_REFUSED;
+    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL);
+    char max[16], now[24];
+    snprintf(max, sizeof(max), "%d", max_attempts);
+    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    const char *argv[] = {hkey, q, max, now};
+    enum cm_jobctl_result res = run(c, CM_SCRIPT_RETRY, 2, 4, argv, job_id, err, errlen);
+    free(hkey);
+    free(q);
+    return res;
+}

@@ -1,0 +1,128 @@
+/* Lua scripts that change job state atomically. Read-only after cm_scripts_init(). The contract
+ * of each (keys, arguments, reply) is in its comment; docs/ARCHITECTURE.md summarises them. */
+#include "common/scripts.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* TAKE: a worker took a job with BLMOVE and claims it.
+ * KEYS: job hash, algo hash. ARGV: token (unique per take), worker id, now ms, normalized job
+ * JSON, image_id, algorithm, session_id or "".
+ * Reply: {state, attempt, seq, algo_seconds} with state "run", or "cancelled" when the job was
+ * cancelled while queued. Idempotent per token, so a reply lost in a reconnect can be re-sent. */
+static const char take_lua[] =
+    "local h = KEYS[1]\n"
+    "if redis.call('HGET', h, 'take') == ARGV[1] then\n"
+    "  return {redis.call('HGET', h, 'take_state'), tonumber(redis.call('HGET', h, 'attempt')),\n"
+    "          tonumber(redis.call('HGET', h, 'seq') or '0'),\n"
+    "          redis.call('HGET', KEYS[2], 'seconds') or ''}\n"
+    "end\n"
+    "local attempt = tonumber(redis.call('HGET', h, 'attempts') or '0') + 1\n"
+    "local state = 'run'\n"
+    "if redis.call('HGET', h, 'cancel') == '1' then state = 'cancelled' end\n"
+    "redis.call('HSET', h, 'take', ARGV[1], 'take_state', state, 'attempts', attempt,\n"
+    "  'attempt', attempt, 'worker', ARGV[2], 'started_at', ARGV[3], 'payload', ARGV[4],\n"
+    "  'image_id', ARGV[5], 'algorithm', ARGV[6], 'session_id', ARGV[7], 'progress', '0',\n"
+    "  'status', state == 'run' and 'running' or 'cancelling')\n"
+    "if redis.call('HEXISTS', h, 'queued_at') == 0 then redis.call('HSET', h, 'queued_at', ARGV[3]) end\n"
+    "return {state, attempt, tonumber(redis.call('HGET', h, 'seq') or '0'),\n"
+    "        redis.call('HGET', KEYS[2], 'seconds') or ''}\n";
+
+/* EMIT: append one event to a stream and publish it with its id, and record job state, all at
+ * once. Exactly once: seq must grow per job (a re-sent EMIT after a lost reply is a no-op), and
+ * attempt must be the job's current attempt (a worker whose job was taken away is fenced off).
+ * KEYS: job hash, stream, channel, active list, result key, dead list.
+ * ARGV: attempt ("" for no fencing), seq ("" for none), event (MessagePack), stream MAXLEN,
+ * stream TTL s, raw job to remove from the active list ("" none), result ("" none), result TTL s,
+ * dead-letter entry ("" none), then job-hash field/value pairs.
+ * Published message: "<stream id>\n<event>". Reply: the stream id, "dup", or "fenced". */
+static const char emit_lua[] =
+    "local h = KEYS[1]\n"
+    "if ARGV[1] ~= '' then\n"
+    "  local cur = redis.call('HGET', h, 'attempt')\n"
+    "  if cur and cur ~= ARGV[1] then return 'fenced' end\n"
+    "end\n"
+    "if ARGV[2] ~= '' then\n"
+    "  local last = tonumber(redis.call('HGET', h, 'seq') or '-1')\n"
+    "  if tonumber(ARGV[2]) <= last then return 'dup' end\n"
+    "  redis.call('HSET', h, 'seq', ARGV[2])\n"
+    "end\n"
+    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
+    "redis.call('PUBLISH', KEYS[3], id .. '\\n' .. ARGV[3])\n"
+    "if ARGV[6] ~= '' then redis.call('LREM', KEYS[4], 1, ARGV[6]) end\n"
+    "if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'EX', ARGV[8]) end\n"
+    "if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[9]) end\n"
+    "for i = 10, #ARGV, 2 do redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end\n"
+    "return id\n";
+
+/* CANCEL: KEYS: job hash, cancel channel. ARGV: job id, now ms.
+ * Reply: "ok" (marked; a running job stops at its next check, a queued one is skipped when
+ * taken), "unknown", or the terminal status the job already has. */
+static const char cancel_lua[] =
+    "local st = redis.call('HGET', KEYS[1], 'status')\n"
+    "if not st then return 'unknown' end\n"
+    "if st == 'complete' or st == 'failed' or st == 'cancelled' or st == 'dead' then return st end\n"
+    "redis.call('HSET', KEYS[1], 'cancel', '1', 'cancel_requested_at', ARGV[2])\n"
+    "redis.call('PUBLISH', KEYS[2], ARGV[1])\n"
+    "return 'ok'\n";
+
+/* RETRY: KEYS: job hash, queue. ARGV: max attempts, now ms.
+ * Re-enqueues a failed or cancelled job (same job id) as a new attempt. Reply: "ok", "unknown",
+ * "limit" (attempts used up), or "status:<s>" when the job is not failed or cancelled. */
+static const char retry_lua[] =
+    "local h = KEYS[1]\n"
+    "local st = redis.call('HGET', h, 'status')\n"
+    "if not st then return 'unknown' end\n"
+    "if st ~= 'failed' and st ~= 'cancelled' then return 'status:' .. st end\n"
+    "if tonumber(redis.call('HGET', h, 'attempts') or '0') >= tonumber(ARGV[1]) then return 'limit' end\n"
+    "redis.call('HDEL', h, 'cancel', 'error', 'error_code', 'finished_at', 'take')\n"
+    "redis.call('HSET', h, 'status', 'queued', 'queued_at', ARGV[2], 'progress', '0')\n"
+    "redis.call('LPUSH', KEYS[2], redis.call('HGET', h, 'payload'))\n"
+    "return 'ok'\n";
+
+/* REQUEUE: a worker gives a job back without an outcome (shutdown, or found in its active list
+ * at start). KEYS: active list, queue, job hash. ARGV: raw job, uncount the attempt ("1"/"0").
+ * Puts the job at the head of the queue (the end workers take next). Reply: 1 if it was held. */
+static const char requeue_lua[] =
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+    "redis.call('RPUSH', KEYS[2], ARGV[1])\n"
+    "if redis.call('EXISTS', KEYS[3]) == 1 then\n"
+    "  redis.call('HSET', KEYS[3], 'status', 'queued')\n"
+    "  redis.call('HDEL', KEYS[3], 'take')\n"
+    "  if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[3], 'attempts', -1) end\n"
+    "end\n"
+    "return 1\n";
+
+static struct cm_script scripts[] = {
+    [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
+    [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
+    [CM_SCRIPT_CANCEL] = {"cancel", cancel_lua, ""},
+    [CM_SCRIPT_RETRY] = {"retry", retry_lua, ""},
+    [CM_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
+};
+
+void cm_sha1_hex(const void *data, size_t len, char out[41])
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    if (!EVP_Digest(data, len, md, &n, EVP_sha1(), NULL) || n != 20)
+        abort(); /* only without a working libcrypto */
+    for (unsigned i = 0; i < 20; i++)
+        snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+void cm_scripts_init(void)
+{
+    for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
+        if (!scripts[i].sha1[0])
+            cm_sha1_hex(scripts[i].body, strlen(scripts[i].body), scripts[i].sha1);
+    }
+}
+
+const struct cm_script *cm_script(enum cm_script_id id)
+{
+    return (unsigned)id < CM_SCRIPT__COUNT ? &scripts[id] : NULL;
+}

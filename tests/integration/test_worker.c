@@ -1,0 +1,438 @@
+/* Integration: zsa-worker as a real process against a real redis-server — the pipeline from
+ * LPUSH to the session stream, bad jobs, cancel, retry, kill -9, SIGTERM, and a Redis restart
+ * in the middle of a job. Events are read back from the streams and decoded with proto/. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/jobctl.h"
+#include "common/time.h"
+#include "proto/proto.h"
+#include "tests/harness/proc.h"
+#include "tests/harness/redis_server.h"
+
+static struct th_redis R;
+static redisContext *C;
+static struct th_proc W;
+
+static void setup(void)
+{
+    R.aof = true;
+    cr_assert_eq(th_redis_start(&R), 0);
+    C = th_redis_connect(&R);
+    cr_assert_not_null(C);
+}
+
+static void teardown(void)
+{
+    /* a worker that exited by itself ran LeakSanitizer at exit: its log must be clean */
+    static char log[65536];
+    th_proc_log(&W, log, sizeof(log));
+    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "worker log:\n%s", log);
+    if (getenv("ZSA_TEST_VERBOSE")) { /* the worker's own log, to see what it did */
+        fprintf(stderr, "--- worker log ---\n%s\n", log);
+    }
+    th_proc_stop(&W);
+    if (C)
+        redisFree(C);
+    C = NULL;
+    th_redis_stop(&R);
+}
+
+TestSuite(worker, .init = setup, .fini = teardown, .timeout = 90);
+
+/* Starts a worker on R with id wid and extra flags (NULL-terminated). */
+static void start_worker(struct th_proc *p, const char *wid, ...)
+{
+    static char url[340], idflag[128];
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(idflag, sizeof(idflag), "--worker-id=%s", wid);
+    const char *argv[32] = {url, idflag, "--data-dir=/tmp", "--metrics-listen=", "--poll-ms=200",
+                            "--heartbeat-ms=200"};
+    int n = 6;
+    va_list ap;
+    va_start(ap, wid);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
+        argv[n++] = a;
+    va_end(ap);
+    cr_assert_eq(th_proc_start(p, "zsa-worker", argv, NULL), 0);
+}
+
+static redisReply *cmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(C, fmt, ap);
+    va_end(ap);
+    cr_assert_not_null(r, "redis: %s", C->errstr);
+    return r;
+}
+
+static void lpush(const char *json)
+{
+    freeReplyObject(cmd("LPUSH zsa:jobs %s", json));
+}
+
+/* HGET zsa:job:<id> field into buf ("" when absent). */
+static const char *job_field(const char *id, const char *field, char *buf, size_t n)
+{
+    redisReply *r = cmd("HGET zsa:job:%s %s", id, field);
+    snprintf(buf, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+    return buf;
+}
+
+static bool wait_field(const char *id, const char *field, const char *want, int timeout_ms)
+{
+    char buf[256];
+    int64_t deadline = cm_time_mono_ms() + timeout_ms;
+    while (cm_time_mono_ms() < deadline) {
+        if (strcmp(job_field(id, field, buf, sizeof(buf)), want) == 0)
+            return true;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+#define MAX_EV 512
+struct events {
+    int n;
+    struct pr_msg m[MAX_EV];
+    char id[MAX_EV][32];
+};
+
+/* Decodes every entry of a stream (XRANGE - +); each must be a valid event. */
+static void read_events(const char *stream, struct events *ev)
+{
+    ev->n = 0;
+    redisReply *r = cmd("XRANGE %s - +", stream);
+    for (size_t i = 0; i < r->elements && ev->n < MAX_EV; i++) {
+        redisReply *e = r->element[i];
+        redisReply *kv = e->element[1];
+        cr_assert_eq(kv->elements, 2);
+        struct pr_err err;
+        cr_assert_eq(pr_decode_msgpack(kv->element[1]->str, kv->element[1]->len, PR_WIRE_SERVER,
+                                       &ev->m[ev->n], &err), 0, "entry %s: %s", e->element[0]->str, err.text);
+        snprintf(ev->id[ev->n], sizeof(ev->id[0]), "%s", e->element[0]->str);
+        ev->n++;
+    }
+    freeReplyObject(r);
+}
+
+static void free_events(struct events *ev)
+{
+    for (int i = 0; i < ev->n; i++)
+        pr_msg_deinit(&ev->m[i]);
+    ev->n = 0;
+}
+
+static long long llen(const char *key)
+{
+    redisReply *r = cmd("LLEN %s", key);
+    long long n = r->integer;
+    freeReplyObject(r);
+    return n;
+}
+
+/* stream ids "ms-seq" compare */
+static bool id_less(const char *a, const char *b)
+{
+    unsigned long long am, as, bm, bs;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    return am < bm || (am == bm && as < bs);
+}
+
+static struct events EV;
+
+Test(worker, simulate_job_streams_started_progress_complete_in_order)
+{
+    start_worker(&W, "w1", NULL);
+    lpush("{\"job_id\":\"j1\",\"image_id\":\"a1\",\"file_path\":\"/data/a1.tif\","
+          "\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.6},\"session_id\":\"s1\"}");
+    cr_assert(wait_field("j1", "status", "complete", 15000), "job did not complete");
+    read_events("zsa:events:s1", &EV);
+    cr_assert_geq(EV.n, 3);
+    cr_assert_eq(EV.m[0].type, PR_PROCESSING_STARTED);
+    cr_assert_float_eq(EV.m[0].u.processing_started.estimated_time_seconds, 0.6, 1e-9);
+    cr_assert_eq(EV.m[EV.n - 1].type, PR_PROCESSING_COMPLETE);
+    double last = -1;
+    int progress = 0;
+    for (int i = 0; i < EV.n; i++) {
+        cr_assert_str_eq(EV.m[i].job_id, "j1");
+        cr_assert_str_eq(EV.m[i].session_id, "s1");
+        if (i > 0)
+            cr_assert(id_less(EV.id[i - 1], EV.id[i]), "ids not increasing: %s %s", EV.id[i - 1], EV.id[i]);
+        if (EV.m[i].type == PR_PROCESSING_PROGRESS) {
+            double p = EV.m[i].u.processing_progress.progress;
+            cr_assert_geq(p, last, "progress went back: %g after %g", p, last);
+            last = p;
+            progress++;
+            double eta = EV.m[i].u.processing_progress.eta_seconds;
+            cr_assert(isnan(eta) || eta >= 0);
+        }
+    }
+    cr_assert_geq(progress, 5, "the five seed steps at least");
+    cr_assert_float_eq(last, 100, 1e-9);
+    const struct pr_processing_complete *c = &EV.m[EV.n - 1].u.processing_complete;
+    cr_assert_float_eq(c->confidence_score, 0.92, 1e-9);
+    cr_assert_geq(c->processing_time_seconds, 0.5);
+    cr_assert_eq(llen("zsa:active:w1"), 0, "the active list must be empty");
+    redisReply *r = cmd("GET zsa:result:%s", c->result_id);
+    cr_assert_eq(r->type, REDIS_REPLY_STRING, "result %s missing", c->result_id);
+    cr_assert(strstr(r->str, "\"summary\":{\"algorithm\":\"simulate\""), "%s", r->str);
+    freeReplyObject(r);
+    r = cmd("TTL zsa:result:%s", c->result_id);
+    cr_assert_gt(r->integer, 600000);
+    freeReplyObject(r);
+    char buf[64];
+    cr_assert_str_eq(job_field("j1", "attempts", buf, sizeof(buf)), "1");
+    cr_assert_str_eq(job_field("j1", "worker", buf, sizeof(buf)), "w1");
+    free_events(&EV);
+}
+
+Test(worker, job_without_id_gets_one_and_events_go_to_its_session)
+{
+    start_worker(&W, "w1", NULL);
+    lpush("{\"image_id\":\"a2\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.2},\"session_id\":\"s2\"}");
+    int64_t deadline = cm_time_mono_ms() + 15000;
+    const char *job_id = NULL;
+    while (cm_time_mono_ms() < deadline) {
+        read_events("zsa:events:s2", &EV);
+        if (EV.n && EV.m[EV.n - 1].type == PR_PROCESSING_COMPLETE) {
+            job_id = EV.m[EV.n - 1].job_id;
+            break;
+        }
+        free_events(&EV);
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_not_null(job_id, "no processing_complete in zsa:events:s2");
+    char buf[64];
+    cr_assert_str_eq(job_field(job_id, "status", buf, sizeof(buf)), "complete");
+    cr_assert(strncmp(job_id, "w1-", 3) == 0, "generated id %s", job_id);
+    free_events(&EV);
+}
+
+Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
+{
+    start_worker(&W, "w1", NULL);
+    static const struct {
+        const char *json, *code, *job;
+    } bad[] = {
+        {"{not json", "INVALID_JOB", NULL},
+        {"{\"job_id\":\"b1\",\"image_id\":\"x\"}", "INVALID_JOB", NULL},
+        {"{\"job_id\":\"b2\",\"image_id\":\"x\",\"algorithm\":\"no_such\",\"session_id\":\"sb\"}",
+         "UNKNOWN_ALGORITHM", "b2"},
+        {"{\"job_id\":\"b3\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"parameters\":{\"steps\":\"x\"},\"session_id\":\"sb\"}",
+         "INVALID_PARAMETERS", "b3"},
+        {"{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\"/nonexistent/x.tif\","
+         "\"parameters\":{\"require_file\":true},\"session_id\":\"sb\"}", "FILE_NOT_FOUND", "b4"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        lpush(bad[i].json);
+    lpush("{\"job_id\":\"good\",\"image_id\":\"g\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.1},\"session_id\":\"sb\"}");
+    cr_assert(wait_field("good", "status", "complete", 15000), "the worker stopped taking jobs");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (!bad[i].job)
+            continue;
+        char buf[128];
+        cr_assert_str_eq(job_field(bad[i].job, "status", buf, sizeof(buf)), "failed", "%s", bad[i].job);
+        cr_assert_str_eq(job_field(bad[i].job, "error_code", buf, sizeof(buf)), bad[i].code);
+    }
+    /* every bad job is in the dead-letter list with its raw payload and reason */
+    redisReply *r = cmd("LRANGE zsa:dead 0 -1");
+    cr_assert_eq(r->elements, 5);
+    int found = 0;
+    for (size_t i = 0; i < r->elements; i++)
+        for (size_t k = 0; k < 5; k++)
+            found += strstr(r->element[i]->str, bad[k].code) != NULL &&
+                     strstr(r->element[i]->str, k == 0 ? "{not json" : "\"image_id\\\":\\\"x\\\"") != NULL;
+    cr_assert_geq(found, 5, "dead letters lack payloads or codes");
+    freeReplyObject(r);
+    /* the ones without a session are broadcast */
+    read_events("zsa:bcast", &EV);
+    cr_assert_eq(EV.n, 2);
+    for (int i = 0; i < EV.n; i++) {
+        cr_assert_eq(EV.m[i].type, PR_PROCESSING_FAILED);
+        cr_assert_str_eq(EV.m[i].u.processing_failed.error_code, "INVALID_JOB");
+        cr_assert(strlen(EV.m[i].u.processing_failed.error) > 5);
+    }
+    free_events(&EV);
+    cr_assert_eq(llen("zsa:active:w1"), 0);
+}
+
+Test(worker, cancel_stops_a_running_job_quickly)
+{
+    start_worker(&W, "w1", NULL);
+    lpush("{\"job_id\":\"c1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sc\"}");
+    cr_assert(wait_field("c1", "status", "running", 10000));
+    char err[256];
+    int64_t t0 = cm_time_mono_ms();
+    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "c1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert(wait_field("c1", "status", "cancelled", 5000));
+    int64_t took = cm_time_mono_ms() - t0;
+    cr_log_info("cancel took %lld ms", (long long)took);
+    read_events("zsa:events:sc", &EV);
+    const struct pr_msg *last = &EV.m[EV.n - 1];
+    cr_assert_eq(last->type, PR_PROCESSING_FAILED);
+    cr_assert_str_eq(last->u.processing_failed.error_code, "CANCELLED");
+    cr_assert(last->u.processing_failed.retry_available);
+    free_events(&EV);
+    cr_assert_eq(llen("zsa:active:w1"), 0);
+    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "c1", err, sizeof(err)), CM_JOBCTL_REFUSED);
+    cr_assert(strstr(err, "already cancelled"), "%s", err);
+    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "nope", err, sizeof(err)), CM_JOBCTL_UNKNOWN);
+}
+
+Test(worker, cancelled_queued_job_is_skipped_when_taken)
+{
+    start_worker(&W, "w1", NULL);
+    lpush("{\"job_id\":\"long\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sq\"}");
+    cr_assert(wait_field("long", "status", "running", 10000));
+    /* queued as the REST API will do it: a hash with status queued, then the list */
+    freeReplyObject(cmd("HSET zsa:job:q1 status queued"));
+    lpush("{\"job_id\":\"q1\",\"image_id\":\"b\",\"algorithm\":\"simulate\",\"session_id\":\"sq\"}");
+    char err[256];
+    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "q1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "long", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert(wait_field("q1", "status", "cancelled", 10000));
+    read_events("zsa:events:sq", &EV);
+    for (int i = 0; i < EV.n; i++) {
+        if (strcmp(EV.m[i].job_id, "q1") == 0)
+            cr_assert_eq(EV.m[i].type, PR_PROCESSING_FAILED, "q1 must not start");
+    }
+    free_events(&EV);
+}
+
+Test(worker, retry_after_failure_until_the_attempt_limit)
+{
+    start_worker(&W, "w1", "--max-attempts=3", NULL);
+    lpush("{\"job_id\":\"r1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.2,\"fail_at\":50},\"session_id\":\"sr\"}");
+    char err[256], buf[64];
+    cr_assert(wait_field("r1", "status", "failed", 10000));
+    cr_assert_str_eq(job_field("r1", "error_code", buf, sizeof(buf)), "SIMULATED_FAILURE");
+    cr_assert_eq(cm_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert(wait_field("r1", "attempts", "2", 10000));
+    cr_assert(wait_field("r1", "status", "failed", 10000));
+    cr_assert_eq(cm_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert(wait_field("r1", "attempts", "3", 10000));
+    cr_assert(wait_field("r1", "status", "failed", 10000));
+    cr_assert_eq(cm_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), CM_JOBCTL_REFUSED);
+    cr_assert(strstr(err, "no attempts left"), "%s", err);
+    /* each attempt has its own started event, and the events stayed in order */
+    read_events("zsa:events:sr", &EV);
+    int started = 0, failed = 0;
+    for (int i = 0; i < EV.n; i++) {
+        started += EV.m[i].type == PR_PROCESSING_STARTED;
+        failed += EV.m[i].type == PR_PROCESSING_FAILED;
+    }
+    cr_assert_eq(started, 3);
+    cr_assert_eq(failed, 3);
+    free_events(&EV);
+    cr_assert_eq(cm_jobctl_retry(C, "zsa", "nope", 3, err, sizeof(err)), CM_JOBCTL_UNKNOWN);
+}
+
+Test(worker, kill_9_mid_job_leaves_the_job_in_the_active_list)
+{
+    start_worker(&W, "wk", NULL);
+    lpush("{\"job_id\":\"k1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sk\"}");
+    cr_assert(wait_field("k1", "status", "running", 10000));
+    th_proc_signal(&W, SIGKILL);
+    cr_assert(th_proc_wait(&W, 5000));
+    cr_assert_eq(llen("zsa:active:wk"), 1, "the job must stay held for recovery");
+    cr_assert_eq(llen("zsa:jobs"), 0);
+    redisReply *r = cmd("LINDEX zsa:active:wk 0");
+    cr_assert(strstr(r->str, "\"job_id\":\"k1\""), "%s", r->str);
+    freeReplyObject(r);
+}
+
+Test(worker, sigterm_lets_a_job_finish_within_the_grace_period)
+{
+    start_worker(&W, "wt", "--grace-ms=20000", NULL);
+    lpush("{\"job_id\":\"t1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":1.5},\"session_id\":\"st\"}");
+    cr_assert(wait_field("t1", "status", "running", 10000));
+    th_proc_signal(&W, SIGTERM);
+    cr_assert(th_proc_wait(&W, 15000), "worker did not exit");
+    cr_assert_eq(W.status, 0);
+    char buf[64];
+    cr_assert_str_eq(job_field("t1", "status", buf, sizeof(buf)), "complete");
+    cr_assert_eq(llen("zsa:active:wt"), 0);
+    redisReply *r = cmd("EXISTS zsa:worker:wt");
+    cr_assert_eq(r->integer, 0, "a stopped worker leaves the registry");
+    freeReplyObject(r);
+}
+
+Test(worker, sigterm_past_the_grace_period_requeues_without_failing)
+{
+    start_worker(&W, "wg", "--grace-ms=300", NULL);
+    lpush("{\"job_id\":\"g1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sg\"}");
+    cr_assert(wait_field("g1", "status", "running", 10000));
+    th_proc_signal(&W, SIGTERM);
+    cr_assert(th_proc_wait(&W, 15000), "worker did not exit");
+    cr_assert_eq(W.status, 0);
+    char buf[64];
+    cr_assert_str_eq(job_field("g1", "status", buf, sizeof(buf)), "queued");
+    cr_assert_str_eq(job_field("g1", "attempts", buf, sizeof(buf)), "0", "a shutdown is not an attempt");
+    cr_assert_eq(llen("zsa:active:wg"), 0);
+    cr_assert_eq(llen("zsa:jobs"), 1, "back in the queue, once");
+    read_events("zsa:events:sg", &EV);
+    for (int i = 0; i < EV.n; i++)
+        cr_assert_neq(EV.m[i].type, PR_PROCESSING_FAILED, "a requeued job did not fail");
+    free_events(&EV);
+    /* a new worker takes it and finishes it: nothing lost */
+    freeReplyObject(cmd("HSET zsa:job:g1 status queued"));
+    redisReply *r = cmd("LINDEX zsa:jobs 0");
+    char *raw = strdup(r->str);
+    freeReplyObject(r);
+    freeReplyObject(cmd("DEL zsa:jobs"));
+    char *fast = strdup(raw);
+    char *p = strstr(fast, "\"duration_seconds\":30");
+    cr_assert_not_null(p);
+    memcpy(p, "\"duration_seconds\":0 ", 21);
+    lpush(fast);
+    free(raw);
+    free(fast);
+    struct th_proc w2;
+    start_worker(&w2, "wg2", NULL);
+    bool done = wait_field("g1", "status", "complete", 15000);
+    th_proc_stop(&w2);
+    cr_assert(done);
+}
+
+Test(worker, redis_restart_mid_job_loses_and_duplicates_nothing)
+{
+    start_worker(&W, "wr", NULL);
+    lpush("{\"job_id\":\"x1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":3,\"steps\":7},\"session_id\":\"sx\"}");
+    cr_assert(wait_field("x1", "status", "running", 10000));
+    char buf[64];
+    cr_assert(wait_field("x1", "current_step", "Loading data", 10000));
+    redisFree(C);
+    cr_assert_eq(th_redis_restart(&R), 0);
+    C = th_redis_connect(&R);
+    cr_assert(wait_field("x1", "status", "complete", 30000), "status %s",
+              job_field("x1", "status", buf, sizeof(buf)));
+    read_events("zsa:events:sx", &EV);
+    int started = 0, complete = 0;
+    double last = -1;
+    for (int i = 0; i < EV.n; i++) {
+        started += EV.m[i].type == PR_PROCESSING_STARTED;
+        complete += EV.m[i].type == PR_PROCESSING_COMPLETE;
+        if (EV.m[i].type == PR_PROCESSING_PROGRESS) {
+            double p = EV.m[i].u.processing_progress.progress;
+            cr_assert_gt(p, last, "event %d repeated or out of order (%g after %g)", i, p, last);
+            last = p;
+        }
+    }
+    cr_assert_eq(started, 1);
+    cr_assert_eq(complete, 1);
+    cr_assert_float_eq(last, 100, 1e-9);
+    free_events(&EV);
+    cr_assert_eq(llen("zsa:active:wr"), 0);
+}

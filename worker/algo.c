@@ -1,0 +1,54 @@
+/* Algorithm registry and parameter helpers. Read-only tables: any thread. */
+#include "worker/algo.h"
+
+#include <string.h>
+
+static const struct wk_algo *const registry[] = {
+    &wk_algo_simulate,
+};
+
+#define NALGOS (sizeof(registry) / sizeof(registry[0]))
+
+const struct wk_algo *wk_algo_find(const char *name)
+{
+    for (size_t i = 0; i < NALGOS; i++) {
+        if (strcmp(registry[i]->name, name) == 0)
+            return registry[i];
+    }
+    return NULL;
+}
+
+const char *wk_algo_names(void)
+{
+    static char names[256];
+    if (!names[0]) {
+        for (size_t i = 0; i < NALGOS; i++) {
+            if (i)
+                strncat(names, ", ", sizeof(names) - strlen(names) - 1);
+            strncat(names, registry[i]->name, sizeof(names) - strlen(names) - 1);
+        }
+    }
+    return names;
+}
+
+double wk_param_num(const struct pr_value *params, const char *key, double def, bool *bad)
+{
+    const struct pr_value *v = pr_value_get(params, key);
+    if (!v)
+        return def;
+    switch (v->type) {
+    case PR_V_INT: return (double)v->u.i;
+    case PR_V_UINT: return (double)v->u.u;
+    case PR_V_DOUBLE: return v->u.d;
+    default:
+        if (bad)
+            *bad = true;
+        return def;
+    }
+}
+
+void wk_algo_result_deinit(struct wk_algo_result *res)
+{
+    pr_value_free(res->summary);
+    res->summary = NULL;
+}

@@ -1,0 +1,66 @@
+/* Algorithm registry: what a worker can run. An algorithm gets its input path, parameters, a
+ * progress callback and a cancel flag, and fills a result (summary object, confidence, or an
+ * error code). Algorithms run on a compute thread; everything they touch is theirs alone. */
+#ifndef WK_ALGO_H
+#define WK_ALGO_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proto/value.h"
+
+struct wk_algo_ctx;
+
+/* Reports progress (0..100) and the current step name (copied). Cheap; rate-limited by the
+ * caller. Compute thread. */
+typedef void (*wk_progress_cb)(struct wk_algo_ctx *ctx, double progress, const char *step);
+
+struct wk_algo_ctx {
+    const char *input_path;          /* resolved file path, or NULL when the job has none */
+    const struct pr_value *params;   /* the job's parameters object (never NULL) */
+    const char *results_dir;         /* where artifacts may be written */
+    const char *job_id;
+    atomic_bool *cancel;             /* set by the loop: stop at the next check */
+    wk_progress_cb progress;
+    void *priv;                      /* the caller's */
+};
+
+struct wk_algo_result {
+    struct pr_value *summary;        /* owned; an object, set on success */
+    double confidence;               /* 0..1 on success */
+    char error_code[64];             /* set on failure, e.g. INVALID_IMAGE, CANCELLED */
+    char error[512];                 /* human-readable, on failure */
+    bool retry_available;            /* on failure: whether a retry may succeed */
+    char suggested_actions[4][128];  /* optional hints for validation_required ("" = none) */
+};
+
+struct wk_algo {
+    const char *name;
+    bool needs_file;                 /* the job must name an existing file_path */
+    double default_seconds;          /* duration estimate before any measurement */
+    /* Checks parameters before the job starts; writes the reason (naming the parameter) into
+     * err and returns non-zero to refuse the job with INVALID_PARAMETERS. May be NULL. */
+    int (*check)(const struct pr_value *params, char *err, size_t errlen);
+    /* Estimated duration for these parameters, or <= 0 to use the measured throughput. */
+    double (*estimate)(const struct pr_value *params);
+    /* Runs the job: 0 with summary and confidence set, or non-zero with error_code set. */
+    int (*run)(struct wk_algo_ctx *ctx, struct wk_algo_result *res);
+};
+
+/* The algorithm called name, or NULL. */
+const struct wk_algo *wk_algo_find(const char *name);
+
+/* Names of all algorithms, comma-separated, for error messages. */
+const char *wk_algo_names(void);
+
+/* Parameter helpers: the number at key (ints and floats), or def when absent. *bad is set when
+ * the key is present but not a number. */
+double wk_param_num(const struct pr_value *params, const char *key, double def, bool *bad);
+
+/* Releases what a result owns. */
+void wk_algo_result_deinit(struct wk_algo_result *res);
+
+extern const struct wk_algo wk_algo_simulate;
+
+#endif

@@ -1,0 +1,102 @@
+/* The `simulate` algorithm: walks the seed document's demo steps (Starting, Loading data,
+ * Processing, Finalizing, Complete) through the real pipeline without an image, so the queue,
+ * events, ETA, cancel and failure paths can be exercised anywhere. Compute thread.
+ * Parameters: duration_seconds (default 4), steps (progress reports, default 5), fail_at
+ * (percent at which to fail with SIMULATED_FAILURE), confidence (default 0.92). */
+#include <math.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "worker/algo.h"
+
+#define SIM_TICK_MS 50 /* cancel checks and intermediate progress at this period */
+
+static const char *const step_names[] = {"Starting", "Loading data", "Processing", "Finalizing",
+                                         "Complete"};
+
+static int sim_check(const struct pr_value *p, char *err, size_t errlen)
+{
+    bool bad = false;
+    double d = wk_param_num(p, "duration_seconds", 4, &bad);
+    if (bad || !(d >= 0 && d <= 86400))
+        return snprintf(err, errlen, "duration_seconds: must be a number from 0 to 86400"), -1;
+    double steps = wk_param_num(p, "steps", 5, &bad);
+    if (bad || !(steps >= 2 && steps <= 1000) || steps != floor(steps))
+        return snprintf(err, errlen, "steps: must be an integer from 2 to 1000"), -1;
+    double f = wk_param_num(p, "fail_at", -1, &bad);
+    if (bad || (pr_value_get(p, "fail_at") && !(f >= 0 && f <= 100)))
+        return snprintf(err, errlen, "fail_at: must be a number from 0 to 100"), -1;
+    double c = wk_param_num(p, "confidence", 0.92, &bad);
+    if (bad || !(c >= 0 && c <= 1))
+        return snprintf(err, errlen, "confidence: must be a number from 0 to 1"), -1;
+    return 0;
+}
+
+static double sim_estimate(const struct pr_value *p)
+{
+    return wk_param_num(p, "duration_seconds", 4, NULL);
+}
+
+static void sleep_ms(double ms)
+{
+    struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};
+    nanosleep(&ts, NULL);
+}
+
+/* Waits ms in ticks, reporting interpolated progress from p0 towards p1; false on cancel. */
+static bool sim_wait(struct wk_algo_ctx *ctx, double ms, double p0, double p1, const char *step)
+{
+    int ticks = (int)(ms / SIM_TICK_MS);
+    for (int i = 0; i < ticks; i++) {
+        if (atomic_load(ctx->cancel))
+            return false;
+        sleep_ms(SIM_TICK_MS);
+        ctx->progress(ctx, p0 + (p1 - p0) * (i + 1) / (ticks + 1), step);
+    }
+    sleep_ms(ms - ticks * SIM_TICK_MS);
+    return !atomic_load(ctx->cancel);
+}
+
+static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
+{
+    double duration = wk_param_num(ctx->params, "duration_seconds", 4, NULL);
+    int steps = (int)wk_param_num(ctx->params, "steps", 5, NULL);
+    double fail_at = wk_param_num(ctx->params, "fail_at", -1, NULL);
+    double interval_ms = duration * 1000.0 / (steps - 1);
+    for (int i = 0; i < steps; i++) {
+        double p = 100.0 * i / (steps - 1);
+        const char *step = step_names[(i * 4 + (steps - 1) / 2) / (steps - 1)];
+        if (fail_at >= 0 && p >= fail_at) {
+            res->retry_available = true;
+            snprintf(res->error_code, sizeof(res->error_code), "SIMULATED_FAILURE");
+            snprintf(res->error, sizeof(res->error), "simulated failure at %.0f%% (fail_at)", p);
+            return -1;
+        }
+        ctx->progress(ctx, p, step);
+        if (i + 1 < steps && !sim_wait(ctx, interval_ms, p, 100.0 * (i + 1) / (steps - 1), step))
+            goto cancelled;
+    }
+    res->confidence = wk_param_num(ctx->params, "confidence", 0.92, NULL);
+    res->summary = pr_value_new_object();
+    pr_value_set(res->summary, "algorithm", pr_value_str("simulate"));
+    pr_value_set(res->summary, "steps", pr_value_int(steps));
+    pr_value_set(res->summary, "duration_seconds", pr_value_double(duration));
+    pr_value_set(res->summary, "object_count", pr_value_int(0));
+    snprintf(res->suggested_actions[0], sizeof(res->suggested_actions[0]),
+             "Re-run with a higher confidence parameter");
+    return 0;
+cancelled:
+    res->retry_available = true;
+    snprintf(res->error_code, sizeof(res->error_code), "CANCELLED");
+    snprintf(res->error, sizeof(res->error), "cancelled");
+    return -1;
+}
+
+const struct wk_algo wk_algo_simulate = {
+    .name = "simulate",
+    .needs_file = false,
+    .default_seconds = 4,
+    .check = sim_check,
+    .estimate = sim_estimate,
+    .run = sim_run,
+};

@@ -1,0 +1,58 @@
+/* The worker's ordered outbox of Redis commands (events, job state). Commands are sent in order
+ * while the connection is up and kept until Redis has answered them; after a loss the unanswered
+ * ones are sent again, in order, once the connection is back. The EMIT script makes a repeat a
+ * no-op (per-job sequence numbers), so every event is stored exactly once. Bounded: past the
+ * bound, progress events are dropped (counted), outcomes never. Loop thread only. */
+#ifndef WK_OUTBOX_H
+#define WK_OUTBOX_H
+
+#include <hiredis/hiredis.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "worker/conn.h"
+
+struct wk_op;
+typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
+
+struct wk_op {
+    struct wk_op *next;
+    int argc;
+    char **argv;      /* owned copies */
+    size_t *argvlen;
+    bool droppable;   /* a progress event: may be dropped when the outbox is full */
+    bool sent;        /* sent on the current connection, reply pending */
+    wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
+    void *arg;
+};
+
+struct wk_outbox {
+    struct wk_op *head, *tail; /* in send order */
+    size_t n;                  /* queued ops, sent or not */
+    size_t unsent;             /* of those, not sent on the current connection (a suffix) */
+    size_t max;                /* bound on n for droppable ops */
+    struct wk_conn *conn;      /* borrowed */
+    uint64_t sent_total;       /* commands written (repeats included) */
+    uint64_t acked_total;
+    uint64_t dropped;          /* droppable ops refused at the bound */
+    uint64_t errors;           /* error replies */
+};
+
+void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max);
+void wk_outbox_deinit(struct wk_outbox *ob);
+
+/* A new op with copies of argv; nothing is queued yet. */
+struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen);
+
+/* Queues op (taking ownership) and sends it when the connection is up. Returns false when it
+ * was dropped at the bound (op freed). */
+bool wk_outbox_push(struct wk_outbox *ob, struct wk_op *op);
+
+/* After the connection came back: send every op not yet answered, in order. */
+void wk_outbox_resend(struct wk_outbox *ob);
+
+/* After a loss: forget what was sent on the old connection. */
+void wk_outbox_lost(struct wk_outbox *ob);
+
+#endif

@@ -1,0 +1,829 @@
+/* zsa-worker core: intake (BLMOVE), claiming jobs (TAKE), events (EMIT), cancel, heartbeat,
+ * graceful shutdown. Everything here runs on the one libevent loop thread; algorithms run on
+ * the slot threads of compute.c and come back through wk__on_progress / wk__on_done. */
+#include "worker/worker.h"
+
+#include <errno.h>
+#include <event2/http.h>
+#include <math.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/scripts.h"
+#include "common/text.h"
+#include "common/time.h"
+
+#define WK_FLUSH_MS 5000 /* after the grace period: how long to wait for Redis to take the rest */
+
+/* ---- events -------------------------------------------------------------------------------- */
+
+struct emit_opts {
+    const char *attempt;        /* fencing: the job's attempt, or NULL */
+    long long seq;              /* per-job sequence number, or -1 */
+    const char *lrem_raw;       /* remove this entry from the active list, or NULL */
+    const char *result;         /* store as the result, or NULL */
+    const char *result_id;
+    const char *dead;           /* push onto the dead-letter list, or NULL */
+    const char *const *fields;  /* job-hash field/value pairs */
+    int nfields;                /* number of strings in fields (even) */
+    bool droppable;
+};
+
+static char *fmt_ll(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
+}
+
+/* Sends ev (its envelope completed here) through the EMIT script. */
+static void emit(struct wk_worker *w, const char *job_id, const char *session, struct pr_msg *ev,
+                 const struct emit_opts *o)
+{
+    char ts[CM_RFC3339_LEN], seq[24], maxlen[16], ttl[16], rttl[16];
+    struct pr_err err;
+    struct cm_buf mp = CM_BUF_INIT;
+    pr_set_str(&ev->timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    if (session)
+        pr_set_str(&ev->session_id, session);
+    if (pr_msgdesc(ev->type)->fields[3].presence != PR_P_NO) /* job events carry job_id */
+        pr_set_str(&ev->job_id, job_id);
+    if (pr_encode_msgpack(ev, &mp, &err) != 0) {
+        cm_log(CM_LOG_ERROR, "job %s: %s event not sent: %s", job_id, pr_msgdesc(ev->type)->name,
+               err.text);
+        cm_buf_deinit(&mp);
+        return;
+    }
+    const char *prefix = w->cfg->common.prefix;
+    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id);
+    char *stream = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
+    char *channel = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
+    char *rkey = cm_key_new(prefix, CM_KEY_RESULT, o->result_id ? o->result_id : "-");
+    const char *argv[64] = {"EVALSHA", cm_script(CM_SCRIPT_EMIT)->sha1, "6", hkey, stream, channel,
+                            w->k_active, rkey, w->k_dead, o->attempt ? o->attempt : "",
+                            o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "", mp.data,
+                            fmt_ll(maxlen, sizeof(maxlen), w->cfg->stream_maxlen),
+                            fmt_ll(ttl, sizeof(ttl), w->cfg->stream_ttl_s),
+                            o->lrem_raw ? o->lrem_raw : "", o->result ? o->result : "",
+                            fmt_ll(rttl, sizeof(rttl), w->cfg->result_ttl_s), o->dead ? o->dead : ""};
+    size_t argvlen[64];
+    int argc = 18;
+    for (int i = 0; i < o->nfields && argc < 64; i++)
+        argv[argc++] = o->fields[i];
+    for (int i = 0; i < argc; i++)
+        argvlen[i] = i == 11 ? mp.len : strlen(argv[i]);
+    struct wk_op *op = wk_op_new(argc, argv, argvlen);
+    op->droppable = o->droppable;
+    if (wk_outbox_push(&w->outbox, op))
+        w->events++;
+    free(hkey);
+    free(stream);
+    free(channel);
+    free(rkey);
+    cm_buf_deinit(&mp);
+}
+
+/* Ends a job that never ran: processing_failed, the raw payload to the dead-letter list, the
+ * active entry removed, in one step. */
+static void fail_invalid(struct wk_worker *w, const char *raw, const char *job_id,
+                         const char *session, const char *image_id, const char *code,
+                         const char *reason)
+{
+    char now[24], ts[CM_RFC3339_LEN];
+    struct cm_buf dead = CM_BUF_INIT;
+    size_t rawlen = strlen(raw);
+    cm_buf_puts(&dead, "{");
+    if (cm_utf8_valid(raw, rawlen, NULL)) {
+        cm_buf_puts(&dead, "\"raw\":");
+        cm_buf_append_json_str(&dead, raw, rawlen);
+    } else { /* keep every byte: base64 */
+        char *b64 = cm_xmalloc(4 * ((rawlen + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, (int)rawlen);
+        cm_buf_printf(&dead, "\"raw_base64\":\"%s\"", b64);
+        free(b64);
+    }
+    cm_buf_puts(&dead, ",\"job_id\":");
+    cm_buf_append_json_str(&dead, job_id, strlen(job_id));
+    cm_buf_printf(&dead, ",\"error_code\":\"%s\",\"error\":", code);
+    cm_buf_append_json_str(&dead, reason, strlen(reason));
+    cm_buf_puts(&dead, ",\"worker\":");
+    cm_buf_append_json_str(&dead, w->id, strlen(w->id));
+    cm_buf_printf(&dead, ",\"failed_at\":\"%s\"}", cm_time_rfc3339(cm_time_now_ms(), ts));
+
+    struct pr_msg ev;
+    pr_msg_init(&ev, PR_PROCESSING_FAILED);
+    pr_set_str(&ev.u.processing_failed.image_id, image_id ? image_id : "unknown");
+    pr_set_str(&ev.u.processing_failed.error, reason);
+    pr_set_str(&ev.u.processing_failed.error_code, code);
+    ev.u.processing_failed.retry_available = false;
+    fmt_ll(now, sizeof(now), cm_time_now_ms());
+    const char *fields[] = {"status", "failed", "error", reason, "error_code", code,
+                            "finished_at", now, "worker", w->id};
+    struct emit_opts o = {.seq = -1, .lrem_raw = raw, .dead = dead.data, .fields = fields,
+                          .nfields = 10};
+    emit(w, job_id, session, &ev, &o);
+    pr_msg_deinit(&ev);
+    cm_buf_deinit(&dead);
+    w->jobs_invalid++;
+    cm_log(CM_LOG_WARN, "job %s: refused (%s): %s", job_id, code, reason);
+}
+
+static void job_free(struct wk_job *job)
+{
+    if (!job)
+        return;
+    free(job->raw);
+    free(job->json);
+    free(job->input_path);
+    pr_msg_deinit(&job->spec);
+    wk_algo_result_deinit(&job->res);
+    free(job);
+}
+
+/* Sends a job event with the job's next sequence number and its attempt as fence. */
+static void job_emit(struct wk_worker *w, struct wk_job *job, struct pr_msg *ev,
+                     struct emit_opts *o)
+{
+    char attempt[16];
+    o->attempt = fmt_ll(attempt, sizeof(attempt), job->attempt);
+    o->seq = ++job->seq;
+    emit(w, job->job_id, job->spec.u.job.session_id, ev, o);
+}
+
+/* ---- intake -------------------------------------------------------------------------------- */
+
+static void intake_next(struct wk_worker *w);
+
+static struct wk_slot *free_slot(struct wk_worker *w)
+{
+    for (int i = 0; i < w->cfg->slots; i++) {
+        if (!w->slots[i].job)
+            return &w->slots[i];
+    }
+    return NULL;
+}
+
+static void requeue_raw(struct wk_worker *w, const char *raw, const char *job_id, bool uncount)
+{
+    char *hkey = cm_key_new(w->cfg->common.prefix, CM_KEY_JOB, job_id ? job_id : "-");
+    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1, "3", w->k_active,
+                          w->k_jobs, hkey, raw, uncount ? "1" : "0"};
+    wk_outbox_push(&w->outbox, wk_op_new(8, argv, NULL));
+    free(hkey);
+    w->jobs_requeued++;
+}
+
+static void start_job(struct wk_worker *w, struct wk_job *job)
+{
+    struct wk_slot *s = free_slot(w);
+    if (!s) { /* cannot happen: intake only runs with a free slot */
+        cm_log(CM_LOG_ERROR, "job %s: no free slot; giving it back", job->job_id);
+        requeue_raw(w, job->raw, job->job_id, true);
+        job_free(job);
+        return;
+    }
+    w->busy++;
+    job->start_ms = cm_time_now_ms();
+    job->start_s = (double)cm_time_mono_ns() / 1e9;
+    wk_eta_init(&job->eta, job->start_s, job->prior_s);
+    struct pr_msg ev;
+    pr_msg_init(&ev, PR_PROCESSING_STARTED);
+    pr_set_str(&ev.u.processing_started.image_id, job->spec.u.job.image_id);
+    pr_set_str(&ev.u.processing_started.algorithm, job->algo->name);
+    ev.u.processing_started.estimated_time_seconds = job->prior_s;
+    ev.u.processing_started.parameters = job->spec.u.job.parameters
+                                             ? pr_value_clone(job->spec.u.job.parameters)
+                                             : pr_value_new_object();
+    struct emit_opts o = {0};
+    job_emit(w, job, &ev, &o);
+    pr_msg_deinit(&ev);
+    cm_log(CM_LOG_INFO, "job %s: started %s on slot %d (attempt %d, estimate %.1f s)",
+           job->job_id, job->algo->name, s->index, job->attempt, job->prior_s);
+    wk_compute_assign(s, job);
+}
+
+/* The claim was recorded: run the job, or end it when it was cancelled while queued. */
+static void take_done(struct wk_op *op, redisReply *r, void *arg)
+{
+    (void)op;
+    struct wk_job *job = arg;
+    struct wk_worker *w = job->w;
+    w->claiming--;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
+        cm_log(CM_LOG_ERROR, "job %s: claim failed; giving it back", job->job_id);
+        requeue_raw(w, job->raw, job->job_id, false);
+        job_free(job);
+        intake_next(w);
+        return;
+    }
+    job->attempt = (int)r->element[1]->integer;
+    job->seq = r->element[2]->integer;
+    double measured = r->element[3]->type == REDIS_REPLY_STRING ? atof(r->element[3]->str) : 0;
+    double est = job->algo->estimate
+                     ? job->algo->estimate(job->spec.u.job.parameters
+                                               ? job->spec.u.job.parameters
+                                               : &(struct pr_value){.type = PR_V_OBJECT})
+                     : 0;
+    job->prior_s = est > 0 ? est : measured > 0 ? measured : job->algo->default_seconds;
+    if (strcmp(r->element[0]->str, "cancelled") == 0) {
+        char now[24];
+        struct pr_msg ev;
+        pr_msg_init(&ev, PR_PROCESSING_FAILED);
+        pr_set_str(&ev.u.processing_failed.image_id, job->spec.u.job.image_id);
+        pr_set_str(&ev.u.processing_failed.error, "cancelled before it started");
+        pr_set_str(&ev.u.processing_failed.error_code, "CANCELLED");
+        ev.u.processing_failed.retry_available = true;
+        const char *fields[] = {"status", "cancelled", "error_code", "CANCELLED", "finished_at",
+                                fmt_ll(now, sizeof(now), cm_time_now_ms())};
+        struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 6};
+        job_emit(w, job, &ev, &o);
+        pr_msg_deinit(&ev);
+        w->jobs_cancelled++;
+        cm_log(CM_LOG_INFO, "job %s: skipped, it was cancelled while queued", job->job_id);
+        job_free(job);
+    } else if (w->draining) {
+        requeue_raw(w, job->raw, job->job_id, true);
+        job_free(job);
+    } else {
+        start_job(w, job);
+    }
+    intake_next(w);
+}
+
+/* Records the claim of a valid job with TAKE; take_done continues. */
+static void claim(struct wk_worker *w, struct wk_job *job)
+{
+    const char *prefix = w->cfg->common.prefix;
+    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job->job_id);
+    char *akey = cm_key_new(prefix, CM_KEY_ALGO, job->algo->name);
+    char now[24];
+    snprintf(job->token, sizeof(job->token), "%s/%llu", w->id, (unsigned long long)++w->job_counter);
+    const char *session = job->spec.u.job.session_id;
+    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_TAKE)->sha1, "2", hkey, akey,
+                          job->token, w->id, fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                          job->json, job->spec.u.job.image_id, job->algo->name,
+                          session ? session : ""};
+    struct wk_op *op = wk_op_new(12, argv, NULL);
+    op->done = take_done;
+    op->arg = job;
+    w->claiming++;
+    wk_outbox_push(&w->outbox, op);
+    free(hkey);
+    free(akey);
+}
+
+/* Resolves a job's file path under data_dir unless absolute. */
+static char *resolve_path(const struct wk_worker *w, const char *path)
+{
+    if (path[0] == '/')
+        return cm_xstrdup(path);
+    return cm_xasprintf("%s/%s", w->cfg->data_dir, path);
+}
+
+/* A job arrived from the queue: validate it, then claim it. Bad jobs end here. */
+static void handle_raw(struct wk_worker *w, const char *raw)
+{
+    struct pr_err err;
+    struct wk_job *job = cm_xcalloc(1, sizeof(*job));
+    job->w = w;
+    job->raw = cm_xstrdup(raw);
+    char gen_id[CM_ID_MAX + 1];
+    snprintf(gen_id, sizeof(gen_id), "%.80s-%lld-%llu", w->id, (long long)cm_time_now_ms(),
+             (unsigned long long)++w->job_counter);
+    if (pr_decode_json(raw, strlen(raw), PR_WIRE_JOB, &job->spec, &err) != 0) {
+        fail_invalid(w, raw, gen_id, NULL, NULL, "INVALID_JOB", err.text);
+        goto out_free;
+    }
+    struct pr_job *spec = &job->spec.u.job;
+    if (!spec->job_id)
+        pr_set_str(&spec->job_id, gen_id);
+    job->job_id = spec->job_id;
+    if (w->draining) {
+        requeue_raw(w, job->raw, job->job_id, false);
+        goto out_free;
+    }
+    job->algo = wk_algo_find(spec->algorithm);
+    if (!job->algo) {
+        char why[256];
+        snprintf(why, sizeof(why), "algorithm: unknown algorithm \"%s\" (known: %s)",
+                 spec->algorithm, wk_algo_names());
+        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "UNKNOWN_ALGORITHM", why);
+        goto out_free;
+    }
+    char why[256];
+    struct pr_value empty = {.type = PR_V_OBJECT};
+    if (job->algo->check && job->algo->check(spec->parameters ? spec->parameters : &empty, why,
+                                             sizeof(why)) != 0) {
+        char full[300];
+        snprintf(full, sizeof(full), "parameters.%s", why);
+        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "INVALID_PARAMETERS",
+                     full);
+        goto out_free;
+    }
+    if (spec->file_path)
+        job->input_path = resolve_path(w, spec->file_path);
+    bool needs_file = job->algo->needs_file ||
+                      pr_value_equal(pr_value_get(spec->parameters, "require_file"),
+                                     &(struct pr_value){.type = PR_V_BOOL, .u.b = true});
+    if (needs_file && (!job->input_path || access(job->input_path, R_OK) != 0)) {
+        snprintf(why, sizeof(why), "file_path: %s%s%s", job->input_path ? job->input_path : "missing",
+                 job->input_path ? ": " : "", job->input_path ? strerror(errno) : "");
+        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "FILE_NOT_FOUND", why);
+        goto out_free;
+    }
+    struct cm_buf json = CM_BUF_INIT;
+    pr_encode_json(&job->spec, &json, &err);
+    job->json = cm_buf_steal(&json);
+    claim(w, job);
+    return;
+out_free:
+    job_free(job);
+}
+
+static void blmove_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct wk_worker *w = priv;
+    redisReply *r = reply;
+    w->intake_pending = false;
+    if (!r)
+        return; /* connection lost: intake restarts when it is back */
+    if (r->type == REDIS_REPLY_STRING)
+        handle_raw(w, r->str);
+    else if (r->type == REDIS_REPLY_ERROR)
+        cm_log(CM_LOG_ERROR, "redis intake: BLMOVE: %s", r->str);
+    intake_next(w);
+}
+
+/* Issues the next BLMOVE when a slot is free, the claim before it is done, and not draining. */
+static void intake_next(struct wk_worker *w)
+{
+    if (w->draining || w->intake_pending || !w->intake.ready || !w->recovered)
+        return;
+    if (w->busy + w->claiming >= w->cfg->slots)
+        return;
+    char timeout[32];
+    snprintf(timeout, sizeof(timeout), "%.3f", w->cfg->poll_ms / 1000.0);
+    const char *argv[] = {"BLMOVE", w->k_jobs, w->k_active, "RIGHT", "LEFT", timeout};
+    if (redisAsyncCommandArgv(w->intake.ac, blmove_cb, w, 6, argv, NULL) == REDIS_OK)
+        w->intake_pending = true;
+}
+
+/* Jobs in our active list that no slot runs were moved there by a BLMOVE whose reply was lost:
+ * give them back to the queue before taking more. */
+static void recover_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct wk_worker *w = priv;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    bool *held = cm_xcalloc((size_t)w->cfg->slots, sizeof(bool));
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *raw = r->element[i]->str;
+        bool running = false;
+        for (int k = 0; k < w->cfg->slots && !running; k++) {
+            struct wk_job *job = w->slots[k].job;
+            if (job && !held[k] && strcmp(job->raw, raw) == 0)
+                held[k] = running = true;
+        }
+        if (!running) {
+            cm_log(CM_LOG_WARN, "found a job in %s that no slot runs; putting it back", w->k_active);
+            requeue_raw(w, raw, NULL, false);
+        }
+    }
+    free(held);
+    w->recovered = true;
+    intake_next(w);
+}
+
+static void intake_ready(struct wk_conn *c)
+{
+    struct wk_worker *w = c->owner;
+    w->recovered = false;
+    const char *argv[] = {"LRANGE", w->k_active, "0", "-1"};
+    redisAsyncCommandArgv(c->ac, recover_cb, w, 4, argv, NULL);
+}
+
+static void intake_lost(struct wk_conn *c)
+{
+    struct wk_worker *w = c->owner;
+    w->intake_pending = false;
+    w->recovered = false;
+}
+
+/* ---- progress and outcomes (from the compute threads) -------------------------------------- */
+
+void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, const char *step)
+{
+    struct wk_job *job = s->job;
+    if (!job)
+        return;
+    double now = (double)cm_time_mono_ns() / 1e9;
+    double eta = wk_eta_update(&job->eta, now, progress);
+    job->progress = progress;
+    snprintf(job->step, sizeof(job->step), "%s", step);
+    struct pr_msg ev;
+    pr_msg_init(&ev, PR_PROCESSING_PROGRESS);
+    pr_set_str(&ev.u.processing_progress.image_id, job->spec.u.job.image_id);
+    ev.u.processing_progress.progress = progress;
+    pr_set_str(&ev.u.processing_progress.current_step, step);
+    ev.u.processing_progress.eta_seconds = eta;
+    char pbuf[32];
+    snprintf(pbuf, sizeof(pbuf), "%.2f", progress);
+    const char *fields[] = {"progress", pbuf, "current_step", step};
+    struct emit_opts o = {.fields = fields, .nfields = 4, .droppable = progress < 100};
+    job_emit(w, job, &ev, &o);
+    pr_msg_deinit(&ev);
+}
+
+static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
+{
+    char result_id[CM_ID_MAX + 1], now[24], tbuf[32], cbuf[32];
+    snprintf(result_id, sizeof(result_id), "%.100s.r%d", job->job_id, job->attempt);
+    struct cm_buf result = CM_BUF_INIT;
+    cm_buf_puts(&result, "{\"result_id\":");
+    cm_buf_append_json_str(&result, result_id, strlen(result_id));
+    cm_buf_puts(&result, ",\"job_id\":");
+    cm_buf_append_json_str(&result, job->job_id, strlen(job->job_id));
+    cm_buf_puts(&result, ",\"image_id\":");
+    cm_buf_append_json_str(&result, job->spec.u.job.image_id, strlen(job->spec.u.job.image_id));
+    cm_buf_printf(&result, ",\"algorithm\":\"%s\",\"confidence_score\":", job->algo->name);
+    cm_buf_append_double(&result, job->res.confidence, false);
+    cm_buf_puts(&result, ",\"processing_time_seconds\":");
+    cm_buf_append_double(&result, secs, false);
+    cm_buf_puts(&result, ",\"summary\":");
+    pr_value_write_json(job->res.summary, &result);
+    cm_buf_puts(&result, "}");
+
+    struct pr_msg ev;
+    pr_msg_init(&ev, PR_PROCESSING_COMPLETE);
+    pr_set_str(&ev.u.processing_complete.image_id, job->spec.u.job.image_id);
+    pr_set_str(&ev.u.processing_complete.result_id, result_id);
+    ev.u.processing_complete.summary = job->res.summary;
+    ev.u.processing_complete.processing_time_seconds = secs;
+    ev.u.processing_complete.confidence_score = job->res.confidence;
+    snprintf(tbuf, sizeof(tbuf), "%.3f", secs);
+    snprintf(cbuf, sizeof(cbuf), "%.4f", job->res.confidence);
+    const char *fields[] = {"status", "complete", "progress", "100", "result_id", result_id,
+                            "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                            "processing_time_seconds", tbuf, "confidence_score", cbuf};
+    struct emit_opts o = {.lrem_raw = job->raw, .result = result.data, .result_id = result_id,
+                          .fields = fields, .nfields = 12};
+    job_emit(w, job, &ev, &o);
+    ev.u.processing_complete.summary = NULL; /* still the job's */
+    pr_msg_deinit(&ev);
+    cm_buf_deinit(&result);
+
+    /* below the threshold a human should look */
+    struct pr_value empty = {.type = PR_V_OBJECT};
+    const struct pr_value *params = job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
+    double threshold = wk_param_num(params, "confidence_threshold", w->cfg->confidence_threshold, NULL);
+    if (job->res.confidence < threshold) {
+        char reason[128];
+        snprintf(reason, sizeof(reason), "Confidence score below threshold (%g)", threshold);
+        pr_msg_init(&ev, PR_VALIDATION_REQUIRED);
+        pr_set_str(&ev.u.validation_required.result_id, result_id);
+        ev.u.validation_required.confidence = job->res.confidence;
+        pr_set_str(&ev.u.validation_required.reason, reason);
+        struct pr_strs *sa = &ev.u.validation_required.suggested_actions;
+        sa->v = cm_xcalloc(4, sizeof(char *));
+        for (int i = 0; i < 4 && job->res.suggested_actions[i][0]; i++)
+            sa->v[sa->n++] = cm_xstrdup(job->res.suggested_actions[i]);
+        if (sa->n == 0)
+            sa->v[sa->n++] = cm_xstrdup("Review the result");
+        const char *vf[] = {"validation_required", "1"};
+        struct emit_opts vo = {.fields = vf, .nfields = 2};
+        job_emit(w, job, &ev, &vo);
+        pr_msg_deinit(&ev);
+    }
+
+    /* the algorithm's measured throughput, for the next estimate (EWMA) */
+    char *akey = cm_key_new(w->cfg->common.prefix, CM_KEY_ALGO, job->algo->name);
+    char sbuf[32];
+    snprintf(sbuf, sizeof(sbuf), "%.3f", job->prior_s > 0 ? 0.8 * job->prior_s + 0.2 * secs : secs);
+    const char *hargv[] = {"HSET", akey, "seconds", sbuf};
+    wk_outbox_push(&w->outbox, wk_op_new(4, hargv, NULL));
+    free(akey);
+}
+
+static void emit_failed(struct wk_worker *w, struct wk_job *job)
+{
+    struct wk_algo_result *res = &job->res;
+    bool cancelled = strcmp(res->error_code, "CANCELLED") == 0;
+    char now[24];
+    struct pr_msg ev;
+    pr_msg_init(&ev, PR_PROCESSING_FAILED);
+    pr_set_str(&ev.u.processing_failed.image_id, job->spec.u.job.image_id);
+    pr_set_str(&ev.u.processing_failed.error, res->error[0] ? res->error : res->error_code);
+    pr_set_str(&ev.u.processing_failed.error_code, res->error_code[0] ? res->error_code : "INTERNAL");
+    ev.u.processing_failed.retry_available = res->retry_available;
+    const char *fields[] = {"status", cancelled ? "cancelled" : "failed", "error",
+                            res->error[0] ? res->error : res->error_code, "error_code",
+                            res->error_code[0] ? res->error_code : "INTERNAL", "finished_at",
+                            fmt_ll(now, sizeof(now), cm_time_now_ms())};
+    struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 8};
+    job_emit(w, job, &ev, &o);
+    pr_msg_deinit(&ev);
+    if (cancelled)
+        w->jobs_cancelled++;
+    else
+        w->jobs_failed++;
+}
+
+void wk__on_done(struct wk_worker *w, struct wk_slot *s, int rc)
+{
+    struct wk_job *job = s->job;
+    s->job = NULL;
+    w->busy--;
+    double secs = (double)(cm_time_now_ms() - job->start_ms) / 1000.0;
+    if (rc != 0 && w->draining && cm_time_now_ms() >= w->drain_deadline_ms) {
+        cm_log(CM_LOG_WARN, "job %s: stopped at shutdown after %.1f s; back to the queue",
+               job->job_id, secs);
+        requeue_raw(w, job->raw, job->job_id, true);
+    } else if (rc == 0) {
+        emit_complete(w, job, secs);
+        w->jobs_done++;
+        cm_log(CM_LOG_INFO, "job %s: complete in %.2f s (confidence %.2f)", job->job_id, secs,
+               job->res.confidence);
+    } else {
+        emit_failed(w, job);
+        cm_log(CM_LOG_INFO, "job %s: %s after %.2f s: %s", job->job_id, job->res.error_code, secs,
+               job->res.error);
+    }
+    job_free(job);
+    intake_next(w);
+}
+
+/* ---- cancel subscription ------------------------------------------------------------------- */
+
+static void cancel_msg_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct wk_worker *w = priv;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        strcmp(r->element[0]->str, "message") != 0)
+        return;
+    const char *job_id = r->element[2]->str;
+    for (int i = 0; i < w->cfg->slots; i++) {
+        struct wk_job *job = w->slots[i].job;
+        if (job && strcmp(job->job_id, job_id) == 0) {
+            cm_log(CM_LOG_INFO, "job %s: cancel requested", job_id);
+            atomic_store(&w->slots[i].cancel, true);
+        }
+    }
+}
+
+static void sub_ready(struct wk_conn *c)
+{
+    struct wk_worker *w = c->owner;
+    const char *argv[] = {"SUBSCRIBE", w->k_cancel};
+    redisAsyncCommandArgv(c->ac, cancel_msg_cb, w, 2, argv, NULL);
+}
+
+/* ---- commands connection, heartbeat -------------------------------------------------------- */
+
+static void heartbeat(struct wk_worker *w)
+{
+    if (!w->cmd.ready)
+        return;
+    char pid[16], slots[16], busy[16], done[24], failed[24], started[24], now[24], gpus[16],
+        mem[24], ttl[16];
+    struct cm_buf jobs = CM_BUF_INIT;
+    for (int i = 0; i < w->cfg->slots; i++) {
+        if (w->slots[i].job)
+            cm_buf_printf(&jobs, "%s%s", jobs.len ? "," : "", w->slots[i].job->job_id);
+    }
+    bool gpu = w->gpu.count > 0 && !w->cfg->cpu_only;
+    const char *argv[] = {"HSET", w->k_worker, "host", w->host, "pid",
+                          fmt_ll(pid, sizeof(pid), getpid()), "device",
+                          gpu ? w->gpu.dev[0].name : "cpu", "gpu_count",
+                          fmt_ll(gpus, sizeof(gpus), gpu ? w->gpu.count : 0), "gpu_memory_total_mb",
+                          fmt_ll(mem, sizeof(mem), gpu ? (long long)w->gpu.dev[0].mem_total_mb : 0),
+                          "slots", fmt_ll(slots, sizeof(slots), w->cfg->slots), "busy",
+                          fmt_ll(busy, sizeof(busy), w->busy), "current_jobs",
+                          jobs.data ? jobs.data : "", "jobs_done",
+                          fmt_ll(done, sizeof(done), (long long)w->jobs_done), "jobs_failed",
+                          fmt_ll(failed, sizeof(failed), (long long)w->jobs_failed), "started_at",
+                          fmt_ll(started, sizeof(started), w->started_ms), "heartbeat_at",
+                          fmt_ll(now, sizeof(now), cm_time_now_ms()), "draining",
+                          w->draining ? "1" : "0"};
+    redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    const char *exp[] = {"EXPIRE", w->k_worker, fmt_ll(ttl, sizeof(ttl), w->cfg->heartbeat_ttl_s)};
+    redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, exp, NULL);
+    const char *sadd[] = {"SADD", w->k_workers, w->id};
+    redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, sadd, NULL);
+    cm_buf_deinit(&jobs);
+}
+
+static void hb_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    heartbeat(arg);
+}
+
+static void script_load_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac, (void)priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR)
+        cm_log(CM_LOG_ERROR, "redis commands: SCRIPT LOAD: %s", r->str);
+}
+
+static void cmd_ready(struct wk_conn *c)
+{
+    struct wk_worker *w = c->owner;
+    /* scripts first: everything queued behind them may use EVALSHA */
+    for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", cm_script(i)->body};
+        redisAsyncCommandArgv(c->ac, script_load_cb, w, 3, argv, NULL);
+    }
+    heartbeat(w);
+    wk_outbox_resend(&w->outbox);
+}
+
+static void cmd_lost(struct wk_conn *c)
+{
+    struct wk_worker *w = c->owner;
+    wk_outbox_lost(&w->outbox);
+}
+
+/* ---- shutdown ------------------------------------------------------------------------------ */
+
+static void finish(struct wk_worker *w)
+{
+    if (w->cmd.ready) { /* leave the registry at once instead of waiting for the TTL */
+        const char *del[] = {"DEL", w->k_worker};
+        const char *srem[] = {"SREM", w->k_workers, w->id};
+        redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 2, del, NULL);
+        redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, srem, NULL);
+    }
+    wk_conn_close(&w->cmd);
+    wk_conn_close(&w->intake);
+    wk_conn_close(&w->sub);
+    evtimer_del(w->hb_timer);
+    evtimer_del(w->drain_timer);
+    event_del(w->sig_term);
+    event_del(w->sig_int);
+    wk_http_stop(w);
+    event_del(w->doorbell_ev);
+}
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct wk_worker *w = arg;
+    int64_t now = cm_time_now_ms();
+    if (w->busy == 0 && w->outbox.n == 0 && !w->intake_pending) {
+        cm_log(CM_LOG_INFO, "shutdown complete: %llu jobs done, %llu failed, %llu requeued",
+               (unsigned long long)w->jobs_done, (unsigned long long)w->jobs_failed,
+               (unsigned long long)w->jobs_requeued);
+        finish(w);
+        return;
+    }
+    if (now >= w->drain_deadline_ms && w->busy > 0) {
+        for (int i = 0; i < w->cfg->slots; i++) {
+            if (w->slots[i].job && !atomic_load(&w->slots[i].cancel)) {
+                cm_log(CM_LOG_WARN, "job %s: grace period over; stopping it",
+                       w->slots[i].job->job_id);
+                atomic_store(&w->slots[i].cancel, true);
+            }
+        }
+    }
+    if (now >= w->drain_deadline_ms + WK_FLUSH_MS) {
+        cm_log(CM_LOG_ERROR, "shutdown: redis did not take %zu pending commands; exiting anyway "
+                             "(jobs still held stay in %s for recovery)", w->outbox.n, w->k_active);
+        w->exit_code = 1;
+        finish(w);
+        event_base_loopbreak(w->base);
+        return;
+    }
+    struct timeval tv = {0, 50000};
+    evtimer_add(w->drain_timer, &tv);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct wk_worker *w = arg;
+    if (w->draining) {
+        cm_log(CM_LOG_WARN, "second signal: exiting now (held jobs stay in %s)", w->k_active);
+        _exit(1);
+    }
+    w->draining = true;
+    w->drain_deadline_ms = cm_time_now_ms() + w->cfg->grace_ms;
+    cm_log(CM_LOG_INFO, "%s: no new jobs; waiting up to %d ms for %d running job%s",
+           sig == SIGTERM ? "SIGTERM" : "SIGINT", w->cfg->grace_ms, w->busy, w->busy == 1 ? "" : "s");
+    if (w->intake.ready)
+        wk_conn_close(&w->intake); /* a BLMOVE in flight still answers; its job goes back */
+    heartbeat(w);
+    drain_cb(-1, 0, w);
+}
+
+/* ---- run ----------------------------------------------------------------------------------- */
+
+static void keys_init(struct wk_worker *w)
+{
+    const char *p = w->cfg->common.prefix;
+    w->k_jobs = cm_key_new(p, CM_KEY_JOBS, NULL);
+    w->k_active = cm_key_new(p, CM_KEY_ACTIVE, w->id);
+    w->k_worker = cm_key_new(p, CM_KEY_WORKER, w->id);
+    w->k_workers = cm_key_new(p, CM_KEY_WORKERS, NULL);
+    w->k_dead = cm_key_new(p, CM_KEY_DEAD, NULL);
+    w->k_cancel = cm_key_new(p, CM_KEY_CANCEL, NULL);
+    w->k_bcast = cm_key_new(p, CM_KEY_BCAST, NULL);
+}
+
+static void keys_deinit(struct wk_worker *w)
+{
+    free(w->k_jobs);
+    free(w->k_active);
+    free(w->k_worker);
+    free(w->k_workers);
+    free(w->k_dead);
+    free(w->k_cancel);
+    free(w->k_bcast);
+}
+
+int wk_worker_run(struct wk_config *cfg)
+{
+    struct wk_worker *w = cm_xcalloc(1, sizeof(*w));
+    w->cfg = cfg;
+    w->started_ms = cm_time_now_ms();
+    if (gethostname(w->host, sizeof(w->host)) != 0)
+        snprintf(w->host, sizeof(w->host), "unknown");
+    w->host[sizeof(w->host) - 1] = '\0';
+    if (cfg->worker_id[0])
+        snprintf(w->id, sizeof(w->id), "%s", cfg->worker_id);
+    else
+        snprintf(w->id, sizeof(w->id), "%.64s-%d", w->host, (int)getpid());
+    for (char *p = w->id; *p; p++) /* host names may hold characters keys do not */
+        if (!cm_id_valid(p, 1, 1))
+            *p = '_';
+    cm_gpu_probe(&w->gpu);
+    cm_scripts_init();
+    keys_init(w);
+    pthread_mutex_init(&w->lock, NULL);
+    w->base = event_base_new();
+    wk_conn_init(&w->cmd, "commands", w->base, &cfg->common.url, cfg->common.redis_timeout_ms, w);
+    wk_conn_init(&w->intake, "intake", w->base, &cfg->common.url, cfg->common.redis_timeout_ms, w);
+    wk_conn_init(&w->sub, "cancel", w->base, &cfg->common.url, cfg->common.redis_timeout_ms, w);
+    w->cmd.on_ready = cmd_ready, w->cmd.on_lost = cmd_lost;
+    w->intake.on_ready = intake_ready, w->intake.on_lost = intake_lost;
+    w->sub.on_ready = sub_ready;
+    wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max);
+
+    int rc = wk_compute_start(w);
+    if (rc == 0 && wk_http_start(w) != 0)
+        rc = -EADDRINUSE;
+    if (rc != 0) {
+        w->exit_code = 1;
+        goto out;
+    }
+    w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_cb, w);
+    struct timeval hb = {cfg->heartbeat_ms / 1000, (cfg->heartbeat_ms % 1000) * 1000};
+    evtimer_add(w->hb_timer, &hb);
+    w->drain_timer = evtimer_new(w->base, drain_cb, w);
+    w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);
+    w->sig_int = evsignal_new(w->base, SIGINT, signal_cb, w);
+    event_add(w->sig_term, NULL);
+    event_add(w->sig_int, NULL);
+    char *where = cm_redis_url_describe(&cfg->common.url);
+    cm_log(CM_LOG_INFO, "worker %s: %d slot%s, redis %s, queue %s, gpu: %s", w->id, cfg->slots,
+           cfg->slots == 1 ? "" : "s", where, w->k_jobs,
+           cfg->cpu_only ? "off (--cpu-only)" : w->gpu.message);
+    free(where);
+    wk_conn_start(&w->cmd);
+    wk_conn_start(&w->intake);
+    wk_conn_start(&w->sub);
+    event_base_dispatch(w->base);
+out:
+    wk_compute_stop(w);
+    wk_conn_deinit(&w->cmd);
+    wk_conn_deinit(&w->intake);
+    wk_conn_deinit(&w->sub);
+    wk_outbox_deinit(&w->outbox);
+    if (w->hb_timer)
+        event_free(w->hb_timer);
+    if (w->drain_timer)
+        event_free(w->drain_timer);
+    if (w->sig_term)
+        event_free(w->sig_term);
+    if (w->sig_int)
+        event_free(w->sig_int);
+    wk_http_stop(w);
+    event_base_free(w->base);
+    pthread_mutex_destroy(&w->lock);
+    keys_deinit(w);
+    int code = w->exit_code;
+    free(w);
+    return code;
+}

@@ -68,7 +68,8 @@ static enum cm_jobctl_result run(redisContext *c, enum cm_script_id id, int nkey
     else if (strcmp(st, "limit") == 0)
         snprintf(err, errlen, "job %s: no attempts left", job_id);
     else
-        snprintf(err, errlen, "job %s: already %s", job_id, strncmp(st, "status:", 7) ? st : st + 7);
+        snprintf(err, errlen, "job %s: already %s", job_id,
+                 strncmp(st, "status:", 7) ? st : st + 7);
     freeReplyObject(r);
     return res;
 }
@@ -86,10 +87,11 @@ enum cm_jobctl_result cm_jobctl_cancel(redisContext *c, const char *prefix, cons
 {
     if (!check_id(job_id, err, errlen))
         return CM_JOBCTL_REFUSED;
-    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *ch = cm_key_new(prefix, CM_KEY_CANCEL, NULL);
+    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id),
+         *ch = cm_key_new(prefix, CM_KEY_CANCEL, NULL);
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = {hkey, ch, job_id, now};
+    const char *argv[] = { hkey, ch, job_id, now };
     enum cm_jobctl_result res = run(c, CM_SCRIPT_CANCEL, 2, 4, argv, job_id, err, errlen);
     free(hkey);
     free(ch);
@@ -105,7 +107,7 @@ enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const
     char max[16], now[24];
     snprintf(max, sizeof(max), "%d", max_attempts);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = {hkey, q, max, now};
+    const char *argv[] = { hkey, q, max, now };
     enum cm_jobctl_result res = run(c, CM_SCRIPT_RETRY, 2, 4, argv, job_id, err, errlen);
     free(hkey);
     free(q);

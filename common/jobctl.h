@@ -8,10 +8,10 @@
 #include <stddef.h>
 
 enum cm_jobctl_result {
-    CM_JOBCTL_OK = 0,       /* cancel: marked; retry: re-enqueued */
-    CM_JOBCTL_UNKNOWN = 1,  /* no such job */
-    CM_JOBCTL_REFUSED = 2,  /* wrong state or attempt limit; err says which */
-    CM_JOBCTL_ERROR = -1,   /* Redis error; err says what */
+    CM_JOBCTL_OK = 0,      /* cancel: marked; retry: re-enqueued */
+    CM_JOBCTL_UNKNOWN = 1, /* no such job */
+    CM_JOBCTL_REFUSED = 2, /* wrong state or attempt limit; err says which */
+    CM_JOBCTL_ERROR = -1,  /* Redis error; err says what */
 };
 
 /* Cancels job_id: a running job stops at its next check with processing_failed CANCELLED, a

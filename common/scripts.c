@@ -26,7 +26,8 @@ static const char take_lua[] =
     "  'attempt', attempt, 'worker', ARGV[2], 'started_at', ARGV[3], 'payload', ARGV[4],\n"
     "  'image_id', ARGV[5], 'algorithm', ARGV[6], 'session_id', ARGV[7], 'progress', '0',\n"
     "  'status', state == 'run' and 'running' or 'cancelling')\n"
-    "if redis.call('HEXISTS', h, 'queued_at') == 0 then redis.call('HSET', h, 'queued_at', ARGV[3]) end\n"
+    "if redis.call('HEXISTS', h, 'queued_at') == 0 then redis.call('HSET', h, 'queued_at', "
+    "ARGV[3]) end\n"
     "return {state, attempt, tonumber(redis.call('HGET', h, 'seq') or '0'),\n"
     "        redis.call('HGET', KEYS[2], 'seconds') or ''}\n";
 
@@ -47,7 +48,6 @@ static const char emit_lua[] =
     "if ARGV[2] ~= '' then\n"
     "  local last = tonumber(redis.call('HGET', h, 'seq') or '-1')\n"
     "  if tonumber(ARGV[2]) <= last then return 'dup' end\n"
-    "  redis.call('HSET', h, 'seq', ARGV[2])\n"
     "end\n"
     "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
@@ -55,7 +55,9 @@ static const char emit_lua[] =
     "if ARGV[6] ~= '' then redis.call('LREM', KEYS[4], 1, ARGV[6]) end\n"
     "if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'EX', ARGV[8]) end\n"
     "if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[9]) end\n"
-    "for i = 10, #ARGV, 2 do redis.call('HSET', h, ARGV[i], ARGV[i + 1]) end\n"
+    "local f = {unpack(ARGV, 10)}\n"
+    "if ARGV[2] ~= '' then f[#f + 1] = 'seq'; f[#f + 1] = ARGV[2] end\n"
+    "if #f > 0 then redis.call('HSET', h, unpack(f)) end\n"
     "return id\n";
 
 /* CANCEL: KEYS: job hash, cancel channel. ARGV: job id, now ms.
@@ -64,7 +66,8 @@ static const char emit_lua[] =
 static const char cancel_lua[] =
     "local st = redis.call('HGET', KEYS[1], 'status')\n"
     "if not st then return 'unknown' end\n"
-    "if st == 'complete' or st == 'failed' or st == 'cancelled' or st == 'dead' then return st end\n"
+    "if st == 'complete' or st == 'failed' or st == 'cancelled' or st == 'dead' then return st "
+    "end\n"
     "redis.call('HSET', KEYS[1], 'cancel', '1', 'cancel_requested_at', ARGV[2])\n"
     "redis.call('PUBLISH', KEYS[2], ARGV[1])\n"
     "return 'ok'\n";
@@ -77,7 +80,8 @@ static const char retry_lua[] =
     "local st = redis.call('HGET', h, 'status')\n"
     "if not st then return 'unknown' end\n"
     "if st ~= 'failed' and st ~= 'cancelled' then return 'status:' .. st end\n"
-    "if tonumber(redis.call('HGET', h, 'attempts') or '0') >= tonumber(ARGV[1]) then return 'limit' end\n"
+    "if tonumber(redis.call('HGET', h, 'attempts') or '0') >= tonumber(ARGV[1]) then return "
+    "'limit' end\n"
     "redis.call('HDEL', h, 'cancel', 'error', 'error_code', 'finished_at', 'take')\n"
     "redis.call('HSET', h, 'status', 'queued', 'queued_at', ARGV[2], 'progress', '0')\n"
     "redis.call('LPUSH', KEYS[2], redis.call('HGET', h, 'payload'))\n"
@@ -97,11 +101,11 @@ static const char requeue_lua[] =
     "return 1\n";
 
 static struct cm_script scripts[] = {
-    [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
-    [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
-    [CM_SCRIPT_CANCEL] = {"cancel", cancel_lua, ""},
-    [CM_SCRIPT_RETRY] = {"retry", retry_lua, ""},
-    [CM_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
+    [CM_SCRIPT_TAKE] = { "take", take_lua, "" },
+    [CM_SCRIPT_EMIT] = { "emit", emit_lua, "" },
+    [CM_SCRIPT_CANCEL] = { "cancel", cancel_lua, "" },
+    [CM_SCRIPT_RETRY] = { "retry", retry_lua, "" },
+    [CM_SCRIPT_REQUEUE] = { "requeue", requeue_lua, "" },
 };
 
 void cm_sha1_hex(const void *data, size_t len, char out[41])

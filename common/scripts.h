@@ -18,7 +18,7 @@ enum cm_script_id {
 #define CM__SCRIPT_ENUM(e, name) CM_SCRIPT_##e,
     CM_SCRIPTS(CM__SCRIPT_ENUM)
 #undef CM__SCRIPT_ENUM
-    CM_SCRIPT__COUNT
+        CM_SCRIPT__COUNT
 };
 
 struct cm_script {

@@ -17,28 +17,28 @@ struct wk_algo_ctx;
 typedef void (*wk_progress_cb)(struct wk_algo_ctx *ctx, double progress, const char *step);
 
 struct wk_algo_ctx {
-    const char *input_path;          /* resolved file path, or NULL when the job has none */
-    const struct pr_value *params;   /* the job's parameters object (never NULL) */
-    const char *results_dir;         /* where artifacts may be written */
+    const char *input_path;        /* resolved file path, or NULL when the job has none */
+    const struct pr_value *params; /* the job's parameters object (never NULL) */
+    const char *results_dir;       /* where artifacts may be written */
     const char *job_id;
-    atomic_bool *cancel;             /* set by the loop: stop at the next check */
+    atomic_bool *cancel; /* set by the loop: stop at the next check */
     wk_progress_cb progress;
-    void *priv;                      /* the caller's */
+    void *priv; /* the caller's */
 };
 
 struct wk_algo_result {
-    struct pr_value *summary;        /* owned; an object, set on success */
-    double confidence;               /* 0..1 on success */
-    char error_code[64];             /* set on failure, e.g. INVALID_IMAGE, CANCELLED */
-    char error[512];                 /* human-readable, on failure */
-    bool retry_available;            /* on failure: whether a retry may succeed */
-    char suggested_actions[4][128];  /* optional hints for validation_required ("" = none) */
+    struct pr_value *summary;       /* owned; an object, set on success */
+    double confidence;              /* 0..1 on success */
+    char error_code[64];            /* set on failure, e.g. INVALID_IMAGE, CANCELLED */
+    char error[512];                /* human-readable, on failure */
+    bool retry_available;           /* on failure: whether a retry may succeed */
+    char suggested_actions[4][128]; /* optional hints for validation_required ("" = none) */
 };
 
 struct wk_algo {
     const char *name;
-    bool needs_file;                 /* the job must name an existing file_path */
-    double default_seconds;          /* duration estimate before any measurement */
+    bool needs_file;        /* the job must name an existing file_path */
+    double default_seconds; /* duration estimate before any measurement */
     /* Checks parameters before the job starts; writes the reason (naming the parameter) into
      * err and returns non-zero to refuse the job with INVALID_PARAMETERS. May be NULL. */
     int (*check)(const struct pr_value *params, char *err, size_t errlen);

@@ -15,19 +15,19 @@ struct wk_conn;
 typedef void (*wk_conn_cb)(struct wk_conn *c);
 
 struct wk_conn {
-    const char *name;                /* for logs: "commands", "intake", "cancel" */
+    const char *name; /* for logs: "commands", "intake", "cancel" */
     struct event_base *base;
-    const struct cm_redis_url *url;  /* borrowed */
-    int timeout_ms;                  /* connect + handshake deadline */
-    redisAsyncContext *ac;           /* NULL while down */
-    bool ready;                      /* connected and handshake done */
-    bool closing;                    /* wk_conn_close called: no reconnect */
+    const struct cm_redis_url *url; /* borrowed */
+    int timeout_ms;                 /* connect + handshake deadline */
+    redisAsyncContext *ac;          /* NULL while down */
+    bool ready;                     /* connected and handshake done */
+    bool closing;                   /* wk_conn_close called: no reconnect */
     struct cm_backoff backoff;
-    struct event *timer;             /* reconnect delay, or connect deadline */
-    wk_conn_cb on_ready;             /* after each (re)connect */
-    wk_conn_cb on_lost;              /* after a loss (pending callbacks already got NULL) */
+    struct event *timer; /* reconnect delay, or connect deadline */
+    wk_conn_cb on_ready; /* after each (re)connect */
+    wk_conn_cb on_lost;  /* after a loss (pending callbacks already got NULL) */
     void *owner;
-    uint64_t connects;               /* successful handshakes */
+    uint64_t connects; /* successful handshakes */
     uint64_t losses;
 };
 

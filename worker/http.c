@@ -19,10 +19,10 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
     struct evbuffer *b = evbuffer_new();
     const char *id = w->id;
 #define COUNTER(name, help, v)                                                                     \
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s{worker=\"%s\"} %llu\n", name, help, \
-                        name, name, id, (unsigned long long)(v))
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s{worker=\"%s\"} %llu\n", name,      \
+                        help, name, name, id, (unsigned long long)(v))
 #define GAUGE(name, help, v)                                                                       \
-    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s{worker=\"%s\"} %lld\n", name, help,   \
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s{worker=\"%s\"} %lld\n", name, help,  \
                         name, name, id, (long long)(v))
     evbuffer_add_printf(b, "# HELP zsa_worker_jobs_total Jobs ended, by outcome.\n"
                            "# TYPE zsa_worker_jobs_total counter\n");
@@ -73,7 +73,8 @@ static void notfound_cb(struct evhttp_request *req, void *arg)
 {
     (void)arg;
     struct evbuffer *b = evbuffer_new();
-    evbuffer_add_printf(b, "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"try /metrics or /healthz\"}}\n");
+    evbuffer_add_printf(
+        b, "{\"error\":{\"code\":\"NOT_FOUND\",\"message\":\"try /metrics or /healthz\"}}\n");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
     evhttp_send_reply(req, 404, "Not Found", b);
     evbuffer_free(b);

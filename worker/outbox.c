@@ -89,8 +89,10 @@ bool wk_outbox_push(struct wk_outbox *ob, struct wk_op *op)
     if (op->droppable && ob->n >= ob->max) {
         ob->dropped++;
         if (ob->dropped == 1 || ob->dropped % 1000 == 0)
-            cm_log(CM_LOG_WARN, "outbox full (%zu commands waiting for redis): dropped %llu "
-                                "progress events so far", ob->n, (unsigned long long)ob->dropped);
+            cm_log(CM_LOG_WARN,
+                   "outbox full (%zu commands waiting for redis): dropped %llu "
+                   "progress events so far",
+                   ob->n, (unsigned long long)ob->dropped);
         op_free(op);
         return false;
     }

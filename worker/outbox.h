@@ -19,10 +19,10 @@ typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
 struct wk_op {
     struct wk_op *next;
     int argc;
-    char **argv;      /* owned copies */
+    char **argv; /* owned copies */
     size_t *argvlen;
-    bool droppable;   /* a progress event: may be dropped when the outbox is full */
-    bool sent;        /* sent on the current connection, reply pending */
+    bool droppable;     /* a progress event: may be dropped when the outbox is full */
+    bool sent;          /* sent on the current connection, reply pending */
     wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
     void *arg;
 };
@@ -35,8 +35,8 @@ struct wk_outbox {
     struct wk_conn *conn;      /* borrowed */
     uint64_t sent_total;       /* commands written (repeats included) */
     uint64_t acked_total;
-    uint64_t dropped;          /* droppable ops refused at the bound */
-    uint64_t errors;           /* error replies */
+    uint64_t dropped; /* droppable ops refused at the bound */
+    uint64_t errors;  /* error replies */
 };
 
 void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max);

@@ -26,14 +26,14 @@
 /* ---- events -------------------------------------------------------------------------------- */
 
 struct emit_opts {
-    const char *attempt;        /* fencing: the job's attempt, or NULL */
-    long long seq;              /* per-job sequence number, or -1 */
-    const char *lrem_raw;       /* remove this entry from the active list, or NULL */
-    const char *result;         /* store as the result, or NULL */
+    const char *attempt;  /* fencing: the job's attempt, or NULL */
+    long long seq;        /* per-job sequence number, or -1 */
+    const char *lrem_raw; /* remove this entry from the active list, or NULL */
+    const char *result;   /* store as the result, or NULL */
     const char *result_id;
-    const char *dead;           /* push onto the dead-letter list, or NULL */
-    const char *const *fields;  /* job-hash field/value pairs */
-    int nfields;                /* number of strings in fields (even) */
+    const char *dead;          /* push onto the dead-letter list, or NULL */
+    const char *const *fields; /* job-hash field/value pairs */
+    int nfields;               /* number of strings in fields (even) */
     bool droppable;
 };
 
@@ -66,13 +66,24 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     char *stream = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
     char *channel = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
     char *rkey = cm_key_new(prefix, CM_KEY_RESULT, o->result_id ? o->result_id : "-");
-    const char *argv[64] = {"EVALSHA", cm_script(CM_SCRIPT_EMIT)->sha1, "6", hkey, stream, channel,
-                            w->k_active, rkey, w->k_dead, o->attempt ? o->attempt : "",
-                            o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "", mp.data,
-                            fmt_ll(maxlen, sizeof(maxlen), w->cfg->stream_maxlen),
-                            fmt_ll(ttl, sizeof(ttl), w->cfg->stream_ttl_s),
-                            o->lrem_raw ? o->lrem_raw : "", o->result ? o->result : "",
-                            fmt_ll(rttl, sizeof(rttl), w->cfg->result_ttl_s), o->dead ? o->dead : ""};
+    const char *argv[64] = { "EVALSHA",
+                             cm_script(CM_SCRIPT_EMIT)->sha1,
+                             "6",
+                             hkey,
+                             stream,
+                             channel,
+                             w->k_active,
+                             rkey,
+                             w->k_dead,
+                             o->attempt ? o->attempt : "",
+                             o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "",
+                             mp.data,
+                             fmt_ll(maxlen, sizeof(maxlen), w->cfg->stream_maxlen),
+                             fmt_ll(ttl, sizeof(ttl), w->cfg->stream_ttl_s),
+                             o->lrem_raw ? o->lrem_raw : "",
+                             o->result ? o->result : "",
+                             fmt_ll(rttl, sizeof(rttl), w->cfg->result_ttl_s),
+                             o->dead ? o->dead : "" };
     size_t argvlen[64];
     int argc = 18;
     for (int i = 0; i < o->nfields && argc < 64; i++)
@@ -124,10 +135,11 @@ static void fail_invalid(struct wk_worker *w, const char *raw, const char *job_i
     pr_set_str(&ev.u.processing_failed.error_code, code);
     ev.u.processing_failed.retry_available = false;
     fmt_ll(now, sizeof(now), cm_time_now_ms());
-    const char *fields[] = {"status", "failed", "error", reason, "error_code", code,
-                            "finished_at", now, "worker", w->id};
-    struct emit_opts o = {.seq = -1, .lrem_raw = raw, .dead = dead.data, .fields = fields,
-                          .nfields = 10};
+    const char *fields[] = { "status", "failed",      "error", reason,   "error_code",
+                             code,     "finished_at", now,     "worker", w->id };
+    struct emit_opts o = {
+        .seq = -1, .lrem_raw = raw, .dead = dead.data, .fields = fields, .nfields = 10
+    };
     emit(w, job_id, session, &ev, &o);
     pr_msg_deinit(&ev);
     cm_buf_deinit(&dead);
@@ -173,8 +185,10 @@ static struct wk_slot *free_slot(struct wk_worker *w)
 static void requeue_raw(struct wk_worker *w, const char *raw, const char *job_id, bool uncount)
 {
     char *hkey = cm_key_new(w->cfg->common.prefix, CM_KEY_JOB, job_id ? job_id : "-");
-    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1, "3", w->k_active,
-                          w->k_jobs, hkey, raw, uncount ? "1" : "0"};
+    const char *argv[] = { "EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1,
+                           "3",       w->k_active,
+                           w->k_jobs, hkey,
+                           raw,       uncount ? "1" : "0" };
     wk_outbox_push(&w->outbox, wk_op_new(8, argv, NULL));
     free(hkey);
     w->jobs_requeued++;
@@ -201,11 +215,11 @@ static void start_job(struct wk_worker *w, struct wk_job *job)
     ev.u.processing_started.parameters = job->spec.u.job.parameters
                                              ? pr_value_clone(job->spec.u.job.parameters)
                                              : pr_value_new_object();
-    struct emit_opts o = {0};
+    struct emit_opts o = { 0 };
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
-    cm_log(CM_LOG_INFO, "job %s: started %s on slot %d (attempt %d, estimate %.1f s)",
-           job->job_id, job->algo->name, s->index, job->attempt, job->prior_s);
+    cm_log(CM_LOG_INFO, "job %s: started %s on slot %d (attempt %d, estimate %.1f s)", job->job_id,
+           job->algo->name, s->index, job->attempt, job->prior_s);
     wk_compute_assign(s, job);
 }
 
@@ -229,7 +243,7 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     double est = job->algo->estimate
                      ? job->algo->estimate(job->spec.u.job.parameters
                                                ? job->spec.u.job.parameters
-                                               : &(struct pr_value){.type = PR_V_OBJECT})
+                                               : &(struct pr_value){ .type = PR_V_OBJECT })
                      : 0;
     job->prior_s = est > 0 ? est : measured > 0 ? measured : job->algo->default_seconds;
     if (strcmp(r->element[0]->str, "cancelled") == 0) {
@@ -240,9 +254,10 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
         pr_set_str(&ev.u.processing_failed.error, "cancelled before it started");
         pr_set_str(&ev.u.processing_failed.error_code, "CANCELLED");
         ev.u.processing_failed.retry_available = true;
-        const char *fields[] = {"status", "cancelled", "error_code", "CANCELLED", "finished_at",
-                                fmt_ll(now, sizeof(now), cm_time_now_ms())};
-        struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 6};
+        const char *fields[] = { "status",      "cancelled",
+                                 "error_code",  "CANCELLED",
+                                 "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms()) };
+        struct emit_opts o = { .lrem_raw = job->raw, .fields = fields, .nfields = 6 };
         job_emit(w, job, &ev, &o);
         pr_msg_deinit(&ev);
         w->jobs_cancelled++;
@@ -264,12 +279,21 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     char *hkey = cm_key_new(prefix, CM_KEY_JOB, job->job_id);
     char *akey = cm_key_new(prefix, CM_KEY_ALGO, job->algo->name);
     char now[24];
-    snprintf(job->token, sizeof(job->token), "%s/%llu", w->id, (unsigned long long)++w->job_counter);
+    snprintf(job->token, sizeof(job->token), "%s/%llu", w->id,
+             (unsigned long long)++w->job_counter);
     const char *session = job->spec.u.job.session_id;
-    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_TAKE)->sha1, "2", hkey, akey,
-                          job->token, w->id, fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                          job->json, job->spec.u.job.image_id, job->algo->name,
-                          session ? session : ""};
+    const char *argv[] = { "EVALSHA",
+                           cm_script(CM_SCRIPT_TAKE)->sha1,
+                           "2",
+                           hkey,
+                           akey,
+                           job->token,
+                           w->id,
+                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                           job->json,
+                           job->spec.u.job.image_id,
+                           job->algo->name,
+                           session ? session : "" };
     struct wk_op *op = wk_op_new(12, argv, NULL);
     op->done = take_done;
     op->arg = job;
@@ -314,13 +338,14 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         char why[256];
         snprintf(why, sizeof(why), "algorithm: unknown algorithm \"%s\" (known: %s)",
                  spec->algorithm, wk_algo_names());
-        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "UNKNOWN_ALGORITHM", why);
+        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "UNKNOWN_ALGORITHM",
+                     why);
         goto out_free;
     }
     char why[256];
-    struct pr_value empty = {.type = PR_V_OBJECT};
-    if (job->algo->check && job->algo->check(spec->parameters ? spec->parameters : &empty, why,
-                                             sizeof(why)) != 0) {
+    struct pr_value empty = { .type = PR_V_OBJECT };
+    if (job->algo->check &&
+        job->algo->check(spec->parameters ? spec->parameters : &empty, why, sizeof(why)) != 0) {
         char full[300];
         snprintf(full, sizeof(full), "parameters.%s", why);
         fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "INVALID_PARAMETERS",
@@ -331,10 +356,11 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         job->input_path = resolve_path(w, spec->file_path);
     bool needs_file = job->algo->needs_file ||
                       pr_value_equal(pr_value_get(spec->parameters, "require_file"),
-                                     &(struct pr_value){.type = PR_V_BOOL, .u.b = true});
+                                     &(struct pr_value){ .type = PR_V_BOOL, .u.b = true });
     if (needs_file && (!job->input_path || access(job->input_path, R_OK) != 0)) {
-        snprintf(why, sizeof(why), "file_path: %s%s%s", job->input_path ? job->input_path : "missing",
-                 job->input_path ? ": " : "", job->input_path ? strerror(errno) : "");
+        snprintf(why, sizeof(why), "file_path: %s%s%s",
+                 job->input_path ? job->input_path : "missing", job->input_path ? ": " : "",
+                 job->input_path ? strerror(errno) : "");
         fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "FILE_NOT_FOUND", why);
         goto out_free;
     }
@@ -371,7 +397,7 @@ static void intake_next(struct wk_worker *w)
         return;
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%.3f", w->cfg->poll_ms / 1000.0);
-    const char *argv[] = {"BLMOVE", w->k_jobs, w->k_active, "RIGHT", "LEFT", timeout};
+    const char *argv[] = { "BLMOVE", w->k_jobs, w->k_active, "RIGHT", "LEFT", timeout };
     if (redisAsyncCommandArgv(w->intake.ac, blmove_cb, w, 6, argv, NULL) == REDIS_OK)
         w->intake_pending = true;
 }
@@ -395,7 +421,8 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv)
                 held[k] = running = true;
         }
         if (!running) {
-            cm_log(CM_LOG_WARN, "found a job in %s that no slot runs; putting it back", w->k_active);
+            cm_log(CM_LOG_WARN, "found a job in %s that no slot runs; putting it back",
+                   w->k_active);
             requeue_raw(w, raw, NULL, false);
         }
     }
@@ -408,7 +435,7 @@ static void intake_ready(struct wk_conn *c)
 {
     struct wk_worker *w = c->owner;
     w->recovered = false;
-    const char *argv[] = {"LRANGE", w->k_active, "0", "-1"};
+    const char *argv[] = { "LRANGE", w->k_active, "0", "-1" };
     redisAsyncCommandArgv(c->ac, recover_cb, w, 4, argv, NULL);
 }
 
@@ -438,8 +465,8 @@ void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, co
     ev.u.processing_progress.eta_seconds = eta;
     char pbuf[32];
     snprintf(pbuf, sizeof(pbuf), "%.2f", progress);
-    const char *fields[] = {"progress", pbuf, "current_step", step};
-    struct emit_opts o = {.fields = fields, .nfields = 4, .droppable = progress < 100};
+    const char *fields[] = { "progress", pbuf, "current_step", step };
+    struct emit_opts o = { .fields = fields, .nfields = 4, .droppable = progress < 100 };
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
 }
@@ -472,20 +499,34 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     ev.u.processing_complete.confidence_score = job->res.confidence;
     snprintf(tbuf, sizeof(tbuf), "%.3f", secs);
     snprintf(cbuf, sizeof(cbuf), "%.4f", job->res.confidence);
-    const char *fields[] = {"status", "complete", "progress", "100", "result_id", result_id,
-                            "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                            "processing_time_seconds", tbuf, "confidence_score", cbuf};
-    struct emit_opts o = {.lrem_raw = job->raw, .result = result.data, .result_id = result_id,
-                          .fields = fields, .nfields = 12};
+    const char *fields[] = { "status",
+                             "complete",
+                             "progress",
+                             "100",
+                             "result_id",
+                             result_id,
+                             "finished_at",
+                             fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                             "processing_time_seconds",
+                             tbuf,
+                             "confidence_score",
+                             cbuf };
+    struct emit_opts o = { .lrem_raw = job->raw,
+                           .result = result.data,
+                           .result_id = result_id,
+                           .fields = fields,
+                           .nfields = 12 };
     job_emit(w, job, &ev, &o);
     ev.u.processing_complete.summary = NULL; /* still the job's */
     pr_msg_deinit(&ev);
     cm_buf_deinit(&result);
 
     /* below the threshold a human should look */
-    struct pr_value empty = {.type = PR_V_OBJECT};
-    const struct pr_value *params = job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
-    double threshold = wk_param_num(params, "confidence_threshold", w->cfg->confidence_threshold, NULL);
+    struct pr_value empty = { .type = PR_V_OBJECT };
+    const struct pr_value *params =
+        job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
+    double threshold =
+        wk_param_num(params, "confidence_threshold", w->cfg->confidence_threshold, NULL);
     if (job->res.confidence < threshold) {
         char reason[128];
         snprintf(reason, sizeof(reason), "Confidence score below threshold (%g)", threshold);
@@ -499,8 +540,8 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
             sa->v[sa->n++] = cm_xstrdup(job->res.suggested_actions[i]);
         if (sa->n == 0)
             sa->v[sa->n++] = cm_xstrdup("Review the result");
-        const char *vf[] = {"validation_required", "1"};
-        struct emit_opts vo = {.fields = vf, .nfields = 2};
+        const char *vf[] = { "validation_required", "1" };
+        struct emit_opts vo = { .fields = vf, .nfields = 2 };
         job_emit(w, job, &ev, &vo);
         pr_msg_deinit(&ev);
     }
@@ -509,7 +550,7 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     char *akey = cm_key_new(w->cfg->common.prefix, CM_KEY_ALGO, job->algo->name);
     char sbuf[32];
     snprintf(sbuf, sizeof(sbuf), "%.3f", job->prior_s > 0 ? 0.8 * job->prior_s + 0.2 * secs : secs);
-    const char *hargv[] = {"HSET", akey, "seconds", sbuf};
+    const char *hargv[] = { "HSET", akey, "seconds", sbuf };
     wk_outbox_push(&w->outbox, wk_op_new(4, hargv, NULL));
     free(akey);
 }
@@ -523,13 +564,14 @@ static void emit_failed(struct wk_worker *w, struct wk_job *job)
     pr_msg_init(&ev, PR_PROCESSING_FAILED);
     pr_set_str(&ev.u.processing_failed.image_id, job->spec.u.job.image_id);
     pr_set_str(&ev.u.processing_failed.error, res->error[0] ? res->error : res->error_code);
-    pr_set_str(&ev.u.processing_failed.error_code, res->error_code[0] ? res->error_code : "INTERNAL");
+    pr_set_str(&ev.u.processing_failed.error_code,
+               res->error_code[0] ? res->error_code : "INTERNAL");
     ev.u.processing_failed.retry_available = res->retry_available;
-    const char *fields[] = {"status", cancelled ? "cancelled" : "failed", "error",
-                            res->error[0] ? res->error : res->error_code, "error_code",
-                            res->error_code[0] ? res->error_code : "INTERNAL", "finished_at",
-                            fmt_ll(now, sizeof(now), cm_time_now_ms())};
-    struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 8};
+    const char *fields[] = { "status",      cancelled ? "cancelled" : "failed",
+                             "error",       res->error[0] ? res->error : res->error_code,
+                             "error_code",  res->error_code[0] ? res->error_code : "INTERNAL",
+                             "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms()) };
+    struct emit_opts o = { .lrem_raw = job->raw, .fields = fields, .nfields = 8 };
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
     if (cancelled)
@@ -585,7 +627,7 @@ static void cancel_msg_cb(redisAsyncContext *ac, void *reply, void *priv)
 static void sub_ready(struct wk_conn *c)
 {
     struct wk_worker *w = c->owner;
-    const char *argv[] = {"SUBSCRIBE", w->k_cancel};
+    const char *argv[] = { "SUBSCRIBE", w->k_cancel };
     redisAsyncCommandArgv(c->ac, cancel_msg_cb, w, 2, argv, NULL);
 }
 
@@ -603,23 +645,40 @@ static void heartbeat(struct wk_worker *w)
             cm_buf_printf(&jobs, "%s%s", jobs.len ? "," : "", w->slots[i].job->job_id);
     }
     bool gpu = w->gpu.count > 0 && !w->cfg->cpu_only;
-    const char *argv[] = {"HSET", w->k_worker, "host", w->host, "pid",
-                          fmt_ll(pid, sizeof(pid), getpid()), "device",
-                          gpu ? w->gpu.dev[0].name : "cpu", "gpu_count",
-                          fmt_ll(gpus, sizeof(gpus), gpu ? w->gpu.count : 0), "gpu_memory_total_mb",
-                          fmt_ll(mem, sizeof(mem), gpu ? (long long)w->gpu.dev[0].mem_total_mb : 0),
-                          "slots", fmt_ll(slots, sizeof(slots), w->cfg->slots), "busy",
-                          fmt_ll(busy, sizeof(busy), w->busy), "current_jobs",
-                          jobs.data ? jobs.data : "", "jobs_done",
-                          fmt_ll(done, sizeof(done), (long long)w->jobs_done), "jobs_failed",
-                          fmt_ll(failed, sizeof(failed), (long long)w->jobs_failed), "started_at",
-                          fmt_ll(started, sizeof(started), w->started_ms), "heartbeat_at",
-                          fmt_ll(now, sizeof(now), cm_time_now_ms()), "draining",
-                          w->draining ? "1" : "0"};
+    const char *argv[] = { "HSET",
+                           w->k_worker,
+                           "host",
+                           w->host,
+                           "pid",
+                           fmt_ll(pid, sizeof(pid), getpid()),
+                           "device",
+                           gpu ? w->gpu.dev[0].name : "cpu",
+                           "gpu_count",
+                           fmt_ll(gpus, sizeof(gpus), gpu ? w->gpu.count : 0),
+                           "gpu_memory_total_mb",
+                           fmt_ll(mem, sizeof(mem),
+                                  gpu ? (long long)w->gpu.dev[0].mem_total_mb : 0),
+                           "slots",
+                           fmt_ll(slots, sizeof(slots), w->cfg->slots),
+                           "busy",
+                           fmt_ll(busy, sizeof(busy), w->busy),
+                           "current_jobs",
+                           jobs.data ? jobs.data : "",
+                           "jobs_done",
+                           fmt_ll(done, sizeof(done), (long long)w->jobs_done),
+                           "jobs_failed",
+                           fmt_ll(failed, sizeof(failed), (long long)w->jobs_failed),
+                           "started_at",
+                           fmt_ll(started, sizeof(started), w->started_ms),
+                           "heartbeat_at",
+                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                           "draining",
+                           w->draining ? "1" : "0" };
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
-    const char *exp[] = {"EXPIRE", w->k_worker, fmt_ll(ttl, sizeof(ttl), w->cfg->heartbeat_ttl_s)};
+    const char *exp[] = { "EXPIRE", w->k_worker,
+                          fmt_ll(ttl, sizeof(ttl), w->cfg->heartbeat_ttl_s) };
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, exp, NULL);
-    const char *sadd[] = {"SADD", w->k_workers, w->id};
+    const char *sadd[] = { "SADD", w->k_workers, w->id };
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, sadd, NULL);
     cm_buf_deinit(&jobs);
 }
@@ -643,7 +702,7 @@ static void cmd_ready(struct wk_conn *c)
     struct wk_worker *w = c->owner;
     /* scripts first: everything queued behind them may use EVALSHA */
     for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", cm_script(i)->body};
+        const char *argv[] = { "SCRIPT", "LOAD", cm_script(i)->body };
         redisAsyncCommandArgv(c->ac, script_load_cb, w, 3, argv, NULL);
     }
     heartbeat(w);
@@ -661,8 +720,8 @@ static void cmd_lost(struct wk_conn *c)
 static void finish(struct wk_worker *w)
 {
     if (w->cmd.ready) { /* leave the registry at once instead of waiting for the TTL */
-        const char *del[] = {"DEL", w->k_worker};
-        const char *srem[] = {"SREM", w->k_workers, w->id};
+        const char *del[] = { "DEL", w->k_worker };
+        const char *srem[] = { "SREM", w->k_workers, w->id };
         redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 2, del, NULL);
         redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, srem, NULL);
     }
@@ -699,14 +758,16 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (now >= w->drain_deadline_ms + WK_FLUSH_MS) {
-        cm_log(CM_LOG_ERROR, "shutdown: redis did not take %zu pending commands; exiting anyway "
-                             "(jobs still held stay in %s for recovery)", w->outbox.n, w->k_active);
+        cm_log(CM_LOG_ERROR,
+               "shutdown: redis did not take %zu pending commands; exiting anyway "
+               "(jobs still held stay in %s for recovery)",
+               w->outbox.n, w->k_active);
         w->exit_code = 1;
         finish(w);
         event_base_loopbreak(w->base);
         return;
     }
-    struct timeval tv = {0, 50000};
+    struct timeval tv = { 0, 50000 };
     evtimer_add(w->drain_timer, &tv);
 }
 
@@ -721,7 +782,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     w->draining = true;
     w->drain_deadline_ms = cm_time_now_ms() + w->cfg->grace_ms;
     cm_log(CM_LOG_INFO, "%s: no new jobs; waiting up to %d ms for %d running job%s",
-           sig == SIGTERM ? "SIGTERM" : "SIGINT", w->cfg->grace_ms, w->busy, w->busy == 1 ? "" : "s");
+           sig == SIGTERM ? "SIGTERM" : "SIGINT", w->cfg->grace_ms, w->busy,
+           w->busy == 1 ? "" : "s");
     if (w->intake.ready)
         wk_conn_close(&w->intake); /* a BLMOVE in flight still answers; its job goes back */
     heartbeat(w);
@@ -789,7 +851,7 @@ int wk_worker_run(struct wk_config *cfg)
         goto out;
     }
     w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_cb, w);
-    struct timeval hb = {cfg->heartbeat_ms / 1000, (cfg->heartbeat_ms % 1000) * 1000};
+    struct timeval hb = { cfg->heartbeat_ms / 1000, (cfg->heartbeat_ms % 1000) * 1000 };
     evtimer_add(w->hb_timer, &hb);
     w->drain_timer = evtimer_new(w->base, drain_cb, w);
     w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);

@@ -20,22 +20,22 @@
 
 struct wk_config {
     struct cm_common_cfg common;
-    char *worker_id;          /* "" means <hostname>-<pid> */
-    char *data_dir;           /* relative file paths are resolved here */
-    char *results_dir;        /* artifacts; "" means <data-dir>/results */
-    int slots;                /* concurrent jobs */
+    char *worker_id;   /* "" means <hostname>-<pid> */
+    char *data_dir;    /* relative file paths are resolved here */
+    char *results_dir; /* artifacts; "" means <data-dir>/results */
+    int slots;         /* concurrent jobs */
     bool cpu_only;
-    int max_attempts;         /* retry limit */
+    int max_attempts; /* retry limit */
     double confidence_threshold;
-    int stream_maxlen;        /* MAXLEN ~ of session streams */
+    int stream_maxlen; /* MAXLEN ~ of session streams */
     int stream_ttl_s;
     int result_ttl_s;
-    int poll_ms;              /* BLMOVE timeout */
+    int poll_ms; /* BLMOVE timeout */
     int heartbeat_ms;
     int heartbeat_ttl_s;
-    int grace_ms;             /* SIGTERM: how long running jobs may finish */
-    int outbox_max;           /* commands buffered while Redis is away */
-    char *metrics_listen;     /* host:port for /metrics and /healthz; "" disables */
+    int grace_ms;         /* SIGTERM: how long running jobs may finish */
+    int outbox_max;       /* commands buffered while Redis is away */
+    char *metrics_listen; /* host:port for /metrics and /healthz; "" disables */
 };
 
 struct wk_job;
@@ -45,11 +45,11 @@ struct wk_slot {
     int index;
     struct wk_worker *w;
     pthread_t thread;
-    pthread_cond_t cond;        /* with w->lock: work arrived or quit */
-    struct wk_job *job;         /* loop side: the job this slot runs, NULL when free */
-    struct wk_job *todo;        /* under w->lock: handed to the thread */
-    atomic_bool cancel;         /* set by the loop, read by the algorithm */
-    bool quit;                  /* under w->lock */
+    pthread_cond_t cond; /* with w->lock: work arrived or quit */
+    struct wk_job *job;  /* loop side: the job this slot runs, NULL when free */
+    struct wk_job *todo; /* under w->lock: handed to the thread */
+    atomic_bool cancel;  /* set by the loop, read by the algorithm */
+    bool quit;           /* under w->lock */
     /* compute-thread side: progress rate limit */
     int64_t last_post_ns;
     char last_step[128];
@@ -66,20 +66,20 @@ struct wk_worker {
     struct wk_conn cmd, intake, sub;
     struct wk_outbox outbox;
     struct wk_slot *slots;
-    int busy;                   /* slots with a job */
-    int claiming;               /* jobs taken whose TAKE has not answered yet */
-    bool intake_pending;        /* a BLMOVE is in flight */
-    bool draining;              /* SIGTERM: no new jobs */
-    bool recovered;             /* own active list checked since the intake connected */
+    int busy;            /* slots with a job */
+    int claiming;        /* jobs taken whose TAKE has not answered yet */
+    bool intake_pending; /* a BLMOVE is in flight */
+    bool draining;       /* SIGTERM: no new jobs */
+    bool recovered;      /* own active list checked since the intake connected */
     int64_t drain_deadline_ms;
-    pthread_mutex_t lock;       /* guards posts and slot hand-over */
+    pthread_mutex_t lock; /* guards posts and slot hand-over */
     struct wk_post *posts_head, *posts_tail;
-    int doorbell[2];            /* pipe: compute threads ring, the loop drains posts */
+    int doorbell[2]; /* pipe: compute threads ring, the loop drains posts */
     struct event *doorbell_ev, *hb_timer, *drain_timer, *sig_term, *sig_int;
     struct evhttp *http;
-    int http_port;              /* where /metrics listens (the kernel's pick for port 0) */
+    int http_port; /* where /metrics listens (the kernel's pick for port 0) */
     char *k_jobs, *k_active, *k_worker, *k_workers, *k_dead, *k_cancel, *k_bcast;
-    uint64_t job_counter;       /* for generated ids and take tokens */
+    uint64_t job_counter; /* for generated ids and take tokens */
     uint64_t jobs_done, jobs_failed, jobs_cancelled, jobs_invalid, jobs_requeued, events;
     int64_t started_ms;
     int exit_code;
@@ -106,17 +106,17 @@ void wk_http_stop(struct wk_worker *w);
 /* The job a slot runs (loop thread, except algo/params/result which the compute thread uses
  * while it runs). */
 struct wk_job {
-    char *raw;                  /* exactly as taken from the queue (for LREM) */
-    char *json;                 /* normalized spec with job_id */
-    struct pr_msg spec;         /* PR_JOB */
-    const char *job_id;         /* into spec */
+    char *raw;          /* exactly as taken from the queue (for LREM) */
+    char *json;         /* normalized spec with job_id */
+    struct pr_msg spec; /* PR_JOB */
+    const char *job_id; /* into spec */
     const struct wk_algo *algo;
-    char *input_path;           /* resolved, or NULL */
-    char token[200];            /* TAKE idempotency token */
+    char *input_path; /* resolved, or NULL */
+    char token[200];  /* TAKE idempotency token */
     struct wk_worker *w;
     int attempt;
-    long long seq;              /* last event sequence number used */
-    double prior_s;             /* ETA prior */
+    long long seq;  /* last event sequence number used */
+    double prior_s; /* ETA prior */
     int64_t start_ms;
     double start_s;
     struct wk_eta eta;

@@ -52,8 +52,9 @@ static void start_worker(struct th_proc *p, const char *wid, ...)
     static char url[340], idflag[128];
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
     snprintf(idflag, sizeof(idflag), "--worker-id=%s", wid);
-    const char *argv[32] = {url, idflag, "--data-dir=/tmp", "--metrics-listen=", "--poll-ms=200",
-                            "--heartbeat-ms=200"};
+    const char *argv[32] = {
+        url, idflag, "--data-dir=/tmp", "--metrics-listen=", "--poll-ms=200", "--heartbeat-ms=200"
+    };
     int n = 6;
     va_list ap;
     va_start(ap, wid);
@@ -94,7 +95,7 @@ static bool wait_field(const char *id, const char *field, const char *want, int 
     while (cm_time_mono_ms() < deadline) {
         if (strcmp(job_field(id, field, buf, sizeof(buf)), want) == 0)
             return true;
-        struct timespec ts = {0, 10 * 1000000};
+        struct timespec ts = { 0, 10 * 1000000 };
         nanosleep(&ts, NULL);
     }
     return false;
@@ -118,7 +119,8 @@ static void read_events(const char *stream, struct events *ev)
         cr_assert_eq(kv->elements, 2);
         struct pr_err err;
         cr_assert_eq(pr_decode_msgpack(kv->element[1]->str, kv->element[1]->len, PR_WIRE_SERVER,
-                                       &ev->m[ev->n], &err), 0, "entry %s: %s", e->element[0]->str, err.text);
+                                       &ev->m[ev->n], &err),
+                     0, "entry %s: %s", e->element[0]->str, err.text);
         snprintf(ev->id[ev->n], sizeof(ev->id[0]), "%s", e->element[0]->str);
         ev->n++;
     }
@@ -155,7 +157,8 @@ Test(worker, simulate_job_streams_started_progress_complete_in_order)
 {
     start_worker(&W, "w1", NULL);
     lpush("{\"job_id\":\"j1\",\"image_id\":\"a1\",\"file_path\":\"/data/a1.tif\","
-          "\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.6},\"session_id\":\"s1\"}");
+          "\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.6},\"session_id\":"
+          "\"s1\"}");
     cr_assert(wait_field("j1", "status", "complete", 15000), "job did not complete");
     read_events("zsa:events:s1", &EV);
     cr_assert_geq(EV.n, 3);
@@ -168,7 +171,8 @@ Test(worker, simulate_job_streams_started_progress_complete_in_order)
         cr_assert_str_eq(EV.m[i].job_id, "j1");
         cr_assert_str_eq(EV.m[i].session_id, "s1");
         if (i > 0)
-            cr_assert(id_less(EV.id[i - 1], EV.id[i]), "ids not increasing: %s %s", EV.id[i - 1], EV.id[i]);
+            cr_assert(id_less(EV.id[i - 1], EV.id[i]), "ids not increasing: %s %s", EV.id[i - 1],
+                      EV.id[i]);
         if (EV.m[i].type == PR_PROCESSING_PROGRESS) {
             double p = EV.m[i].u.processing_progress.progress;
             cr_assert_geq(p, last, "progress went back: %g after %g", p, last);
@@ -200,7 +204,8 @@ Test(worker, simulate_job_streams_started_progress_complete_in_order)
 Test(worker, job_without_id_gets_one_and_events_go_to_its_session)
 {
     start_worker(&W, "w1", NULL);
-    lpush("{\"image_id\":\"a2\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.2},\"session_id\":\"s2\"}");
+    lpush("{\"image_id\":\"a2\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0."
+          "2},\"session_id\":\"s2\"}");
     int64_t deadline = cm_time_mono_ms() + 15000;
     const char *job_id = NULL;
     while (cm_time_mono_ms() < deadline) {
@@ -210,7 +215,7 @@ Test(worker, job_without_id_gets_one_and_events_go_to_its_session)
             break;
         }
         free_events(&EV);
-        struct timespec ts = {0, 20000000};
+        struct timespec ts = { 0, 20000000 };
         nanosleep(&ts, NULL);
     }
     cr_assert_not_null(job_id, "no processing_complete in zsa:events:s2");
@@ -226,24 +231,29 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     static const struct {
         const char *json, *code, *job;
     } bad[] = {
-        {"{not json", "INVALID_JOB", NULL},
-        {"{\"job_id\":\"b1\",\"image_id\":\"x\"}", "INVALID_JOB", NULL},
-        {"{\"job_id\":\"b2\",\"image_id\":\"x\",\"algorithm\":\"no_such\",\"session_id\":\"sb\"}",
-         "UNKNOWN_ALGORITHM", "b2"},
-        {"{\"job_id\":\"b3\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"parameters\":{\"steps\":\"x\"},\"session_id\":\"sb\"}",
-         "INVALID_PARAMETERS", "b3"},
-        {"{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\"/nonexistent/x.tif\","
-         "\"parameters\":{\"require_file\":true},\"session_id\":\"sb\"}", "FILE_NOT_FOUND", "b4"},
+        { "{not json", "INVALID_JOB", NULL },
+        { "{\"job_id\":\"b1\",\"image_id\":\"x\"}", "INVALID_JOB", NULL },
+        { "{\"job_id\":\"b2\",\"image_id\":\"x\",\"algorithm\":\"no_such\",\"session_id\":\"sb\"}",
+          "UNKNOWN_ALGORITHM", "b2" },
+        { "{\"job_id\":\"b3\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"steps\":\"x\"},\"session_id\":\"sb\"}",
+          "INVALID_PARAMETERS", "b3" },
+        { "{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\"/"
+          "nonexistent/x.tif\","
+          "\"parameters\":{\"require_file\":true},\"session_id\":\"sb\"}",
+          "FILE_NOT_FOUND", "b4" },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         lpush(bad[i].json);
-    lpush("{\"job_id\":\"good\",\"image_id\":\"g\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.1},\"session_id\":\"sb\"}");
+    lpush("{\"job_id\":\"good\",\"image_id\":\"g\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0.1},\"session_id\":\"sb\"}");
     cr_assert(wait_field("good", "status", "complete", 15000), "the worker stopped taking jobs");
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (!bad[i].job)
             continue;
         char buf[128];
-        cr_assert_str_eq(job_field(bad[i].job, "status", buf, sizeof(buf)), "failed", "%s", bad[i].job);
+        cr_assert_str_eq(job_field(bad[i].job, "status", buf, sizeof(buf)), "failed", "%s",
+                         bad[i].job);
         cr_assert_str_eq(job_field(bad[i].job, "error_code", buf, sizeof(buf)), bad[i].code);
     }
     /* every bad job is in the dead-letter list with its raw payload and reason */
@@ -253,7 +263,8 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     for (size_t i = 0; i < r->elements; i++)
         for (size_t k = 0; k < 5; k++)
             found += strstr(r->element[i]->str, bad[k].code) != NULL &&
-                     strstr(r->element[i]->str, k == 0 ? "{not json" : "\"image_id\\\":\\\"x\\\"") != NULL;
+                     strstr(r->element[i]->str,
+                            k == 0 ? "{not json" : "\"image_id\\\":\\\"x\\\"") != NULL;
     cr_assert_geq(found, 5, "dead letters lack payloads or codes");
     freeReplyObject(r);
     /* the ones without a session are broadcast */
@@ -271,7 +282,8 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
 Test(worker, cancel_stops_a_running_job_quickly)
 {
     start_worker(&W, "w1", NULL);
-    lpush("{\"job_id\":\"c1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sc\"}");
+    lpush("{\"job_id\":\"c1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sc\"}");
     cr_assert(wait_field("c1", "status", "running", 10000));
     char err[256];
     int64_t t0 = cm_time_mono_ms();
@@ -294,11 +306,13 @@ Test(worker, cancel_stops_a_running_job_quickly)
 Test(worker, cancelled_queued_job_is_skipped_when_taken)
 {
     start_worker(&W, "w1", NULL);
-    lpush("{\"job_id\":\"long\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sq\"}");
+    lpush("{\"job_id\":\"long\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sq\"}");
     cr_assert(wait_field("long", "status", "running", 10000));
     /* queued as the REST API will do it: a hash with status queued, then the list */
     freeReplyObject(cmd("HSET zsa:job:q1 status queued"));
-    lpush("{\"job_id\":\"q1\",\"image_id\":\"b\",\"algorithm\":\"simulate\",\"session_id\":\"sq\"}");
+    lpush(
+        "{\"job_id\":\"q1\",\"image_id\":\"b\",\"algorithm\":\"simulate\",\"session_id\":\"sq\"}");
     char err[256];
     cr_assert_eq(cm_jobctl_cancel(C, "zsa", "q1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
     cr_assert_eq(cm_jobctl_cancel(C, "zsa", "long", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
@@ -314,7 +328,8 @@ Test(worker, cancelled_queued_job_is_skipped_when_taken)
 Test(worker, retry_after_failure_until_the_attempt_limit)
 {
     start_worker(&W, "w1", "--max-attempts=3", NULL);
-    lpush("{\"job_id\":\"r1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":0.2,\"fail_at\":50},\"session_id\":\"sr\"}");
+    lpush("{\"job_id\":\"r1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0.2,\"fail_at\":50},\"session_id\":\"sr\"}");
     char err[256], buf[64];
     cr_assert(wait_field("r1", "status", "failed", 10000));
     cr_assert_str_eq(job_field("r1", "error_code", buf, sizeof(buf)), "SIMULATED_FAILURE");
@@ -342,7 +357,8 @@ Test(worker, retry_after_failure_until_the_attempt_limit)
 Test(worker, kill_9_mid_job_leaves_the_job_in_the_active_list)
 {
     start_worker(&W, "wk", NULL);
-    lpush("{\"job_id\":\"k1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sk\"}");
+    lpush("{\"job_id\":\"k1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sk\"}");
     cr_assert(wait_field("k1", "status", "running", 10000));
     th_proc_signal(&W, SIGKILL);
     cr_assert(th_proc_wait(&W, 5000));
@@ -356,7 +372,8 @@ Test(worker, kill_9_mid_job_leaves_the_job_in_the_active_list)
 Test(worker, sigterm_lets_a_job_finish_within_the_grace_period)
 {
     start_worker(&W, "wt", "--grace-ms=20000", NULL);
-    lpush("{\"job_id\":\"t1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":1.5},\"session_id\":\"st\"}");
+    lpush("{\"job_id\":\"t1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":1.5},\"session_id\":\"st\"}");
     cr_assert(wait_field("t1", "status", "running", 10000));
     th_proc_signal(&W, SIGTERM);
     cr_assert(th_proc_wait(&W, 15000), "worker did not exit");
@@ -372,14 +389,16 @@ Test(worker, sigterm_lets_a_job_finish_within_the_grace_period)
 Test(worker, sigterm_past_the_grace_period_requeues_without_failing)
 {
     start_worker(&W, "wg", "--grace-ms=300", NULL);
-    lpush("{\"job_id\":\"g1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":30},\"session_id\":\"sg\"}");
+    lpush("{\"job_id\":\"g1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sg\"}");
     cr_assert(wait_field("g1", "status", "running", 10000));
     th_proc_signal(&W, SIGTERM);
     cr_assert(th_proc_wait(&W, 15000), "worker did not exit");
     cr_assert_eq(W.status, 0);
     char buf[64];
     cr_assert_str_eq(job_field("g1", "status", buf, sizeof(buf)), "queued");
-    cr_assert_str_eq(job_field("g1", "attempts", buf, sizeof(buf)), "0", "a shutdown is not an attempt");
+    cr_assert_str_eq(job_field("g1", "attempts", buf, sizeof(buf)), "0",
+                     "a shutdown is not an attempt");
     cr_assert_eq(llen("zsa:active:wg"), 0);
     cr_assert_eq(llen("zsa:jobs"), 1, "back in the queue, once");
     read_events("zsa:events:sg", &EV);
@@ -409,7 +428,8 @@ Test(worker, sigterm_past_the_grace_period_requeues_without_failing)
 Test(worker, redis_restart_mid_job_loses_and_duplicates_nothing)
 {
     start_worker(&W, "wr", NULL);
-    lpush("{\"job_id\":\"x1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":3,\"steps\":7},\"session_id\":\"sx\"}");
+    lpush("{\"job_id\":\"x1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":3,\"steps\":7},\"session_id\":\"sx\"}");
     cr_assert(wait_field("x1", "status", "running", 10000));
     char buf[64];
     cr_assert(wait_field("x1", "current_step", "Loading data", 10000));

@@ -25,7 +25,8 @@ Test(worker_eta, steady_job_error_under_10_percent_by_half_way)
         double truth = total - t;
         cr_assert_geq(eta, 0);
         if (p >= 50)
-            cr_assert_leq(fabs(eta - truth), 0.10 * truth + 1e-9, "t=%g eta=%g truth=%g", t, eta, truth);
+            cr_assert_leq(fabs(eta - truth), 0.10 * truth + 1e-9, "t=%g eta=%g truth=%g", t, eta,
+                          truth);
     }
 }
 
@@ -42,7 +43,8 @@ Test(worker_eta, accelerating_job_beats_the_overall_rate)
     }
     double truth = (100 - p) / 10.0;
     double naive = (100 - p) * t / p; /* overall rate alone */
-    cr_assert_lt(fabs(eta - truth), fabs(naive - truth), "eta %g naive %g truth %g", eta, naive, truth);
+    cr_assert_lt(fabs(eta - truth), fabs(naive - truth), "eta %g naive %g truth %g", eta, naive,
+                 truth);
 }
 
 Test(worker_eta, stalled_job_eta_grows_and_never_goes_negative)

@@ -1,0 +1,160 @@
+/* Benchmark of the worker pipeline against a real redis-server (started here on a free port):
+ *  1. throughput: N no-op simulate jobs (progress reported 5 times, ~200-byte summary) pushed at
+ *     once; a listener subscribed to the session channel sees every event. Reports end-to-end
+ *     jobs/s (first push to last processing_complete seen), events/s, Redis CPU per job.
+ *  2. dispatch latency on an idle queue: one job every 5 ms; push -> processing_started seen by
+ *     the listener, p50/p99.
+ * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 2 4). Results: docs/BENCHMARKS.md. */
+#include <hiredis/hiredis.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/time.h"
+#include "proto/proto.h"
+#include "tests/harness/proc.h"
+#include "tests/harness/redis_server.h"
+
+#define MAX_WORKERS 8
+
+static double redis_cpu(redisContext *c)
+{
+    redisReply *r = redisCommand(c, "INFO cpu");
+    double sys = 0, user = 0;
+    const char *p = r ? strstr(r->str, "used_cpu_sys:") : NULL;
+    if (p)
+        sys = atof(p + 13);
+    p = r ? strstr(r->str, "used_cpu_user:") : NULL;
+    if (p)
+        user = atof(p + 14);
+    freeReplyObject(r);
+    return sys + user;
+}
+
+/* Reads one published event; returns its type, or -1. */
+static int next_event(redisContext *sub)
+{
+    redisReply *r;
+    if (redisGetReply(sub, (void **)&r) != REDIS_OK)
+        return -1;
+    int type = -1;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && strcmp(r->element[0]->str, "message") == 0) {
+        const char *msg = r->element[2]->str;
+        const char *nl = memchr(msg, '\n', r->element[2]->len);
+        struct pr_msg m;
+        struct pr_err err;
+        if (nl && pr_decode_msgpack(nl + 1, r->element[2]->len - (size_t)(nl + 1 - msg), PR_WIRE_SERVER,
+                                    &m, &err) == 0) {
+            type = m.type;
+            pr_msg_deinit(&m);
+        }
+    }
+    freeReplyObject(r);
+    return type;
+}
+
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+    return (x > y) - (x < y);
+}
+
+#define JOB_JSON                                                                                   \
+    "{\"image_id\":\"img%d\",\"algorithm\":\"simulate\",\"session_id\":\"bench\","                 \
+    "\"parameters\":{\"duration_seconds\":0,\"steps\":5,\"confidence\":0.9}}"
+
+int main(int argc, char **argv)
+{
+    int njobs = argc > 1 ? atoi(argv[1]) : 20000;
+    int nworkers = argc > 2 ? atoi(argv[2]) : 2;
+    const char *slots = argc > 3 ? argv[3] : "4";
+    if (nworkers < 1 || nworkers > MAX_WORKERS)
+        nworkers = 2;
+    struct th_redis r = {0};
+    if (th_redis_start(&r) != 0)
+        return 1;
+    redisContext *c = th_redis_connect(&r), *sub = th_redis_connect(&r);
+    freeReplyObject(redisCommand(sub, "SUBSCRIBE zsa:ch:bench"));
+    struct th_proc w[MAX_WORKERS];
+    char url[340], slotflag[32], ids[MAX_WORKERS][32];
+    snprintf(url, sizeof(url), "--redis-url=%s", r.url);
+    snprintf(slotflag, sizeof(slotflag), "--slots=%s", slots);
+    for (int i = 0; i < nworkers; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "--worker-id=bw%d", i);
+        const char *args[] = {url, ids[i], slotflag, "--metrics-listen=", "--log-level=warn",
+                              "--stream-maxlen=100000", NULL};
+        th_proc_start(&w[i], "zsa-worker", args, NULL);
+    }
+    /* wait until every worker has its heartbeat in */
+    for (int64_t deadline = cm_time_mono_ms() + 10000; cm_time_mono_ms() < deadline;) {
+        redisReply *rep = redisCommand(c, "SCARD zsa:workers");
+        long long n = rep ? rep->integer : 0;
+        freeReplyObject(rep);
+        if (n >= nworkers)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+
+    /* 1. throughput */
+    double cpu0 = redis_cpu(c);
+    int64_t t0 = cm_time_mono_ns();
+    char buf[256];
+    for (int i = 0; i < njobs; i++) {
+        snprintf(buf, sizeof(buf), JOB_JSON, i);
+        redisAppendCommand(c, "LPUSH zsa:jobs %s", buf);
+    }
+    for (int i = 0; i < njobs; i++) {
+        redisReply *rep;
+        redisGetReply(c, (void **)&rep);
+        freeReplyObject(rep);
+    }
+    int complete = 0;
+    long long events = 0;
+    while (complete < njobs) {
+        int t = next_event(sub);
+        if (t < 0)
+            break;
+        events++;
+        complete += t == PR_PROCESSING_COMPLETE;
+    }
+    double secs = (double)(cm_time_mono_ns() - t0) / 1e9;
+    double cpu = redis_cpu(c) - cpu0;
+    printf("throughput: %d jobs, %d workers x %s slots: %.2f s, %.0f jobs/s, %.0f events/s, "
+           "redis cpu %.1f us/job (%.0f%% of one core)\n",
+           njobs, nworkers, slots, secs, complete / secs, events / secs, cpu * 1e6 / njobs,
+           100 * cpu / secs);
+
+    /* 2. dispatch latency, idle queue: one job every 5 ms */
+    int nlat = 400;
+    long long *lat = calloc((size_t)nlat, sizeof(long long));
+    for (int i = 0; i < nlat; i++) {
+        snprintf(buf, sizeof(buf), JOB_JSON, i);
+        int64_t s = cm_time_mono_ns();
+        freeReplyObject(redisCommand(c, "LPUSH zsa:jobs %s", buf));
+        int t;
+        while ((t = next_event(sub)) >= 0 && t != PR_PROCESSING_STARTED) {
+        }
+        lat[i] = (cm_time_mono_ns() - s) / 1000;
+        while ((t = next_event(sub)) >= 0 && t != PR_PROCESSING_COMPLETE) {
+        }
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    qsort(lat, (size_t)nlat, sizeof(long long), cmp_ll);
+    printf("dispatch (push -> processing_started seen): p50 %.2f ms, p99 %.2f ms, max %.2f ms "
+           "(%d jobs, one every 5 ms)\n",
+           lat[nlat / 2] / 1000.0, lat[nlat * 99 / 100] / 1000.0, lat[nlat - 1] / 1000.0, nlat);
+    free(lat);
+    for (int i = 0; i < nworkers; i++) {
+        th_proc_signal(&w[i], SIGTERM);
+        th_proc_wait(&w[i], 10000);
+        th_proc_stop(&w[i]);
+    }
+    redisFree(c);
+    redisFree(sub);
+    th_redis_stop(&r);
+    return 0;
+}

@@ -22,7 +22,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
-LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread
+LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread -ldl
 TEST_LIBS := -lcriterion -levent
 
 ifeq ($(SAN),1)

@@ -4,7 +4,8 @@
  *     jobs/s (first push to last processing_complete seen), events/s, Redis CPU per job.
  *  2. dispatch latency on an idle queue: one job every 5 ms; push -> processing_started seen by
  *     the listener, p50/p99.
- * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 2 4). Results: docs/BENCHMARKS.md. */
+ * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 2 4). Results: docs/BENCHMARKS.md.
+ */
 #include <hiredis/hiredis.h>
 #include <signal.h>
 #include <stdio.h>
@@ -40,13 +41,14 @@ static int next_event(redisContext *sub)
     if (redisGetReply(sub, (void **)&r) != REDIS_OK)
         return -1;
     int type = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && strcmp(r->element[0]->str, "message") == 0) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        strcmp(r->element[0]->str, "message") == 0) {
         const char *msg = r->element[2]->str;
         const char *nl = memchr(msg, '\n', r->element[2]->len);
         struct pr_msg m;
         struct pr_err err;
-        if (nl && pr_decode_msgpack(nl + 1, r->element[2]->len - (size_t)(nl + 1 - msg), PR_WIRE_SERVER,
-                                    &m, &err) == 0) {
+        if (nl && pr_decode_msgpack(nl + 1, r->element[2]->len - (size_t)(nl + 1 - msg),
+                                    PR_WIRE_SERVER, &m, &err) == 0) {
             type = m.type;
             pr_msg_deinit(&m);
         }
@@ -72,7 +74,7 @@ int main(int argc, char **argv)
     const char *slots = argc > 3 ? argv[3] : "4";
     if (nworkers < 1 || nworkers > MAX_WORKERS)
         nworkers = 2;
-    struct th_redis r = {0};
+    struct th_redis r = { 0 };
     if (th_redis_start(&r) != 0)
         return 1;
     redisContext *c = th_redis_connect(&r), *sub = th_redis_connect(&r);
@@ -83,8 +85,13 @@ int main(int argc, char **argv)
     snprintf(slotflag, sizeof(slotflag), "--slots=%s", slots);
     for (int i = 0; i < nworkers; i++) {
         snprintf(ids[i], sizeof(ids[i]), "--worker-id=bw%d", i);
-        const char *args[] = {url, ids[i], slotflag, "--metrics-listen=", "--log-level=warn",
-                              "--stream-maxlen=100000", NULL};
+        const char *args[] = { url,
+                               ids[i],
+                               slotflag,
+                               "--metrics-listen=",
+                               "--log-level=warn",
+                               "--stream-maxlen=100000",
+                               NULL };
         th_proc_start(&w[i], "zsa-worker", args, NULL);
     }
     /* wait until every worker has its heartbeat in */
@@ -94,7 +101,7 @@ int main(int argc, char **argv)
         freeReplyObject(rep);
         if (n >= nworkers)
             break;
-        struct timespec ts = {0, 10000000};
+        struct timespec ts = { 0, 10000000 };
         nanosleep(&ts, NULL);
     }
 
@@ -140,7 +147,7 @@ int main(int argc, char **argv)
         lat[i] = (cm_time_mono_ns() - s) / 1000;
         while ((t = next_event(sub)) >= 0 && t != PR_PROCESSING_COMPLETE) {
         }
-        struct timespec ts = {0, 5000000};
+        struct timespec ts = { 0, 5000000 };
         nanosleep(&ts, NULL);
     }
     qsort(lat, (size_t)nlat, sizeof(long long), cmp_ll);

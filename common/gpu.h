@@ -33,4 +33,18 @@ void cm_gpu_probe(struct cm_gpu_probe *p);
 void cm__gpu_cuda_probe(struct cm_gpu_probe *p);
 #endif
 
+/* Live GPU figures through NVML, loaded with dlopen("libnvidia-ml.so.1") so that binaries run on
+ * hosts without the driver. Each call may take a millisecond: call it from a thread that may
+ * block (the worker samples on its own thread and caches the result). */
+struct cm_gpu_sample {
+    int count;             /* devices sampled */
+    double utilization;    /* mean GPU utilization over them, percent */
+    long long mem_used_mb; /* sums */
+    long long mem_total_mb;
+};
+
+/* Fills s. Returns 0, or -1 with the reason in err ("libnvidia-ml.so.1: cannot open ...",
+ * "nvmlInit: Driver Not Loaded"). Thread-safe; NVML is initialised once per process. */
+int cm_gpu_sample(struct cm_gpu_sample *s, char *err, size_t errlen);
+
 #endif

@@ -633,6 +633,77 @@ static void sub_ready(struct wk_conn *c)
 
 /* ---- commands connection, heartbeat -------------------------------------------------------- */
 
+/* GPU sampler thread: NVML may block for a moment, so the loop only reads the cached sample. */
+static void *gpu_sampler(void *arg)
+{
+    struct wk_worker *w = arg;
+    char err[160];
+    pthread_mutex_lock(&w->lock);
+    while (!w->gpu_quit) {
+        pthread_mutex_unlock(&w->lock);
+        struct cm_gpu_sample s;
+        int rc = cm_gpu_sample(&s, err, sizeof(err));
+        pthread_mutex_lock(&w->lock);
+        if (rc != 0 && w->gpu_now_ok)
+            cm_log(CM_LOG_WARN, "gpu: NVML sample failed: %s", err);
+        w->gpu_now = s;
+        w->gpu_now_ok = rc == 0;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += w->cfg->heartbeat_ms / 1000;
+        until.tv_nsec += (long)(w->cfg->heartbeat_ms % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L)
+            until.tv_sec++, until.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&w->gpu_cond, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+    return NULL;
+}
+
+static void gpu_sampler_start(struct wk_worker *w)
+{
+    pthread_cond_init(&w->gpu_cond, NULL);
+    if (w->gpu.count == 0 || w->cfg->cpu_only)
+        return;
+    w->gpu_sampling = pthread_create(&w->gpu_thread, NULL, gpu_sampler, w) == 0;
+}
+
+static void gpu_sampler_stop(struct wk_worker *w)
+{
+    if (w->gpu_sampling) {
+        pthread_mutex_lock(&w->lock);
+        w->gpu_quit = true;
+        pthread_cond_signal(&w->gpu_cond);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->gpu_thread, NULL);
+    }
+    pthread_cond_destroy(&w->gpu_cond);
+}
+
+/* Adds the NVML figures to the heartbeat when there are any. */
+static void heartbeat_gpu(struct wk_worker *w)
+{
+    pthread_mutex_lock(&w->lock);
+    struct cm_gpu_sample s = w->gpu_now;
+    bool ok = w->gpu_now_ok;
+    pthread_mutex_unlock(&w->lock);
+    if (!ok)
+        return;
+    char util[32], used[24], total[24];
+    snprintf(util, sizeof(util), "%.1f", s.utilization);
+    snprintf(used, sizeof(used), "%lld", s.mem_used_mb);
+    snprintf(total, sizeof(total), "%lld", s.mem_total_mb);
+    const char *argv[] = { "HSET",
+                           w->k_worker,
+                           "gpu_utilization",
+                           util,
+                           "gpu_memory_used_mb",
+                           used,
+                           "gpu_memory_total_mb",
+                           total };
+    redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 8, argv, NULL);
+}
+
 static void heartbeat(struct wk_worker *w)
 {
     if (!w->cmd.ready)
@@ -675,6 +746,7 @@ static void heartbeat(struct wk_worker *w)
                            "draining",
                            w->draining ? "1" : "0" };
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
+    heartbeat_gpu(w);
     const char *exp[] = { "EXPIRE", w->k_worker,
                           fmt_ll(ttl, sizeof(ttl), w->cfg->heartbeat_ttl_s) };
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, exp, NULL);
@@ -843,6 +915,7 @@ int wk_worker_run(struct wk_config *cfg)
     w->sub.on_ready = sub_ready;
     wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max);
 
+    gpu_sampler_start(w);
     int rc = wk_compute_start(w);
     if (rc == 0 && wk_http_start(w) != 0)
         rc = -EADDRINUSE;
@@ -869,6 +942,7 @@ int wk_worker_run(struct wk_config *cfg)
     event_base_dispatch(w->base);
 out:
     wk_compute_stop(w);
+    gpu_sampler_stop(w);
     wk_conn_deinit(&w->cmd);
     wk_conn_deinit(&w->intake);
     wk_conn_deinit(&w->sub);

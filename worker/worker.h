@@ -62,6 +62,12 @@ struct wk_worker {
     char id[160];
     char host[96];
     struct cm_gpu_probe gpu;
+    pthread_t gpu_thread; /* samples NVML every heartbeat (NVML calls may block) */
+    bool gpu_sampling;
+    pthread_cond_t gpu_cond;      /* with lock: wakes the sampler to quit */
+    bool gpu_quit;                /* under lock */
+    struct cm_gpu_sample gpu_now; /* under lock: the latest sample */
+    bool gpu_now_ok;              /* under lock */
     struct event_base *base;
     struct wk_conn cmd, intake, sub;
     struct wk_outbox outbox;

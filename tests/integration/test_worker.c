@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/jobctl.h"
 #include "common/time.h"
@@ -455,4 +456,99 @@ Test(worker, redis_restart_mid_job_loses_and_duplicates_nothing)
     cr_assert_float_eq(last, 100, 1e-9);
     free_events(&EV);
     cr_assert_eq(llen("zsa:active:wr"), 0);
+}
+
+Test(worker, low_confidence_asks_for_validation_with_the_threshold_per_job)
+{
+    start_worker(&W, "wv", NULL);
+    lpush("{\"job_id\":\"v1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0,\"confidence\":0.5},\"session_id\":\"sv\"}");
+    lpush("{\"job_id\":\"v2\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0,\"confidence\":0.8,\"confidence_threshold\":0.9},\"session_id\":"
+          "\"sv\"}");
+    lpush("{\"job_id\":\"v3\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0,\"confidence\":0.95},\"session_id\":\"sv\"}");
+    cr_assert(wait_field("v3", "status", "complete", 15000));
+    read_events("zsa:events:sv", &EV);
+    int asked[4] = { 0 };
+    for (int i = 0; i < EV.n; i++) {
+        if (EV.m[i].type != PR_VALIDATION_REQUIRED)
+            continue;
+        int k = EV.m[i].job_id[1] - '0';
+        asked[k]++;
+        const struct pr_validation_required *v = &EV.m[i].u.validation_required;
+        cr_assert(strstr(v->reason, k == 1 ? "(0.7)" : "(0.9)"), "%s", v->reason);
+        cr_assert_geq(v->suggested_actions.n, 1);
+        cr_assert_eq(EV.m[i - 1].type, PR_PROCESSING_COMPLETE, "validation follows completion");
+        cr_assert_str_eq(v->result_id, EV.m[i - 1].u.processing_complete.result_id);
+    }
+    cr_assert_eq(asked[1], 1, "0.5 < default 0.7");
+    cr_assert_eq(asked[2], 1, "0.8 < job's 0.9");
+    cr_assert_eq(asked[3], 0, "0.95 is fine");
+    free_events(&EV);
+}
+
+Test(worker, slots_run_jobs_side_by_side)
+{
+    start_worker(&W, "ws", "--slots=2", NULL);
+    lpush("{\"job_id\":\"p1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sp\"}");
+    lpush("{\"job_id\":\"p2\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sp\"}");
+    lpush("{\"job_id\":\"p3\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":30},\"session_id\":\"sp\"}");
+    cr_assert(wait_field("p1", "status", "running", 10000));
+    cr_assert(wait_field("p2", "status", "running", 10000));
+    cr_assert_eq(llen("zsa:active:ws"), 2);
+    cr_assert_eq(llen("zsa:jobs"), 1, "a third job waits for a free slot");
+    redisReply *r = cmd("HGET zsa:worker:ws busy");
+    int64_t deadline = cm_time_mono_ms() + 5000;
+    while (r->type == REDIS_REPLY_STRING && strcmp(r->str, "2") != 0 &&
+           cm_time_mono_ms() < deadline) {
+        freeReplyObject(r);
+        r = cmd("HGET zsa:worker:ws busy");
+    }
+    cr_assert_str_eq(r->str, "2", "heartbeat shows both slots busy");
+    freeReplyObject(r);
+}
+
+/* GET path from 127.0.0.1:port; returns the HTTP status and the body in buf. */
+static int http_get(int port, const char *path, char *buf, size_t n)
+{
+    redisContext *tmp = redisConnect("127.0.0.1", port); /* any blocking TCP connect will do */
+    cr_assert(tmp && !tmp->err, "connect %d", port);
+    char req[256];
+    int len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+    cr_assert_eq(write(tmp->fd, req, (size_t)len), len);
+    size_t got = 0;
+    ssize_t k;
+    while (got < n - 1 && (k = read(tmp->fd, buf + got, n - 1 - got)) > 0)
+        got += (size_t)k;
+    buf[got] = '\0';
+    redisFree(tmp);
+    int status = 0;
+    sscanf(buf, "HTTP/1.%*d %d", &status);
+    return status;
+}
+
+Test(worker, metrics_and_healthz_answer_over_http)
+{
+    start_worker(&W, "wm", "--metrics-listen=127.0.0.1:0", NULL);
+    lpush("{\"job_id\":\"m1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0},\"session_id\":\"sm\"}");
+    cr_assert(wait_field("m1", "status", "complete", 15000));
+    static char log[16384], body[16384];
+    th_proc_log(&W, log, sizeof(log));
+    const char *p = strstr(log, "metrics: http://127.0.0.1:");
+    cr_assert_not_null(p, "%s", log);
+    int port = atoi(p + strlen("metrics: http://127.0.0.1:"));
+    cr_assert_gt(port, 0);
+    cr_assert_eq(http_get(port, "/metrics", body, sizeof(body)), 200, "%s", body);
+    cr_assert(strstr(body, "zsa_worker_jobs_total{worker=\"wm\",outcome=\"complete\"} 1"), "%s",
+              body);
+    cr_assert(strstr(body, "zsa_worker_redis_up{worker=\"wm\"} 1"), "%s", body);
+    cr_assert_eq(http_get(port, "/healthz", body, sizeof(body)), 200, "%s", body);
+    cr_assert(strstr(body, "\"status\":\"ok\""), "%s", body);
+    cr_assert_eq(http_get(port, "/nope", body, sizeof(body)), 404);
+    cr_assert(strstr(body, "\"error\""), "%s", body);
 }

@@ -41,3 +41,19 @@ Test(common_gpu, no_device_node_means_no_gpu)
         cr_assert(strstr(p.message, "no CUDA device"), "%s", p.message);
     }
 }
+
+Test(common_gpu, nvml_sample_works_or_says_why)
+{
+    struct cm_gpu_sample s;
+    char err[160] = "";
+    int rc = cm_gpu_sample(&s, err, sizeof(err));
+    if (access("/dev/nvidiactl", F_OK) != 0) {
+        cr_assert_eq(rc, -1, "no driver, yet NVML answered");
+        cr_assert_neq(err[0], '\0');
+    } else if (rc == 0) {
+        cr_assert_geq(s.count, 1);
+        cr_assert(s.utilization >= 0 && s.utilization <= 100);
+        cr_assert_geq(s.mem_total_mb, s.mem_used_mb);
+    }
+    cr_assert_eq(cm_gpu_sample(&s, err, sizeof(err)), rc, "the same answer twice");
+}

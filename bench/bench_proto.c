@@ -104,7 +104,7 @@ static void op_jsonc_deep_copy_only(void *p)
 
 static void bench_event(const char *name, const char *json)
 {
-    struct ctx c = { .json = json, .json_len = strlen(json) };
+    struct ctx c = {.json = json, .json_len = strlen(json)};
     struct pr_err err;
     cm_buf_init(&c.mp);
     cm_buf_init(&c.out);

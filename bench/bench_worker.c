@@ -74,7 +74,7 @@ int main(int argc, char **argv)
     const char *slots = argc > 3 ? argv[3] : "4";
     if (nworkers < 1 || nworkers > MAX_WORKERS)
         nworkers = 2;
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     if (th_redis_start(&r) != 0)
         return 1;
     redisContext *c = th_redis_connect(&r), *sub = th_redis_connect(&r);
@@ -85,13 +85,13 @@ int main(int argc, char **argv)
     snprintf(slotflag, sizeof(slotflag), "--slots=%s", slots);
     for (int i = 0; i < nworkers; i++) {
         snprintf(ids[i], sizeof(ids[i]), "--worker-id=bw%d", i);
-        const char *args[] = { url,
-                               ids[i],
-                               slotflag,
-                               "--metrics-listen=",
-                               "--log-level=warn",
-                               "--stream-maxlen=100000",
-                               NULL };
+        const char *args[] = {url,
+                              ids[i],
+                              slotflag,
+                              "--metrics-listen=",
+                              "--log-level=warn",
+                              "--stream-maxlen=100000",
+                              NULL};
         th_proc_start(&w[i], "zsa-worker", args, NULL);
     }
     /* wait until every worker has its heartbeat in */
@@ -101,7 +101,7 @@ int main(int argc, char **argv)
         freeReplyObject(rep);
         if (n >= nworkers)
             break;
-        struct timespec ts = { 0, 10000000 };
+        struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
 
@@ -134,6 +134,12 @@ int main(int argc, char **argv)
            njobs, nworkers, slots, secs, complete / secs, events / secs, cpu * 1e6 / njobs,
            100 * cpu / secs);
 
+    if (getenv("ZSA_BENCH_STATS")) { /* where Redis spends its time */
+        redisReply *st = redisCommand(c, "INFO commandstats");
+        printf("%s\n", st ? st->str : "");
+        freeReplyObject(st);
+    }
+
     /* 2. dispatch latency, idle queue: one job every 5 ms */
     int nlat = 400;
     long long *lat = calloc((size_t)nlat, sizeof(long long));
@@ -147,7 +153,7 @@ int main(int argc, char **argv)
         lat[i] = (cm_time_mono_ns() - s) / 1000;
         while ((t = next_event(sub)) >= 0 && t != PR_PROCESSING_COMPLETE) {
         }
-        struct timespec ts = { 0, 5000000 };
+        struct timespec ts = {0, 5000000};
         nanosleep(&ts, NULL);
     }
     qsort(lat, (size_t)nlat, sizeof(long long), cmp_ll);

@@ -106,7 +106,7 @@ void cm_buf_append_json_str(struct cm_buf *b, const char *s, size_t n)
         case '\b': cm_buf_append(b, "\\b", 2); break;
         case '\f': cm_buf_append(b, "\\f", 2); break;
         default: {
-            char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             cm_buf_append(b, u, sizeof(u));
         }
         }
@@ -141,7 +141,7 @@ void cm_buf_append_int(struct cm_buf *b, long long v)
  * values of the same rational, so the decimal r * 10^-k reads back as exactly v. */
 static bool append_short_decimal(struct cm_buf *b, double v)
 {
-    static const double p10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9 };
+    static const double p10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     if (!(fabs(v) < 1e6 && fabs(v) >= 1e-4)) /* outside: %g's exponent form is shorter */
         return false;
     for (int k = 1; k <= 9; k++) {

@@ -49,8 +49,8 @@ static int choice_index(const char *choices, const char *value)
 
 static int parse_bool(const char *v, bool *out)
 {
-    static const char *const yes[] = { "1", "true", "yes", "on" };
-    static const char *const no[] = { "0", "false", "no", "off" };
+    static const char *const yes[] = {"1", "true", "yes", "on"};
+    static const char *const no[] = {"0", "false", "no", "off"};
     for (size_t i = 0; i < 4; i++) {
         if (strcasecmp(v, yes[i]) == 0) {
             *out = true;
@@ -236,7 +236,7 @@ void cm_config_help(const struct cm_config_spec *spec, FILE *out)
     for (size_t i = 0; i < spec->nopts; i++) {
         const struct cm_opt *o = &spec->opts[i];
         cm_config_env_name(o, env, sizeof(env));
-        static const char *const meta[] = { "TEXT", "N", "X", "", "" };
+        static const char *const meta[] = {"TEXT", "N", "X", "", ""};
         const char *m = o->type == CM_OPT_ENUM ? o->choices : meta[o->type];
         snprintf(flag, sizeof(flag), "--%s%s%s", o->name, *m ? " " : "", m);
         fprintf(out, "  %-34s %s\n", flag, o->help);

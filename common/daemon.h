@@ -28,33 +28,33 @@ struct cm_common_cfg {
 /* The rows of struct cm_common_cfg, for the daemon's table (type is the daemon's config struct,
  * which has a member `common`). */
 #define CM_COMMON_OPTS(type)                                                                       \
-    { "redis-url",                                                                                 \
-      CM_OPT_STR,                                                                                  \
-      offsetof(type, common.redis_url),                                                            \
-      "redis://127.0.0.1:6379/0",                                                                  \
-      0,                                                                                           \
-      0,                                                                                           \
-      NULL,                                                                                        \
-      cm_redis_url_check,                                                                          \
-      "Redis server: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]" },         \
-        { "prefix", CM_OPT_STR,          offsetof(type, common.prefix),          "zsa", 0, 0,      \
-          NULL,     cm_key_prefix_check, "prefix of every Redis key and channel" },                \
-        { "redis-timeout-ms",                                                                      \
-          CM_OPT_INT,                                                                              \
-          offsetof(type, common.redis_timeout_ms),                                                 \
-          "2000",                                                                                  \
-          10,                                                                                      \
-          600000,                                                                                  \
-          NULL,                                                                                    \
-          NULL,                                                                                    \
-          "Redis connect and command timeout in milliseconds" },                                   \
-        { "log-level",          CM_OPT_ENUM, offsetof(type, common.log_level),   "info", 0, 0,     \
-          CM_LOG_LEVEL_CHOICES, NULL,        "least severe level that is logged" },                \
-        { "log-format", CM_OPT_ENUM, offsetof(type, common.log_format),     "text", 0, 0,          \
-          "text|json",  NULL,        "log lines as text or as JSON objects" },                     \
-        { "check", CM_OPT_BOOL, offsetof(type, common.check),                                      \
-          "false", 0,           0,                                                                 \
-          NULL,    NULL,        "check the configuration and the Redis connection, then exit" },   \
+    {"redis-url",                                                                                  \
+     CM_OPT_STR,                                                                                   \
+     offsetof(type, common.redis_url),                                                             \
+     "redis://127.0.0.1:6379/0",                                                                   \
+     0,                                                                                            \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     cm_redis_url_check,                                                                           \
+     "Redis server: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]"},           \
+        {"prefix", CM_OPT_STR,          offsetof(type, common.prefix),          "zsa", 0, 0,       \
+         NULL,     cm_key_prefix_check, "prefix of every Redis key and channel"},                  \
+        {"redis-timeout-ms",                                                                       \
+         CM_OPT_INT,                                                                               \
+         offsetof(type, common.redis_timeout_ms),                                                  \
+         "2000",                                                                                   \
+         10,                                                                                       \
+         600000,                                                                                   \
+         NULL,                                                                                     \
+         NULL,                                                                                     \
+         "Redis connect and command timeout in milliseconds"},                                     \
+        {"log-level",          CM_OPT_ENUM, offsetof(type, common.log_level),   "info", 0, 0,      \
+         CM_LOG_LEVEL_CHOICES, NULL,        "least severe level that is logged"},                  \
+        {"log-format", CM_OPT_ENUM, offsetof(type, common.log_format),     "text", 0, 0,           \
+         "text|json",  NULL,        "log lines as text or as JSON objects"},                       \
+        {"check", CM_OPT_BOOL, offsetof(type, common.check),                                       \
+         "false", 0,           0,                                                                  \
+         NULL,    NULL,        "check the configuration and the Redis connection, then exit"},     \
     {                                                                                              \
         "print-config", CM_OPT_BOOL, offsetof(type, common.print_config), "false", 0, 0, NULL,     \
             NULL, "print the effective configuration, then exit"                                   \

@@ -38,7 +38,7 @@ static struct {
     int (*util)(cm_nvml_device, struct cm_nvml_util *);
     int (*mem)(cm_nvml_device, struct cm_nvml_mem *);
     const char *(*errstr)(int);
-} nvml = { .once = PTHREAD_ONCE_INIT };
+} nvml = {.once = PTHREAD_ONCE_INIT};
 
 static void nvml_load(void)
 {

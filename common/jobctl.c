@@ -91,7 +91,7 @@ enum cm_jobctl_result cm_jobctl_cancel(redisContext *c, const char *prefix, cons
          *ch = cm_key_new(prefix, CM_KEY_CANCEL, NULL);
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = { hkey, ch, job_id, now };
+    const char *argv[] = {hkey, ch, job_id, now};
     enum cm_jobctl_result res = run(c, CM_SCRIPT_CANCEL, 2, 4, argv, job_id, err, errlen);
     free(hkey);
     free(ch);
@@ -107,7 +107,7 @@ enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const
     char max[16], now[24];
     snprintf(max, sizeof(max), "%d", max_attempts);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = { hkey, q, max, now };
+    const char *argv[] = {hkey, q, max, now};
     enum cm_jobctl_result res = run(c, CM_SCRIPT_RETRY, 2, 4, argv, job_id, err, errlen);
     free(hkey);
     free(q);

@@ -13,7 +13,7 @@ static const struct {
     const char *name;
     int has_id;
 } key_rows[] = {
-#define CM__KEY_ROW(e, name, has_id, type, doc) { name, has_id },
+#define CM__KEY_ROW(e, name, has_id, type, doc) {name, has_id},
     CM_KEYS(CM__KEY_ROW)
 #undef CM__KEY_ROW
 };

@@ -82,7 +82,7 @@ static int sync_handshake(redisContext *c, const struct cm_redis_url *u, char *e
 redisContext *cm_redis_connect(const struct cm_redis_url *u, int timeout_ms, char *err,
                                size_t errlen)
 {
-    struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
     redisContext *c = u->path ? redisConnectUnixWithTimeout(u->path, tv)
                               : redisConnectWithTimeout(u->host, u->port, tv);
     char *where = cm_redis_url_describe(u);

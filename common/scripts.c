@@ -31,34 +31,51 @@ static const char take_lua[] =
     "return {state, attempt, tonumber(redis.call('HGET', h, 'seq') or '0'),\n"
     "        redis.call('HGET', KEYS[2], 'seconds') or ''}\n";
 
-/* EMIT: append one event to a stream and publish it with its id, and record job state, all at
- * once. Exactly once: seq must grow per job (a re-sent EMIT after a lost reply is a no-op), and
+/* EMIT: append events to their streams and publish each with its id, and record job state, all
+ * at once; one call carries a batch of events (the worker sends what one loop iteration made).
+ * Job hashes are read once and written once per batch, stream TTLs refreshed once per batch.
+ * Exactly once: seq must grow per job (a re-sent event after a lost reply is a no-op), and
  * attempt must be the job's current attempt (a worker whose job was taken away is fenced off).
- * KEYS: job hash, stream, channel, active list, result key, dead list.
- * ARGV: attempt ("" for no fencing), seq ("" for none), event (MessagePack), stream MAXLEN,
- * stream TTL s, raw job to remove from the active list ("" none), result ("" none), result TTL s,
- * dead-letter entry ("" none), then job-hash field/value pairs.
- * Published message: "<stream id>\n<event>". Reply: the stream id, "dup", or "fenced". */
+ * KEYS, 6 per event: job hash, stream, channel, active list, result key, dead list.
+ * ARGV per event: attempt ("" for no fencing), seq ("" for none), event (MessagePack), stream
+ * MAXLEN, stream TTL s, raw job to remove from the active list ("" none), result ("" none),
+ * result TTL s, dead-letter entry ("" none), n, then n job-hash field/value strings.
+ * Published message: "<stream id>\n<event>". Reply: per event the stream id, "dup" or "fenced". */
 static const char emit_lua[] =
-    "local h = KEYS[1]\n"
-    "if ARGV[1] ~= '' then\n"
-    "  local cur = redis.call('HGET', h, 'attempt')\n"
-    "  if cur and cur ~= ARGV[1] then return 'fenced' end\n"
+    "local out, a, jobs, streams = {}, 1, {}, {}\n"
+    "for k = 0, #KEYS - 6, 6 do\n"
+    "  local h, attempt, seq, ev = KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
+    "  local nf = tonumber(ARGV[a + 9])\n"
+    "  local j = jobs[h]\n"
+    "  if not j then\n"
+    "    local v = redis.call('HMGET', h, 'attempt', 'seq')\n"
+    "    j = {attempt = v[1], seq = tonumber(v[2] or '-1'), f = {}}\n"
+    "    jobs[h] = j\n"
+    "  end\n"
+    "  local r\n"
+    "  if attempt ~= '' and j.attempt and j.attempt ~= attempt then r = 'fenced'\n"
+    "  elseif seq ~= '' and tonumber(seq) <= j.seq then r = 'dup'\n"
+    "  else\n"
+    "    r = redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[a + 3], '*', 'e', ev)\n"
+    "    streams[KEYS[k + 2]] = ARGV[a + 4]\n"
+    "    redis.call('PUBLISH', KEYS[k + 3], r .. '\\n' .. ev)\n"
+    "    if ARGV[a + 5] ~= '' then redis.call('LREM', KEYS[k + 4], 1, ARGV[a + 5]) end\n"
+    "    if ARGV[a + 6] ~= '' then redis.call('SET', KEYS[k + 5], ARGV[a + 6], 'EX', ARGV[a + 7]) "
     "end\n"
-    "if ARGV[2] ~= '' then\n"
-    "  local last = tonumber(redis.call('HGET', h, 'seq') or '-1')\n"
-    "  if tonumber(ARGV[2]) <= last then return 'dup' end\n"
+    "    if ARGV[a + 8] ~= '' then redis.call('LPUSH', KEYS[k + 6], ARGV[a + 8]) end\n"
+    "    for i = a + 10, a + 8 + nf, 2 do j.f[ARGV[i]] = ARGV[i + 1] end\n"
+    "    if seq ~= '' then j.seq = tonumber(seq); j.f.seq = seq end\n"
+    "  end\n"
+    "  out[#out + 1] = r\n"
+    "  a = a + 10 + nf\n"
     "end\n"
-    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'e', ARGV[3])\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[5])\n"
-    "redis.call('PUBLISH', KEYS[3], id .. '\\n' .. ARGV[3])\n"
-    "if ARGV[6] ~= '' then redis.call('LREM', KEYS[4], 1, ARGV[6]) end\n"
-    "if ARGV[7] ~= '' then redis.call('SET', KEYS[5], ARGV[7], 'EX', ARGV[8]) end\n"
-    "if ARGV[9] ~= '' then redis.call('LPUSH', KEYS[6], ARGV[9]) end\n"
-    "local f = {unpack(ARGV, 10)}\n"
-    "if ARGV[2] ~= '' then f[#f + 1] = 'seq'; f[#f + 1] = ARGV[2] end\n"
-    "if #f > 0 then redis.call('HSET', h, unpack(f)) end\n"
-    "return id\n";
+    "for h, j in pairs(jobs) do\n" /* job state once per job and batch: the last value wins */
+    "  local f = {}\n"
+    "  for name, v in pairs(j.f) do f[#f + 1] = name; f[#f + 1] = v end\n"
+    "  if #f > 0 then redis.call('HSET', h, unpack(f)) end\n"
+    "end\n"
+    "for key, ttl in pairs(streams) do redis.call('EXPIRE', key, ttl) end\n"
+    "return out\n";
 
 /* CANCEL: KEYS: job hash, cancel channel. ARGV: job id, now ms.
  * Reply: "ok" (marked; a running job stops at its next check, a queued one is skipped when
@@ -101,11 +118,11 @@ static const char requeue_lua[] =
     "return 1\n";
 
 static struct cm_script scripts[] = {
-    [CM_SCRIPT_TAKE] = { "take", take_lua, "" },
-    [CM_SCRIPT_EMIT] = { "emit", emit_lua, "" },
-    [CM_SCRIPT_CANCEL] = { "cancel", cancel_lua, "" },
-    [CM_SCRIPT_RETRY] = { "retry", retry_lua, "" },
-    [CM_SCRIPT_REQUEUE] = { "requeue", requeue_lua, "" },
+    [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
+    [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
+    [CM_SCRIPT_CANCEL] = {"cancel", cancel_lua, ""},
+    [CM_SCRIPT_RETRY] = {"retry", retry_lua, ""},
+    [CM_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
 };
 
 void cm_sha1_hex(const void *data, size_t len, char out[41])

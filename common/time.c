@@ -95,7 +95,7 @@ static bool expect(const char *s, size_t n, size_t *i, const char *any)
 
 int cm_time_parse_rfc3339(const char *s, size_t n, int64_t *ms)
 {
-    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     size_t i = 0;
     int y, mo, d, h, mi, se, frac = 0;
     if (!digits(s, n, &i, 4, &y) || !expect(s, n, &i, "-") || !digits(s, n, &i, 2, &mo) ||

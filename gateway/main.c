@@ -15,20 +15,19 @@ struct gw_config {
 
 static const struct cm_opt gw_opts[] = {
     CM_COMMON_OPTS(struct gw_config),
-    { "listen", CM_OPT_STR, offsetof(struct gw_config, listen), "127.0.0.1:8080", 0, 0, NULL,
-      cm_hostport_check, "address for WebSocket (/ws), REST (/api), /metrics and the dashboard" },
-    { "processes", CM_OPT_INT, offsetof(struct gw_config, processes), "0", 0, 256, NULL, NULL,
-      "processes sharing the port with SO_REUSEPORT (0: one per core)" },
+    {"listen", CM_OPT_STR, offsetof(struct gw_config, listen), "127.0.0.1:8080", 0, 0, NULL,
+     cm_hostport_check, "address for WebSocket (/ws), REST (/api), /metrics and the dashboard"},
+    {"processes", CM_OPT_INT, offsetof(struct gw_config, processes), "0", 0, 256, NULL, NULL,
+     "processes sharing the port with SO_REUSEPORT (0: one per core)"},
 };
 
 static const struct cm_config_spec gw_spec = {
     "zsa-gateway", "WebSocket gateway of zsa: live job events, replay on reconnect, REST.", gw_opts,
-    sizeof(gw_opts) / sizeof(gw_opts[0])
-};
+    sizeof(gw_opts) / sizeof(gw_opts[0])};
 
 int main(int argc, char **argv)
 {
-    struct gw_config cfg = { 0 };
+    struct gw_config cfg = {0};
     int rc = cm_daemon_init(&gw_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
         if (cfg.common.check) {

@@ -15,29 +15,29 @@
 /* ---- tables -------------------------------------------------------------------------------- */
 
 #define PR__ENV_ROW(name, type, pres, doc)                                                         \
-    { #name, PR_T_##type, PR_P_##pres, 0, 0, offsetof(struct pr_msg, name), doc },
+    {#name, PR_T_##type, PR_P_##pres, 0, 0, offsetof(struct pr_msg, name), doc},
 #define PR__ENV_PR_ENV_JOB_EVENT(name, type, je, ev, ct, doc) PR__ENV_ROW(name, type, je, doc)
 #define PR__ENV_PR_ENV_EVENT(name, type, je, ev, ct, doc) PR__ENV_ROW(name, type, ev, doc)
 #define PR__ENV_PR_ENV_CONTROL(name, type, je, ev, ct, doc) PR__ENV_ROW(name, type, ct, doc)
 #define PR__ENV_PR_ENV_NONE(name, type, je, ev, ct, doc)
 
 #define PR__FIELD_ROW(msg, name, type, pres, lo, hi, doc)                                          \
-    { #name, PR_T_##type, PR_P_##pres, lo, hi, offsetof(struct pr_msg, u.msg.name), doc },
+    {#name, PR_T_##type, PR_P_##pres, lo, hi, offsetof(struct pr_msg, u.msg.name), doc},
 
 /* One array per message: its envelope rows, its own rows, and a NULL sentinel. */
 #define PR__FIELDS_ARRAY(id, name, fam, env, doc)                                                  \
-    static const struct pr_field fields_##name[] = { PR_ENVELOPE_FIELDS(                           \
-        PR__ENV_##env) PR_FIELDS_##name(PR__FIELD_ROW){ NULL } };
+    static const struct pr_field fields_##name[] = {PR_ENVELOPE_FIELDS(PR__ENV_##env)              \
+                                                        PR_FIELDS_##name(PR__FIELD_ROW){NULL}};
 PR_MESSAGES(PR__FIELDS_ARRAY)
 
 static const struct pr_msgdesc descs[] = {
 #define PR__DESC_ROW(id, name, fam, env, doc)                                                      \
-    { PR_##id,                                                                                     \
-      #name,                                                                                       \
-      PR_FAM_##fam,                                                                                \
-      fields_##name,                                                                               \
-      sizeof(fields_##name) / sizeof(fields_##name[0]) - 1,                                        \
-      doc },
+    {PR_##id,                                                                                      \
+     #name,                                                                                        \
+     PR_FAM_##fam,                                                                                 \
+     fields_##name,                                                                                \
+     sizeof(fields_##name) / sizeof(fields_##name[0]) - 1,                                         \
+     doc},
     PR_MESSAGES(PR__DESC_ROW)
 #undef PR__DESC_ROW
 };
@@ -71,7 +71,7 @@ const struct pr_msgdesc *pr_msgdesc_by_name(enum pr_wire wire, const char *name,
 
 const char *pr_family_name(enum pr_family f)
 {
-    static const char *const names[] = { "event", "control", "client", "job" };
+    static const char *const names[] = {"event", "control", "client", "job"};
     return (unsigned)f < 4 ? names[f] : "?";
 }
 
@@ -79,8 +79,7 @@ const char *pr_ftype_name(enum pr_ftype t)
 {
     static const char *const names[] = {
         "id",     "text",    "code",    "timestamp", "stream id",
-        "number", "integer", "boolean", "object",    "array of strings"
-    };
+        "number", "integer", "boolean", "object",    "array of strings"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -342,8 +341,8 @@ int pr_validate(const struct pr_msg *m, struct pr_err *err)
 
 static const char *vtype_name(enum pr_vtype t)
 {
-    static const char *const names[] = { "null",   "boolean", "integer", "integer",
-                                         "number", "string",  "array",   "object" };
+    static const char *const names[] = {"null",   "boolean", "integer", "integer",
+                                        "number", "string",  "array",   "object"};
     return names[t];
 }
 
@@ -519,7 +518,7 @@ static void doc_range(struct cm_buf *out, const struct pr_field *f)
 
 void pr_doc_markdown(struct cm_buf *out)
 {
-    static const char *const pres[] = { "", "required", "optional", "nullable (always sent)" };
+    static const char *const pres[] = {"", "required", "optional", "nullable (always sent)"};
     for (size_t i = 0; i < PR__TYPE_COUNT; i++) {
         const struct pr_msgdesc *d = &descs[i];
         const char *disc = pr__discriminator(d->family);

@@ -8,31 +8,31 @@
 
 struct pr_value pr_value_null(void)
 {
-    struct pr_value v = { .type = PR_V_NULL };
+    struct pr_value v = {.type = PR_V_NULL};
     return v;
 }
 
 struct pr_value pr_value_bool(bool b)
 {
-    struct pr_value v = { .type = PR_V_BOOL, .u.b = b };
+    struct pr_value v = {.type = PR_V_BOOL, .u.b = b};
     return v;
 }
 
 struct pr_value pr_value_int(int64_t i)
 {
-    struct pr_value v = { .type = PR_V_INT, .u.i = i };
+    struct pr_value v = {.type = PR_V_INT, .u.i = i};
     return v;
 }
 
 struct pr_value pr_value_double(double d)
 {
-    struct pr_value v = { .type = PR_V_DOUBLE, .u.d = d };
+    struct pr_value v = {.type = PR_V_DOUBLE, .u.d = d};
     return v;
 }
 
 struct pr_value pr_value_strn(const char *s, size_t n)
 {
-    struct pr_value v = { .type = PR_V_STR };
+    struct pr_value v = {.type = PR_V_STR};
     v.u.s.p = cm_xmemdup0(s, n);
     v.u.s.len = n;
     return v;

@@ -13,20 +13,19 @@ struct sc_config {
 
 static const struct cm_opt sc_opts[] = {
     CM_COMMON_OPTS(struct sc_config),
-    { "status-interval-ms", CM_OPT_INT, offsetof(struct sc_config, status_interval_ms), "5000", 100,
-      3600000, NULL, NULL, "period of the system_status broadcast" },
-    { "lease-ms", CM_OPT_INT, offsetof(struct sc_config, lease_ms), "10000", 1000, 600000, NULL,
-      NULL, "leader lease; a standby takes over within one lease after the leader dies" },
+    {"status-interval-ms", CM_OPT_INT, offsetof(struct sc_config, status_interval_ms), "5000", 100,
+     3600000, NULL, NULL, "period of the system_status broadcast"},
+    {"lease-ms", CM_OPT_INT, offsetof(struct sc_config, lease_ms), "10000", 1000, 600000, NULL,
+     NULL, "leader lease; a standby takes over within one lease after the leader dies"},
 };
 
 static const struct cm_config_spec sc_spec = {
     "zsa-scheduler", "Scheduler of zsa: system_status, recovery of lost jobs, dead letters.",
-    sc_opts, sizeof(sc_opts) / sizeof(sc_opts[0])
-};
+    sc_opts, sizeof(sc_opts) / sizeof(sc_opts[0])};
 
 int main(int argc, char **argv)
 {
-    struct sc_config cfg = { 0 };
+    struct sc_config cfg = {0};
     int rc = cm_daemon_init(&sc_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
         if (cfg.common.check) {

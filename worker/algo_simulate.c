@@ -11,8 +11,8 @@
 
 #define SIM_TICK_MS 50 /* cancel checks and intermediate progress at this period */
 
-static const char *const step_names[] = { "Starting", "Loading data", "Processing", "Finalizing",
-                                          "Complete" };
+static const char *const step_names[] = {"Starting", "Loading data", "Processing", "Finalizing",
+                                         "Complete"};
 
 static int sim_check(const struct pr_value *p, char *err, size_t errlen)
 {
@@ -41,7 +41,7 @@ static void sleep_ms(double ms)
 {
     if (ms <= 0)
         return;
-    struct timespec ts = { (time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6) };
+    struct timespec ts = {(time_t)(ms / 1000), (long)(fmod(ms, 1000) * 1e6)};
     nanosleep(&ts, NULL);
 }
 

@@ -63,7 +63,7 @@ static void progress_cb(struct wk_algo_ctx *ctx, double progress, const char *st
 
 static void run_job(struct wk_slot *s, struct wk_job *job)
 {
-    struct pr_value empty = { .type = PR_V_OBJECT };
+    struct pr_value empty = {.type = PR_V_OBJECT};
     struct wk_algo_ctx ctx = {
         .input_path = job->input_path,
         .params = job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty,

@@ -25,7 +25,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 static void schedule(struct wk_conn *c, int ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
     evtimer_add(c->timer, &tv);
 }
 
@@ -111,8 +111,7 @@ void wk_conn_init(struct wk_conn *c, const char *name, struct event_base *base,
                   const struct cm_redis_url *url, int timeout_ms, void *owner)
 {
     *c = (struct wk_conn){
-        .name = name, .base = base, .url = url, .timeout_ms = timeout_ms, .owner = owner
-    };
+        .name = name, .base = base, .url = url, .timeout_ms = timeout_ms, .owner = owner};
     cm_backoff_init(&c->backoff, 100, 5000, (unsigned)getpid() ^ (unsigned)(uintptr_t)c);
     c->timer = evtimer_new(base, timer_cb, c);
 }

@@ -30,8 +30,8 @@ static int check_listen_or_empty(const char *v, char *err, size_t errlen)
 
 static const struct cm_opt wk_opts[] = {
     CM_COMMON_OPTS(struct wk_config),
-    { "worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL,
-      check_worker_id, "unique worker id (default <hostname>-<pid>)" },
+    {"worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL,
+     check_worker_id, "unique worker id (default <hostname>-<pid>)"},
     OPT("data-dir", CM_OPT_STR, data_dir, "/var/lib/zsa", 0, 0,
         "relative file paths of jobs are resolved here"),
     OPT("results-dir", CM_OPT_STR, results_dir, "", 0, 0,
@@ -57,19 +57,18 @@ static const struct cm_opt wk_opts[] = {
         "on SIGTERM, running jobs may finish within this; then they go back to the queue"),
     OPT("outbox-max", CM_OPT_INT, outbox_max, "10000", 10, 10000000,
         "commands buffered while Redis is away (past it, progress events are dropped)"),
-    { "metrics-listen", CM_OPT_STR, offsetof(struct wk_config, metrics_listen), "127.0.0.1:0", 0, 0,
-      NULL, check_listen_or_empty,
-      "address of /metrics and /healthz (port 0: any free port; \"\": off)" },
+    {"metrics-listen", CM_OPT_STR, offsetof(struct wk_config, metrics_listen), "127.0.0.1:0", 0, 0,
+     NULL, check_listen_or_empty,
+     "address of /metrics and /healthz (port 0: any free port; \"\": off)"},
 };
 
 static const struct cm_config_spec wk_spec = {
     "zsa-worker", "Analysis worker of zsa: takes jobs from Redis, runs them on a GPU or the CPU.",
-    wk_opts, sizeof(wk_opts) / sizeof(wk_opts[0])
-};
+    wk_opts, sizeof(wk_opts) / sizeof(wk_opts[0])};
 
 int main(int argc, char **argv)
 {
-    struct wk_config cfg = { 0 };
+    struct wk_config cfg = {0};
     int rc = cm_daemon_init(&wk_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
         if (!cfg.results_dir[0]) {

@@ -1,8 +1,9 @@
 /* The worker's ordered outbox of Redis commands (events, job state). Commands are sent in order
- * while the connection is up and kept until Redis has answered them; after a loss the unanswered
- * ones are sent again, in order, once the connection is back. The EMIT script makes a repeat a
- * no-op (per-job sequence numbers), so every event is stored exactly once. Bounded: past the
- * bound, progress events are dropped (counted), outcomes never. Loop thread only. */
+ * at the end of each loop iteration while the connection is up, and kept until Redis has answered
+ * them; after a loss the unanswered ones are sent again, in order, once the connection is back.
+ * Consecutive events go out as one EMIT call (up to WK_EMIT_BATCH), which makes a repeat a no-op
+ * (per-job sequence numbers), so every event is stored exactly once. Bounded: past the bound,
+ * progress events are dropped (counted), outcomes never. Loop thread only. */
 #ifndef WK_OUTBOX_H
 #define WK_OUTBOX_H
 
@@ -13,6 +14,9 @@
 
 #include "worker/conn.h"
 
+#define WK_EMIT_BATCH 64 /* events per EMIT call */
+#define WK_EMIT_KEYS 6   /* keys per event in an EMIT op's argv, before its arguments */
+
 struct wk_op;
 typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
 
@@ -22,31 +26,36 @@ struct wk_op {
     char **argv; /* owned copies */
     size_t *argvlen;
     bool droppable;     /* a progress event: may be dropped when the outbox is full */
+    bool emit;          /* one event for the EMIT script: WK_EMIT_KEYS keys, then its arguments */
     bool sent;          /* sent on the current connection, reply pending */
+    int group;          /* on the first op of a sent command: how many ops it carries */
     wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
     void *arg;
 };
 
 struct wk_outbox {
-    struct wk_op *head, *tail; /* in send order */
-    size_t n;                  /* queued ops, sent or not */
-    size_t unsent;             /* of those, not sent on the current connection (a suffix) */
-    size_t max;                /* bound on n for droppable ops */
-    struct wk_conn *conn;      /* borrowed */
-    uint64_t sent_total;       /* commands written (repeats included) */
+    struct wk_op *head, *tail;  /* in send order */
+    size_t n;                   /* queued ops, sent or not */
+    size_t unsent;              /* of those, not sent on the current connection (a suffix) */
+    struct wk_op *first_unsent; /* where that suffix starts, or NULL */
+    size_t max;                 /* bound on n for droppable ops */
+    struct wk_conn *conn;       /* borrowed */
+    struct event *flush_ev;     /* sends what this loop iteration queued */
+    const char *emit_sha;       /* SHA1 of the EMIT script */
+    uint64_t sent_total;        /* commands written (repeats included) */
     uint64_t acked_total;
     uint64_t dropped; /* droppable ops refused at the bound */
     uint64_t errors;  /* error replies */
 };
 
-void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max);
+void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max, const char *emit_sha);
 void wk_outbox_deinit(struct wk_outbox *ob);
 
 /* A new op with copies of argv; nothing is queued yet. */
 struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen);
 
-/* Queues op (taking ownership) and sends it when the connection is up. Returns false when it
- * was dropped at the bound (op freed). */
+/* Queues op (taking ownership); it is sent at the end of this loop iteration when the connection
+ * is up. Returns false when it was dropped at the bound (op freed). */
 bool wk_outbox_push(struct wk_outbox *ob, struct wk_op *op);
 
 /* After the connection came back: send every op not yet answered, in order. */

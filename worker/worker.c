@@ -66,32 +66,34 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     char *stream = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
     char *channel = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
     char *rkey = cm_key_new(prefix, CM_KEY_RESULT, o->result_id ? o->result_id : "-");
-    const char *argv[64] = { "EVALSHA",
-                             cm_script(CM_SCRIPT_EMIT)->sha1,
-                             "6",
-                             hkey,
-                             stream,
-                             channel,
-                             w->k_active,
-                             rkey,
-                             w->k_dead,
-                             o->attempt ? o->attempt : "",
-                             o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "",
-                             mp.data,
-                             fmt_ll(maxlen, sizeof(maxlen), w->cfg->stream_maxlen),
-                             fmt_ll(ttl, sizeof(ttl), w->cfg->stream_ttl_s),
-                             o->lrem_raw ? o->lrem_raw : "",
-                             o->result ? o->result : "",
-                             fmt_ll(rttl, sizeof(rttl), w->cfg->result_ttl_s),
-                             o->dead ? o->dead : "" };
+    char nf[16];
+    snprintf(nf, sizeof(nf), "%d", o->nfields);
+    /* WK_EMIT_KEYS keys, then the event's arguments (see the EMIT script) */
+    const char *argv[64] = {hkey,
+                            stream,
+                            channel,
+                            w->k_active,
+                            rkey,
+                            w->k_dead,
+                            o->attempt ? o->attempt : "",
+                            o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "",
+                            mp.data,
+                            fmt_ll(maxlen, sizeof(maxlen), w->cfg->stream_maxlen),
+                            fmt_ll(ttl, sizeof(ttl), w->cfg->stream_ttl_s),
+                            o->lrem_raw ? o->lrem_raw : "",
+                            o->result ? o->result : "",
+                            fmt_ll(rttl, sizeof(rttl), w->cfg->result_ttl_s),
+                            o->dead ? o->dead : "",
+                            nf};
     size_t argvlen[64];
-    int argc = 18;
+    int argc = 16;
     for (int i = 0; i < o->nfields && argc < 64; i++)
         argv[argc++] = o->fields[i];
     for (int i = 0; i < argc; i++)
-        argvlen[i] = i == 11 ? mp.len : strlen(argv[i]);
+        argvlen[i] = i == 8 ? mp.len : strlen(argv[i]);
     struct wk_op *op = wk_op_new(argc, argv, argvlen);
     op->droppable = o->droppable;
+    op->emit = true;
     if (wk_outbox_push(&w->outbox, op))
         w->events++;
     free(hkey);
@@ -135,11 +137,10 @@ static void fail_invalid(struct wk_worker *w, const char *raw, const char *job_i
     pr_set_str(&ev.u.processing_failed.error_code, code);
     ev.u.processing_failed.retry_available = false;
     fmt_ll(now, sizeof(now), cm_time_now_ms());
-    const char *fields[] = { "status", "failed",      "error", reason,   "error_code",
-                             code,     "finished_at", now,     "worker", w->id };
+    const char *fields[] = {"status", "failed",      "error", reason,   "error_code",
+                            code,     "finished_at", now,     "worker", w->id};
     struct emit_opts o = {
-        .seq = -1, .lrem_raw = raw, .dead = dead.data, .fields = fields, .nfields = 10
-    };
+        .seq = -1, .lrem_raw = raw, .dead = dead.data, .fields = fields, .nfields = 10};
     emit(w, job_id, session, &ev, &o);
     pr_msg_deinit(&ev);
     cm_buf_deinit(&dead);
@@ -185,10 +186,10 @@ static struct wk_slot *free_slot(struct wk_worker *w)
 static void requeue_raw(struct wk_worker *w, const char *raw, const char *job_id, bool uncount)
 {
     char *hkey = cm_key_new(w->cfg->common.prefix, CM_KEY_JOB, job_id ? job_id : "-");
-    const char *argv[] = { "EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1,
-                           "3",       w->k_active,
-                           w->k_jobs, hkey,
-                           raw,       uncount ? "1" : "0" };
+    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1,
+                          "3",       w->k_active,
+                          w->k_jobs, hkey,
+                          raw,       uncount ? "1" : "0"};
     wk_outbox_push(&w->outbox, wk_op_new(8, argv, NULL));
     free(hkey);
     w->jobs_requeued++;
@@ -215,7 +216,7 @@ static void start_job(struct wk_worker *w, struct wk_job *job)
     ev.u.processing_started.parameters = job->spec.u.job.parameters
                                              ? pr_value_clone(job->spec.u.job.parameters)
                                              : pr_value_new_object();
-    struct emit_opts o = { 0 };
+    struct emit_opts o = {0};
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
     cm_log(CM_LOG_INFO, "job %s: started %s on slot %d (attempt %d, estimate %.1f s)", job->job_id,
@@ -243,7 +244,7 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     double est = job->algo->estimate
                      ? job->algo->estimate(job->spec.u.job.parameters
                                                ? job->spec.u.job.parameters
-                                               : &(struct pr_value){ .type = PR_V_OBJECT })
+                                               : &(struct pr_value){.type = PR_V_OBJECT})
                      : 0;
     job->prior_s = est > 0 ? est : measured > 0 ? measured : job->algo->default_seconds;
     if (strcmp(r->element[0]->str, "cancelled") == 0) {
@@ -254,10 +255,10 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
         pr_set_str(&ev.u.processing_failed.error, "cancelled before it started");
         pr_set_str(&ev.u.processing_failed.error_code, "CANCELLED");
         ev.u.processing_failed.retry_available = true;
-        const char *fields[] = { "status",      "cancelled",
-                                 "error_code",  "CANCELLED",
-                                 "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms()) };
-        struct emit_opts o = { .lrem_raw = job->raw, .fields = fields, .nfields = 6 };
+        const char *fields[] = {"status",      "cancelled",
+                                "error_code",  "CANCELLED",
+                                "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms())};
+        struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 6};
         job_emit(w, job, &ev, &o);
         pr_msg_deinit(&ev);
         w->jobs_cancelled++;
@@ -282,18 +283,18 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     snprintf(job->token, sizeof(job->token), "%s/%llu", w->id,
              (unsigned long long)++w->job_counter);
     const char *session = job->spec.u.job.session_id;
-    const char *argv[] = { "EVALSHA",
-                           cm_script(CM_SCRIPT_TAKE)->sha1,
-                           "2",
-                           hkey,
-                           akey,
-                           job->token,
-                           w->id,
-                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                           job->json,
-                           job->spec.u.job.image_id,
-                           job->algo->name,
-                           session ? session : "" };
+    const char *argv[] = {"EVALSHA",
+                          cm_script(CM_SCRIPT_TAKE)->sha1,
+                          "2",
+                          hkey,
+                          akey,
+                          job->token,
+                          w->id,
+                          fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                          job->json,
+                          job->spec.u.job.image_id,
+                          job->algo->name,
+                          session ? session : ""};
     struct wk_op *op = wk_op_new(12, argv, NULL);
     op->done = take_done;
     op->arg = job;
@@ -343,7 +344,7 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         goto out_free;
     }
     char why[256];
-    struct pr_value empty = { .type = PR_V_OBJECT };
+    struct pr_value empty = {.type = PR_V_OBJECT};
     if (job->algo->check &&
         job->algo->check(spec->parameters ? spec->parameters : &empty, why, sizeof(why)) != 0) {
         char full[300];
@@ -354,9 +355,9 @@ static void handle_raw(struct wk_worker *w, const char *raw)
     }
     if (spec->file_path)
         job->input_path = resolve_path(w, spec->file_path);
-    bool needs_file = job->algo->needs_file ||
-                      pr_value_equal(pr_value_get(spec->parameters, "require_file"),
-                                     &(struct pr_value){ .type = PR_V_BOOL, .u.b = true });
+    bool needs_file =
+        job->algo->needs_file || pr_value_equal(pr_value_get(spec->parameters, "require_file"),
+                                                &(struct pr_value){.type = PR_V_BOOL, .u.b = true});
     if (needs_file && (!job->input_path || access(job->input_path, R_OK) != 0)) {
         snprintf(why, sizeof(why), "file_path: %s%s%s",
                  job->input_path ? job->input_path : "missing", job->input_path ? ": " : "",
@@ -397,7 +398,7 @@ static void intake_next(struct wk_worker *w)
         return;
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%.3f", w->cfg->poll_ms / 1000.0);
-    const char *argv[] = { "BLMOVE", w->k_jobs, w->k_active, "RIGHT", "LEFT", timeout };
+    const char *argv[] = {"BLMOVE", w->k_jobs, w->k_active, "RIGHT", "LEFT", timeout};
     if (redisAsyncCommandArgv(w->intake.ac, blmove_cb, w, 6, argv, NULL) == REDIS_OK)
         w->intake_pending = true;
 }
@@ -435,7 +436,7 @@ static void intake_ready(struct wk_conn *c)
 {
     struct wk_worker *w = c->owner;
     w->recovered = false;
-    const char *argv[] = { "LRANGE", w->k_active, "0", "-1" };
+    const char *argv[] = {"LRANGE", w->k_active, "0", "-1"};
     redisAsyncCommandArgv(c->ac, recover_cb, w, 4, argv, NULL);
 }
 
@@ -465,8 +466,8 @@ void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, co
     ev.u.processing_progress.eta_seconds = eta;
     char pbuf[32];
     snprintf(pbuf, sizeof(pbuf), "%.2f", progress);
-    const char *fields[] = { "progress", pbuf, "current_step", step };
-    struct emit_opts o = { .fields = fields, .nfields = 4, .droppable = progress < 100 };
+    const char *fields[] = {"progress", pbuf, "current_step", step};
+    struct emit_opts o = {.fields = fields, .nfields = 4, .droppable = progress < 100};
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
 }
@@ -499,30 +500,30 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     ev.u.processing_complete.confidence_score = job->res.confidence;
     snprintf(tbuf, sizeof(tbuf), "%.3f", secs);
     snprintf(cbuf, sizeof(cbuf), "%.4f", job->res.confidence);
-    const char *fields[] = { "status",
-                             "complete",
-                             "progress",
-                             "100",
-                             "result_id",
-                             result_id,
-                             "finished_at",
-                             fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                             "processing_time_seconds",
-                             tbuf,
-                             "confidence_score",
-                             cbuf };
-    struct emit_opts o = { .lrem_raw = job->raw,
-                           .result = result.data,
-                           .result_id = result_id,
-                           .fields = fields,
-                           .nfields = 12 };
+    const char *fields[] = {"status",
+                            "complete",
+                            "progress",
+                            "100",
+                            "result_id",
+                            result_id,
+                            "finished_at",
+                            fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                            "processing_time_seconds",
+                            tbuf,
+                            "confidence_score",
+                            cbuf};
+    struct emit_opts o = {.lrem_raw = job->raw,
+                          .result = result.data,
+                          .result_id = result_id,
+                          .fields = fields,
+                          .nfields = 12};
     job_emit(w, job, &ev, &o);
     ev.u.processing_complete.summary = NULL; /* still the job's */
     pr_msg_deinit(&ev);
     cm_buf_deinit(&result);
 
     /* below the threshold a human should look */
-    struct pr_value empty = { .type = PR_V_OBJECT };
+    struct pr_value empty = {.type = PR_V_OBJECT};
     const struct pr_value *params =
         job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
     double threshold =
@@ -540,8 +541,8 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
             sa->v[sa->n++] = cm_xstrdup(job->res.suggested_actions[i]);
         if (sa->n == 0)
             sa->v[sa->n++] = cm_xstrdup("Review the result");
-        const char *vf[] = { "validation_required", "1" };
-        struct emit_opts vo = { .fields = vf, .nfields = 2 };
+        const char *vf[] = {"validation_required", "1"};
+        struct emit_opts vo = {.fields = vf, .nfields = 2};
         job_emit(w, job, &ev, &vo);
         pr_msg_deinit(&ev);
     }
@@ -550,7 +551,7 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     char *akey = cm_key_new(w->cfg->common.prefix, CM_KEY_ALGO, job->algo->name);
     char sbuf[32];
     snprintf(sbuf, sizeof(sbuf), "%.3f", job->prior_s > 0 ? 0.8 * job->prior_s + 0.2 * secs : secs);
-    const char *hargv[] = { "HSET", akey, "seconds", sbuf };
+    const char *hargv[] = {"HSET", akey, "seconds", sbuf};
     wk_outbox_push(&w->outbox, wk_op_new(4, hargv, NULL));
     free(akey);
 }
@@ -567,11 +568,11 @@ static void emit_failed(struct wk_worker *w, struct wk_job *job)
     pr_set_str(&ev.u.processing_failed.error_code,
                res->error_code[0] ? res->error_code : "INTERNAL");
     ev.u.processing_failed.retry_available = res->retry_available;
-    const char *fields[] = { "status",      cancelled ? "cancelled" : "failed",
-                             "error",       res->error[0] ? res->error : res->error_code,
-                             "error_code",  res->error_code[0] ? res->error_code : "INTERNAL",
-                             "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms()) };
-    struct emit_opts o = { .lrem_raw = job->raw, .fields = fields, .nfields = 8 };
+    const char *fields[] = {"status",      cancelled ? "cancelled" : "failed",
+                            "error",       res->error[0] ? res->error : res->error_code,
+                            "error_code",  res->error_code[0] ? res->error_code : "INTERNAL",
+                            "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms())};
+    struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 8};
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
     if (cancelled)
@@ -627,7 +628,7 @@ static void cancel_msg_cb(redisAsyncContext *ac, void *reply, void *priv)
 static void sub_ready(struct wk_conn *c)
 {
     struct wk_worker *w = c->owner;
-    const char *argv[] = { "SUBSCRIBE", w->k_cancel };
+    const char *argv[] = {"SUBSCRIBE", w->k_cancel};
     redisAsyncCommandArgv(c->ac, cancel_msg_cb, w, 2, argv, NULL);
 }
 
@@ -693,14 +694,14 @@ static void heartbeat_gpu(struct wk_worker *w)
     snprintf(util, sizeof(util), "%.1f", s.utilization);
     snprintf(used, sizeof(used), "%lld", s.mem_used_mb);
     snprintf(total, sizeof(total), "%lld", s.mem_total_mb);
-    const char *argv[] = { "HSET",
-                           w->k_worker,
-                           "gpu_utilization",
-                           util,
-                           "gpu_memory_used_mb",
-                           used,
-                           "gpu_memory_total_mb",
-                           total };
+    const char *argv[] = {"HSET",
+                          w->k_worker,
+                          "gpu_utilization",
+                          util,
+                          "gpu_memory_used_mb",
+                          used,
+                          "gpu_memory_total_mb",
+                          total};
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 8, argv, NULL);
 }
 
@@ -716,41 +717,39 @@ static void heartbeat(struct wk_worker *w)
             cm_buf_printf(&jobs, "%s%s", jobs.len ? "," : "", w->slots[i].job->job_id);
     }
     bool gpu = w->gpu.count > 0 && !w->cfg->cpu_only;
-    const char *argv[] = { "HSET",
-                           w->k_worker,
-                           "host",
-                           w->host,
-                           "pid",
-                           fmt_ll(pid, sizeof(pid), getpid()),
-                           "device",
-                           gpu ? w->gpu.dev[0].name : "cpu",
-                           "gpu_count",
-                           fmt_ll(gpus, sizeof(gpus), gpu ? w->gpu.count : 0),
-                           "gpu_memory_total_mb",
-                           fmt_ll(mem, sizeof(mem),
-                                  gpu ? (long long)w->gpu.dev[0].mem_total_mb : 0),
-                           "slots",
-                           fmt_ll(slots, sizeof(slots), w->cfg->slots),
-                           "busy",
-                           fmt_ll(busy, sizeof(busy), w->busy),
-                           "current_jobs",
-                           jobs.data ? jobs.data : "",
-                           "jobs_done",
-                           fmt_ll(done, sizeof(done), (long long)w->jobs_done),
-                           "jobs_failed",
-                           fmt_ll(failed, sizeof(failed), (long long)w->jobs_failed),
-                           "started_at",
-                           fmt_ll(started, sizeof(started), w->started_ms),
-                           "heartbeat_at",
-                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                           "draining",
-                           w->draining ? "1" : "0" };
+    const char *argv[] = {"HSET",
+                          w->k_worker,
+                          "host",
+                          w->host,
+                          "pid",
+                          fmt_ll(pid, sizeof(pid), getpid()),
+                          "device",
+                          gpu ? w->gpu.dev[0].name : "cpu",
+                          "gpu_count",
+                          fmt_ll(gpus, sizeof(gpus), gpu ? w->gpu.count : 0),
+                          "gpu_memory_total_mb",
+                          fmt_ll(mem, sizeof(mem), gpu ? (long long)w->gpu.dev[0].mem_total_mb : 0),
+                          "slots",
+                          fmt_ll(slots, sizeof(slots), w->cfg->slots),
+                          "busy",
+                          fmt_ll(busy, sizeof(busy), w->busy),
+                          "current_jobs",
+                          jobs.data ? jobs.data : "",
+                          "jobs_done",
+                          fmt_ll(done, sizeof(done), (long long)w->jobs_done),
+                          "jobs_failed",
+                          fmt_ll(failed, sizeof(failed), (long long)w->jobs_failed),
+                          "started_at",
+                          fmt_ll(started, sizeof(started), w->started_ms),
+                          "heartbeat_at",
+                          fmt_ll(now, sizeof(now), cm_time_now_ms()),
+                          "draining",
+                          w->draining ? "1" : "0"};
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, (int)(sizeof(argv) / sizeof(argv[0])), argv, NULL);
     heartbeat_gpu(w);
-    const char *exp[] = { "EXPIRE", w->k_worker,
-                          fmt_ll(ttl, sizeof(ttl), w->cfg->heartbeat_ttl_s) };
+    const char *exp[] = {"EXPIRE", w->k_worker, fmt_ll(ttl, sizeof(ttl), w->cfg->heartbeat_ttl_s)};
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, exp, NULL);
-    const char *sadd[] = { "SADD", w->k_workers, w->id };
+    const char *sadd[] = {"SADD", w->k_workers, w->id};
     redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, sadd, NULL);
     cm_buf_deinit(&jobs);
 }
@@ -774,7 +773,7 @@ static void cmd_ready(struct wk_conn *c)
     struct wk_worker *w = c->owner;
     /* scripts first: everything queued behind them may use EVALSHA */
     for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
-        const char *argv[] = { "SCRIPT", "LOAD", cm_script(i)->body };
+        const char *argv[] = {"SCRIPT", "LOAD", cm_script(i)->body};
         redisAsyncCommandArgv(c->ac, script_load_cb, w, 3, argv, NULL);
     }
     heartbeat(w);
@@ -792,8 +791,8 @@ static void cmd_lost(struct wk_conn *c)
 static void finish(struct wk_worker *w)
 {
     if (w->cmd.ready) { /* leave the registry at once instead of waiting for the TTL */
-        const char *del[] = { "DEL", w->k_worker };
-        const char *srem[] = { "SREM", w->k_workers, w->id };
+        const char *del[] = {"DEL", w->k_worker};
+        const char *srem[] = {"SREM", w->k_workers, w->id};
         redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 2, del, NULL);
         redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, srem, NULL);
     }
@@ -839,7 +838,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
         event_base_loopbreak(w->base);
         return;
     }
-    struct timeval tv = { 0, 50000 };
+    struct timeval tv = {0, 50000};
     evtimer_add(w->drain_timer, &tv);
 }
 
@@ -913,7 +912,7 @@ int wk_worker_run(struct wk_config *cfg)
     w->cmd.on_ready = cmd_ready, w->cmd.on_lost = cmd_lost;
     w->intake.on_ready = intake_ready, w->intake.on_lost = intake_lost;
     w->sub.on_ready = sub_ready;
-    wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max);
+    wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max, cm_script(CM_SCRIPT_EMIT)->sha1);
 
     gpu_sampler_start(w);
     int rc = wk_compute_start(w);
@@ -924,7 +923,7 @@ int wk_worker_run(struct wk_config *cfg)
         goto out;
     }
     w->hb_timer = event_new(w->base, -1, EV_PERSIST, hb_cb, w);
-    struct timeval hb = { cfg->heartbeat_ms / 1000, (cfg->heartbeat_ms % 1000) * 1000 };
+    struct timeval hb = {cfg->heartbeat_ms / 1000, (cfg->heartbeat_ms % 1000) * 1000};
     evtimer_add(w->hb_timer, &hb);
     w->drain_timer = evtimer_new(w->base, drain_cb, w);
     w->sig_term = evsignal_new(w->base, SIGTERM, signal_cb, w);

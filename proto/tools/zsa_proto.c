@@ -33,7 +33,7 @@ static int read_all(FILE *f, struct cm_buf *b)
 
 static int parse_wire(const char *w, enum pr_wire *wire)
 {
-    static const char *const names[] = { "server", "client", "job" };
+    static const char *const names[] = {"server", "client", "job"};
     for (int i = 0; i < 3; i++) {
         if (strcmp(w, names[i]) == 0) {
             *wire = (enum pr_wire)i;

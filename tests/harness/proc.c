@@ -53,7 +53,7 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
         dup2(fileno(fe), 2);
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
-        const char *args[64] = { path };
+        const char *args[64] = {path};
         for (int i = 0; argv && argv[i] && i < 62; i++)
             args[i + 1] = argv[i];
         execv(path, (char *const *)args);
@@ -74,7 +74,7 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
             waitpid(pid, &status, 0);
             break;
         }
-        struct timespec ts = { 0, 2000000 };
+        struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
     slurp(fileno(fo), res->out, sizeof(res->out));
@@ -106,7 +106,7 @@ int th_proc_start(struct th_proc *p, const char *name, const char *const *argv,
         dup2(fd, 2);
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
-        const char *args[64] = { path };
+        const char *args[64] = {path};
         for (int i = 0; argv && argv[i] && i < 62; i++)
             args[i + 1] = argv[i];
         execv(path, (char *const *)args);
@@ -132,7 +132,7 @@ bool th_proc_wait(struct th_proc *p, int timeout_ms)
         }
         if (cm_time_mono_ms() > deadline)
             return false;
-        struct timespec ts = { 0, 2000000 };
+        struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
 }

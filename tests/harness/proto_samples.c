@@ -21,7 +21,7 @@ struct pr_value *th_sample_object(void)
     pr_value_set(o, "sigma", pr_value_double(1.5));
     pr_value_set(o, "integral_float", pr_value_double(2.0));
     pr_value_set(o, "count", pr_value_int(-42));
-    struct pr_value big = { .type = PR_V_UINT, .u.u = 18446744073709551615ull };
+    struct pr_value big = {.type = PR_V_UINT, .u.u = 18446744073709551615ull};
     pr_value_set(o, "big", big);
     pr_value_set(o, "flag", pr_value_bool(true));
     pr_value_set(o, "nothing", pr_value_null());

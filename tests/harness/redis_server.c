@@ -29,7 +29,7 @@ static struct th_redis *live[TH_MAX_SERVERS]; /* for the atexit safety net */
 
 static void sleep_ms(int ms)
 {
-    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
@@ -73,7 +73,7 @@ static void sweep_stale_dirs(const char *tmp)
 static int free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof(a);
     int port = -1;
     if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
@@ -243,7 +243,7 @@ void th_redis_stop(struct th_redis *r)
 
 redisContext *th_redis_connect(const struct th_redis *r)
 {
-    struct timeval tv = { 2, 0 };
+    struct timeval tv = {2, 0};
     redisContext *c = redisConnectWithTimeout("127.0.0.1", r->port, tv);
     if (!c || c->err) {
         if (c)

@@ -10,16 +10,16 @@
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
 
-static const char *const daemons[] = { "zsa-gateway", "zsa-worker", "zsa-scheduler" };
+static const char *const daemons[] = {"zsa-gateway", "zsa-worker", "zsa-scheduler"};
 #define NDAEMONS 3
 
 Test(daemons, help_lists_the_common_options_and_exits_0)
 {
-    static const char *const must[] = { "--redis-url", "ZSA_REDIS_URL", "--prefix", "ZSA_PREFIX",
-                                        "--log-level", "--log-format",  "--check",  "--help" };
+    static const char *const must[] = {"--redis-url", "ZSA_REDIS_URL", "--prefix", "ZSA_PREFIX",
+                                       "--log-level", "--log-format",  "--check",  "--help"};
     for (int i = 0; i < NDAEMONS; i++) {
         struct th_proc_result res;
-        const char *argv[] = { "--help", NULL };
+        const char *argv[] = {"--help", NULL};
         cr_assert_eq(th_proc_run(daemons[i], argv, NULL, 10000, &res), 0);
         cr_assert_eq(res.status, 0, "%s --help: %d %s", daemons[i], res.status, res.err);
         cr_assert(strstr(res.out, "Usage: "), "%s", res.out);
@@ -38,7 +38,7 @@ Test(daemons, readme_documents_every_option)
     fclose(f);
     for (int i = 0; i < NDAEMONS; i++) {
         struct th_proc_result res;
-        const char *argv[] = { "--help", NULL };
+        const char *argv[] = {"--help", NULL};
         th_proc_run(daemons[i], argv, NULL, 10000, &res);
         int seen = 0;
         for (char *p = strstr(res.out, "\n  --"); p; p = strstr(p + 1, "\n  --")) {
@@ -59,7 +59,7 @@ Test(daemons, version_exits_0)
 {
     for (int i = 0; i < NDAEMONS; i++) {
         struct th_proc_result res;
-        const char *argv[] = { "--version", NULL };
+        const char *argv[] = {"--version", NULL};
         th_proc_run(daemons[i], argv, NULL, 10000, &res);
         cr_assert_eq(res.status, 0);
         cr_assert(strncmp(res.out, daemons[i], strlen(daemons[i])) == 0, "%s", res.out);
@@ -71,19 +71,19 @@ Test(daemons, configuration_errors_exit_2_and_name_the_option)
     static const struct {
         const char *arg, *env, *expect;
     } cases[] = {
-        { "--redis-url=http://x", NULL, "--redis-url: redis url: must start with" },
-        { "--prefix=a b", NULL, "--prefix: must be 1..64 characters" },
-        { "--log-level=loud", NULL, "--log-level: must be one of error|warn|info|debug" },
-        { "--redis-timeout-ms=0", NULL, "--redis-timeout-ms: must be an integer from 10" },
-        { "--no-such-flag", NULL, "unknown option --no-such-flag" },
-        { NULL, "ZSA_LOG_FORMAT=xml", "ZSA_LOG_FORMAT (--log-format): must be one of text|json" },
-        { NULL, "ZSA_REDIS_URL=redis://h:99999", "ZSA_REDIS_URL (--redis-url): redis url: port" },
+        {"--redis-url=http://x", NULL, "--redis-url: redis url: must start with"},
+        {"--prefix=a b", NULL, "--prefix: must be 1..64 characters"},
+        {"--log-level=loud", NULL, "--log-level: must be one of error|warn|info|debug"},
+        {"--redis-timeout-ms=0", NULL, "--redis-timeout-ms: must be an integer from 10"},
+        {"--no-such-flag", NULL, "unknown option --no-such-flag"},
+        {NULL, "ZSA_LOG_FORMAT=xml", "ZSA_LOG_FORMAT (--log-format): must be one of text|json"},
+        {NULL, "ZSA_REDIS_URL=redis://h:99999", "ZSA_REDIS_URL (--redis-url): redis url: port"},
     };
     for (int i = 0; i < NDAEMONS; i++) {
         for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
             struct th_proc_result res;
-            const char *argv[] = { cases[k].arg, NULL };
-            const char *env[] = { cases[k].env, NULL };
+            const char *argv[] = {cases[k].arg, NULL};
+            const char *env[] = {cases[k].env, NULL};
             th_proc_run(daemons[i], argv, env, 10000, &res);
             cr_assert_eq(res.status, 2, "%s %s: exit %d", daemons[i], cases[k].expect, res.status);
             cr_assert(strstr(res.err, cases[k].expect), "%s: %s", daemons[i], res.err);
@@ -94,9 +94,9 @@ Test(daemons, configuration_errors_exit_2_and_name_the_option)
 Test(daemons, print_config_shows_defaults_env_and_flags_in_order_of_precedence)
 {
     struct th_proc_result res;
-    const char *argv[] = { "--print-config", "--slots=4", NULL };
-    const char *env[] = { "ZSA_SLOTS=2", "ZSA_PREFIX=lab7", "ZSA_REDIS_URL=redis://:pw@db:6390/1",
-                          NULL };
+    const char *argv[] = {"--print-config", "--slots=4", NULL};
+    const char *env[] = {"ZSA_SLOTS=2", "ZSA_PREFIX=lab7", "ZSA_REDIS_URL=redis://:pw@db:6390/1",
+                         NULL};
     th_proc_run("zsa-worker", argv, env, 10000, &res);
     cr_assert_eq(res.status, 0, "%s", res.err);
     cr_assert(strstr(res.out, "slots = 4\n"), "flag must win over env: %s", res.out);
@@ -108,13 +108,13 @@ Test(daemons, print_config_shows_defaults_env_and_flags_in_order_of_precedence)
 
 Test(daemons, check_succeeds_against_a_real_redis)
 {
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     for (int i = 0; i < NDAEMONS; i++) {
         struct th_proc_result res;
         char url[340];
         snprintf(url, sizeof(url), "--redis-url=%s", r.url);
-        const char *argv[] = { "--check", url, NULL };
+        const char *argv[] = {"--check", url, NULL};
         th_proc_run(daemons[i], argv, NULL, 10000, &res);
         cr_assert_eq(res.status, 0, "%s --check: %d %s", daemons[i], res.status, res.err);
         cr_assert(strstr(res.err, "check ok: redis 127.0.0.1:"), "%s", res.err);
@@ -125,14 +125,14 @@ Test(daemons, check_succeeds_against_a_real_redis)
 
 Test(daemons, check_fails_clearly_when_redis_is_down)
 {
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     char url[340];
     snprintf(url, sizeof(url), "--redis-url=%s", r.url);
     th_redis_stop(&r);
     for (int i = 0; i < NDAEMONS; i++) {
         struct th_proc_result res;
-        const char *argv[] = { "--check", url, "--redis-timeout-ms=500", NULL };
+        const char *argv[] = {"--check", url, "--redis-timeout-ms=500", NULL};
         th_proc_run(daemons[i], argv, NULL, 10000, &res);
         cr_assert_eq(res.status, 1, "%s: %d", daemons[i], res.status);
         cr_assert(strstr(res.err, "check failed: redis connect 127.0.0.1:"), "%s", res.err);
@@ -143,8 +143,7 @@ Test(daemons, check_fails_clearly_when_redis_is_down)
 Test(daemons, json_log_lines_parse)
 {
     struct th_proc_result res;
-    const char *argv[] = { "--check", "--redis-url=redis://127.0.0.1:1", "--log-format=json",
-                           NULL };
+    const char *argv[] = {"--check", "--redis-url=redis://127.0.0.1:1", "--log-format=json", NULL};
     th_proc_run("zsa-scheduler", argv, NULL, 10000, &res);
     cr_assert_eq(res.status, 1);
     int lines = 0;
@@ -162,8 +161,8 @@ Test(daemons, json_log_lines_parse)
 Test(daemons, worker_reports_the_gpu_probe)
 {
     struct th_proc_result res;
-    const char *argv[] = { "--check", "--redis-url=redis://127.0.0.1:1", "--redis-timeout-ms=200",
-                           NULL };
+    const char *argv[] = {"--check", "--redis-url=redis://127.0.0.1:1", "--redis-timeout-ms=200",
+                          NULL};
     th_proc_run("zsa-worker", argv, NULL, 20000, &res);
     cr_assert(strstr(res.err, "gpu: "), "%s", res.err);
     if (access("/dev/nvidiactl", F_OK) != 0)

@@ -59,7 +59,7 @@ static redisReply *cmd(redisContext *c, const char *fmt, ...)
 
 Test(harness_redis, starts_a_private_server_and_removes_it_on_stop)
 {
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     cr_assert_gt(r.pid, 0);
     cr_assert(dir_exists(r.dir));
@@ -87,7 +87,7 @@ Test(harness_redis, starts_a_private_server_and_removes_it_on_stop)
 
 Test(harness_redis, two_servers_are_independent)
 {
-    struct th_redis a = { 0 }, b = { 0 };
+    struct th_redis a = {0}, b = {0};
     cr_assert_eq(th_redis_start(&a), 0);
     cr_assert_eq(th_redis_start(&b), 0);
     cr_assert_neq(a.port, b.port);
@@ -147,7 +147,7 @@ Test(harness_redis, server_dies_when_the_test_process_crashes)
     child_leaves(crash, &server, dir, sizeof(dir));
     cr_assert(wait_dead(server, 5000), "redis-server %d outlived its crashed test", (int)server);
     /* the next start sweeps the dir the crashed process could not remove */
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     cr_assert(!dir_exists(dir), "stale dir %s not swept", dir);
     th_redis_stop(&r);
@@ -164,7 +164,7 @@ Test(harness_redis, server_is_stopped_when_the_test_exits_without_cleanup)
 
 Test(harness_redis, restart_with_aof_keeps_the_data)
 {
-    struct th_redis r = { .aof = true };
+    struct th_redis r = {.aof = true};
     cr_assert_eq(th_redis_start(&r), 0);
     redisContext *c = th_redis_connect(&r);
     freeReplyObject(cmd(c, "RPUSH zsa:jobs a b"));
@@ -182,7 +182,7 @@ Test(harness_redis, restart_with_aof_keeps_the_data)
 
 Test(common_redis, connect_authenticates_and_selects_the_database)
 {
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     redisContext *admin = th_redis_connect(&r);
     freeReplyObject(cmd(admin, "CONFIG SET requirepass s3cret"));
@@ -218,7 +218,7 @@ Test(common_redis, connect_authenticates_and_selects_the_database)
 
 Test(common_redis, connect_to_a_closed_port_says_refused)
 {
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     int port = r.port;
     th_redis_stop(&r); /* the port is now closed */
@@ -249,20 +249,20 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv)
 
 Test(common_redis, async_handshake_on_a_libevent_loop)
 {
-    struct th_redis r = { 0 };
+    struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     redisContext *admin = th_redis_connect(&r);
     freeReplyObject(cmd(admin, "CONFIG SET requirepass pw"));
     redisFree(admin);
 
-    const char *expect[] = { "OK", "WRONGPASS" };
+    const char *expect[] = {"OK", "WRONGPASS"};
     for (int i = 0; i < 2; i++) {
         char url[128], err[256];
         struct cm_redis_url u;
         snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%d/%d", i == 0 ? "pw" : "bad", r.port,
                  i == 0 ? 2 : 0);
         cm_redis_url_parse(url, &u, err, sizeof(err));
-        struct async_state st = { .base = event_base_new() };
+        struct async_state st = {.base = event_base_new()};
         redisAsyncContext *ac = cm_redis_async_connect(&u, err, sizeof(err));
         cr_assert_not_null(ac, "%s", err);
         redisLibeventAttach(ac, st.base);

@@ -26,7 +26,7 @@ Test(zsa_proto, check_normalizes_a_valid_job_and_refuses_a_bad_one)
     const char *job = "{\"image_id\":\"a1\",\"algorithm\":\"simulate\",\"x\":1}\n";
     temp_file(path, sizeof(path), job, strlen(job));
     struct th_proc_result res;
-    const char *argv[] = { "check", "--wire", "job", path, NULL };
+    const char *argv[] = {"check", "--wire", "job", path, NULL};
     cr_assert_eq(th_proc_run("zsa-proto", argv, NULL, 10000, &res), 0);
     cr_assert_eq(res.status, 0, "%s", res.err);
     cr_assert_str_eq(res.out, "{\"image_id\":\"a1\",\"algorithm\":\"simulate\"}\n");
@@ -34,7 +34,7 @@ Test(zsa_proto, check_normalizes_a_valid_job_and_refuses_a_bad_one)
 
     const char *bad = "{\"event_type\":\"processing_progress\",\"progress\":101}";
     temp_file(path, sizeof(path), bad, strlen(bad));
-    const char *argv2[] = { "check", path, NULL };
+    const char *argv2[] = {"check", path, NULL};
     th_proc_run("zsa-proto", argv2, NULL, 10000, &res);
     cr_assert_eq(res.status, 1);
     cr_assert(strstr(res.err, "invalid message: "), "%s", res.err);
@@ -48,7 +48,7 @@ Test(zsa_proto, check_reads_msgpack)
     const char mp[] = "\x81\xa4type\xa4ping";
     temp_file(path, sizeof(path), mp, sizeof(mp) - 1);
     struct th_proc_result res;
-    const char *argv[] = { "check", "--wire", "client", "--msgpack", path, NULL };
+    const char *argv[] = {"check", "--wire", "client", "--msgpack", path, NULL};
     th_proc_run("zsa-proto", argv, NULL, 10000, &res);
     cr_assert_eq(res.status, 0, "%s", res.err);
     cr_assert_str_eq(res.out, "{\"type\":\"ping\"}\n");
@@ -58,11 +58,11 @@ Test(zsa_proto, check_reads_msgpack)
 Test(zsa_proto, usage_errors_exit_2)
 {
     struct th_proc_result res;
-    const char *argv[] = { "check", "--wire", "sideways", NULL };
+    const char *argv[] = {"check", "--wire", "sideways", NULL};
     th_proc_run("zsa-proto", argv, NULL, 10000, &res);
     cr_assert_eq(res.status, 2);
     cr_assert(strstr(res.err, "--wire"), "%s", res.err);
-    const char *none[] = { NULL };
+    const char *none[] = {NULL};
     th_proc_run("zsa-proto", none, NULL, 10000, &res);
     cr_assert_eq(res.status, 2);
 }
@@ -70,12 +70,12 @@ Test(zsa_proto, usage_errors_exit_2)
 Test(demo, bounded_run_checks_the_daemons_and_leaves_nothing_behind)
 {
     struct th_proc_result res;
-    const char *env[] = { "ZSA_DEMO_BOUNDED=1", NULL };
-    const char *none[] = { NULL };
+    const char *env[] = {"ZSA_DEMO_BOUNDED=1", NULL};
+    const char *none[] = {NULL};
     cr_assert_eq(th_proc_run("scripts/demo.sh", none, env, 60000, &res), 0);
     cr_assert_eq(res.status, 0, "demo failed: %s\n%s", res.out, res.err);
     for (int i = 0; i < 3; i++) {
-        static const char *const who[] = { "zsa-gateway[", "zsa-scheduler[", "zsa-worker[" };
+        static const char *const who[] = {"zsa-gateway[", "zsa-scheduler[", "zsa-worker["};
         char *line = strstr(res.err, who[i]);
         cr_assert(line && strstr(line, "check ok"), "%s did not check ok: %s", who[i], res.err);
     }
@@ -96,8 +96,8 @@ Test(install_deps, is_quiet_and_succeeds_when_everything_is_installed)
     /* make test got here, so every package is present: the script must say nothing. With
      * ZSA_NO_INSTALL=1 it would list what is missing instead of installing it. */
     struct th_proc_result res;
-    const char *env[] = { "ZSA_NO_INSTALL=1", NULL };
-    const char *none[] = { NULL };
+    const char *env[] = {"ZSA_NO_INSTALL=1", NULL};
+    const char *none[] = {NULL};
     cr_assert_eq(th_proc_run("scripts/install-deps.sh", none, env, 60000, &res), 0);
     cr_assert_eq(res.status, 0, "%s", res.err);
     cr_assert_str_eq(res.out, "");

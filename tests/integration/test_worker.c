@@ -54,8 +54,7 @@ static void start_worker(struct th_proc *p, const char *wid, ...)
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
     snprintf(idflag, sizeof(idflag), "--worker-id=%s", wid);
     const char *argv[32] = {
-        url, idflag, "--data-dir=/tmp", "--metrics-listen=", "--poll-ms=200", "--heartbeat-ms=200"
-    };
+        url, idflag, "--data-dir=/tmp", "--metrics-listen=", "--poll-ms=200", "--heartbeat-ms=200"};
     int n = 6;
     va_list ap;
     va_start(ap, wid);
@@ -96,7 +95,7 @@ static bool wait_field(const char *id, const char *field, const char *want, int 
     while (cm_time_mono_ms() < deadline) {
         if (strcmp(job_field(id, field, buf, sizeof(buf)), want) == 0)
             return true;
-        struct timespec ts = { 0, 10 * 1000000 };
+        struct timespec ts = {0, 10 * 1000000};
         nanosleep(&ts, NULL);
     }
     return false;
@@ -216,7 +215,7 @@ Test(worker, job_without_id_gets_one_and_events_go_to_its_session)
             break;
         }
         free_events(&EV);
-        struct timespec ts = { 0, 20000000 };
+        struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
     cr_assert_not_null(job_id, "no processing_complete in zsa:events:s2");
@@ -232,17 +231,17 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     static const struct {
         const char *json, *code, *job;
     } bad[] = {
-        { "{not json", "INVALID_JOB", NULL },
-        { "{\"job_id\":\"b1\",\"image_id\":\"x\"}", "INVALID_JOB", NULL },
-        { "{\"job_id\":\"b2\",\"image_id\":\"x\",\"algorithm\":\"no_such\",\"session_id\":\"sb\"}",
-          "UNKNOWN_ALGORITHM", "b2" },
-        { "{\"job_id\":\"b3\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"parameters\":{"
-          "\"steps\":\"x\"},\"session_id\":\"sb\"}",
-          "INVALID_PARAMETERS", "b3" },
-        { "{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\"/"
-          "nonexistent/x.tif\","
-          "\"parameters\":{\"require_file\":true},\"session_id\":\"sb\"}",
-          "FILE_NOT_FOUND", "b4" },
+        {"{not json", "INVALID_JOB", NULL},
+        {"{\"job_id\":\"b1\",\"image_id\":\"x\"}", "INVALID_JOB", NULL},
+        {"{\"job_id\":\"b2\",\"image_id\":\"x\",\"algorithm\":\"no_such\",\"session_id\":\"sb\"}",
+         "UNKNOWN_ALGORITHM", "b2"},
+        {"{\"job_id\":\"b3\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"parameters\":{"
+         "\"steps\":\"x\"},\"session_id\":\"sb\"}",
+         "INVALID_PARAMETERS", "b3"},
+        {"{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\"/"
+         "nonexistent/x.tif\","
+         "\"parameters\":{\"require_file\":true},\"session_id\":\"sb\"}",
+         "FILE_NOT_FOUND", "b4"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         lpush(bad[i].json);
@@ -470,7 +469,7 @@ Test(worker, low_confidence_asks_for_validation_with_the_threshold_per_job)
           "\"duration_seconds\":0,\"confidence\":0.95},\"session_id\":\"sv\"}");
     cr_assert(wait_field("v3", "status", "complete", 15000));
     read_events("zsa:events:sv", &EV);
-    int asked[4] = { 0 };
+    int asked[4] = {0};
     for (int i = 0; i < EV.n; i++) {
         if (EV.m[i].type != PR_VALIDATION_REQUIRED)
             continue;

@@ -34,8 +34,8 @@ Test(common_buf, json_strings_escape_quotes_backslashes_and_controls)
 
 Test(common_buf, doubles_are_shortest_and_read_back_exactly)
 {
-    static const double vals[] = { 0.0,    45.5,    0.1,     1.0 / 3.0,           78.5,
-                                   1e-300, DBL_MAX, -2.5e17, 123456789.123456789, 5e-324 };
+    static const double vals[] = {0.0,    45.5,    0.1,     1.0 / 3.0,           78.5,
+                                  1e-300, DBL_MAX, -2.5e17, 123456789.123456789, 5e-324};
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
         struct cm_buf b = CM_BUF_INIT;
         cm_buf_append_double(&b, vals[i], false);

@@ -24,7 +24,7 @@ Test(common_net, parses_host_port_forms)
 
 Test(common_net, rejects_bad_addresses_with_a_reason)
 {
-    const char *bad[] = { "8080", "host:", "host:-1", "host:65536", "host:80x", "::1:80" };
+    const char *bad[] = {"8080", "host:", "host:-1", "host:65536", "host:80x", "::1:80"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char host[64], err[128] = "";
         int port;

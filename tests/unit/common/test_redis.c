@@ -8,7 +8,7 @@ Test(common_redis, backoff_doubles_with_jitter_up_to_the_cap)
 {
     struct cm_backoff b;
     cm_backoff_init(&b, 100, 2000, 42);
-    int bounds[] = { 100, 200, 400, 800, 1600, 2000, 2000, 2000 };
+    int bounds[] = {100, 200, 400, 800, 1600, 2000, 2000, 2000};
     for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++) {
         int d = cm_backoff_next(&b);
         cr_assert(d >= bounds[i] / 2 && d <= bounds[i], "step %zu: %d not in [%d, %d]", i, d,

@@ -63,19 +63,19 @@ Test(common_redis_url, rejects_malformed_urls_with_a_reason)
     static const struct {
         const char *url, *reason;
     } cases[] = {
-        { "http://localhost", "must start with" },
-        { "redis://", "missing host" },
-        { "redis://host:0", "port" },
-        { "redis://host:70000", "port" },
-        { "redis://host:12ab", "port" },
-        { "redis://host/x", "database" },
-        { "redis://host/-1", "database" },
-        { "redis://pw@host", "credentials" },
-        { "redis://:%zz@host", "escape" },
-        { "redis://[::1", "unterminated" },
-        { "unix://relative.sock", "absolute" },
-        { "unix:///tmp/s?db=x", "db=N" },
-        { "localhost:6379", "must start with" },
+        {"http://localhost", "must start with"},
+        {"redis://", "missing host"},
+        {"redis://host:0", "port"},
+        {"redis://host:70000", "port"},
+        {"redis://host:12ab", "port"},
+        {"redis://host/x", "database"},
+        {"redis://host/-1", "database"},
+        {"redis://pw@host", "credentials"},
+        {"redis://:%zz@host", "escape"},
+        {"redis://[::1", "unterminated"},
+        {"unix://relative.sock", "absolute"},
+        {"unix:///tmp/s?db=x", "db=N"},
+        {"localhost:6379", "must start with"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cm_redis_url u;

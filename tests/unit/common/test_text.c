@@ -7,8 +7,7 @@
 Test(common_text, accepts_valid_utf8)
 {
     const char *ok[] = {
-        "", "ascii", "Zellkern ü", "日本語", "\xf0\x9f\x94\xac microscope", "\xef\xbf\xbf"
-    };
+        "", "ascii", "Zellkern ü", "日本語", "\xf0\x9f\x94\xac microscope", "\xef\xbf\xbf"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
         cr_assert(cm_utf8_valid(ok[i], strlen(ok[i]), NULL), "rejected #%zu", i);
 }
@@ -19,13 +18,13 @@ Test(common_text, rejects_invalid_utf8_and_reports_the_offset)
         const char *s;
         size_t bad;
     } cases[] = {
-        { "ab\xff", 2 },
-        { "\xc3", 0 },
-        { "x\xc0\xaf", 1 },        /* overlong '/' */
-        { "\xed\xa0\x80", 0 },     /* surrogate */
-        { "\xf4\x90\x80\x80", 0 }, /* > U+10FFFF */
-        { "ok\xe2\x82", 2 },       /* truncated */
-        { "\x80", 0 },
+        {"ab\xff", 2},
+        {"\xc3", 0},
+        {"x\xc0\xaf", 1},        /* overlong '/' */
+        {"\xed\xa0\x80", 0},     /* surrogate */
+        {"\xf4\x90\x80\x80", 0}, /* > U+10FFFF */
+        {"ok\xe2\x82", 2},       /* truncated */
+        {"\x80", 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         size_t at = 999;

@@ -86,7 +86,7 @@ static void expect(const char *what, const char *buf, size_t len, enum pr_wire w
                    const char *field, const char *reason)
 {
     struct pr_msg m;
-    struct pr_err err = { { 0 }, { 0 } };
+    struct pr_err err = {{0}, {0}};
     int rc = pr_decode_msgpack(buf, len, wire, &m, &err);
     cr_expect_eq(rc, -EINVAL, "%s: accepted", what);
     if (rc == -EINVAL) {
@@ -103,14 +103,14 @@ Test(proto_msgpack, bad_values_are_named)
         void (*fn)(msgpack_packer *);
         const char *field, *reason;
     } cases[] = {
-        { "NaN", v_nan, "progress", "finite" },
-        { "float32 infinity", v_inf32, "progress", "finite" },
-        { "string", v_str, "progress", "expected a number, got string" },
-        { "binary", v_bin, "progress", "binary values are not supported" },
-        { "extension", v_ext, "progress", "extension values are not supported" },
-        { "101", v_101, "progress", "must be from 0 to 100" },
-        { "invalid UTF-8", v_bad_utf8, "progress", "invalid UTF-8" },
-        { "map with integer keys", v_int_key_map, "progress", "map keys must be strings" },
+        {"NaN", v_nan, "progress", "finite"},
+        {"float32 infinity", v_inf32, "progress", "finite"},
+        {"string", v_str, "progress", "expected a number, got string"},
+        {"binary", v_bin, "progress", "binary values are not supported"},
+        {"extension", v_ext, "progress", "extension values are not supported"},
+        {"101", v_101, "progress", "must be from 0 to 100"},
+        {"invalid UTF-8", v_bad_utf8, "progress", "invalid UTF-8"},
+        {"map with integer keys", v_int_key_map, "progress", "map keys must be strings"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct cm_buf b = CM_BUF_INIT;
@@ -163,32 +163,32 @@ Test(proto_msgpack, structural_errors_are_refused)
         size_t len;
         const char *field, *reason;
     } cases[] = {
-        { "empty input", "", 0, "message", "empty input" },
-        { "reserved byte 0xc1", "\xc1", 1, "message", "invalid MessagePack type byte 0xc1" },
-        { "array32 claiming 4 billion items", "\xdd\xff\xff\xff\xff\x01", 6, "message",
-          "container of 4294967295 items" },
-        { "map32 claiming 4 billion pairs", "\xdf\xff\xff\xff\xff", 5, "message", "truncated" },
-        { "str32 claiming 4 GB",
-          "\xdb\xff\xff\xff\xff"
-          "ab",
-          7, "message", "truncated" },
-        { "bin16 cut short", "\xc5\x00\x10xx", 5, "message", "truncated" },
-        { "float64 cut short", "\xcb\x00\x00", 3, "message", "truncated" },
-        { "trailing byte", "\x80\x00", 2, "message", "unexpected data after" },
-        { "array root", "\x90", 1, "message", "expected an object, got array" },
-        { "string root", "\xa1x", 2, "message", "expected an object, got string" },
-        { "empty map", "\x80", 1, "event_type", "required field is missing" },
-        { "event_type an integer",
-          "\x81\xaa"
-          "event_type"
-          "\x05",
-          13, "event_type", "expected a string" },
-        { "unknown event_type",
-          "\x81\xaa"
-          "event_type"
-          "\xa3"
-          "foo",
-          16, "event_type", "unknown message type \"foo\"" },
+        {"empty input", "", 0, "message", "empty input"},
+        {"reserved byte 0xc1", "\xc1", 1, "message", "invalid MessagePack type byte 0xc1"},
+        {"array32 claiming 4 billion items", "\xdd\xff\xff\xff\xff\x01", 6, "message",
+         "container of 4294967295 items"},
+        {"map32 claiming 4 billion pairs", "\xdf\xff\xff\xff\xff", 5, "message", "truncated"},
+        {"str32 claiming 4 GB",
+         "\xdb\xff\xff\xff\xff"
+         "ab",
+         7, "message", "truncated"},
+        {"bin16 cut short", "\xc5\x00\x10xx", 5, "message", "truncated"},
+        {"float64 cut short", "\xcb\x00\x00", 3, "message", "truncated"},
+        {"trailing byte", "\x80\x00", 2, "message", "unexpected data after"},
+        {"array root", "\x90", 1, "message", "expected an object, got array"},
+        {"string root", "\xa1x", 2, "message", "expected an object, got string"},
+        {"empty map", "\x80", 1, "event_type", "required field is missing"},
+        {"event_type an integer",
+         "\x81\xaa"
+         "event_type"
+         "\x05",
+         13, "event_type", "expected a string"},
+        {"unknown event_type",
+         "\x81\xaa"
+         "event_type"
+         "\xa3"
+         "foo",
+         16, "event_type", "unknown message type \"foo\""},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *copy = cm_xmemdup0(cases[i].bytes, cases[i].len);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a local zsa stack without containers. Starts redis-server on a private port in a
-# temp dir, then the daemons. Today (backbone only) the daemons can check their configuration
-# and Redis, and jobs can be queued; the gateway, worker and scheduler loops land with issues
-# 3-5, and this script says so. Ctrl-C stops everything it started and removes the temp dir.
+# temp dir and two workers, checks the gateway and scheduler (their loops land with issues 4
+# and 5), submits a simulate job and shows its progress live. Ctrl-C stops everything it started
+# and removes the temp dir.
 # ZSA_DEMO_BOUNDED=1: run once and exit (for tests and CI). ZSA_BIN_DIR: where the binaries are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,13 +19,16 @@ command -v redis-server >/dev/null || { echo "demo: redis-server is missing; run
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/zsa-demo-XXXXXX")
 redis_pid=""
+worker_pids=()
 cleanup() {
+  for p in "${worker_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${worker_pids[@]}"; do wait "$p" 2>/dev/null || true; done
   if [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null; then
     kill "$redis_pid" 2>/dev/null || true
     wait "$redis_pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
-  echo "demo: stopped redis-server and removed $dir"
+  echo "demo: stopped the workers and redis-server, removed $dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -42,28 +45,50 @@ done
 export ZSA_REDIS_URL="redis://127.0.0.1:$port/0"
 bold "demo: redis-server pid $redis_pid on 127.0.0.1:$port (data in $dir)"
 
-bold "demo: checking each daemon against it"
+bold "demo: checking the gateway and the scheduler (their loops land with issues 4 and 5)"
 "$bin/zsa-gateway" --check
 "$bin/zsa-scheduler" --check
-"$bin/zsa-worker" --check
 
-job='{"image_id":"demo1","algorithm":"simulate","parameters":{"duration_seconds":5},"session_id":"demo"}'
-bold "demo: validating a job with the schema table (zsa-proto check --wire job)"
+mkdir -p "$dir/data"
+worker_pids=()
+for i in 1 2; do
+  "$bin/zsa-worker" --worker-id "demo-w$i" --data-dir "$dir/data" --metrics-listen "" \
+    >"$dir/worker$i.log" 2>&1 &
+  worker_pids+=($!)
+done
+bold "demo: two workers running (logs in $dir/worker1.log, worker2.log)"
+
+job='{"job_id":"demo1","image_id":"demo1","algorithm":"simulate","parameters":{"duration_seconds":4},"session_id":"demo"}'
+bold "demo: validating the job with the schema table (zsa-proto check --wire job)"
 printf '%s' "$job" | "$bin/zsa-proto" check --wire job
 bad='{"image_id":"demo 2","algorithm":"simulate","parameters":{"sigma":1e999}}'
 printf '%s' "$bad" | "$bin/zsa-proto" check --wire job || echo "(refused, as it should be)"
+
+bold "demo: submitting it: redis-cli LPUSH zsa:jobs '<job>'"
 redis-cli -p "$port" LPUSH zsa:jobs "$job" >/dev/null
-bold "demo: queued a simulate job on zsa:jobs:"
-redis-cli -p "$port" LRANGE zsa:jobs 0 -1
+status=""
+for _ in $(seq 1 300); do
+  mapfile -t f < <(redis-cli -p "$port" --raw HMGET zsa:job:demo1 status progress current_step \
+    eta_seconds worker)
+  status=${f[0]:-} progress=${f[1]:-} step=${f[2]:-} eta=${f[3]:-} worker=${f[4]:-}
+  p=${progress%.*}; p=${p:-0}
+  bar=$(printf '%*s' $((p / 4)) '' | tr ' ' '#')
+  printf '\r  [%-25s] %3s%%  %-14s ETA %5ss  on %s ' "$bar" "$p" "${step:-queued}" "${eta:-?}" "${worker:-?}"
+  case "$status" in complete|failed|cancelled|dead) break ;; esac
+  sleep 0.2
+done
+echo
+bold "demo: job demo1 ended: $status"
+redis-cli -p "$port" GET "zsa:result:demo1.r1"
+echo "events in the session stream zsa:events:demo: $(redis-cli -p "$port" XLEN zsa:events:demo)"
 
 cat <<MSG
 
-What runs today: the backbone (issue 2) — configuration, logging, the Redis helpers, the GPU
-probe, and the proto codecs for every event. Still missing before a job runs live here:
-  - zsa-worker job loop (issue 3): would take the job above and stream its progress
-  - zsa-gateway (issue 4): WebSocket /ws, REST /api, dashboard
-  - zsa-scheduler loop (issue 5): system_status, recovery
-Try: redis-cli -p $port LRANGE zsa:jobs 0 -1
+Running now: redis-server, two zsa-workers. Submit more jobs:
+  redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
+  redis-cli -p $port HGETALL zsa:job:<job_id>
+Still missing: the WebSocket gateway and dashboard (issue 4), the scheduler loop (issue 5), the
+real analyses (issue 6) and the zsa CLI (issue 7).
 MSG
 
 if [ "$bounded" = 1 ]; then

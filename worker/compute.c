@@ -22,6 +22,7 @@ struct wk_post {
     struct wk_slot *slot;
     int kind;
     double progress;
+    int64_t t_ns; /* when the algorithm reported it (the loop may see several at once) */
     int rc;
     char step[128];
 };
@@ -57,6 +58,7 @@ static void progress_cb(struct wk_algo_ctx *ctx, double progress, const char *st
     p->slot = s;
     p->kind = POST_PROGRESS;
     p->progress = progress;
+    p->t_ns = now;
     snprintf(p->step, sizeof(p->step), "%s", step);
     post(s->w, p);
 }
@@ -116,7 +118,7 @@ void wk_compute_drain(struct wk_worker *w)
     while (p) {
         struct wk_post *next = p->next;
         if (p->kind == POST_PROGRESS)
-            wk__on_progress(w, p->slot, p->progress, p->step);
+            wk__on_progress(w, p->slot, p->progress, p->step, (double)p->t_ns / 1e9);
         else
             wk__on_done(w, p->slot, p->rc);
         free(p);

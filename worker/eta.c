@@ -28,11 +28,15 @@ double wk_eta_update(struct wk_eta *e, double now_s, double progress)
 {
     double p = progress < 0 ? 0 : progress > 100 ? 100 : progress;
     double elapsed = now_s - e->start_s;
-    if (e->last_t >= 0 && now_s > e->last_t && p >= e->last_p) {
+    /* samples closer than 10 ms say little about the rate (step boundaries come in pairs) */
+    if (e->last_t >= 0 && now_s - e->last_t < 0.010 && p >= e->last_p) {
+        e->last_p = p;
+    } else if (e->last_t >= 0 && now_s > e->last_t && p >= e->last_p) {
         double inst = (p - e->last_p) / (now_s - e->last_t);
         e->rate_ewma = e->rate_ewma > 0 ? 0.5 * inst + 0.5 * e->rate_ewma : inst;
     }
-    e->last_t = now_s;
+    if (e->last_t < 0 || now_s - e->last_t >= 0.010)
+        e->last_t = now_s;
     e->last_p = p;
     if (p >= 100)
         return 0;

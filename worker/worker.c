@@ -449,13 +449,13 @@ static void intake_lost(struct wk_conn *c)
 
 /* ---- progress and outcomes (from the compute threads) -------------------------------------- */
 
-void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, const char *step)
+void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, const char *step,
+                     double t_s)
 {
     struct wk_job *job = s->job;
     if (!job)
         return;
-    double now = (double)cm_time_mono_ns() / 1e9;
-    double eta = wk_eta_update(&job->eta, now, progress);
+    double eta = wk_eta_update(&job->eta, t_s, progress);
     job->progress = progress;
     snprintf(job->step, sizeof(job->step), "%s", step);
     struct pr_msg ev;
@@ -464,10 +464,11 @@ void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, co
     ev.u.processing_progress.progress = progress;
     pr_set_str(&ev.u.processing_progress.current_step, step);
     ev.u.processing_progress.eta_seconds = eta;
-    char pbuf[32];
+    char pbuf[32], ebuf[32];
     snprintf(pbuf, sizeof(pbuf), "%.2f", progress);
-    const char *fields[] = {"progress", pbuf, "current_step", step};
-    struct emit_opts o = {.fields = fields, .nfields = 4, .droppable = progress < 100};
+    snprintf(ebuf, sizeof(ebuf), isnan(eta) ? "" : "%.1f", eta);
+    const char *fields[] = {"progress", pbuf, "current_step", step, "eta_seconds", ebuf};
+    struct emit_opts o = {.fields = fields, .nfields = 6, .droppable = progress < 100};
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
 }

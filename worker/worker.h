@@ -102,7 +102,8 @@ void wk_compute_assign(struct wk_slot *s, struct wk_job *job);
 void wk_compute_drain(struct wk_worker *w); /* loop: handle every post */
 
 /* worker.c callbacks used by compute.c (loop thread) */
-void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, const char *step);
+void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, const char *step,
+                     double t_s);
 void wk__on_done(struct wk_worker *w, struct wk_slot *s, int rc);
 
 /* http.c: /metrics and /healthz on evhttp. Returns 0, or -1 when the address is unusable. */

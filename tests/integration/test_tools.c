@@ -1,6 +1,7 @@
 /* Integration: zsa-proto (schema checks from the command line) and scripts/demo.sh as real
  * processes. */
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,26 +68,56 @@ Test(zsa_proto, usage_errors_exit_2)
     cr_assert_eq(res.status, 2);
 }
 
-Test(demo, bounded_run_checks_the_daemons_and_leaves_nothing_behind)
+/* True when a process whose command line mentions needle is still alive. */
+static bool process_mentions(const char *needle)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (d && (e = readdir(d)) && !found) {
+        char path[300], cmdline[4096];
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(cmdline, 1, sizeof(cmdline) - 1, f);
+        fclose(f);
+        for (size_t i = 0; i < n; i++)
+            cmdline[i] = cmdline[i] ? cmdline[i] : ' ';
+        cmdline[n] = '\0';
+        found = strstr(cmdline, needle) != NULL;
+    }
+    if (d)
+        closedir(d);
+    return found;
+}
+
+Test(demo, bounded_run_completes_a_job_live_and_leaves_nothing_behind)
 {
     struct th_proc_result res;
     const char *env[] = {"ZSA_DEMO_BOUNDED=1", NULL};
     const char *none[] = {NULL};
-    cr_assert_eq(th_proc_run("scripts/demo.sh", none, env, 60000, &res), 0);
+    cr_assert_eq(th_proc_run("scripts/demo.sh", none, env, 120000, &res), 0);
     cr_assert_eq(res.status, 0, "demo failed: %s\n%s", res.out, res.err);
-    for (int i = 0; i < 3; i++) {
-        static const char *const who[] = {"zsa-gateway[", "zsa-scheduler[", "zsa-worker["};
+    for (int i = 0; i < 2; i++) {
+        static const char *const who[] = {"zsa-gateway[", "zsa-scheduler["};
         char *line = strstr(res.err, who[i]);
         cr_assert(line && strstr(line, "check ok"), "%s did not check ok: %s", who[i], res.err);
     }
     cr_assert(strstr(res.out, "(refused, as it should be)"), "%s", res.out);
     cr_assert(strstr(res.err, "invalid job: parameters: must be a finite number"), "%s", res.err);
+    cr_assert(strstr(res.out, "job demo1 ended: complete"), "%s", res.out);
+    cr_assert(strstr(res.out, "100%  Complete"), "no progress bar reached 100 %%: %s", res.out);
+    cr_assert(strstr(res.out, "\"result_id\":\"demo1.r1\""), "%s", res.out);
     int pid = 0;
     char dir[256] = "";
     const char *p = strstr(res.out, "redis-server pid ");
     cr_assert_not_null(p, "%s", res.out);
     cr_assert_eq(sscanf(p, "redis-server pid %d on %*s (data in %255[^)])", &pid, dir), 2, "%s", p);
     cr_assert(kill(pid, 0) != 0, "redis-server %d is still running", pid);
+    cr_assert(!process_mentions(dir), "a process started by the demo is still running");
     struct stat st;
     cr_assert(stat(dir, &st) != 0, "%s was left behind", dir);
 }

@@ -64,3 +64,17 @@ Test(worker_eta, stalled_job_eta_grows_and_never_goes_negative)
     cr_assert_gt(during, before * 1.5, "stalled for 8 s: eta %g was %g", during, before);
     cr_assert_eq(wk_eta_update(&e, 13, 100), 0);
 }
+
+Test(worker_eta, samples_in_a_burst_do_not_fake_a_huge_rate)
+{
+    /* a 10 s job at 10 %/s whose step boundary arrives 1 ms after a regular report */
+    struct wk_eta e;
+    wk_eta_init(&e, 0, 10);
+    double eta = NAN;
+    for (double t = 0.5; t <= 3; t += 0.5)
+        eta = wk_eta_update(&e, t, 10 * t);
+    eta = wk_eta_update(&e, 3.001, 31);
+    cr_assert_gt(eta, 5.5, "a 1 %% jump in 1 ms must not read as 1000 %%/s: eta %g", eta);
+    eta = wk_eta_update(&e, 3.5, 35);
+    cr_assert_float_eq(eta, 6.5, 0.65, "back on track: eta %g", eta);
+}

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/jobctl.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
@@ -161,6 +162,35 @@ int main(int argc, char **argv)
            "(%d jobs, one every 5 ms)\n",
            lat[nlat / 2] / 1000.0, lat[nlat * 99 / 100] / 1000.0, lat[nlat - 1] / 1000.0, nlat);
     free(lat);
+    /* 3. cancel latency: cancel a running simulate job, wait for its status to say cancelled */
+    long long canc[10];
+    for (int i = 0; i < 10; i++) {
+        snprintf(buf, sizeof(buf),
+                 "{\"job_id\":\"cx%d\",\"image_id\":\"c\",\"algorithm\":\"simulate\","
+                 "\"session_id\":\"cb\",\"parameters\":{\"duration_seconds\":60}}",
+                 i);
+        freeReplyObject(redisCommand(c, "LPUSH zsa:jobs %s", buf));
+        char st[32] = "", err[128];
+        while (strcmp(st, "running") != 0) {
+            redisReply *rep = redisCommand(c, "HGET zsa:job:cx%d status", i);
+            snprintf(st, sizeof(st), "%s", rep && rep->str ? rep->str : "");
+            freeReplyObject(rep);
+        }
+        char id[16];
+        snprintf(id, sizeof(id), "cx%d", i);
+        int64_t s0 = cm_time_mono_ns();
+        cm_jobctl_cancel(c, "zsa", id, err, sizeof(err));
+        while (strcmp(st, "cancelled") != 0) {
+            redisReply *rep = redisCommand(c, "HGET zsa:job:cx%d status", i);
+            snprintf(st, sizeof(st), "%s", rep && rep->str ? rep->str : "");
+            freeReplyObject(rep);
+        }
+        canc[i] = (cm_time_mono_ns() - s0) / 1000;
+    }
+    qsort(canc, 10, sizeof(long long), cmp_ll);
+    printf("cancel (request -> status cancelled): p50 %.1f ms, max %.1f ms (10 running jobs)\n",
+           canc[5] / 1000.0, canc[9] / 1000.0);
+
     for (int i = 0; i < nworkers; i++) {
         th_proc_signal(&w[i], SIGTERM);
         th_proc_wait(&w[i], 10000);

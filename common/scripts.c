@@ -33,7 +33,6 @@ static const char take_lua[] =
 
 /* EMIT: append events to their streams and publish each with its id, and record job state, all
  * at once; one call carries a batch of events (the worker sends what one loop iteration made).
- * Job hashes are read once and written once per batch, stream TTLs refreshed once per batch.
  * Exactly once: seq must grow per job (a re-sent event after a lost reply is a no-op), and
  * attempt must be the job's current attempt (a worker whose job was taken away is fenced off).
  * KEYS, 6 per event: job hash, stream, channel, active list, result key, dead list.
@@ -42,39 +41,32 @@ static const char take_lua[] =
  * result TTL s, dead-letter entry ("" none), n, then n job-hash field/value strings.
  * Published message: "<stream id>\n<event>". Reply: per event the stream id, "dup" or "fenced". */
 static const char emit_lua[] =
-    "local out, a, jobs, streams = {}, 1, {}, {}\n"
+    "local out, a = {}, 1\n"
     "for k = 0, #KEYS - 6, 6 do\n"
     "  local h, attempt, seq, ev = KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
     "  local nf = tonumber(ARGV[a + 9])\n"
-    "  local j = jobs[h]\n"
-    "  if not j then\n"
-    "    local v = redis.call('HMGET', h, 'attempt', 'seq')\n"
-    "    j = {attempt = v[1], seq = tonumber(v[2] or '-1'), f = {}}\n"
-    "    jobs[h] = j\n"
-    "  end\n"
     "  local r\n"
-    "  if attempt ~= '' and j.attempt and j.attempt ~= attempt then r = 'fenced'\n"
-    "  elseif seq ~= '' and tonumber(seq) <= j.seq then r = 'dup'\n"
+    "  if attempt ~= '' and (redis.call('HGET', h, 'attempt') or attempt) ~= attempt then\n"
+    "    r = 'fenced'\n"
+    "  elseif seq ~= '' and tonumber(seq) <= tonumber(redis.call('HGET', h, 'seq') or '-1') then\n"
+    "    r = 'dup'\n"
     "  else\n"
     "    r = redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[a + 3], '*', 'e', ev)\n"
-    "    streams[KEYS[k + 2]] = ARGV[a + 4]\n"
+    "    redis.call('EXPIRE', KEYS[k + 2], ARGV[a + 4])\n"
     "    redis.call('PUBLISH', KEYS[k + 3], r .. '\\n' .. ev)\n"
     "    if ARGV[a + 5] ~= '' then redis.call('LREM', KEYS[k + 4], 1, ARGV[a + 5]) end\n"
     "    if ARGV[a + 6] ~= '' then redis.call('SET', KEYS[k + 5], ARGV[a + 6], 'EX', ARGV[a + 7]) "
     "end\n"
     "    if ARGV[a + 8] ~= '' then redis.call('LPUSH', KEYS[k + 6], ARGV[a + 8]) end\n"
-    "    for i = a + 10, a + 8 + nf, 2 do j.f[ARGV[i]] = ARGV[i + 1] end\n"
-    "    if seq ~= '' then j.seq = tonumber(seq); j.f.seq = seq end\n"
+    "    if seq ~= '' then\n"
+    "      redis.call('HSET', h, 'seq', seq, unpack(ARGV, a + 10, a + 9 + nf))\n"
+    "    elseif nf > 0 then\n"
+    "      redis.call('HSET', h, unpack(ARGV, a + 10, a + 9 + nf))\n"
+    "    end\n"
     "  end\n"
     "  out[#out + 1] = r\n"
     "  a = a + 10 + nf\n"
     "end\n"
-    "for h, j in pairs(jobs) do\n" /* job state once per job and batch: the last value wins */
-    "  local f = {}\n"
-    "  for name, v in pairs(j.f) do f[#f + 1] = name; f[#f + 1] = v end\n"
-    "  if #f > 0 then redis.call('HSET', h, unpack(f)) end\n"
-    "end\n"
-    "for key, ttl in pairs(streams) do redis.call('EXPIRE', key, ttl) end\n"
     "return out\n";
 
 /* CANCEL: KEYS: job hash, cancel channel. ARGV: job id, now ms.

@@ -125,9 +125,11 @@ static pid_t spawn(struct th_redis *r)
         dup2(fd, 2);
         close(fd);
     }
-    execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--dir", r->dir,
-           "--save", "", "--appendonly", r->aof ? "yes" : "no", "--appendfsync", "always",
-           "--daemonize", "no", "--protected-mode", "no", "--loglevel", "warning", (char *)NULL);
+    /* ZSA_REDIS_SERVER: another binary or a wrapper (e.g. valgrind for benchmarks) */
+    const char *server = getenv("ZSA_REDIS_SERVER") ? getenv("ZSA_REDIS_SERVER") : "redis-server";
+    execlp(server, server, "--port", port, "--bind", "127.0.0.1", "--dir", r->dir, "--save", "",
+           "--appendonly", r->aof ? "yes" : "no", "--appendfsync", "always", "--daemonize", "no",
+           "--protected-mode", "no", "--loglevel", "warning", (char *)NULL);
     _exit(127);
 }
 

@@ -1,7 +1,8 @@
 /* Test harness: a real redis-server on a free loopback port in its own temp dir, stopped and
  * removed when the test ends, however it ends: th_redis_stop() in the test's fini, an atexit
  * handler for exits, PR_SET_PDEATHSIG for crashes (the dir of a crashed test is swept by the
- * next start). No test needs a Redis already running. */
+ * next start). No test needs a Redis already running. ZSA_REDIS_SERVER names another binary or a
+ * wrapper to run instead of redis-server (a benchmark runs it under callgrind that way). */
 #ifndef TH_REDIS_SERVER_H
 #define TH_REDIS_SERVER_H
 

@@ -183,6 +183,8 @@ Test(worker, simulate_job_streams_started_progress_complete_in_order)
         }
     }
     cr_assert_geq(progress, 5, "the five seed steps at least");
+    char seq[32];
+    cr_assert_eq(atoi(job_field("j1", "seq", seq, sizeof(seq))), EV.n, "every event stored once");
     cr_assert_float_eq(last, 100, 1e-9);
     const struct pr_processing_complete *c = &EV.m[EV.n - 1].u.processing_complete;
     cr_assert_float_eq(c->confidence_score, 0.92, 1e-9);
@@ -453,6 +455,9 @@ Test(worker, redis_restart_mid_job_loses_and_duplicates_nothing)
     cr_assert_eq(started, 1);
     cr_assert_eq(complete, 1);
     cr_assert_float_eq(last, 100, 1e-9);
+    /* events carry sequence numbers 1..seq: as many entries as numbers means none lost */
+    cr_assert_eq(atoi(job_field("x1", "seq", buf, sizeof(buf))), EV.n, "seq %s, %d events", buf,
+                 EV.n);
     free_events(&EV);
     cr_assert_eq(llen("zsa:active:wr"), 0);
 }

@@ -35,37 +35,43 @@ static const char take_lua[] =
  * at once; one call carries a batch of events (the worker sends what one loop iteration made).
  * Exactly once: seq must grow per job (a re-sent event after a lost reply is a no-op), and
  * attempt must be the job's current attempt (a worker whose job was taken away is fenced off).
- * KEYS, 6 per event: job hash, stream, channel, active list, result key, dead list.
- * ARGV per event: attempt ("" for no fencing), seq ("" for none), event (MessagePack), stream
- * MAXLEN, stream TTL s, raw job to remove from the active list ("" none), result ("" none),
- * result TTL s, dead-letter entry ("" none), n, then n job-hash field/value strings.
- * Published message: "<stream id>\n<event>". Reply: per event the stream id, "dup" or "fenced". */
+ * ARGV: stream MAXLEN, stream TTL s, result TTL s, then per event: kind ("p" plain, "f" full),
+ * attempt ("" for no fencing), seq ("" for none), event (MessagePack); for "f" also the raw job
+ * to remove from the active list, the result, the dead-letter entry ("" for none of each); then
+ * n and n job-hash field/value strings.
+ * KEYS per event: job hash, stream, channel; for "f" also active list, result key, dead list.
+ * A full event also refreshes the stream's TTL (plain ones are the progress of a job whose start
+ * already did). Published message: "<stream id>\n<event>".
+ * Reply: per event the stream id, "dup" or "fenced". */
 static const char emit_lua[] =
-    "local out, a = {}, 1\n"
-    "for k = 0, #KEYS - 6, 6 do\n"
-    "  local h, attempt, seq, ev = KEYS[k + 1], ARGV[a], ARGV[a + 1], ARGV[a + 2]\n"
-    "  local nf = tonumber(ARGV[a + 9])\n"
+    "local out, a, k = {}, 4, 0\n"
+    "while a <= #ARGV do\n"
+    "  local full = ARGV[a] == 'f'\n"
+    "  local h, attempt, seq, ev = KEYS[k + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]\n"
+    "  a = a + 4\n"
+    "  local lrem, result, dead = '', '', ''\n"
+    "  if full then lrem, result, dead = ARGV[a], ARGV[a + 1], ARGV[a + 2]; a = a + 3 end\n"
+    "  local nf = tonumber(ARGV[a])\n"
+    "  a = a + 1\n"
+    "  local cur = redis.call('HMGET', h, 'attempt', 'seq')\n"
     "  local r\n"
-    "  if attempt ~= '' and (redis.call('HGET', h, 'attempt') or attempt) ~= attempt then\n"
-    "    r = 'fenced'\n"
-    "  elseif seq ~= '' and tonumber(seq) <= tonumber(redis.call('HGET', h, 'seq') or '-1') then\n"
-    "    r = 'dup'\n"
+    "  if attempt ~= '' and cur[1] and cur[1] ~= attempt then r = 'fenced'\n"
+    "  elseif seq ~= '' and tonumber(seq) <= tonumber(cur[2] or '-1') then r = 'dup'\n"
     "  else\n"
-    "    r = redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[a + 3], '*', 'e', ev)\n"
-    "    redis.call('EXPIRE', KEYS[k + 2], ARGV[a + 4])\n"
+    "    r = redis.call('XADD', KEYS[k + 2], 'MAXLEN', '~', ARGV[1], '*', 'e', ev)\n"
     "    redis.call('PUBLISH', KEYS[k + 3], r .. '\\n' .. ev)\n"
-    "    if ARGV[a + 5] ~= '' then redis.call('LREM', KEYS[k + 4], 1, ARGV[a + 5]) end\n"
-    "    if ARGV[a + 6] ~= '' then redis.call('SET', KEYS[k + 5], ARGV[a + 6], 'EX', ARGV[a + 7]) "
-    "end\n"
-    "    if ARGV[a + 8] ~= '' then redis.call('LPUSH', KEYS[k + 6], ARGV[a + 8]) end\n"
-    "    if seq ~= '' then\n"
-    "      redis.call('HSET', h, 'seq', seq, unpack(ARGV, a + 10, a + 9 + nf))\n"
-    "    elseif nf > 0 then\n"
-    "      redis.call('HSET', h, unpack(ARGV, a + 10, a + 9 + nf))\n"
+    "    if full then\n"
+    "      redis.call('EXPIRE', KEYS[k + 2], ARGV[2])\n"
+    "      if lrem ~= '' then redis.call('LREM', KEYS[k + 4], 1, lrem) end\n"
+    "      if result ~= '' then redis.call('SET', KEYS[k + 5], result, 'EX', ARGV[3]) end\n"
+    "      if dead ~= '' then redis.call('LPUSH', KEYS[k + 6], dead) end\n"
     "    end\n"
+    "    if seq ~= '' then redis.call('HSET', h, 'seq', seq, unpack(ARGV, a, a + nf - 1))\n"
+    "    elseif nf > 0 then redis.call('HSET', h, unpack(ARGV, a, a + nf - 1)) end\n"
     "  end\n"
     "  out[#out + 1] = r\n"
-    "  a = a + 10 + nf\n"
+    "  a = a + nf\n"
+    "  k = k + (full and 6 or 3)\n"
     "end\n"
     "return out\n";
 

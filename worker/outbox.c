@@ -93,27 +93,36 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
  * the op's own command. Returns the first op not sent, or NULL when all went. */
 static struct wk_op *send_from(struct wk_outbox *ob, struct wk_op *op)
 {
-    int n = 1, nargs = 0;
+    int n = 0, nkeys = 0, nargs = 0;
     if (op->emit) {
-        for (struct wk_op *o = op; o && o->emit && n <= WK_EMIT_BATCH; o = o->next, n++)
-            nargs += o->argc;
-        n--;
+        for (struct wk_op *o = op; o && o->emit && n < WK_EMIT_BATCH; o = o->next, n++) {
+            int nk = wk_op_emit_keys(o);
+            nkeys += nk;
+            nargs += o->argc - nk;
+        }
     } else {
+        n = 1;
         nargs = op->argc;
     }
-    int argc = op->emit ? 3 + nargs : nargs;
+    int argc = op->emit ? 3 + nkeys + 3 + nargs : nargs;
     const char **argv = cm_xmalloc((size_t)argc * sizeof(char *));
     size_t *argvlen = cm_xmalloc((size_t)argc * sizeof(size_t));
-    char nkeys[16];
+    char nk_buf[16];
     if (op->emit) {
-        snprintf(nkeys, sizeof(nkeys), "%d", n * WK_EMIT_KEYS);
-        argv[0] = "EVALSHA", argv[1] = ob->emit_sha, argv[2] = nkeys;
-        argvlen[0] = 7, argvlen[1] = strlen(ob->emit_sha), argvlen[2] = strlen(nkeys);
-        int ki = 3, ai = 3 + n * WK_EMIT_KEYS; /* keys of all events first, then their args */
+        snprintf(nk_buf, sizeof(nk_buf), "%d", nkeys);
+        argv[0] = "EVALSHA", argv[1] = ob->emit_sha, argv[2] = nk_buf;
+        argvlen[0] = 7, argvlen[1] = strlen(ob->emit_sha), argvlen[2] = strlen(nk_buf);
+        /* the keys of all events, the batch header, then each event's arguments, kind first */
+        int ki = 3, ai = 3 + nkeys;
+        for (int h = 0; h < 3; h++, ai++) {
+            argv[ai] = ob->emit_header[h];
+            argvlen[ai] = strlen(ob->emit_header[h]);
+        }
         struct wk_op *o = op;
         for (int i = 0; i < n; i++, o = o->next) {
+            int nk = wk_op_emit_keys(o);
             for (int j = 0; j < o->argc; j++) {
-                int at = j < WK_EMIT_KEYS ? ki++ : ai++;
+                int at = j >= 1 && j <= nk ? ki++ : ai++;
                 argv[at] = o->argv[j];
                 argvlen[at] = o->argvlen[j];
             }

@@ -15,7 +15,6 @@
 #include "worker/conn.h"
 
 #define WK_EMIT_BATCH 64 /* events per EMIT call */
-#define WK_EMIT_KEYS 6   /* keys per event in an EMIT op's argv, before its arguments */
 
 struct wk_op;
 typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
@@ -26,7 +25,7 @@ struct wk_op {
     char **argv; /* owned copies */
     size_t *argvlen;
     bool droppable;     /* a progress event: may be dropped when the outbox is full */
-    bool emit;          /* one event for the EMIT script: WK_EMIT_KEYS keys, then its arguments */
+    bool emit;          /* one event for EMIT: argv = kind ("p"/"f"), its keys (3/6), its args */
     bool sent;          /* sent on the current connection, reply pending */
     int group;          /* on the first op of a sent command: how many ops it carries */
     wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
@@ -42,6 +41,7 @@ struct wk_outbox {
     struct wk_conn *conn;       /* borrowed */
     struct event *flush_ev;     /* sends what this loop iteration queued */
     const char *emit_sha;       /* SHA1 of the EMIT script */
+    const char *emit_header[3]; /* EMIT's batch header: stream MAXLEN, stream TTL, result TTL */
     uint64_t sent_total;        /* commands written (repeats included) */
     uint64_t acked_total;
     uint64_t dropped; /* droppable ops refused at the bound */
@@ -50,6 +50,12 @@ struct wk_outbox {
 
 void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max, const char *emit_sha);
 void wk_outbox_deinit(struct wk_outbox *ob);
+
+/* How many keys an EMIT op carries after its kind: 6 for "f" (full), 3 for "p" (plain). */
+static inline int wk_op_emit_keys(const struct wk_op *op)
+{
+    return op->argv[0][0] == 'f' ? 6 : 3;
+}
 
 /* A new op with copies of argv; nothing is queued yet. */
 struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen);

@@ -47,7 +47,7 @@ static char *fmt_ll(char *buf, size_t n, long long v)
 static void emit(struct wk_worker *w, const char *job_id, const char *session, struct pr_msg *ev,
                  const struct emit_opts *o)
 {
-    char ts[CM_RFC3339_LEN], seq[24], maxlen[16], ttl[16], rttl[16];
+    char ts[CM_RFC3339_LEN], seq[24];
     struct pr_err err;
     struct cm_buf mp = CM_BUF_INIT;
     pr_set_str(&ev->timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
@@ -68,29 +68,30 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     char *rkey = cm_key_new(prefix, CM_KEY_RESULT, o->result_id ? o->result_id : "-");
     char nf[16];
     snprintf(nf, sizeof(nf), "%d", o->nfields);
-    /* WK_EMIT_KEYS keys, then the event's arguments (see the EMIT script) */
-    const char *argv[64] = {hkey,
-                            stream,
-                            channel,
-                            w->k_active,
-                            rkey,
-                            w->k_dead,
-                            o->attempt ? o->attempt : "",
-                            o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "",
-                            mp.data,
-                            fmt_ll(maxlen, sizeof(maxlen), w->cfg->stream_maxlen),
-                            fmt_ll(ttl, sizeof(ttl), w->cfg->stream_ttl_s),
-                            o->lrem_raw ? o->lrem_raw : "",
-                            o->result ? o->result : "",
-                            fmt_ll(rttl, sizeof(rttl), w->cfg->result_ttl_s),
-                            o->dead ? o->dead : "",
-                            nf};
+    /* a full event also ends or starts something: it refreshes the stream TTL too */
+    bool full = o->lrem_raw || o->result || o->dead || ev->type == PR_PROCESSING_STARTED;
+    const char *argv[64] = {full ? "f" : "p", hkey, stream, channel};
     size_t argvlen[64];
-    int argc = 16;
+    int argc = 4;
+    if (full) {
+        argv[argc++] = w->k_active;
+        argv[argc++] = rkey;
+        argv[argc++] = w->k_dead;
+    }
+    argv[argc++] = o->attempt ? o->attempt : "";
+    argv[argc++] = o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "";
+    int ev_at = argc;
+    argv[argc++] = mp.data;
+    if (full) {
+        argv[argc++] = o->lrem_raw ? o->lrem_raw : "";
+        argv[argc++] = o->result ? o->result : "";
+        argv[argc++] = o->dead ? o->dead : "";
+    }
+    argv[argc++] = nf;
     for (int i = 0; i < o->nfields && argc < 64; i++)
         argv[argc++] = o->fields[i];
     for (int i = 0; i < argc; i++)
-        argvlen[i] = i == 8 ? mp.len : strlen(argv[i]);
+        argvlen[i] = i == ev_at ? mp.len : strlen(argv[i]);
     struct wk_op *op = wk_op_new(argc, argv, argvlen);
     op->droppable = o->droppable;
     op->emit = true;
@@ -914,6 +915,11 @@ int wk_worker_run(struct wk_config *cfg)
     w->intake.on_ready = intake_ready, w->intake.on_lost = intake_lost;
     w->sub.on_ready = sub_ready;
     wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max, cm_script(CM_SCRIPT_EMIT)->sha1);
+    snprintf(w->emit_header[0], sizeof(w->emit_header[0]), "%d", cfg->stream_maxlen);
+    snprintf(w->emit_header[1], sizeof(w->emit_header[1]), "%d", cfg->stream_ttl_s);
+    snprintf(w->emit_header[2], sizeof(w->emit_header[2]), "%d", cfg->result_ttl_s);
+    for (int i = 0; i < 3; i++)
+        w->outbox.emit_header[i] = w->emit_header[i];
 
     gpu_sampler_start(w);
     int rc = wk_compute_start(w);

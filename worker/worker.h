@@ -71,6 +71,7 @@ struct wk_worker {
     struct event_base *base;
     struct wk_conn cmd, intake, sub;
     struct wk_outbox outbox;
+    char emit_header[3][16]; /* EMIT batch header: stream MAXLEN, stream TTL, result TTL */
     struct wk_slot *slots;
     int busy;            /* slots with a job */
     int claiming;        /* jobs taken whose TAKE has not answered yet */

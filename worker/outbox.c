@@ -25,10 +25,8 @@ void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max, cons
 
 static void op_free(struct wk_op *op)
 {
-    for (int i = 0; i < op->argc; i++)
-        free(op->argv[i]);
-    free(op->argv);
-    free(op->argvlen);
+    cm_buf_deinit(&op->keys);
+    cm_buf_deinit(&op->args);
     free(op);
 }
 
@@ -36,6 +34,7 @@ void wk_outbox_deinit(struct wk_outbox *ob)
 {
     if (ob->flush_ev)
         event_free(ob->flush_ev);
+    cm_buf_deinit(&ob->scratch);
     struct wk_op *op = ob->head;
     while (op) {
         struct wk_op *next = op->next;
@@ -45,17 +44,60 @@ void wk_outbox_deinit(struct wk_outbox *ob)
     memset(ob, 0, sizeof(*ob));
 }
 
+/* Appends one RESP bulk string. */
+static void bulk(struct cm_buf *b, const char *p, size_t n)
+{
+    char len[24];
+    int k = (int)sizeof(len);
+    size_t v = n;
+    do
+        len[--k] = (char)('0' + v % 10);
+    while (v /= 10);
+    cm_buf_reserve(b, n + 30);
+    char *o = b->data + b->len;
+    *o++ = '$';
+    memcpy(o, len + k, sizeof(len) - (size_t)k);
+    o += sizeof(len) - (size_t)k;
+    *o++ = '\r', *o++ = '\n';
+    memcpy(o, p, n);
+    o += n;
+    *o++ = '\r', *o++ = '\n';
+    *o = '\0';
+    b->len = (size_t)(o - b->data);
+}
+
+static void header(struct cm_buf *b, int n)
+{
+    cm_buf_putc(b, '*');
+    cm_buf_append_uint(b, (unsigned long long)n);
+    cm_buf_append(b, "\r\n", 2);
+}
+
 struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen)
 {
     struct wk_op *op = cm_xcalloc(1, sizeof(*op));
-    op->argc = argc;
-    op->argv = cm_xcalloc((size_t)argc, sizeof(char *));
-    op->argvlen = cm_xcalloc((size_t)argc, sizeof(size_t));
-    for (int i = 0; i < argc; i++) {
-        size_t len = argvlen ? argvlen[i] : strlen(argv[i]);
-        op->argv[i] = cm_xmemdup0(argv[i], len);
-        op->argvlen[i] = len;
-    }
+    op->what = argc > 0 && strcmp(argv[0], "EVALSHA") != 0 ? argv[0] : "script";
+    header(&op->args, argc);
+    for (int i = 0; i < argc; i++)
+        bulk(&op->args, argv[i], argvlen ? argvlen[i] : strlen(argv[i]));
+    op->nargs = argc;
+    if (argc > 0 && strcmp(argv[0], "HSET") == 0)
+        op->what = "HSET";
+    return op;
+}
+
+struct wk_op *wk_op_new_emit(int nkeys, const char *const *keys, int nargs, const char *const *args,
+                             const size_t *arglen)
+{
+    struct wk_op *op = cm_xcalloc(1, sizeof(*op));
+    op->what = "EMIT";
+    op->emit = true;
+    for (int i = 0; i < nkeys; i++)
+        bulk(&op->keys, keys[i], strlen(keys[i]));
+    for (int i = 0; i < nargs; i++)
+        bulk(&op->args, args[i], arglen ? arglen[i] : strlen(args[i]));
+    op->nkeys = nkeys;
+    op->nargs = nargs;
     return op;
 }
 
@@ -71,8 +113,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
         return; /* connection gone: wk_outbox_lost() and the resend take over */
     if (r->type == REDIS_REPLY_ERROR) {
         ob->errors++;
-        cm_log(CM_LOG_ERROR, "redis %s: %s failed: %s", ob->conn->name,
-               op->emit ? "EMIT" : op->argv[0], r->str);
+        cm_log(CM_LOG_ERROR, "redis %s: %s failed: %s", ob->conn->name, op->what, r->str);
         if (strncmp(r->str, "NOSCRIPT", 8) == 0)
             wk_conn_reset(ob->conn); /* scripts are loaded again on reconnect */
     }
@@ -93,47 +134,33 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
  * the op's own command. Returns the first op not sent, or NULL when all went. */
 static struct wk_op *send_from(struct wk_outbox *ob, struct wk_op *op)
 {
-    int n = 0, nkeys = 0, nargs = 0;
-    if (op->emit) {
-        for (struct wk_op *o = op; o && o->emit && n < WK_EMIT_BATCH; o = o->next, n++) {
-            int nk = wk_op_emit_keys(o);
-            nkeys += nk;
-            nargs += o->argc - nk;
-        }
+    int n = 1, rc;
+    if (!op->emit) {
+        rc = redisAsyncFormattedCommand(ob->conn->ac, reply_cb, ob, op->args.data, op->args.len);
     } else {
-        n = 1;
-        nargs = op->argc;
-    }
-    int argc = op->emit ? 3 + nkeys + 3 + nargs : nargs;
-    const char **argv = cm_xmalloc((size_t)argc * sizeof(char *));
-    size_t *argvlen = cm_xmalloc((size_t)argc * sizeof(size_t));
-    char nk_buf[16];
-    if (op->emit) {
-        snprintf(nk_buf, sizeof(nk_buf), "%d", nkeys);
-        argv[0] = "EVALSHA", argv[1] = ob->emit_sha, argv[2] = nk_buf;
-        argvlen[0] = 7, argvlen[1] = strlen(ob->emit_sha), argvlen[2] = strlen(nk_buf);
-        /* the keys of all events, the batch header, then each event's arguments, kind first */
-        int ki = 3, ai = 3 + nkeys;
-        for (int h = 0; h < 3; h++, ai++) {
-            argv[ai] = ob->emit_header[h];
-            argvlen[ai] = strlen(ob->emit_header[h]);
-        }
+        /* EVALSHA sha nkeys <keys of every event> <header> <args of every event> */
+        int nkeys = 0, nargs = 0;
         struct wk_op *o = op;
-        for (int i = 0; i < n; i++, o = o->next) {
-            int nk = wk_op_emit_keys(o);
-            for (int j = 0; j < o->argc; j++) {
-                int at = j >= 1 && j <= nk ? ki++ : ai++;
-                argv[at] = o->argv[j];
-                argvlen[at] = o->argvlen[j];
-            }
-        }
-    } else {
-        for (int j = 0; j < argc; j++)
-            argv[j] = op->argv[j], argvlen[j] = op->argvlen[j];
+        for (n = 0; o && o->emit && n < WK_EMIT_BATCH; o = o->next, n++)
+            nkeys += o->nkeys, nargs += o->nargs;
+        struct cm_buf *b = &ob->scratch;
+        char nk[16];
+        int nkl = snprintf(nk, sizeof(nk), "%d", nkeys);
+        cm_buf_reset(b);
+        header(b, 3 + nkeys + 3 + nargs);
+        bulk(b, "EVALSHA", 7);
+        bulk(b, ob->emit_sha, strlen(ob->emit_sha));
+        bulk(b, nk, (size_t)nkl);
+        o = op;
+        for (int i = 0; i < n; i++, o = o->next)
+            cm_buf_append(b, o->keys.data, o->keys.len);
+        for (int h = 0; h < 3; h++)
+            bulk(b, ob->emit_header[h], strlen(ob->emit_header[h]));
+        o = op;
+        for (int i = 0; i < n; i++, o = o->next)
+            cm_buf_append(b, o->args.data, o->args.len);
+        rc = redisAsyncFormattedCommand(ob->conn->ac, reply_cb, ob, b->data, b->len);
     }
-    int rc = redisAsyncCommandArgv(ob->conn->ac, reply_cb, ob, argc, argv, argvlen);
-    free(argv);
-    free(argvlen);
     if (rc != REDIS_OK)
         return op;
     op->group = n;

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "worker/conn.h"
 
 #define WK_EMIT_BATCH 64 /* events per EMIT call */
@@ -21,11 +22,12 @@ typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
 
 struct wk_op {
     struct wk_op *next;
-    int argc;
-    char **argv; /* owned copies */
-    size_t *argvlen;
+    const char *what;   /* for logs: the command name, or "EMIT" */
+    struct cm_buf keys; /* EMIT ops: the event's keys, RESP-encoded */
+    struct cm_buf args; /* the arguments, RESP-encoded (a whole command for other ops) */
+    int nkeys, nargs;   /* how many bulk strings each holds */
     bool droppable;     /* a progress event: may be dropped when the outbox is full */
-    bool emit;          /* one event for EMIT: argv = kind ("p"/"f"), its keys (3/6), its args */
+    bool emit;          /* one event for the EMIT script, batched with its neighbours */
     bool sent;          /* sent on the current connection, reply pending */
     int group;          /* on the first op of a sent command: how many ops it carries */
     wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
@@ -42,6 +44,7 @@ struct wk_outbox {
     struct event *flush_ev;     /* sends what this loop iteration queued */
     const char *emit_sha;       /* SHA1 of the EMIT script */
     const char *emit_header[3]; /* EMIT's batch header: stream MAXLEN, stream TTL, result TTL */
+    struct cm_buf scratch;      /* where a batched EMIT command is put together */
     uint64_t sent_total;        /* commands written (repeats included) */
     uint64_t acked_total;
     uint64_t dropped; /* droppable ops refused at the bound */
@@ -51,14 +54,13 @@ struct wk_outbox {
 void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max, const char *emit_sha);
 void wk_outbox_deinit(struct wk_outbox *ob);
 
-/* How many keys an EMIT op carries after its kind: 6 for "f" (full), 3 for "p" (plain). */
-static inline int wk_op_emit_keys(const struct wk_op *op)
-{
-    return op->argv[0][0] == 'f' ? 6 : 3;
-}
-
-/* A new op with copies of argv; nothing is queued yet. */
+/* A new op for the command argv (argvlen NULL: C strings); nothing is queued yet. The
+ * arguments are encoded once, here, into the Redis protocol. */
 struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen);
+
+/* A new EMIT op: one event's keys and arguments (see the EMIT script; args[0] is the kind). */
+struct wk_op *wk_op_new_emit(int nkeys, const char *const *keys, int nargs, const char *const *args,
+                             const size_t *arglen);
 
 /* Queues op (taking ownership); it is sent at the end of this loop iteration when the connection
  * is up. Returns false when it was dropped at the bound (op freed). */

@@ -32,6 +32,7 @@ struct emit_opts {
     const char *result;   /* store as the result, or NULL */
     const char *result_id;
     const char *dead;          /* push onto the dead-letter list, or NULL */
+    char *const *keys;         /* the job's hash, stream and channel keys, or NULL to derive */
     const char *const *fields; /* job-hash field/value pairs */
     int nfields;               /* number of strings in fields (even) */
     bool droppable;
@@ -61,45 +62,42 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
         cm_buf_deinit(&mp);
         return;
     }
-    const char *prefix = w->cfg->common.prefix;
-    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id);
-    char *stream = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
-    char *channel = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
-    char *rkey = cm_key_new(prefix, CM_KEY_RESULT, o->result_id ? o->result_id : "-");
+    char *derived[3] = {NULL, NULL, NULL};
+    if (!o->keys) { /* jobs that never ran have no cached keys */
+        const char *prefix = w->cfg->common.prefix;
+        derived[0] = cm_key_new(prefix, CM_KEY_JOB, job_id);
+        derived[1] = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
+        derived[2] = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
+    }
+    char *const *k3 = o->keys ? o->keys : derived;
+    char *rkey =
+        o->result_id ? cm_key_new(w->cfg->common.prefix, CM_KEY_RESULT, o->result_id) : NULL;
     char nf[16];
     snprintf(nf, sizeof(nf), "%d", o->nfields);
     /* a full event also ends or starts something: it refreshes the stream TTL too */
     bool full = o->lrem_raw || o->result || o->dead || ev->type == PR_PROCESSING_STARTED;
-    const char *argv[64] = {full ? "f" : "p", hkey, stream, channel};
-    size_t argvlen[64];
-    int argc = 4;
+    const char *keys[6] = {k3[0],    k3[1], k3[2], w->k_active, rkey ? rkey : w->k_noresult,
+                           w->k_dead};
+    const char *args[48] = {full ? "f" : "p", o->attempt ? o->attempt : "",
+                            o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "", mp.data};
+    size_t arglen[48];
+    int nargs = 4;
     if (full) {
-        argv[argc++] = w->k_active;
-        argv[argc++] = rkey;
-        argv[argc++] = w->k_dead;
+        args[nargs++] = o->lrem_raw ? o->lrem_raw : "";
+        args[nargs++] = o->result ? o->result : "";
+        args[nargs++] = o->dead ? o->dead : "";
     }
-    argv[argc++] = o->attempt ? o->attempt : "";
-    argv[argc++] = o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "";
-    int ev_at = argc;
-    argv[argc++] = mp.data;
-    if (full) {
-        argv[argc++] = o->lrem_raw ? o->lrem_raw : "";
-        argv[argc++] = o->result ? o->result : "";
-        argv[argc++] = o->dead ? o->dead : "";
-    }
-    argv[argc++] = nf;
-    for (int i = 0; i < o->nfields && argc < 64; i++)
-        argv[argc++] = o->fields[i];
-    for (int i = 0; i < argc; i++)
-        argvlen[i] = i == ev_at ? mp.len : strlen(argv[i]);
-    struct wk_op *op = wk_op_new(argc, argv, argvlen);
+    args[nargs++] = nf;
+    for (int i = 0; i < o->nfields && nargs < 48; i++)
+        args[nargs++] = o->fields[i];
+    for (int i = 0; i < nargs; i++)
+        arglen[i] = i == 3 ? mp.len : strlen(args[i]);
+    struct wk_op *op = wk_op_new_emit(full ? 6 : 3, keys, nargs, args, arglen);
     op->droppable = o->droppable;
-    op->emit = true;
     if (wk_outbox_push(&w->outbox, op))
         w->events++;
-    free(hkey);
-    free(stream);
-    free(channel);
+    for (int i = 0; i < 3; i++)
+        free(derived[i]);
     free(rkey);
     cm_buf_deinit(&mp);
 }
@@ -156,6 +154,8 @@ static void job_free(struct wk_job *job)
     free(job->raw);
     free(job->json);
     free(job->input_path);
+    for (int i = 0; i < 3; i++)
+        free(job->keys[i]);
     pr_msg_deinit(&job->spec);
     wk_algo_result_deinit(&job->res);
     free(job);
@@ -168,6 +168,15 @@ static void job_emit(struct wk_worker *w, struct wk_job *job, struct pr_msg *ev,
     char attempt[16];
     o->attempt = fmt_ll(attempt, sizeof(attempt), job->attempt);
     o->seq = ++job->seq;
+    if (!job->keys[0]) {
+        const char *prefix = w->cfg->common.prefix, *session = job->spec.u.job.session_id;
+        job->keys[0] = cm_key_new(prefix, CM_KEY_JOB, job->job_id);
+        job->keys[1] =
+            session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
+        job->keys[2] =
+            session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
+    }
+    o->keys = job->keys;
     emit(w, job->job_id, job->spec.u.job.session_id, ev, o);
 }
 
@@ -875,6 +884,7 @@ static void keys_init(struct wk_worker *w)
     w->k_dead = cm_key_new(p, CM_KEY_DEAD, NULL);
     w->k_cancel = cm_key_new(p, CM_KEY_CANCEL, NULL);
     w->k_bcast = cm_key_new(p, CM_KEY_BCAST, NULL);
+    w->k_noresult = cm_key_new(p, CM_KEY_RESULT, "-");
 }
 
 static void keys_deinit(struct wk_worker *w)
@@ -886,6 +896,7 @@ static void keys_deinit(struct wk_worker *w)
     free(w->k_dead);
     free(w->k_cancel);
     free(w->k_bcast);
+    free(w->k_noresult);
 }
 
 int wk_worker_run(struct wk_config *cfg)

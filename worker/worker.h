@@ -86,6 +86,7 @@ struct wk_worker {
     struct evhttp *http;
     int http_port; /* where /metrics listens (the kernel's pick for port 0) */
     char *k_jobs, *k_active, *k_worker, *k_workers, *k_dead, *k_cancel, *k_bcast;
+    char *k_noresult;     /* placeholder key for events without a result */
     uint64_t job_counter; /* for generated ids and take tokens */
     uint64_t jobs_done, jobs_failed, jobs_cancelled, jobs_invalid, jobs_requeued, events;
     int64_t started_ms;
@@ -122,6 +123,7 @@ struct wk_job {
     char *input_path; /* resolved, or NULL */
     char token[200];  /* TAKE idempotency token */
     struct wk_worker *w;
+    char *keys[3]; /* job hash, session stream, session channel (cached) */
     int attempt;
     long long seq;  /* last event sequence number used */
     double prior_s; /* ETA prior */

@@ -4,7 +4,8 @@
  *     jobs/s (first push to last processing_complete seen), events/s, Redis CPU per job.
  *  2. dispatch latency on an idle queue: one job every 5 ms; push -> processing_started seen by
  *     the listener, p50/p99.
- * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 2 4). Results: docs/BENCHMARKS.md.
+ * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 2 16). Results:
+ * docs/BENCHMARKS.md.
  */
 #include <hiredis/hiredis.h>
 #include <signal.h>
@@ -72,7 +73,7 @@ int main(int argc, char **argv)
 {
     int njobs = argc > 1 ? atoi(argv[1]) : 20000;
     int nworkers = argc > 2 ? atoi(argv[2]) : 2;
-    const char *slots = argc > 3 ? argv[3] : "4";
+    const char *slots = argc > 3 ? argv[3] : "16";
     if (nworkers < 1 || nworkers > MAX_WORKERS)
         nworkers = 2;
     struct th_redis r = {0};

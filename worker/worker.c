@@ -22,6 +22,7 @@
 #include "common/time.h"
 
 #define WK_FLUSH_MS 5000 /* after the grace period: how long to wait for Redis to take the rest */
+#define WK_INTAKE_PIPELINE 16 /* BLMOVEs in flight at most, while the queue has jobs */
 
 /* ---- events -------------------------------------------------------------------------------- */
 
@@ -389,9 +390,11 @@ static void blmove_cb(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     struct wk_worker *w = priv;
     redisReply *r = reply;
-    w->intake_pending = false;
+    if (w->intake_pending > 0)
+        w->intake_pending--;
     if (!r)
         return; /* connection lost: intake restarts when it is back */
+    w->queue_busy = r->type == REDIS_REPLY_STRING;
     if (r->type == REDIS_REPLY_STRING)
         handle_raw(w, r->str);
     else if (r->type == REDIS_REPLY_ERROR)
@@ -399,18 +402,20 @@ static void blmove_cb(redisAsyncContext *ac, void *reply, void *priv)
     intake_next(w);
 }
 
-/* Issues the next BLMOVE when a slot is free, the claim before it is done, and not draining. */
+/* Issues BLMOVEs while slots are free (counting jobs being claimed) and not draining: one at a
+ * time while the queue is empty (a blocked BLMOVE holds the connection), up to
+ * WK_INTAKE_PIPELINE at once while it has jobs, so that intake is not one round trip per job. */
 static void intake_next(struct wk_worker *w)
 {
-    if (w->draining || w->intake_pending || !w->intake.ready || !w->recovered)
+    if (w->draining || !w->intake.ready || !w->recovered)
         return;
-    if (w->busy + w->claiming >= w->cfg->slots)
-        return;
+    int limit = w->queue_busy ? WK_INTAKE_PIPELINE : 1;
     char timeout[32];
     snprintf(timeout, sizeof(timeout), "%.3f", w->cfg->poll_ms / 1000.0);
     const char *argv[] = {"BLMOVE", w->k_jobs, w->k_active, "RIGHT", "LEFT", timeout};
-    if (redisAsyncCommandArgv(w->intake.ac, blmove_cb, w, 6, argv, NULL) == REDIS_OK)
-        w->intake_pending = true;
+    while (w->intake_pending < limit && w->busy + w->claiming + w->intake_pending < w->cfg->slots &&
+           redisAsyncCommandArgv(w->intake.ac, blmove_cb, w, 6, argv, NULL) == REDIS_OK)
+        w->intake_pending++;
 }
 
 /* Jobs in our active list that no slot runs were moved there by a BLMOVE whose reply was lost:
@@ -453,7 +458,7 @@ static void intake_ready(struct wk_conn *c)
 static void intake_lost(struct wk_conn *c)
 {
     struct wk_worker *w = c->owner;
-    w->intake_pending = false;
+    w->intake_pending = 0;
     w->recovered = false;
 }
 
@@ -823,7 +828,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct wk_worker *w = arg;
     int64_t now = cm_time_now_ms();
-    if (w->busy == 0 && w->outbox.n == 0 && !w->intake_pending) {
+    if (w->busy == 0 && w->outbox.n == 0 && w->intake_pending == 0) {
         cm_log(CM_LOG_INFO, "shutdown complete: %llu jobs done, %llu failed, %llu requeued",
                (unsigned long long)w->jobs_done, (unsigned long long)w->jobs_failed,
                (unsigned long long)w->jobs_requeued);

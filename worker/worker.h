@@ -73,11 +73,12 @@ struct wk_worker {
     struct wk_outbox outbox;
     char emit_header[3][16]; /* EMIT batch header: stream MAXLEN, stream TTL, result TTL */
     struct wk_slot *slots;
-    int busy;            /* slots with a job */
-    int claiming;        /* jobs taken whose TAKE has not answered yet */
-    bool intake_pending; /* a BLMOVE is in flight */
-    bool draining;       /* SIGTERM: no new jobs */
-    bool recovered;      /* own active list checked since the intake connected */
+    int busy;           /* slots with a job */
+    int claiming;       /* jobs taken whose TAKE has not answered yet */
+    int intake_pending; /* BLMOVEs in flight */
+    bool queue_busy;    /* the last BLMOVE found a job: pipeline the next ones */
+    bool draining;      /* SIGTERM: no new jobs */
+    bool recovered;     /* own active list checked since the intake connected */
     int64_t drain_deadline_ms;
     pthread_mutex_t lock; /* guards posts and slot hand-over */
     struct wk_post *posts_head, *posts_tail;

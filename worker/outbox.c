@@ -101,6 +101,20 @@ struct wk_op *wk_op_new_emit(int nkeys, const char *const *keys, int nargs, cons
     return op;
 }
 
+/* Errors that say "not now" rather than "never": the command is sent again later. */
+static bool transient(const char *err)
+{
+    static const char *const codes[] = {"NOSCRIPT", "OOM",         "BUSY",
+                                        "LOADING",  "MASTERDOWN",  "READONLY",
+                                        "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"};
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        size_t n = strlen(codes[i]);
+        if (strncmp(err, codes[i], n) == 0 && (err[n] == ' ' || err[n] == '\0'))
+            return true;
+    }
+    return false;
+}
+
 /* Replies come in send order, so the answered command is the first sent one at the head; it
  * carries head->group ops. */
 static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
@@ -109,13 +123,18 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
     struct wk_outbox *ob = priv;
     redisReply *r = reply;
     struct wk_op *op = ob->head;
-    if (!r || !op || !op->sent)
-        return; /* connection gone: wk_outbox_lost() and the resend take over */
+    if (!r || !op || !op->sent || ob->stalled)
+        return; /* connection gone or going: wk_outbox_lost() and the resend take over */
     if (r->type == REDIS_REPLY_ERROR) {
         ob->errors++;
         cm_log(CM_LOG_ERROR, "redis %s: %s failed: %s", ob->conn->name, op->what, r->str);
-        if (strncmp(r->str, "NOSCRIPT", 8) == 0)
-            wk_conn_reset(ob->conn); /* scripts are loaded again on reconnect */
+        if (transient(r->str)) {
+            /* keep the ops: reconnect (with backoff, scripts loaded again) and send them again;
+             * the scripts make a repeat harmless */
+            ob->stalled = true; /* later replies must not be matched to the ops at the head */
+            wk_conn_reset(ob->conn);
+            return;
+        }
     }
     for (int k = op->group; k > 0 && ob->head; k--) {
         op = ob->head;
@@ -200,6 +219,8 @@ bool wk_outbox_push(struct wk_outbox *ob, struct wk_op *op)
 
 void wk_outbox_resend(struct wk_outbox *ob)
 {
+    if (ob->stalled)
+        return;
     while (ob->first_unsent && ob->conn->ready) {
         struct wk_op *next = send_from(ob, ob->first_unsent);
         if (next == ob->first_unsent)
@@ -214,4 +235,5 @@ void wk_outbox_lost(struct wk_outbox *ob)
         op->sent = false, op->group = 0;
     ob->unsent = ob->n;
     ob->first_unsent = ob->head;
+    ob->stalled = false;
 }

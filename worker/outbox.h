@@ -45,6 +45,7 @@ struct wk_outbox {
     const char *emit_sha;       /* SHA1 of the EMIT script */
     const char *emit_header[3]; /* EMIT's batch header: stream MAXLEN, stream TTL, result TTL */
     struct cm_buf scratch;      /* where a batched EMIT command is put together */
+    bool stalled;               /* a transient error: waiting for the reconnect to resend */
     uint64_t sent_total;        /* commands written (repeats included) */
     uint64_t acked_total;
     uint64_t dropped; /* droppable ops refused at the bound */

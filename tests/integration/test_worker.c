@@ -556,3 +556,29 @@ Test(worker, metrics_and_healthz_answer_over_http)
     cr_assert_eq(http_get(port, "/nope", body, sizeof(body)), 404);
     cr_assert(strstr(body, "\"error\""), "%s", body);
 }
+
+Test(worker, redis_out_of_memory_delays_events_but_loses_none)
+{
+    start_worker(&W, "wo", NULL);
+    lpush("{\"job_id\":\"o1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":4},\"session_id\":\"so\"}");
+    cr_assert(wait_field("o1", "status", "running", 10000));
+    freeReplyObject(cmd("CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(cmd("CONFIG SET maxmemory 1")); /* every write is refused with OOM */
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL); /* let the job report into the refusals (not a timing assertion) */
+    char buf[64];
+    cr_assert_str_neq(job_field("o1", "status", buf, sizeof(buf)), "complete",
+                      "the job should not have been able to finish while Redis refused writes");
+    freeReplyObject(cmd("CONFIG SET maxmemory 0"));
+    cr_assert(wait_field("o1", "status", "complete", 30000));
+    read_events("zsa:events:so", &EV);
+    cr_assert_eq(atoi(job_field("o1", "seq", buf, sizeof(buf))), EV.n, "seq %s, %d events", buf,
+                 EV.n);
+    cr_assert_eq(EV.m[0].type, PR_PROCESSING_STARTED);
+    cr_assert_eq(EV.m[EV.n - 1].type, PR_PROCESSING_COMPLETE);
+    free_events(&EV);
+    static char log[65536];
+    th_proc_log(&W, log, sizeof(log));
+    cr_assert(strstr(log, "OOM"), "the refusals must be logged: %s", log);
+}

@@ -33,49 +33,47 @@ static void slurp(int fd, char *buf, size_t n)
     buf[got > 0 ? got : 0] = '\0';
 }
 
-int th_proc_run(const char *name, const char *const *argv, const char *const *env, int timeout_ms,
-                struct th_proc_result *res)
+/* Forks and execs $ZSA_BIN_DIR/<name> with stdout/stderr on out_fd/err_fd; -1 on failure. The
+ * child dies with the test process. */
+static pid_t spawn(const char *name, const char *const *argv, const char *const *env, int out_fd,
+                   int err_fd)
 {
     char path[512];
     th_bin_path(name, path, sizeof(path));
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(out_fd, 1);
+    dup2(err_fd, 2);
+    for (const char *const *e = env; e && *e; e++)
+        putenv((char *)*e);
+    const char *args[64] = {path};
+    for (int i = 0; argv && argv[i] && i < 62; i++)
+        args[i + 1] = argv[i];
+    execv(path, (char *const *)args);
+    fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
+    _exit(127);
+}
+
+int th_proc_run(const char *name, const char *const *argv, const char *const *env, int timeout_ms,
+                struct th_proc_result *res)
+{
     FILE *fo = tmpfile(), *fe = tmpfile();
-    pid_t pid = fo && fe ? fork() : -1;
-    if (pid < 0) {
+    struct th_proc p = {.pid = fo && fe ? spawn(name, argv, env, fileno(fo), fileno(fe)) : -1};
+    if (p.pid < 0) {
         if (fo)
             fclose(fo);
         if (fe)
             fclose(fe);
         return -1;
     }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fileno(fo), 1);
-        dup2(fileno(fe), 2);
-        for (const char *const *e = env; e && *e; e++)
-            putenv((char *)*e);
-        const char *args[64] = {path};
-        for (int i = 0; argv && argv[i] && i < 62; i++)
-            args[i + 1] = argv[i];
-        execv(path, (char *const *)args);
-        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    int status = 0;
-    int64_t deadline = cm_time_mono_ms() + timeout_ms;
     res->status = -1;
-    for (;;) {
-        pid_t w = waitpid(pid, &status, WNOHANG);
-        if (w == pid) {
-            res->status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            break;
-        }
-        if (cm_time_mono_ms() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            break;
-        }
-        struct timespec ts = {0, 2000000};
-        nanosleep(&ts, NULL);
+    if (th_proc_wait(&p, timeout_ms)) {
+        res->status = p.status;
+    } else {
+        kill(p.pid, SIGKILL);
+        waitpid(p.pid, NULL, 0);
     }
     slurp(fileno(fo), res->out, sizeof(res->out));
     slurp(fileno(fe), res->err, sizeof(res->err));
@@ -87,34 +85,18 @@ int th_proc_run(const char *name, const char *const *argv, const char *const *en
 int th_proc_start(struct th_proc *p, const char *name, const char *const *argv,
                   const char *const *env)
 {
-    char path[512];
-    th_bin_path(name, path, sizeof(path));
     memset(p, 0, sizeof(*p));
     snprintf(p->log, sizeof(p->log), "%s/zsa-proc-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     int fd = mkstemp(p->log);
     if (fd < 0)
         return -1;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(fd);
+    p->pid = spawn(name, argv, env, fd, fd);
+    close(fd);
+    if (p->pid < 0) {
+        p->pid = 0;
         return -1;
     }
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        for (const char *const *e = env; e && *e; e++)
-            putenv((char *)*e);
-        const char *args[64] = {path};
-        for (int i = 0; argv && argv[i] && i < 62; i++)
-            args[i + 1] = argv[i];
-        execv(path, (char *const *)args);
-        fprintf(stderr, "exec %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    close(fd);
-    p->pid = pid;
     return 0;
 }
 

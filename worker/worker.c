@@ -30,6 +30,7 @@ struct emit_opts {
     const char *attempt;  /* fencing: the job's attempt, or NULL */
     long long seq;        /* per-job sequence number, or -1 */
     const char *lrem_raw; /* remove this entry from the active list, or NULL */
+    size_t lrem_len;      /* its length (payloads may hold NUL bytes) */
     const char *result;   /* store as the result, or NULL */
     const char *result_id;
     const char *dead;          /* push onto the dead-letter list, or NULL */
@@ -38,6 +39,16 @@ struct emit_opts {
     int nfields;               /* number of strings in fields (even) */
     bool droppable;
 };
+
+/* The job hash, stream and channel of a job's events (new strings; the caller frees them). */
+static void job_keys(const struct wk_worker *w, const char *job_id, const char *session,
+                     char *keys[3])
+{
+    const char *prefix = w->cfg->common.prefix;
+    keys[0] = cm_key_new(prefix, CM_KEY_JOB, job_id);
+    keys[1] = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
+    keys[2] = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
+}
 
 static char *fmt_ll(char *buf, size_t n, long long v)
 {
@@ -64,12 +75,8 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
         return;
     }
     char *derived[3] = {NULL, NULL, NULL};
-    if (!o->keys) { /* jobs that never ran have no cached keys */
-        const char *prefix = w->cfg->common.prefix;
-        derived[0] = cm_key_new(prefix, CM_KEY_JOB, job_id);
-        derived[1] = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
-        derived[2] = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
-    }
+    if (!o->keys) /* jobs that never ran have no cached keys */
+        job_keys(w, job_id, session, derived);
     char *const *k3 = o->keys ? o->keys : derived;
     char *rkey =
         o->result_id ? cm_key_new(w->cfg->common.prefix, CM_KEY_RESULT, o->result_id) : NULL;
@@ -93,6 +100,8 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
         args[nargs++] = o->fields[i];
     for (int i = 0; i < nargs; i++)
         arglen[i] = i == 3 ? mp.len : strlen(args[i]);
+    if (full && o->lrem_raw)
+        arglen[4] = o->lrem_len;
     struct wk_op *op = wk_op_new_emit(full ? 6 : 3, keys, nargs, args, arglen);
     op->droppable = o->droppable;
     if (wk_outbox_push(&w->outbox, op))
@@ -105,13 +114,12 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
 
 /* Ends a job that never ran: processing_failed, the raw payload to the dead-letter list, the
  * active entry removed, in one step. */
-static void fail_invalid(struct wk_worker *w, const char *raw, const char *job_id,
+static void fail_invalid(struct wk_worker *w, const char *raw, size_t rawlen, const char *job_id,
                          const char *session, const char *image_id, const char *code,
                          const char *reason)
 {
     char now[24], ts[CM_RFC3339_LEN];
     struct cm_buf dead = CM_BUF_INIT;
-    size_t rawlen = strlen(raw);
     cm_buf_puts(&dead, "{");
     if (cm_utf8_valid(raw, rawlen, NULL)) {
         cm_buf_puts(&dead, "\"raw\":");
@@ -139,8 +147,12 @@ static void fail_invalid(struct wk_worker *w, const char *raw, const char *job_i
     fmt_ll(now, sizeof(now), cm_time_now_ms());
     const char *fields[] = {"status", "failed",      "error", reason,   "error_code",
                             code,     "finished_at", now,     "worker", w->id};
-    struct emit_opts o = {
-        .seq = -1, .lrem_raw = raw, .dead = dead.data, .fields = fields, .nfields = 10};
+    struct emit_opts o = {.seq = -1,
+                          .lrem_raw = raw,
+                          .lrem_len = rawlen,
+                          .dead = dead.data,
+                          .fields = fields,
+                          .nfields = 10};
     emit(w, job_id, session, &ev, &o);
     pr_msg_deinit(&ev);
     cm_buf_deinit(&dead);
@@ -169,14 +181,8 @@ static void job_emit(struct wk_worker *w, struct wk_job *job, struct pr_msg *ev,
     char attempt[16];
     o->attempt = fmt_ll(attempt, sizeof(attempt), job->attempt);
     o->seq = ++job->seq;
-    if (!job->keys[0]) {
-        const char *prefix = w->cfg->common.prefix, *session = job->spec.u.job.session_id;
-        job->keys[0] = cm_key_new(prefix, CM_KEY_JOB, job->job_id);
-        job->keys[1] =
-            session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(w->k_bcast);
-        job->keys[2] =
-            session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(w->k_bcast);
-    }
+    if (!job->keys[0])
+        job_keys(w, job->job_id, job->spec.u.job.session_id, job->keys);
     o->keys = job->keys;
     emit(w, job->job_id, job->spec.u.job.session_id, ev, o);
 }
@@ -194,14 +200,18 @@ static struct wk_slot *free_slot(struct wk_worker *w)
     return NULL;
 }
 
-static void requeue_raw(struct wk_worker *w, const char *raw, const char *job_id, bool uncount)
+static void requeue_raw(struct wk_worker *w, const char *raw, size_t rawlen, const char *job_id,
+                        bool uncount)
 {
     char *hkey = cm_key_new(w->cfg->common.prefix, CM_KEY_JOB, job_id ? job_id : "-");
     const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1,
                           "3",       w->k_active,
                           w->k_jobs, hkey,
                           raw,       uncount ? "1" : "0"};
-    wk_outbox_push(&w->outbox, wk_op_new(8, argv, NULL));
+    size_t argvlen[8];
+    for (int i = 0; i < 8; i++)
+        argvlen[i] = i == 6 ? rawlen : strlen(argv[i]);
+    wk_outbox_push(&w->outbox, wk_op_new(8, argv, argvlen));
     free(hkey);
     w->jobs_requeued++;
 }
@@ -211,7 +221,7 @@ static void start_job(struct wk_worker *w, struct wk_job *job)
     struct wk_slot *s = free_slot(w);
     if (!s) { /* cannot happen: intake only runs with a free slot */
         cm_log(CM_LOG_ERROR, "job %s: no free slot; giving it back", job->job_id);
-        requeue_raw(w, job->raw, job->job_id, true);
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, true);
         job_free(job);
         return;
     }
@@ -244,7 +254,7 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     w->claiming--;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
         cm_log(CM_LOG_ERROR, "job %s: claim failed; giving it back", job->job_id);
-        requeue_raw(w, job->raw, job->job_id, false);
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
         job_free(job);
         intake_next(w);
         return;
@@ -269,14 +279,15 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
         const char *fields[] = {"status",      "cancelled",
                                 "error_code",  "CANCELLED",
                                 "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms())};
-        struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 6};
+        struct emit_opts o = {
+            .lrem_raw = job->raw, .lrem_len = job->raw_len, .fields = fields, .nfields = 6};
         job_emit(w, job, &ev, &o);
         pr_msg_deinit(&ev);
         w->jobs_cancelled++;
         cm_log(CM_LOG_INFO, "job %s: skipped, it was cancelled while queued", job->job_id);
         job_free(job);
     } else if (w->draining) {
-        requeue_raw(w, job->raw, job->job_id, true);
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, true);
         job_free(job);
     } else {
         start_job(w, job);
@@ -324,17 +335,18 @@ static char *resolve_path(const struct wk_worker *w, const char *path)
 }
 
 /* A job arrived from the queue: validate it, then claim it. Bad jobs end here. */
-static void handle_raw(struct wk_worker *w, const char *raw)
+static void handle_raw(struct wk_worker *w, const char *raw, size_t rawlen)
 {
     struct pr_err err;
     struct wk_job *job = cm_xcalloc(1, sizeof(*job));
     job->w = w;
-    job->raw = cm_xstrdup(raw);
+    job->raw = cm_xmemdup0(raw, rawlen);
+    job->raw_len = rawlen;
     char gen_id[CM_ID_MAX + 1];
     snprintf(gen_id, sizeof(gen_id), "%.80s-%lld-%llu", w->id, (long long)cm_time_now_ms(),
              (unsigned long long)++w->job_counter);
-    if (pr_decode_json(raw, strlen(raw), PR_WIRE_JOB, &job->spec, &err) != 0) {
-        fail_invalid(w, raw, gen_id, NULL, NULL, "INVALID_JOB", err.text);
+    if (pr_decode_json(raw, rawlen, PR_WIRE_JOB, &job->spec, &err) != 0) {
+        fail_invalid(w, raw, rawlen, gen_id, NULL, NULL, "INVALID_JOB", err.text);
         goto out_free;
     }
     struct pr_job *spec = &job->spec.u.job;
@@ -342,7 +354,7 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         pr_set_str(&spec->job_id, gen_id);
     job->job_id = spec->job_id;
     if (w->draining) {
-        requeue_raw(w, job->raw, job->job_id, false);
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
         goto out_free;
     }
     job->algo = wk_algo_find(spec->algorithm);
@@ -350,8 +362,8 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         char why[256];
         snprintf(why, sizeof(why), "algorithm: unknown algorithm \"%s\" (known: %s)",
                  spec->algorithm, wk_algo_names());
-        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "UNKNOWN_ALGORITHM",
-                     why);
+        fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id,
+                     "UNKNOWN_ALGORITHM", why);
         goto out_free;
     }
     char why[256];
@@ -360,8 +372,8 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         job->algo->check(spec->parameters ? spec->parameters : &empty, why, sizeof(why)) != 0) {
         char full[300];
         snprintf(full, sizeof(full), "parameters.%s", why);
-        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "INVALID_PARAMETERS",
-                     full);
+        fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id,
+                     "INVALID_PARAMETERS", full);
         goto out_free;
     }
     if (spec->file_path)
@@ -373,7 +385,8 @@ static void handle_raw(struct wk_worker *w, const char *raw)
         snprintf(why, sizeof(why), "file_path: %s%s%s",
                  job->input_path ? job->input_path : "missing", job->input_path ? ": " : "",
                  job->input_path ? strerror(errno) : "");
-        fail_invalid(w, raw, job->job_id, spec->session_id, spec->image_id, "FILE_NOT_FOUND", why);
+        fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id,
+                     "FILE_NOT_FOUND", why);
         goto out_free;
     }
     struct cm_buf json = CM_BUF_INIT;
@@ -396,7 +409,7 @@ static void blmove_cb(redisAsyncContext *ac, void *reply, void *priv)
         return; /* connection lost: intake restarts when it is back */
     w->queue_busy = r->type == REDIS_REPLY_STRING;
     if (r->type == REDIS_REPLY_STRING)
-        handle_raw(w, r->str);
+        handle_raw(w, r->str, r->len);
     else if (r->type == REDIS_REPLY_ERROR)
         cm_log(CM_LOG_ERROR, "redis intake: BLMOVE: %s", r->str);
     intake_next(w);
@@ -433,13 +446,14 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv)
         bool running = false;
         for (int k = 0; k < w->cfg->slots && !running; k++) {
             struct wk_job *job = w->slots[k].job;
-            if (job && !held[k] && strcmp(job->raw, raw) == 0)
+            if (job && !held[k] && job->raw_len == r->element[i]->len &&
+                memcmp(job->raw, raw, job->raw_len) == 0)
                 held[k] = running = true;
         }
         if (!running) {
             cm_log(CM_LOG_WARN, "found a job in %s that no slot runs; putting it back",
                    w->k_active);
-            requeue_raw(w, raw, NULL, false);
+            requeue_raw(w, raw, r->element[i]->len, NULL, false);
         }
     }
     free(held);
@@ -529,6 +543,7 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
                             "confidence_score",
                             cbuf};
     struct emit_opts o = {.lrem_raw = job->raw,
+                          .lrem_len = job->raw_len,
                           .result = result.data,
                           .result_id = result_id,
                           .fields = fields,
@@ -588,7 +603,8 @@ static void emit_failed(struct wk_worker *w, struct wk_job *job)
                             "error",       res->error[0] ? res->error : res->error_code,
                             "error_code",  res->error_code[0] ? res->error_code : "INTERNAL",
                             "finished_at", fmt_ll(now, sizeof(now), cm_time_now_ms())};
-    struct emit_opts o = {.lrem_raw = job->raw, .fields = fields, .nfields = 8};
+    struct emit_opts o = {
+        .lrem_raw = job->raw, .lrem_len = job->raw_len, .fields = fields, .nfields = 8};
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
     if (cancelled)
@@ -606,7 +622,7 @@ void wk__on_done(struct wk_worker *w, struct wk_slot *s, int rc)
     if (rc != 0 && w->draining && cm_time_now_ms() >= w->drain_deadline_ms) {
         cm_log(CM_LOG_WARN, "job %s: stopped at shutdown after %.1f s; back to the queue",
                job->job_id, secs);
-        requeue_raw(w, job->raw, job->job_id, true);
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, true);
     } else if (rc == 0) {
         emit_complete(w, job, secs);
         w->jobs_done++;

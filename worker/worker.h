@@ -117,6 +117,7 @@ void wk_http_stop(struct wk_worker *w);
  * while it runs). */
 struct wk_job {
     char *raw;          /* exactly as taken from the queue (for LREM) */
+    size_t raw_len;     /* its length: a payload may hold NUL bytes */
     char *json;         /* normalized spec with job_id */
     struct pr_msg spec; /* PR_JOB */
     const char *job_id; /* into spec */

@@ -247,6 +247,8 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         lpush(bad[i].json);
+    /* binary garbage with a NUL byte: still removed from the active list exactly */
+    freeReplyObject(cmd("LPUSH zsa:jobs %b", "{\"a\"\0:1}", (size_t)8));
     lpush("{\"job_id\":\"good\",\"image_id\":\"g\",\"algorithm\":\"simulate\",\"parameters\":{"
           "\"duration_seconds\":0.1},\"session_id\":\"sb\"}");
     cr_assert(wait_field("good", "status", "complete", 15000), "the worker stopped taking jobs");
@@ -260,7 +262,7 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     }
     /* every bad job is in the dead-letter list with its raw payload and reason */
     redisReply *r = cmd("LRANGE zsa:dead 0 -1");
-    cr_assert_eq(r->elements, 5);
+    cr_assert_eq(r->elements, 6);
     int found = 0;
     for (size_t i = 0; i < r->elements; i++)
         for (size_t k = 0; k < 5; k++)
@@ -271,7 +273,7 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     freeReplyObject(r);
     /* the ones without a session are broadcast */
     read_events("zsa:bcast", &EV);
-    cr_assert_eq(EV.n, 2);
+    cr_assert_eq(EV.n, 3);
     for (int i = 0; i < EV.n; i++) {
         cr_assert_eq(EV.m[i].type, PR_PROCESSING_FAILED);
         cr_assert_str_eq(EV.m[i].u.processing_failed.error_code, "INVALID_JOB");

@@ -35,10 +35,11 @@ static const char take_lua[] =
  * at once; one call carries a batch of events (the worker sends what one loop iteration made).
  * Exactly once: seq must grow per job (a re-sent event after a lost reply is a no-op), and
  * attempt must be the job's current attempt (a worker whose job was taken away is fenced off).
- * ARGV: stream MAXLEN, stream TTL s, result TTL s, then per event: kind ("p" plain, "f" full),
- * attempt ("" for no fencing), seq ("" for none), event (MessagePack); for "f" also the raw job
- * to remove from the active list, the result, the dead-letter entry ("" for none of each); then
- * n and n job-hash field/value strings.
+ * ARGV: stream MAXLEN, stream TTL s, result TTL s, then per event: kind ("p" plain, "f" full,
+ * "q" progress), attempt ("" for no fencing), seq ("" for none), event (MessagePack); for "f"
+ * also the raw job to remove from the active list, the result, the dead-letter entry ("" for none
+ * of each); for "q" the job's progress, current step and ETA (the hash fields of the same names);
+ * otherwise n and n job-hash field/value strings.
  * KEYS per event: job hash, stream, channel; for "f" also active list, result key, dead list.
  * A full event also refreshes the stream's TTL (plain ones are the progress of a job whose start
  * already did). Published message: "<stream id>\n<event>".
@@ -46,13 +47,14 @@ static const char take_lua[] =
 static const char emit_lua[] =
     "local out, a, k = {}, 4, 0\n"
     "while a <= #ARGV do\n"
-    "  local full = ARGV[a] == 'f'\n"
+    "  local kind = ARGV[a]\n"
+    "  local full, prog = kind == 'f', kind == 'q'\n"
     "  local h, attempt, seq, ev = KEYS[k + 1], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]\n"
     "  a = a + 4\n"
     "  local lrem, result, dead = '', '', ''\n"
     "  if full then lrem, result, dead = ARGV[a], ARGV[a + 1], ARGV[a + 2]; a = a + 3 end\n"
-    "  local nf = tonumber(ARGV[a])\n"
-    "  a = a + 1\n"
+    "  local nf = 0\n"
+    "  if prog then a = a + 3 else nf = tonumber(ARGV[a]); a = a + 1 end\n"
     "  local cur = redis.call('HMGET', h, 'attempt', 'seq')\n"
     "  local r\n"
     "  if attempt ~= '' and cur[1] and cur[1] ~= attempt then r = 'fenced'\n"
@@ -66,7 +68,11 @@ static const char emit_lua[] =
     "      if result ~= '' then redis.call('SET', KEYS[k + 5], result, 'EX', ARGV[3]) end\n"
     "      if dead ~= '' then redis.call('LPUSH', KEYS[k + 6], dead) end\n"
     "    end\n"
-    "    if seq ~= '' then redis.call('HSET', h, 'seq', seq, unpack(ARGV, a, a + nf - 1))\n"
+    "    if prog then\n"
+    "      redis.call('HSET', h, 'seq', seq, 'progress', ARGV[a - 3], 'current_step', ARGV[a - "
+    "2],\n"
+    "                 'eta_seconds', ARGV[a - 1])\n"
+    "    elseif seq ~= '' then redis.call('HSET', h, 'seq', seq, unpack(ARGV, a, a + nf - 1))\n"
     "    elseif nf > 0 then redis.call('HSET', h, unpack(ARGV, a, a + nf - 1)) end\n"
     "  end\n"
     "  out[#out + 1] = r\n"

@@ -27,11 +27,12 @@
 /* ---- events -------------------------------------------------------------------------------- */
 
 struct emit_opts {
-    const char *attempt;  /* fencing: the job's attempt, or NULL */
-    long long seq;        /* per-job sequence number, or -1 */
-    const char *lrem_raw; /* remove this entry from the active list, or NULL */
-    size_t lrem_len;      /* its length (payloads may hold NUL bytes) */
-    const char *result;   /* store as the result, or NULL */
+    const char *attempt;     /* fencing: the job's attempt, or NULL */
+    long long seq;           /* per-job sequence number, or -1 */
+    const char *lrem_raw;    /* remove this entry from the active list, or NULL */
+    size_t lrem_len;         /* its length (payloads may hold NUL bytes) */
+    const char *progress[3]; /* a progress event: progress, current_step, eta_seconds values */
+    const char *result;      /* store as the result, or NULL */
     const char *result_id;
     const char *dead;          /* push onto the dead-letter list, or NULL */
     char *const *keys;         /* the job's hash, stream and channel keys, or NULL to derive */
@@ -86,7 +87,11 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     bool full = o->lrem_raw || o->result || o->dead || ev->type == PR_PROCESSING_STARTED;
     const char *keys[6] = {k3[0],    k3[1], k3[2], w->k_active, rkey ? rkey : w->k_noresult,
                            w->k_dead};
-    const char *args[48] = {full ? "f" : "p", o->attempt ? o->attempt : "",
+    bool prog = !full && o->progress[0];
+    const char *args[48] = {full   ? "f"
+                            : prog ? "q"
+                                   : "p",
+                            o->attempt ? o->attempt : "",
                             o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "", mp.data};
     size_t arglen[48];
     int nargs = 4;
@@ -95,9 +100,14 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
         args[nargs++] = o->result ? o->result : "";
         args[nargs++] = o->dead ? o->dead : "";
     }
-    args[nargs++] = nf;
-    for (int i = 0; i < o->nfields && nargs < 48; i++)
-        args[nargs++] = o->fields[i];
+    if (prog) {
+        for (int i = 0; i < 3; i++)
+            args[nargs++] = o->progress[i];
+    } else {
+        args[nargs++] = nf;
+        for (int i = 0; i < o->nfields && nargs < 48; i++)
+            args[nargs++] = o->fields[i];
+    }
     for (int i = 0; i < nargs; i++)
         arglen[i] = i == 3 ? mp.len : strlen(args[i]);
     if (full && o->lrem_raw)
@@ -496,8 +506,7 @@ void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, co
     char pbuf[32], ebuf[32];
     snprintf(pbuf, sizeof(pbuf), "%.2f", progress);
     snprintf(ebuf, sizeof(ebuf), isnan(eta) ? "" : "%.1f", eta);
-    const char *fields[] = {"progress", pbuf, "current_step", step, "eta_seconds", ebuf};
-    struct emit_opts o = {.fields = fields, .nfields = 6, .droppable = progress < 100};
+    struct emit_opts o = {.progress = {pbuf, step, ebuf}, .droppable = progress < 100};
     job_emit(w, job, &ev, &o);
     pr_msg_deinit(&ev);
 }

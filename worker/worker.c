@@ -57,21 +57,33 @@ static char *fmt_ll(char *buf, size_t n, long long v)
     return buf;
 }
 
-/* Sends ev (its envelope completed here) through the EMIT script. */
-static void emit(struct wk_worker *w, const char *job_id, const char *session, struct pr_msg *ev,
-                 const struct emit_opts *o)
+/* Completes ev's envelope (timestamp, session, job) and encodes it as MessagePack into mp.
+ * Returns 0, or -1 after logging (an invalid event is a bug; it is not sent). */
+static int encode_event(const char *job_id, const char *session, struct pr_msg *ev,
+                        struct cm_buf *mp)
 {
-    char ts[CM_RFC3339_LEN], seq[24];
+    char ts[CM_RFC3339_LEN];
     struct pr_err err;
-    struct cm_buf mp = CM_BUF_INIT;
     pr_set_str(&ev->timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
     if (session)
         pr_set_str(&ev->session_id, session);
     if (pr_msgdesc(ev->type)->fields[3].presence != PR_P_NO) /* job events carry job_id */
         pr_set_str(&ev->job_id, job_id);
-    if (pr_encode_msgpack(ev, &mp, &err) != 0) {
+    if (pr_encode_msgpack(ev, mp, &err) != 0) {
         cm_log(CM_LOG_ERROR, "job %s: %s event not sent: %s", job_id, pr_msgdesc(ev->type)->name,
                err.text);
+        return -1;
+    }
+    return 0;
+}
+
+/* Sends ev (its envelope completed here) through the EMIT script. */
+static void emit(struct wk_worker *w, const char *job_id, const char *session, struct pr_msg *ev,
+                 const struct emit_opts *o)
+{
+    char seq[24];
+    struct cm_buf mp = CM_BUF_INIT;
+    if (encode_event(job_id, session, ev, &mp) != 0) {
         cm_buf_deinit(&mp);
         return;
     }
@@ -197,6 +209,29 @@ static void job_emit(struct wk_worker *w, struct wk_job *job, struct pr_msg *ev,
     emit(w, job->job_id, job->spec.u.job.session_id, ev, o);
 }
 
+/* ---- per-algorithm duration estimates (a cache of <prefix>:algo:<name>) ------------------- */
+
+static double algo_estimate(const struct wk_worker *w, const struct wk_algo *a)
+{
+    for (int i = 0; i < WK_ALGO_CACHE; i++)
+        if (w->algo_est[i].algo == a)
+            return w->algo_est[i].seconds;
+    return 0;
+}
+
+static void algo_estimate_set(struct wk_worker *w, const struct wk_algo *a, double seconds)
+{
+    int slot = 0;
+    for (int i = 0; i < WK_ALGO_CACHE; i++) {
+        if (w->algo_est[i].algo == a || !w->algo_est[i].algo) {
+            slot = i;
+            break;
+        }
+    }
+    w->algo_est[slot].algo = a;
+    w->algo_est[slot].seconds = seconds;
+}
+
 /* ---- intake -------------------------------------------------------------------------------- */
 
 static void intake_next(struct wk_worker *w);
@@ -239,17 +274,6 @@ static void start_job(struct wk_worker *w, struct wk_job *job)
     job->start_ms = cm_time_now_ms();
     job->start_s = (double)cm_time_mono_ns() / 1e9;
     wk_eta_init(&job->eta, job->start_s, job->prior_s);
-    struct pr_msg ev;
-    pr_msg_init(&ev, PR_PROCESSING_STARTED);
-    pr_set_str(&ev.u.processing_started.image_id, job->spec.u.job.image_id);
-    pr_set_str(&ev.u.processing_started.algorithm, job->algo->name);
-    ev.u.processing_started.estimated_time_seconds = job->prior_s;
-    ev.u.processing_started.parameters = job->spec.u.job.parameters
-                                             ? pr_value_clone(job->spec.u.job.parameters)
-                                             : pr_value_new_object();
-    struct emit_opts o = {0};
-    job_emit(w, job, &ev, &o);
-    pr_msg_deinit(&ev);
     cm_log(CM_LOG_INFO, "job %s: started %s on slot %d (attempt %d, estimate %.1f s)", job->job_id,
            job->algo->name, s->index, job->attempt, job->prior_s);
     wk_compute_assign(s, job);
@@ -271,13 +295,8 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     }
     job->attempt = (int)r->element[1]->integer;
     job->seq = r->element[2]->integer;
-    double measured = r->element[3]->type == REDIS_REPLY_STRING ? atof(r->element[3]->str) : 0;
-    double est = job->algo->estimate
-                     ? job->algo->estimate(job->spec.u.job.parameters
-                                               ? job->spec.u.job.parameters
-                                               : &(struct pr_value){.type = PR_V_OBJECT})
-                     : 0;
-    job->prior_s = est > 0 ? est : measured > 0 ? measured : job->algo->default_seconds;
+    if (r->element[3]->type == REDIS_REPLY_STRING && atof(r->element[3]->str) > 0)
+        algo_estimate_set(w, job->algo, atof(r->element[3]->str)); /* for the next job */
     if (strcmp(r->element[0]->str, "cancelled") == 0) {
         char now[24];
         struct pr_msg ev;
@@ -309,30 +328,61 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
 static void claim(struct wk_worker *w, struct wk_job *job)
 {
     const char *prefix = w->cfg->common.prefix;
-    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job->job_id);
     char *akey = cm_key_new(prefix, CM_KEY_ALGO, job->algo->name);
     char now[24];
+    struct pr_value empty = {.type = PR_V_OBJECT};
+    const struct pr_value *params =
+        job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
+    double est = job->algo->estimate ? job->algo->estimate(params) : 0;
+    double measured = algo_estimate(w, job->algo);
+    job->prior_s = est > 0 ? est : measured > 0 ? measured : job->algo->default_seconds;
+    struct pr_msg ev;
+    pr_msg_init(&ev, PR_PROCESSING_STARTED);
+    pr_set_str(&ev.u.processing_started.image_id, job->spec.u.job.image_id);
+    pr_set_str(&ev.u.processing_started.algorithm, job->algo->name);
+    ev.u.processing_started.estimated_time_seconds = job->prior_s;
+    ev.u.processing_started.parameters = (struct pr_value *)params; /* borrowed */
+    struct cm_buf started = CM_BUF_INIT;
+    int erc = encode_event(job->job_id, job->spec.u.job.session_id, &ev, &started);
+    ev.u.processing_started.parameters = NULL;
+    pr_msg_deinit(&ev);
+    if (erc != 0) {
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
+        cm_buf_deinit(&started);
+        free(akey);
+        job_free(job);
+        return;
+    }
+    job_keys(w, job->job_id, job->spec.u.job.session_id, job->keys);
     snprintf(job->token, sizeof(job->token), "%s/%llu", w->id,
              (unsigned long long)++w->job_counter);
     const char *session = job->spec.u.job.session_id;
     const char *argv[] = {"EVALSHA",
                           cm_script(CM_SCRIPT_TAKE)->sha1,
-                          "2",
-                          hkey,
+                          "4",
+                          job->keys[0],
                           akey,
+                          job->keys[1],
+                          job->keys[2],
                           job->token,
                           w->id,
                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
                           job->json,
                           job->spec.u.job.image_id,
                           job->algo->name,
-                          session ? session : ""};
-    struct wk_op *op = wk_op_new(12, argv, NULL);
+                          session ? session : "",
+                          started.data,
+                          w->emit_header[0],
+                          w->emit_header[1]};
+    size_t argvlen[17];
+    for (int i = 0; i < 17; i++)
+        argvlen[i] = i == 14 ? started.len : strlen(argv[i]);
+    struct wk_op *op = wk_op_new(17, argv, argvlen);
     op->done = take_done;
     op->arg = job;
     w->claiming++;
     wk_outbox_push(&w->outbox, op);
-    free(hkey);
+    cm_buf_deinit(&started);
     free(akey);
 }
 
@@ -590,7 +640,9 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     /* the algorithm's measured throughput, for the next estimate (EWMA) */
     char *akey = cm_key_new(w->cfg->common.prefix, CM_KEY_ALGO, job->algo->name);
     char sbuf[32];
-    snprintf(sbuf, sizeof(sbuf), "%.3f", job->prior_s > 0 ? 0.8 * job->prior_s + 0.2 * secs : secs);
+    double ewma = job->prior_s > 0 ? 0.8 * job->prior_s + 0.2 * secs : secs;
+    algo_estimate_set(w, job->algo, ewma);
+    snprintf(sbuf, sizeof(sbuf), "%.3f", ewma);
     const char *hargv[] = {"HSET", akey, "seconds", sbuf};
     wk_outbox_push(&w->outbox, wk_op_new(4, hargv, NULL));
     free(akey);

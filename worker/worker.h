@@ -57,6 +57,8 @@ struct wk_slot {
 
 struct wk_post; /* a message from a compute thread to the loop */
 
+#define WK_ALGO_CACHE 16 /* algorithms whose measured duration a worker remembers */
+
 struct wk_worker {
     struct wk_config *cfg;
     char id[160];
@@ -71,7 +73,11 @@ struct wk_worker {
     struct event_base *base;
     struct wk_conn cmd, intake, sub;
     struct wk_outbox outbox;
-    char emit_header[3][16]; /* EMIT batch header: stream MAXLEN, stream TTL, result TTL */
+    char emit_header[3][16];
+    struct {
+        const struct wk_algo *algo;
+        double seconds;        /* measured duration per job (EWMA), 0 unknown */
+    } algo_est[WK_ALGO_CACHE]; /* EMIT batch header: stream MAXLEN, stream TTL, result TTL */
     struct wk_slot *slots;
     int busy;           /* slots with a job */
     int claiming;       /* jobs taken whose TAKE has not answered yet */

@@ -4,7 +4,7 @@
  *     jobs/s (first push to last processing_complete seen), events/s, Redis CPU per job.
  *  2. dispatch latency on an idle queue: one job every 5 ms; push -> processing_started seen by
  *     the listener, p50/p99.
- * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 2 16). Results:
+ * Usage: bench_worker [jobs] [workers] [slots]   (defaults 20000 1 64). Results:
  * docs/BENCHMARKS.md.
  */
 #include <hiredis/hiredis.h>
@@ -72,8 +72,8 @@ static int cmp_ll(const void *a, const void *b)
 int main(int argc, char **argv)
 {
     int njobs = argc > 1 ? atoi(argv[1]) : 20000;
-    int nworkers = argc > 2 ? atoi(argv[2]) : 2;
-    const char *slots = argc > 3 ? argv[3] : "16";
+    int nworkers = argc > 2 ? atoi(argv[2]) : 1;
+    const char *slots = argc > 3 ? argv[3] : "64";
     if (nworkers < 1 || nworkers > MAX_WORKERS)
         nworkers = 2;
     struct th_redis r = {0};
@@ -97,15 +97,28 @@ int main(int argc, char **argv)
         th_proc_start(&w[i], "zsa-worker", args, NULL);
     }
     /* wait until every worker has its heartbeat in */
+    long long online = 0;
     for (int64_t deadline = cm_time_mono_ms() + 10000; cm_time_mono_ms() < deadline;) {
         redisReply *rep = redisCommand(c, "SCARD zsa:workers");
-        long long n = rep ? rep->integer : 0;
+        online = rep ? rep->integer : 0;
         freeReplyObject(rep);
-        if (n >= nworkers)
+        if (online >= nworkers)
             break;
         struct timespec ts = {0, 10000000};
         nanosleep(&ts, NULL);
     }
+    if (online < nworkers) {
+        char log[2048];
+        th_proc_log(&w[0], log, sizeof(log));
+        fprintf(stderr, "bench_worker: only %lld of %d workers came up; first worker says:\n%s\n",
+                online, nworkers, log);
+        for (int i = 0; i < nworkers; i++)
+            th_proc_stop(&w[i]);
+        th_redis_stop(&r);
+        return 1;
+    }
+    struct timeval tmo = {30, 0}; /* a stuck pipeline ends the run instead of hanging it */
+    redisSetTimeout(sub, tmo);
 
     /* 1. throughput */
     double cpu0 = redis_cpu(c);

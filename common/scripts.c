@@ -7,39 +7,52 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* TAKE: a worker took a job with BLMOVE and claims it, and announces it: the job's
- * processing_started event goes into the session stream and out on its channel in the same step
- * (one round trip less between taking a job and the client seeing it start).
- * KEYS: job hash, algo hash, stream, channel. ARGV: token (unique per take), worker id, now ms,
- * normalized job JSON, image_id, algorithm, session_id or "", processing_started (MessagePack),
- * stream MAXLEN, stream TTL s.
- * Reply: {state, attempt, seq, algo_seconds} with state "run", or "cancelled" when the job was
- * cancelled while queued (nothing is announced then); seq is the job's last event sequence
- * number. Idempotent per token, so a reply lost in a reconnect can be re-sent. */
+/* TAKE: a worker took jobs with BLMOVE and claims them (a batch: the jobs one loop iteration
+ * took), and announces each: its processing_started event goes into the session stream and out on
+ * its channel in the same step (one round trip less between taking a job and the client seeing
+ * it start).
+ * ARGV: stream MAXLEN, stream TTL s, (unused: result TTL), then per job: token (unique per
+ * take), worker id, now ms, normalized job JSON, image_id, algorithm, session_id or "",
+ * processing_started (MessagePack).
+ * KEYS per job: job hash, algo hash, stream, channel.
+ * Reply: per job {state, attempt, seq, algo_seconds} with state "run", or "cancelled" when the
+ * job was cancelled while queued (nothing is announced then); seq is the job's last event
+ * sequence number. Idempotent per token, so a reply lost in a reconnect can be re-sent. */
 static const char take_lua[] =
-    "local h = KEYS[1]\n"
-    "if redis.call('HGET', h, 'take') == ARGV[1] then\n"
-    "  return {redis.call('HGET', h, 'take_state'), tonumber(redis.call('HGET', h, 'attempt')),\n"
-    "          tonumber(redis.call('HGET', h, 'seq') or '0'),\n"
-    "          redis.call('HGET', KEYS[2], 'seconds') or ''}\n"
+    "local out, k, a = {}, 0, 4\n"
+    "while a <= #ARGV do\n"
+    "  local h, algo = KEYS[k + 1], KEYS[k + 2]\n"
+    "  local token, ev = ARGV[a], ARGV[a + 7]\n"
+    "  if redis.call('HGET', h, 'take') == token then\n"
+    "    out[#out + 1] = {redis.call('HGET', h, 'take_state'),\n"
+    "                     tonumber(redis.call('HGET', h, 'attempt')),\n"
+    "                     tonumber(redis.call('HGET', h, 'seq') or '0'),\n"
+    "                     redis.call('HGET', algo, 'seconds') or ''}\n"
+    "  else\n"
+    "    local attempt = tonumber(redis.call('HGET', h, 'attempts') or '0') + 1\n"
+    "    local seq = tonumber(redis.call('HGET', h, 'seq') or '0')\n"
+    "    local state = 'run'\n"
+    "    if redis.call('HGET', h, 'cancel') == '1' then state = 'cancelled' end\n"
+    "    if state == 'run' then\n"
+    "      seq = seq + 1\n"
+    "      local id = redis.call('XADD', KEYS[k + 3], 'MAXLEN', '~', ARGV[1], '*', 'e', ev)\n"
+    "      redis.call('EXPIRE', KEYS[k + 3], ARGV[2])\n"
+    "      redis.call('PUBLISH', KEYS[k + 4], id .. '\\n' .. ev)\n"
+    "    end\n"
+    "    redis.call('HSET', h, 'take', token, 'take_state', state, 'attempts', attempt,\n"
+    "      'attempt', attempt, 'worker', ARGV[a + 1], 'started_at', ARGV[a + 2],\n"
+    "      'payload', ARGV[a + 3], 'image_id', ARGV[a + 4], 'algorithm', ARGV[a + 5],\n"
+    "      'session_id', ARGV[a + 6], 'progress', '0', 'seq', seq,\n"
+    "      'status', state == 'run' and 'running' or 'cancelling')\n"
+    "    if redis.call('HEXISTS', h, 'queued_at') == 0 then\n"
+    "      redis.call('HSET', h, 'queued_at', ARGV[a + 2])\n"
+    "    end\n"
+    "    out[#out + 1] = {state, attempt, seq, redis.call('HGET', algo, 'seconds') or ''}\n"
+    "  end\n"
+    "  k = k + 4\n"
+    "  a = a + 8\n"
     "end\n"
-    "local attempt = tonumber(redis.call('HGET', h, 'attempts') or '0') + 1\n"
-    "local seq = tonumber(redis.call('HGET', h, 'seq') or '0')\n"
-    "local state = 'run'\n"
-    "if redis.call('HGET', h, 'cancel') == '1' then state = 'cancelled' end\n"
-    "if state == 'run' then\n"
-    "  seq = seq + 1\n"
-    "  local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], '*', 'e', ARGV[8])\n"
-    "  redis.call('EXPIRE', KEYS[3], ARGV[10])\n"
-    "  redis.call('PUBLISH', KEYS[4], id .. '\\n' .. ARGV[8])\n"
-    "end\n"
-    "redis.call('HSET', h, 'take', ARGV[1], 'take_state', state, 'attempts', attempt,\n"
-    "  'attempt', attempt, 'worker', ARGV[2], 'started_at', ARGV[3], 'payload', ARGV[4],\n"
-    "  'image_id', ARGV[5], 'algorithm', ARGV[6], 'session_id', ARGV[7], 'progress', '0',\n"
-    "  'seq', seq, 'status', state == 'run' and 'running' or 'cancelling')\n"
-    "if redis.call('HEXISTS', h, 'queued_at') == 0 then redis.call('HSET', h, 'queued_at', "
-    "ARGV[3]) end\n"
-    "return {state, attempt, seq, redis.call('HGET', KEYS[2], 'seconds') or ''}\n";
+    "return out\n";
 
 /* EMIT: append events to their streams and publish each with its id, and record job state, all
  * at once; one call carries a batch of events (the worker sends what one loop iteration made).

@@ -14,12 +14,11 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     wk_outbox_resend(arg);
 }
 
-void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max, const char *emit_sha)
+void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max)
 {
     memset(ob, 0, sizeof(*ob));
     ob->conn = conn;
     ob->max = max;
-    ob->emit_sha = emit_sha;
     ob->flush_ev = event_new(conn->base, -1, 0, flush_cb, ob);
 }
 
@@ -86,12 +85,12 @@ struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen
     return op;
 }
 
-struct wk_op *wk_op_new_emit(int nkeys, const char *const *keys, int nargs, const char *const *args,
-                             const size_t *arglen)
+struct wk_op *wk_op_new_script(const char *sha, int nkeys, const char *const *keys, int nargs,
+                               const char *const *args, const size_t *arglen)
 {
     struct wk_op *op = cm_xcalloc(1, sizeof(*op));
-    op->what = "EMIT";
-    op->emit = true;
+    op->what = "script";
+    op->script = sha;
     for (int i = 0; i < nkeys; i++)
         bulk(&op->keys, keys[i], strlen(keys[i]));
     for (int i = 0; i < nargs; i++)
@@ -136,15 +135,20 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             return;
         }
     }
-    for (int k = op->group; k > 0 && ob->head; k--) {
+    bool first_script = op->script != NULL;
+    size_t i = 0;
+    for (int k = op->group; k > 0 && ob->head; k--, i++) {
         op = ob->head;
         ob->head = op->next;
         if (!ob->head)
             ob->tail = NULL;
         ob->n--;
         ob->acked_total++;
+        /* a batched script answers with one element per op */
+        redisReply *mine =
+            first_script && r->type == REDIS_REPLY_ARRAY && i < r->elements ? r->element[i] : r;
         if (op->done)
-            op->done(op, r, op->arg);
+            op->done(op, mine, op->arg);
         op_free(op);
     }
 }
@@ -154,13 +158,13 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
 static struct wk_op *send_from(struct wk_outbox *ob, struct wk_op *op)
 {
     int n = 1, rc;
-    if (!op->emit) {
+    if (!op->script) {
         rc = redisAsyncFormattedCommand(ob->conn->ac, reply_cb, ob, op->args.data, op->args.len);
     } else {
         /* EVALSHA sha nkeys <keys of every event> <header> <args of every event> */
         int nkeys = 0, nargs = 0;
         struct wk_op *o = op;
-        for (n = 0; o && o->emit && n < WK_EMIT_BATCH; o = o->next, n++)
+        for (n = 0; o && o->script == op->script && n < WK_SCRIPT_BATCH; o = o->next, n++)
             nkeys += o->nkeys, nargs += o->nargs;
         struct cm_buf *b = &ob->scratch;
         char nk[16];
@@ -168,13 +172,13 @@ static struct wk_op *send_from(struct wk_outbox *ob, struct wk_op *op)
         cm_buf_reset(b);
         header(b, 3 + nkeys + 3 + nargs);
         bulk(b, "EVALSHA", 7);
-        bulk(b, ob->emit_sha, strlen(ob->emit_sha));
+        bulk(b, op->script, strlen(op->script));
         bulk(b, nk, (size_t)nkl);
         o = op;
         for (int i = 0; i < n; i++, o = o->next)
             cm_buf_append(b, o->keys.data, o->keys.len);
         for (int h = 0; h < 3; h++)
-            bulk(b, ob->emit_header[h], strlen(ob->emit_header[h]));
+            bulk(b, ob->header[h], strlen(ob->header[h]));
         o = op;
         for (int i = 0; i < n; i++, o = o->next)
             cm_buf_append(b, o->args.data, o->args.len);

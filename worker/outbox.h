@@ -1,7 +1,7 @@
 /* The worker's ordered outbox of Redis commands (events, job state). Commands are sent in order
  * at the end of each loop iteration while the connection is up, and kept until Redis has answered
  * them; after a loss the unanswered ones are sent again, in order, once the connection is back.
- * Consecutive events go out as one EMIT call (up to WK_EMIT_BATCH), which makes a repeat a no-op
+ * Consecutive events go out as one EMIT call (up to WK_SCRIPT_BATCH), which makes a repeat a no-op
  * (per-job sequence numbers), so every event is stored exactly once. Bounded: past the bound,
  * progress events are dropped (counted), outcomes never. Loop thread only. */
 #ifndef WK_OUTBOX_H
@@ -15,7 +15,7 @@
 #include "common/buf.h"
 #include "worker/conn.h"
 
-#define WK_EMIT_BATCH 64 /* events per EMIT call */
+#define WK_SCRIPT_BATCH 64 /* items per batched script call */
 
 struct wk_op;
 typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
@@ -27,7 +27,7 @@ struct wk_op {
     struct cm_buf args; /* the arguments, RESP-encoded (a whole command for other ops) */
     int nkeys, nargs;   /* how many bulk strings each holds */
     bool droppable;     /* a progress event: may be dropped when the outbox is full */
-    bool emit;          /* one event for the EMIT script, batched with its neighbours */
+    const char *script; /* a batched script call (EMIT, TAKE): its SHA1; NULL for a command */
     bool sent;          /* sent on the current connection, reply pending */
     int group;          /* on the first op of a sent command: how many ops it carries */
     wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
@@ -42,26 +42,28 @@ struct wk_outbox {
     size_t max;                 /* bound on n for droppable ops */
     struct wk_conn *conn;       /* borrowed */
     struct event *flush_ev;     /* sends what this loop iteration queued */
-    const char *emit_sha;       /* SHA1 of the EMIT script */
-    const char *emit_header[3]; /* EMIT's batch header: stream MAXLEN, stream TTL, result TTL */
-    struct cm_buf scratch;      /* where a batched EMIT command is put together */
-    bool stalled;               /* a transient error: waiting for the reconnect to resend */
-    uint64_t sent_total;        /* commands written (repeats included) */
+    const char
+        *header[3]; /* batched scripts' first arguments: stream MAXLEN, stream TTL, result TTL */
+    struct cm_buf scratch; /* where a batched EMIT command is put together */
+    bool stalled;          /* a transient error: waiting for the reconnect to resend */
+    uint64_t sent_total;   /* commands written (repeats included) */
     uint64_t acked_total;
     uint64_t dropped; /* droppable ops refused at the bound */
     uint64_t errors;  /* error replies */
 };
 
-void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max, const char *emit_sha);
+void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max);
 void wk_outbox_deinit(struct wk_outbox *ob);
 
 /* A new op for the command argv (argvlen NULL: C strings); nothing is queued yet. The
  * arguments are encoded once, here, into the Redis protocol. */
 struct wk_op *wk_op_new(int argc, const char *const *argv, const size_t *argvlen);
 
-/* A new EMIT op: one event's keys and arguments (see the EMIT script; args[0] is the kind). */
-struct wk_op *wk_op_new_emit(int nkeys, const char *const *keys, int nargs, const char *const *args,
-                             const size_t *arglen);
+/* A new op for one item of a batched script call (one event for EMIT, one job for TAKE):
+ * consecutive ops of the same script go out as one EVALSHA <sha> <all keys> <header> <all args>,
+ * and each op's done callback gets its element of the reply array. */
+struct wk_op *wk_op_new_script(const char *sha, int nkeys, const char *const *keys, int nargs,
+                               const char *const *args, const size_t *arglen);
 
 /* Queues op (taking ownership); it is sent at the end of this loop iteration when the connection
  * is up. Returns false when it was dropped at the bound (op freed). */

@@ -124,7 +124,8 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
         arglen[i] = i == 3 ? mp.len : strlen(args[i]);
     if (full && o->lrem_raw)
         arglen[4] = o->lrem_len;
-    struct wk_op *op = wk_op_new_emit(full ? 6 : 3, keys, nargs, args, arglen);
+    struct wk_op *op =
+        wk_op_new_script(cm_script(CM_SCRIPT_EMIT)->sha1, full ? 6 : 3, keys, nargs, args, arglen);
     op->droppable = o->droppable;
     if (wk_outbox_push(&w->outbox, op))
         w->events++;
@@ -357,27 +358,19 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     snprintf(job->token, sizeof(job->token), "%s/%llu", w->id,
              (unsigned long long)++w->job_counter);
     const char *session = job->spec.u.job.session_id;
-    const char *argv[] = {"EVALSHA",
-                          cm_script(CM_SCRIPT_TAKE)->sha1,
-                          "4",
-                          job->keys[0],
-                          akey,
-                          job->keys[1],
-                          job->keys[2],
-                          job->token,
+    const char *keys[] = {job->keys[0], akey, job->keys[1], job->keys[2]};
+    const char *args[] = {job->token,
                           w->id,
                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
                           job->json,
                           job->spec.u.job.image_id,
                           job->algo->name,
                           session ? session : "",
-                          started.data,
-                          w->emit_header[0],
-                          w->emit_header[1]};
-    size_t argvlen[17];
-    for (int i = 0; i < 17; i++)
-        argvlen[i] = i == 14 ? started.len : strlen(argv[i]);
-    struct wk_op *op = wk_op_new(17, argv, argvlen);
+                          started.data};
+    size_t arglen[8];
+    for (int i = 0; i < 8; i++)
+        arglen[i] = i == 7 ? started.len : strlen(args[i]);
+    struct wk_op *op = wk_op_new_script(cm_script(CM_SCRIPT_TAKE)->sha1, 4, keys, 8, args, arglen);
     op->done = take_done;
     op->arg = job;
     w->claiming++;
@@ -1007,12 +1000,12 @@ int wk_worker_run(struct wk_config *cfg)
     w->cmd.on_ready = cmd_ready, w->cmd.on_lost = cmd_lost;
     w->intake.on_ready = intake_ready, w->intake.on_lost = intake_lost;
     w->sub.on_ready = sub_ready;
-    wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max, cm_script(CM_SCRIPT_EMIT)->sha1);
+    wk_outbox_init(&w->outbox, &w->cmd, (size_t)cfg->outbox_max);
     snprintf(w->emit_header[0], sizeof(w->emit_header[0]), "%d", cfg->stream_maxlen);
     snprintf(w->emit_header[1], sizeof(w->emit_header[1]), "%d", cfg->stream_ttl_s);
     snprintf(w->emit_header[2], sizeof(w->emit_header[2]), "%d", cfg->result_ttl_s);
     for (int i = 0; i < 3; i++)
-        w->outbox.emit_header[i] = w->emit_header[i];
+        w->outbox.header[i] = w->emit_header[i];
 
     gpu_sampler_start(w);
     int rc = wk_compute_start(w);

@@ -22,8 +22,8 @@ typedef void (*wk_op_done_cb)(struct wk_op *op, redisReply *reply, void *arg);
 
 struct wk_op {
     struct wk_op *next;
-    const char *what;   /* for logs: the command name, or "EMIT" */
-    struct cm_buf keys; /* EMIT ops: the event's keys, RESP-encoded */
+    const char *what;   /* for logs: the command name, or "script" */
+    struct cm_buf keys; /* script ops: the item's keys, RESP-encoded */
     struct cm_buf args; /* the arguments, RESP-encoded (a whole command for other ops) */
     int nkeys, nargs;   /* how many bulk strings each holds */
     bool droppable;     /* a progress event: may be dropped when the outbox is full */

@@ -44,7 +44,7 @@ struct wk_outbox {
     struct event *flush_ev;     /* sends what this loop iteration queued */
     const char
         *header[3]; /* batched scripts' first arguments: stream MAXLEN, stream TTL, result TTL */
-    struct cm_buf scratch; /* where a batched EMIT command is put together */
+    struct cm_buf scratch; /* where a batched script call is put together */
     bool stalled;          /* a transient error: waiting for the reconnect to resend */
     uint64_t sent_total;   /* commands written (repeats included) */
     uint64_t acked_total;

@@ -185,7 +185,8 @@ int main(int argc, char **argv)
                  i);
         freeReplyObject(redisCommand(c, "LPUSH zsa:jobs %s", buf));
         char st[32] = "", err[128];
-        while (strcmp(st, "running") != 0) {
+        int64_t give_up = cm_time_mono_ms() + 30000; /* a lost job ends the run, not hangs it */
+        while (strcmp(st, "running") != 0 && cm_time_mono_ms() < give_up) {
             redisReply *rep = redisCommand(c, "HGET zsa:job:cx%d status", i);
             snprintf(st, sizeof(st), "%s", rep && rep->str ? rep->str : "");
             freeReplyObject(rep);
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
         snprintf(id, sizeof(id), "cx%d", i);
         int64_t s0 = cm_time_mono_ns();
         cm_jobctl_cancel(c, "zsa", id, err, sizeof(err));
-        while (strcmp(st, "cancelled") != 0) {
+        while (strcmp(st, "cancelled") != 0 && cm_time_mono_ms() < give_up) {
             redisReply *rep = redisCommand(c, "HGET zsa:job:cx%d status", i);
             snprintf(st, sizeof(st), "%s", rep && rep->str ? rep->str : "");
             freeReplyObject(rep);

@@ -141,6 +141,7 @@ int wk_compute_start(struct wk_worker *w)
     w->doorbell_ev = event_new(w->base, w->doorbell[0], EV_READ | EV_PERSIST, doorbell_cb, w);
     event_add(w->doorbell_ev, NULL);
     w->slots = cm_xcalloc((size_t)w->cfg->slots, sizeof(*w->slots));
+    w->claims = cm_xcalloc((size_t)w->cfg->slots, sizeof(*w->claims));
     for (int i = 0; i < w->cfg->slots; i++) {
         struct wk_slot *s = &w->slots[i];
         s->index = i;
@@ -196,4 +197,6 @@ void wk_compute_stop(struct wk_worker *w)
     close(w->doorbell[1]);
     free(w->slots);
     w->slots = NULL;
+    free(w->claims);
+    w->claims = NULL;
 }

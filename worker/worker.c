@@ -287,6 +287,9 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     struct wk_job *job = arg;
     struct wk_worker *w = job->w;
     w->claiming--;
+    for (int k = 0; k < w->cfg->slots; k++)
+        if (w->claims[k] == job)
+            w->claims[k] = NULL;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 4) {
         cm_log(CM_LOG_ERROR, "job %s: claim failed; giving it back", job->job_id);
         requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
@@ -374,6 +377,12 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     op->done = take_done;
     op->arg = job;
     w->claiming++;
+    for (int k = 0; k < w->cfg->slots; k++) {
+        if (!w->claims[k]) {
+            w->claims[k] = job;
+            break;
+        }
+    }
     wk_outbox_push(&w->outbox, op);
     cm_buf_deinit(&started);
     free(akey);
@@ -493,23 +502,28 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     if (!r || r->type != REDIS_REPLY_ARRAY)
         return;
-    bool *held = cm_xcalloc((size_t)w->cfg->slots, sizeof(bool));
+    /* what this worker holds: jobs in slots and jobs whose claim is in flight */
+    int n = w->cfg->slots;
+    struct wk_job **mine = cm_xcalloc(2 * (size_t)n, sizeof(*mine));
+    for (int k = 0; k < n; k++)
+        mine[k] = w->slots[k].job, mine[n + k] = w->claims[k];
     for (size_t i = 0; i < r->elements; i++) {
         const char *raw = r->element[i]->str;
-        bool running = false;
-        for (int k = 0; k < w->cfg->slots && !running; k++) {
-            struct wk_job *job = w->slots[k].job;
-            if (job && !held[k] && job->raw_len == r->element[i]->len &&
-                memcmp(job->raw, raw, job->raw_len) == 0)
-                held[k] = running = true;
+        bool held = false;
+        for (int k = 0; k < 2 * n && !held; k++) {
+            if (mine[k] && mine[k]->raw_len == r->element[i]->len &&
+                memcmp(mine[k]->raw, raw, mine[k]->raw_len) == 0) {
+                mine[k] = NULL; /* each entry accounts for one held job */
+                held = true;
+            }
         }
-        if (!running) {
-            cm_log(CM_LOG_WARN, "found a job in %s that no slot runs; putting it back",
+        if (!held) {
+            cm_log(CM_LOG_WARN, "found a job in %s that this worker does not hold; putting it back",
                    w->k_active);
             requeue_raw(w, raw, r->element[i]->len, NULL, false);
         }
     }
-    free(held);
+    free(mine);
     w->recovered = true;
     intake_next(w);
 }
@@ -1033,6 +1047,8 @@ int wk_worker_run(struct wk_config *cfg)
     wk_conn_start(&w->sub);
     event_base_dispatch(w->base);
 out:
+    for (int k = 0; w->claims && k < cfg->slots; k++) /* claims Redis never answered */
+        job_free(w->claims[k]);
     wk_compute_stop(w);
     gpu_sampler_stop(w);
     wk_conn_deinit(&w->cmd);

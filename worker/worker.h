@@ -79,12 +79,13 @@ struct wk_worker {
         double seconds;        /* measured duration per job (EWMA), 0 unknown */
     } algo_est[WK_ALGO_CACHE]; /* EMIT batch header: stream MAXLEN, stream TTL, result TTL */
     struct wk_slot *slots;
-    int busy;           /* slots with a job */
-    int claiming;       /* jobs taken whose TAKE has not answered yet */
-    int intake_pending; /* BLMOVEs in flight */
-    bool queue_busy;    /* the last BLMOVE found a job: pipeline the next ones */
-    bool draining;      /* SIGTERM: no new jobs */
-    bool recovered;     /* own active list checked since the intake connected */
+    int busy;               /* slots with a job */
+    int claiming;           /* jobs taken whose TAKE has not answered yet */
+    struct wk_job **claims; /* those jobs (one entry per slot, NULL when free) */
+    int intake_pending;     /* BLMOVEs in flight */
+    bool queue_busy;        /* the last BLMOVE found a job: pipeline the next ones */
+    bool draining;          /* SIGTERM: no new jobs */
+    bool recovered;         /* own active list checked since the intake connected */
     int64_t drain_deadline_ms;
     pthread_mutex_t lock; /* guards posts and slot hand-over */
     struct wk_post *posts_head, *posts_tail;

@@ -87,7 +87,7 @@ asan: deps
 # make test: unit tests under ASan/UBSan, integration tests against the ASan daemons, the
 # release build (-O2 warnings differ), the generated protocol reference, formatting, cppcheck.
 test: deps
-	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory build build-bench
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build build-tests
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration

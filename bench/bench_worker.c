@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/jobctl.h"
 #include "common/time.h"
@@ -36,27 +37,51 @@ static double redis_cpu(redisContext *c)
     return sys + user;
 }
 
-/* Reads one published event; returns its type, or -1. */
+/* CPU seconds (user + system) a process has used so far; 0 when it cannot be read. */
+static double proc_cpu(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Returns the type of the next published event (a message carries one or more), or -1. */
 static int next_event(redisContext *sub)
 {
-    redisReply *r;
-    if (redisGetReply(sub, (void **)&r) != REDIS_OK)
-        return -1;
-    int type = -1;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        strcmp(r->element[0]->str, "message") == 0) {
-        const char *msg = r->element[2]->str;
-        const char *nl = memchr(msg, '\n', r->element[2]->len);
-        struct pr_msg m;
-        struct pr_err err;
-        if (nl && pr_decode_msgpack(nl + 1, r->element[2]->len - (size_t)(nl + 1 - msg),
-                                    PR_WIRE_SERVER, &m, &err) == 0) {
-            type = m.type;
-            pr_msg_deinit(&m);
+    static int queue[256];
+    static size_t head, tail;
+    while (head == tail) {
+        redisReply *r;
+        if (redisGetReply(sub, (void **)&r) != REDIS_OK)
+            return -1;
+        head = tail = 0;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+            strcmp(r->element[0]->str, "message") == 0) {
+            const char *msg = r->element[2]->str;
+            size_t len = r->element[2]->len, pos = 0;
+            struct pr_frame f;
+            struct pr_err err;
+            while (tail < 256 && pr_pub_next(msg, len, &pos, &f, &err) == 1) {
+                struct pr_msg m;
+                queue[tail++] = pr_decode_msgpack(f.ev, f.ev_len, PR_WIRE_SERVER, &m, &err) == 0
+                                    ? (int)m.type
+                                    : -1;
+                if (queue[tail - 1] >= 0)
+                    pr_msg_deinit(&m);
+            }
         }
+        freeReplyObject(r);
     }
-    freeReplyObject(r);
-    return type;
+    return queue[head++];
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -121,7 +146,9 @@ int main(int argc, char **argv)
     redisSetTimeout(sub, tmo);
 
     /* 1. throughput */
-    double cpu0 = redis_cpu(c);
+    double cpu0 = redis_cpu(c), self0 = proc_cpu(getpid()), wcpu0 = 0;
+    for (int i = 0; i < nworkers; i++)
+        wcpu0 += proc_cpu(w[i].pid);
     int64_t t0 = cm_time_mono_ns();
     char buf[256];
     for (int i = 0; i < njobs; i++) {
@@ -143,11 +170,15 @@ int main(int argc, char **argv)
         complete += t == PR_PROCESSING_COMPLETE;
     }
     double secs = (double)(cm_time_mono_ns() - t0) / 1e9;
-    double cpu = redis_cpu(c) - cpu0;
+    double cpu = redis_cpu(c) - cpu0, self = proc_cpu(getpid()) - self0, wcpu = -wcpu0;
+    for (int i = 0; i < nworkers; i++)
+        wcpu += proc_cpu(w[i].pid);
     printf("throughput: %d jobs, %d workers x %s slots: %.2f s, %.0f jobs/s, %.0f events/s, "
            "redis cpu %.1f us/job (%.0f%% of one core)\n",
            njobs, nworkers, slots, secs, complete / secs, events / secs, cpu * 1e6 / njobs,
            100 * cpu / secs);
+    printf("  cpu per job: workers %.1f us, listener %.1f us\n", wcpu * 1e6 / njobs,
+           self * 1e6 / njobs);
 
     if (getenv("ZSA_BENCH_STATS")) { /* where Redis spends its time */
         redisReply *st = redisCommand(c, "INFO commandstats");

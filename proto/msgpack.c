@@ -83,7 +83,8 @@ static int scan_header(const unsigned char *p, size_t len, size_t *pos, uint64_t
     return 0;
 }
 
-static int scan(const char *buf, size_t len, struct pr_err *err)
+/* Checks the one value at the start of buf; *end is set to the byte after it. */
+static int scan_value(const char *buf, size_t len, size_t *end, struct pr_err *err)
 {
     const unsigned char *p = (const unsigned char *)buf;
     uint64_t left[PR_MAX_DEPTH + 1]; /* items still to read at each open level */
@@ -115,10 +116,51 @@ static int scan(const char *buf, size_t len, struct pr_err *err)
                             (unsigned long long)count, pos);
         left[++top] = count;
     }
+    *end = pos;
+    return 0;
+}
+
+static int scan(const char *buf, size_t len, struct pr_err *err)
+{
+    size_t pos = 0;
+    if (scan_value(buf, len, &pos, err))
+        return -EINVAL;
     if (pos != len)
         return pr__fail(err, "message", "unexpected data after the MessagePack value at byte %zu",
                         pos);
     return 0;
+}
+
+/* "<digits>-<digits>" */
+static bool stream_id_ok(const char *s, size_t n)
+{
+    size_t a = 0, b;
+    while (a < n && s[a] >= '0' && s[a] <= '9')
+        a++;
+    if (a == 0 || a + 1 >= n || s[a] != '-')
+        return false;
+    for (b = a + 1; b < n && s[b] >= '0' && s[b] <= '9';)
+        b++;
+    return b == n;
+}
+
+int pr_pub_next(const char *buf, size_t len, size_t *pos, struct pr_frame *f, struct pr_err *err)
+{
+    if (*pos >= len)
+        return 0;
+    const char *id = buf + *pos;
+    const char *nl = memchr(id, '\n', len - *pos);
+    if (!nl || nl - id > PR_MAX_STREAM_ID || !stream_id_ok(id, (size_t)(nl - id)))
+        return pr__fail(err, "message", "published frame at byte %zu: no stream id line", *pos);
+    size_t at = (size_t)(nl + 1 - buf), n = 0;
+    if (at >= len)
+        return pr__fail(err, "message", "published frame at byte %zu: no event", *pos);
+    if (scan_value(nl + 1, len - at, &n, err))
+        return -EINVAL;
+    f->id = id, f->id_len = (size_t)(nl - id);
+    f->ev = nl + 1, f->ev_len = n;
+    *pos = at + n;
+    return 1;
 }
 
 /* ---- decode -------------------------------------------------------------------------------- */

@@ -150,6 +150,17 @@ int pr_value_parse_msgpack(const char *buf, size_t len, struct pr_value *out, st
 void pr_value_write_json(const struct pr_value *v, struct cm_buf *out);
 void pr_value_write_msgpack(const struct pr_value *v, struct cm_buf *out);
 
+/* Published messages (Redis pub/sub) carry one or more frames, each "<stream id>\n" followed by
+ * one MessagePack event. pr_pub_next reads the frame at *pos into *f (pointers into buf) and
+ * advances *pos: 1 for a frame, 0 at the end, -EINVAL (err filled) for a malformed one. The
+ * event is only checked to be one well-formed value; decode it with pr_decode_msgpack. */
+#define PR_MAX_STREAM_ID 41 /* "<ms>-<seq>": two 64-bit numbers and a dash */
+struct pr_frame {
+    const char *id, *ev;
+    size_t id_len, ev_len;
+};
+int pr_pub_next(const char *buf, size_t len, size_t *pos, struct pr_frame *f, struct pr_err *err);
+
 /* Appends the reference tables of every message (Markdown) to out; docs/PROTOCOL.md embeds it. */
 void pr_doc_markdown(struct cm_buf *out);
 

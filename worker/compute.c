@@ -1,6 +1,11 @@
 /* Compute threads, one per job slot, and the queue through which they post progress and
- * completion to the loop (a mutex-protected list plus a pipe as doorbell). The loop never waits
- * on a compute thread except when stopping them at exit. */
+ * completion to the loop: a lock-free stack (threads push, the loop takes all of it at once and
+ * reverses it, so each thread's posts keep their order) plus a pipe as doorbell, rung only by the
+ * post that finds the stack empty. Jobs reach the threads through a ready queue: a thread that
+ * ends a job takes the next ready one without sleeping, and the loop wakes a sleeping thread
+ * only for a job that no thread already woken will take, so short jobs do not cost a context
+ * switch each. There are as many threads as slots, so a ready job always has a thread. The loop
+ * never waits on a compute thread except when stopping them at exit. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,15 +34,14 @@ struct wk_post {
 
 static void post(struct wk_worker *w, struct wk_post *p)
 {
-    pthread_mutex_lock(&w->lock);
-    bool was_empty = !w->posts_head;
-    if (w->posts_tail)
-        w->posts_tail->next = p;
-    else
-        w->posts_head = p;
-    w->posts_tail = p;
-    pthread_mutex_unlock(&w->lock);
-    if (was_empty) {
+    struct wk_post *head = atomic_load_explicit(&w->posts, memory_order_relaxed);
+    do
+        p->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&w->posts, &head, p, memory_order_release,
+                                                  memory_order_relaxed));
+    /* the loop reads the pipe before it takes the stack: a post onto an empty stack after that
+     * rings again, one onto a non-empty stack is taken with it */
+    if (!head) {
         ssize_t n = write(w->doorbell[1], "x", 1);
         (void)n; /* a full pipe already rings */
     }
@@ -85,23 +89,32 @@ static void run_job(struct wk_slot *s, struct wk_job *job)
     post(s->w, p);
 }
 
-static void *slot_main(void *arg)
+static void *pool_main(void *arg)
 {
-    struct wk_slot *s = arg;
-    struct wk_worker *w = s->w;
-    pthread_mutex_lock(&w->lock);
+    struct wk_worker *w = arg;
+    pthread_mutex_lock(&w->pool_lock);
     for (;;) {
-        while (!s->todo && !s->quit)
-            pthread_cond_wait(&s->cond, &w->lock);
-        if (s->quit)
+        while (!w->ready_head && !w->pool_quit) {
+            w->pool_idle++;
+            pthread_cond_wait(&w->pool_cond, &w->pool_lock);
+            w->pool_idle--;
+            if (w->pool_wakes > 0) /* a spurious wake-up makes this undercount: harmless */
+                w->pool_wakes--;
+        }
+        if (w->pool_quit)
             break;
+        struct wk_slot *s = w->ready_head;
+        w->ready_head = s->ready_next;
+        if (!w->ready_head)
+            w->ready_tail = NULL;
+        w->ready_len--;
         struct wk_job *job = s->todo;
         s->todo = NULL;
-        pthread_mutex_unlock(&w->lock);
+        pthread_mutex_unlock(&w->pool_lock);
         run_job(s, job);
-        pthread_mutex_lock(&w->lock);
+        pthread_mutex_lock(&w->pool_lock);
     }
-    pthread_mutex_unlock(&w->lock);
+    pthread_mutex_unlock(&w->pool_lock);
     return NULL;
 }
 
@@ -111,10 +124,14 @@ void wk_compute_drain(struct wk_worker *w)
     char buf[64];
     while (read(w->doorbell[0], buf, sizeof(buf)) > 0) {
     }
-    pthread_mutex_lock(&w->lock);
-    struct wk_post *p = w->posts_head;
-    w->posts_head = w->posts_tail = NULL;
-    pthread_mutex_unlock(&w->lock);
+    struct wk_post *p = NULL,
+                   *newest = atomic_exchange_explicit(&w->posts, NULL, memory_order_acquire);
+    while (newest) { /* oldest first */
+        struct wk_post *next = newest->next;
+        newest->next = p;
+        p = newest;
+        newest = next;
+    }
     while (p) {
         struct wk_post *next = p->next;
         if (p->kind == POST_PROGRESS)
@@ -142,15 +159,19 @@ int wk_compute_start(struct wk_worker *w)
     event_add(w->doorbell_ev, NULL);
     w->slots = cm_xcalloc((size_t)w->cfg->slots, sizeof(*w->slots));
     w->claims = cm_xcalloc((size_t)w->cfg->slots, sizeof(*w->claims));
+    w->threads = cm_xcalloc((size_t)w->cfg->slots, sizeof(*w->threads));
+    pthread_mutex_init(&w->pool_lock, NULL);
+    pthread_cond_init(&w->pool_cond, NULL);
     for (int i = 0; i < w->cfg->slots; i++) {
         struct wk_slot *s = &w->slots[i];
         s->index = i;
         s->w = w;
         atomic_init(&s->cancel, false);
-        pthread_cond_init(&s->cond, NULL);
-        int rc = pthread_create(&s->thread, NULL, slot_main, s);
+    }
+    for (w->nthreads = 0; w->nthreads < w->cfg->slots; w->nthreads++) {
+        int rc = pthread_create(&w->threads[w->nthreads], NULL, pool_main, w);
         if (rc != 0) {
-            cm_log(CM_LOG_ERROR, "slot %d: cannot start its thread: %s", i, strerror(rc));
+            cm_log(CM_LOG_ERROR, "cannot start compute thread %d: %s", w->nthreads, strerror(rc));
             return -rc;
         }
     }
@@ -159,38 +180,48 @@ int wk_compute_start(struct wk_worker *w)
 
 void wk_compute_assign(struct wk_slot *s, struct wk_job *job)
 {
+    struct wk_worker *w = s->w;
     atomic_store(&s->cancel, false);
     s->job = job;
     job->slot = s;
-    pthread_mutex_lock(&s->w->lock);
+    pthread_mutex_lock(&w->pool_lock);
     s->todo = job;
-    pthread_cond_signal(&s->cond);
-    pthread_mutex_unlock(&s->w->lock);
+    s->ready_next = NULL;
+    if (w->ready_tail)
+        w->ready_tail->ready_next = s;
+    else
+        w->ready_head = s;
+    w->ready_tail = s;
+    w->ready_len++;
+    if (w->ready_len > w->pool_wakes && w->pool_idle > w->pool_wakes) {
+        w->pool_wakes++;
+        pthread_cond_signal(&w->pool_cond);
+    }
+    pthread_mutex_unlock(&w->pool_lock);
 }
 
 void wk_compute_stop(struct wk_worker *w)
 {
     if (!w->slots)
         return;
-    for (int i = 0; i < w->cfg->slots; i++) {
-        struct wk_slot *s = &w->slots[i];
-        atomic_store(&s->cancel, true);
-        pthread_mutex_lock(&w->lock);
-        s->quit = true;
-        pthread_cond_signal(&s->cond);
-        pthread_mutex_unlock(&w->lock);
-    }
-    for (int i = 0; i < w->cfg->slots; i++) {
-        pthread_join(w->slots[i].thread, NULL);
-        pthread_cond_destroy(&w->slots[i].cond);
-    }
-    struct wk_post *p = w->posts_head;
+    for (int i = 0; i < w->cfg->slots; i++)
+        atomic_store(&w->slots[i].cancel, true);
+    pthread_mutex_lock(&w->pool_lock);
+    w->pool_quit = true;
+    pthread_cond_broadcast(&w->pool_cond);
+    pthread_mutex_unlock(&w->pool_lock);
+    for (int i = 0; i < w->nthreads; i++)
+        pthread_join(w->threads[i], NULL);
+    pthread_cond_destroy(&w->pool_cond);
+    pthread_mutex_destroy(&w->pool_lock);
+    free(w->threads);
+    w->threads = NULL;
+    struct wk_post *p = atomic_exchange(&w->posts, NULL);
     while (p) {
         struct wk_post *next = p->next;
         free(p);
         p = next;
     }
-    w->posts_head = w->posts_tail = NULL;
     if (w->doorbell_ev)
         event_free(w->doorbell_ev);
     close(w->doorbell[0]);

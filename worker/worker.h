@@ -44,12 +44,10 @@ struct wk_worker;
 struct wk_slot {
     int index;
     struct wk_worker *w;
-    pthread_t thread;
-    pthread_cond_t cond; /* with w->lock: work arrived or quit */
-    struct wk_job *job;  /* loop side: the job this slot runs, NULL when free */
-    struct wk_job *todo; /* under w->lock: handed to the thread */
-    atomic_bool cancel;  /* set by the loop, read by the algorithm */
-    bool quit;           /* under w->lock */
+    struct wk_job *job;         /* loop side: the job this slot runs, NULL when free */
+    struct wk_job *todo;        /* under w->pool_lock: handed to a compute thread */
+    struct wk_slot *ready_next; /* under w->pool_lock: the ready queue */
+    atomic_bool cancel;         /* set by the loop, read by the algorithm */
     /* compute-thread side: progress rate limit */
     int64_t last_post_ns;
     char last_step[128];
@@ -87,9 +85,17 @@ struct wk_worker {
     bool draining;          /* SIGTERM: no new jobs */
     bool recovered;         /* own active list checked since the intake connected */
     int64_t drain_deadline_ms;
-    pthread_mutex_t lock; /* guards posts and slot hand-over */
-    struct wk_post *posts_head, *posts_tail;
-    int doorbell[2]; /* pipe: compute threads ring, the loop drains posts */
+    pthread_mutex_t lock; /* guards the GPU sample */
+    /* compute threads (as many as slots): a pool taking ready slots in order */
+    pthread_t *threads;
+    int nthreads; /* started */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond; /* with pool_lock: a slot is ready, or quit */
+    struct wk_slot *ready_head, *ready_tail;
+    int ready_len, pool_idle, pool_wakes; /* under pool_lock; wakes: signalled, not yet up */
+    bool pool_quit;                       /* under pool_lock */
+    _Atomic(struct wk_post *) posts; /* lock-free stack, newest first; the loop takes it whole */
+    int doorbell[2];                 /* pipe: compute threads ring, the loop drains posts */
     struct event *doorbell_ev, *hb_timer, *drain_timer, *sig_term, *sig_int;
     struct evhttp *http;
     int http_port; /* where /metrics listens (the kernel's pick for port 0) */

@@ -586,3 +586,73 @@ Test(worker, redis_out_of_memory_delays_events_but_loses_none)
     cr_assert_eq(EV.m[EV.n - 1].type, PR_PROCESSING_COMPLETE);
     free_events(&EV);
 }
+
+/* What a gateway relies on: each stream entry is published once, with its id, byte for byte,
+ * in stream order, several events per message when a script call appended several. */
+Test(worker, published_frames_match_stream_entries_exactly)
+{
+    redisContext *sub = th_redis_connect(&R);
+    cr_assert_not_null(sub);
+    freeReplyObject(redisCommand(sub, "SUBSCRIBE zsa:ch:sb"));
+    start_worker(&W, "wb", "--slots=8", NULL);
+    enum { NJOBS = 40 };
+    char json[256];
+    for (int i = 0; i < NJOBS; i++) {
+        snprintf(json, sizeof(json),
+                 "{\"job_id\":\"b%d\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"session_id\":"
+                 "\"sb\",\"parameters\":{\"duration_seconds\":0,\"steps\":5}}",
+                 i);
+        lpush(json);
+    }
+    static char ids[4096][32];
+    static struct cm_buf evs[4096];
+    int nframes = 0, complete = 0, multi = 0;
+    struct timeval tmo = {20, 0};
+    redisSetTimeout(sub, tmo);
+    while (complete < NJOBS) {
+        redisReply *r;
+        cr_assert_eq(redisGetReply(sub, (void **)&r), REDIS_OK, "published events stopped after %d",
+                     nframes);
+        cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
+        size_t pos = 0;
+        struct pr_frame f;
+        struct pr_err err;
+        int rc, in_msg = 0;
+        while ((rc = pr_pub_next(r->element[2]->str, r->element[2]->len, &pos, &f, &err)) == 1) {
+            cr_assert_lt(nframes, 4096);
+            snprintf(ids[nframes], sizeof(ids[0]), "%.*s", (int)f.id_len, f.id);
+            cm_buf_init(&evs[nframes]);
+            cm_buf_append(&evs[nframes], f.ev, f.ev_len);
+            struct pr_msg m;
+            cr_assert_eq(pr_decode_msgpack(f.ev, f.ev_len, PR_WIRE_SERVER, &m, &err), 0, "%s",
+                         err.text);
+            complete += m.type == PR_PROCESSING_COMPLETE;
+            pr_msg_deinit(&m);
+            nframes++, in_msg++;
+        }
+        cr_assert_eq(rc, 0, "malformed published message: %s", err.text);
+        multi += in_msg > 1;
+        freeReplyObject(r);
+    }
+    redisFree(sub);
+    redisReply *r = cmd("XRANGE zsa:events:sb - +");
+    cr_assert_eq((int)r->elements, nframes, "stream entries vs published frames");
+    for (int i = 0; i < nframes; i++) {
+        redisReply *e = r->element[i];
+        cr_assert_str_eq(e->element[0]->str, ids[i], "frame %d", i);
+        cr_assert_eq(e->element[1]->element[1]->len, evs[i].len);
+        cr_assert_eq(memcmp(e->element[1]->element[1]->str, evs[i].data, evs[i].len), 0);
+        cm_buf_deinit(&evs[i]);
+    }
+    freeReplyObject(r);
+    cr_assert_eq(nframes, NJOBS * 7, "started + 5 progress + complete per job");
+    cr_assert_gt(multi, 0, "no message carried more than one event");
+    /* the job hashes hold the latest of their events (progress fields are written once per call) */
+    for (int i = 0; i < NJOBS; i++) {
+        char id[16], buf[64];
+        snprintf(id, sizeof(id), "b%d", i);
+        cr_assert_str_eq(job_field(id, "seq", buf, sizeof(buf)), "7", "%s", id);
+        cr_assert_str_eq(job_field(id, "progress", buf, sizeof(buf)), "100", "%s", id);
+        cr_assert_str_eq(job_field(id, "status", buf, sizeof(buf)), "complete", "%s", id);
+    }
+}

@@ -246,3 +246,100 @@ Test(proto_msgpack, repeated_key_last_wins_as_in_json)
     cr_assert_str_eq(m.u.cancel.job_id, "second");
     pr_msg_deinit(&m);
 }
+
+/* A published message with one frame per server event type (ids 1-0, 2-0, ...). */
+static void pub_message(struct cm_buf *out, int *nframes)
+{
+    *nframes = 0;
+    for (int t = 0; t < PR__TYPE_COUNT; t++) {
+        if (pr_msgdesc(t)->family == PR_FAM_CLIENT || pr_msgdesc(t)->family == PR_FAM_JOB)
+            continue;
+        struct pr_msg m;
+        struct pr_err err;
+        th_sample_msg(&m, t, *nframes % 2 == 0);
+        cm_buf_printf(out, "%d-%d\n", *nframes + 1, *nframes);
+        cr_assert_eq(pr_encode_msgpack(&m, out, &err), 0, "%s", err.text);
+        pr_msg_deinit(&m);
+        (*nframes)++;
+    }
+}
+
+Test(proto_pub, frames_split_in_order_and_decode)
+{
+    struct cm_buf b = CM_BUF_INIT;
+    int n;
+    pub_message(&b, &n);
+    cr_assert_gt(n, 5);
+    size_t pos = 0;
+    struct pr_frame f;
+    struct pr_err err;
+    int seen = 0, rc;
+    while ((rc = pr_pub_next(b.data, b.len, &pos, &f, &err)) == 1) {
+        char id[32];
+        snprintf(id, sizeof(id), "%d-%d", seen + 1, seen);
+        cr_assert_eq(f.id_len, strlen(id));
+        cr_assert_eq(memcmp(f.id, id, f.id_len), 0, "frame %d has id %.*s", seen, (int)f.id_len,
+                     f.id);
+        struct pr_msg m;
+        cr_assert_eq(pr_decode_msgpack(f.ev, f.ev_len, PR_WIRE_SERVER, &m, &err), 0,
+                     "frame %d: %s: %s", seen, err.field, err.text);
+        pr_msg_deinit(&m);
+        seen++;
+    }
+    cr_assert_eq(rc, 0);
+    cr_assert_eq(seen, n);
+    cr_assert_eq(pos, b.len);
+    cm_buf_deinit(&b);
+}
+
+Test(proto_pub, every_truncation_is_an_error_or_ends_at_a_frame_boundary)
+{
+    struct cm_buf b = CM_BUF_INIT;
+    int n;
+    pub_message(&b, &n);
+    /* frame boundaries: a cut there is a shorter valid message */
+    size_t bounds[64], nb = 0, pos = 0;
+    struct pr_frame f;
+    struct pr_err err;
+    while (pr_pub_next(b.data, b.len, &pos, &f, &err) == 1)
+        bounds[nb++] = pos;
+    for (size_t cut = 1; cut < b.len; cut++) {
+        char *copy = cm_xmemdup0(b.data, cut);
+        int rc, frames = 0;
+        pos = 0;
+        while ((rc = pr_pub_next(copy, cut, &pos, &f, &err)) == 1)
+            frames++;
+        bool boundary = false;
+        for (size_t i = 0; i < nb; i++)
+            boundary |= bounds[i] == cut;
+        if (boundary)
+            cr_assert_eq(rc, 0, "cut at %zu (a frame boundary) must parse", cut);
+        else
+            cr_assert_eq(rc, -EINVAL, "cut at %zu must be refused, got %d after %d frames", cut, rc,
+                         frames);
+        free(copy);
+    }
+    cm_buf_deinit(&b);
+}
+
+Test(proto_pub, malformed_id_lines_are_refused)
+{
+    static const char *bad[] = {"\n\x80",     "1-0",
+                                "abc\n\x80",  "1-0-0\n\x80",
+                                "-1\n\x80",   "1-\n\x80",
+                                "1--2\n\x80", "1-0\n",
+                                "1-0\n\xc1",  "123456789012345678901-12345678901234567890\n\x80"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t pos = 0;
+        struct pr_frame f;
+        struct pr_err err;
+        cr_assert_eq(pr_pub_next(bad[i], strlen(bad[i]), &pos, &f, &err), -EINVAL, "case %zu", i);
+        cr_assert_str_eq(err.field, "message");
+    }
+    size_t pos = 0;
+    struct pr_frame f;
+    struct pr_err err;
+    cr_assert_eq(pr_pub_next("1700000000000-12\n\x80", 18, &pos, &f, &err), 1);
+    cr_assert_eq(f.ev_len, 1);
+    cr_assert_eq(pr_pub_next("1700000000000-12\n\x80", 18, &pos, &f, &err), 0);
+}

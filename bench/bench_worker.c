@@ -8,6 +8,7 @@
  * docs/BENCHMARKS.md.
  */
 #include <hiredis/hiredis.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +70,7 @@ static int next_event(redisContext *sub)
             const char *msg = r->element[2]->str;
             size_t len = r->element[2]->len, pos = 0;
             struct pr_frame f;
-            struct pr_err err;
+            struct pr_err err = {0};
             while (tail < 256 && pr_pub_next(msg, len, &pos, &f, &err) == 1) {
                 struct pr_msg m;
                 queue[tail++] = pr_decode_msgpack(f.ev, f.ev_len, PR_WIRE_SERVER, &m, &err) == 0
@@ -88,6 +89,84 @@ static int cmp_ll(const void *a, const void *b)
 {
     long long x = *(const long long *)a, y = *(const long long *)b;
     return (x > y) - (x < y);
+}
+
+/* A listener that reads the session stream, stalls for 3 s after a quarter of the events, then
+ * resumes from its last id. It must either get every event or know exactly how many it missed:
+ * on resume, one MULTI reads how many entries were ever added and how many remain, with the next
+ * entries, so a gap is detected and counted, never silent. */
+struct stalled {
+    int port;
+    long long expect, before, missed, after, added;
+    bool gap;
+};
+
+static long long xinfo_int(const redisReply *info, const char *key, char *str, size_t n)
+{
+    for (size_t i = 0; info && info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2) {
+        if (strcmp(info->element[i]->str, key) != 0)
+            continue;
+        const redisReply *v = info->element[i + 1];
+        if (str && v->type == REDIS_REPLY_STRING)
+            snprintf(str, n, "%s", v->str);
+        return v->type == REDIS_REPLY_INTEGER ? v->integer : 0;
+    }
+    return -1;
+}
+
+static void *stalled_main(void *arg)
+{
+    struct stalled *st = arg;
+    redisContext *c = redisConnect("127.0.0.1", st->port);
+    char last[48] = "0-0";
+    bool stalled = false;
+    int64_t give_up = cm_time_mono_ms() + 120000;
+    while (c && !c->err && st->before + st->missed + st->after < st->expect &&
+           cm_time_mono_ms() < give_up) {
+        if (!stalled && st->before >= st->expect / 4) {
+            struct timespec ts = {3, 0};
+            nanosleep(&ts, NULL);
+            stalled = true;
+            /* resume: what was trimmed, and the next entries, as of one instant */
+            freeReplyObject(redisCommand(c, "MULTI"));
+            freeReplyObject(redisCommand(c, "XINFO STREAM zsa:events:bench"));
+            freeReplyObject(redisCommand(c, "XREAD COUNT 1000 STREAMS zsa:events:bench %s", last));
+            redisReply *ex = redisCommand(c, "EXEC");
+            long long added = xinfo_int(ex ? ex->element[0] : NULL, "entries-added", NULL, 0);
+            long long len = xinfo_int(ex ? ex->element[0] : NULL, "length", NULL, 0);
+            /* trimming removes the oldest entries (nothing else deletes from these streams):
+             * past the ones read before, every removed entry is one this listener missed */
+            st->gap = added - len > st->before;
+            if (st->gap)
+                st->missed = added - len - st->before;
+            redisReply *rd = ex ? ex->element[1] : NULL;
+            if (rd && rd->type == REDIS_REPLY_ARRAY) {
+                redisReply *ents = rd->element[0]->element[1];
+                st->after += (long long)ents->elements;
+                if (ents->elements)
+                    snprintf(last, sizeof(last), "%s",
+                             ents->element[ents->elements - 1]->element[0]->str);
+            }
+            freeReplyObject(ex);
+            continue;
+        }
+        redisReply *rd =
+            redisCommand(c, "XREAD COUNT 1000 BLOCK 200 STREAMS zsa:events:bench %s", last);
+        if (rd && rd->type == REDIS_REPLY_ARRAY) {
+            redisReply *ents = rd->element[0]->element[1];
+            *(stalled ? &st->after : &st->before) += (long long)ents->elements;
+            if (ents->elements)
+                snprintf(last, sizeof(last), "%s",
+                         ents->element[ents->elements - 1]->element[0]->str);
+        }
+        freeReplyObject(rd);
+    }
+    redisReply *info = c ? redisCommand(c, "XINFO STREAM zsa:events:bench") : NULL;
+    st->added = xinfo_int(info, "entries-added", NULL, 0);
+    freeReplyObject(info);
+    if (c)
+        redisFree(c);
+    return NULL;
 }
 
 #define JOB_JSON                                                                                   \
@@ -146,6 +225,9 @@ int main(int argc, char **argv)
     redisSetTimeout(sub, tmo);
 
     /* 1. throughput */
+    struct stalled stall = {.port = r.port, .expect = 7LL * njobs};
+    pthread_t stall_thread;
+    pthread_create(&stall_thread, NULL, stalled_main, &stall);
     double cpu0 = redis_cpu(c), self0 = proc_cpu(getpid()), wcpu0 = 0;
     for (int i = 0; i < nworkers; i++)
         wcpu0 += proc_cpu(w[i].pid);
@@ -179,6 +261,20 @@ int main(int argc, char **argv)
            100 * cpu / secs);
     printf("  cpu per job: workers %.1f us, listener %.1f us\n", wcpu * 1e6 / njobs,
            self * 1e6 / njobs);
+
+    pthread_join(stall_thread, NULL);
+    printf("stalled listener (3 s after %lld events): %s; read %lld before, %lld after, "
+           "%lld missed = %lld of %lld entries added\n",
+           stall.before,
+           stall.gap ? "trimmed past its last id: gap detected and counted"
+                     : "resumed with every event still in the stream",
+           stall.before, stall.after, stall.missed, stall.before + stall.after + stall.missed,
+           stall.added);
+    int rc = 0;
+    if (stall.before + stall.after + stall.missed != stall.added) {
+        fprintf(stderr, "bench_worker: the stalled listener has a silent gap\n");
+        rc = 1;
+    }
 
     if (getenv("ZSA_BENCH_STATS")) { /* where Redis spends its time */
         redisReply *st = redisCommand(c, "INFO commandstats");
@@ -245,5 +341,5 @@ int main(int argc, char **argv)
     redisFree(c);
     redisFree(sub);
     th_redis_stop(&r);
-    return 0;
+    return rc;
 }

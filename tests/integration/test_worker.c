@@ -616,7 +616,7 @@ Test(worker, published_frames_match_stream_entries_exactly)
         cr_assert_eq(r->type, REDIS_REPLY_ARRAY);
         size_t pos = 0;
         struct pr_frame f;
-        struct pr_err err;
+        struct pr_err err = {0};
         int rc, in_msg = 0;
         while ((rc = pr_pub_next(r->element[2]->str, r->element[2]->len, &pos, &f, &err)) == 1) {
             cr_assert_lt(nframes, 4096);

@@ -240,7 +240,7 @@ Test(proto_msgpack, repeated_key_last_wins_as_in_json)
                       "first\xa6job_id\xa6"
                       "second";
     struct pr_msg m;
-    struct pr_err err;
+    struct pr_err err = {0};
     cr_assert_eq(pr_decode_msgpack(mp, sizeof(mp) - 1, PR_WIRE_CLIENT, &m, &err), 0, "%s",
                  err.text);
     cr_assert_str_eq(m.u.cancel.job_id, "second");
@@ -255,7 +255,7 @@ static void pub_message(struct cm_buf *out, int *nframes)
         if (pr_msgdesc(t)->family == PR_FAM_CLIENT || pr_msgdesc(t)->family == PR_FAM_JOB)
             continue;
         struct pr_msg m;
-        struct pr_err err;
+        struct pr_err err = {0};
         th_sample_msg(&m, t, *nframes % 2 == 0);
         cm_buf_printf(out, "%d-%d\n", *nframes + 1, *nframes);
         cr_assert_eq(pr_encode_msgpack(&m, out, &err), 0, "%s", err.text);
@@ -272,7 +272,7 @@ Test(proto_pub, frames_split_in_order_and_decode)
     cr_assert_gt(n, 5);
     size_t pos = 0;
     struct pr_frame f;
-    struct pr_err err;
+    struct pr_err err = {0};
     int seen = 0, rc;
     while ((rc = pr_pub_next(b.data, b.len, &pos, &f, &err)) == 1) {
         char id[32];
@@ -298,10 +298,10 @@ Test(proto_pub, every_truncation_is_an_error_or_ends_at_a_frame_boundary)
     int n;
     pub_message(&b, &n);
     /* frame boundaries: a cut there is a shorter valid message */
-    size_t bounds[64], nb = 0, pos = 0;
+    size_t bounds[64] = {0}, nb = 0, pos = 0;
     struct pr_frame f;
-    struct pr_err err;
-    while (pr_pub_next(b.data, b.len, &pos, &f, &err) == 1)
+    struct pr_err err = {0};
+    while (nb < 64 && pr_pub_next(b.data, b.len, &pos, &f, &err) == 1)
         bounds[nb++] = pos;
     for (size_t cut = 1; cut < b.len; cut++) {
         char *copy = cm_xmemdup0(b.data, cut);
@@ -332,13 +332,13 @@ Test(proto_pub, malformed_id_lines_are_refused)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         size_t pos = 0;
         struct pr_frame f;
-        struct pr_err err;
+        struct pr_err err = {0};
         cr_assert_eq(pr_pub_next(bad[i], strlen(bad[i]), &pos, &f, &err), -EINVAL, "case %zu", i);
         cr_assert_str_eq(err.field, "message");
     }
     size_t pos = 0;
     struct pr_frame f;
-    struct pr_err err;
+    struct pr_err err = {0};
     cr_assert_eq(pr_pub_next("1700000000000-12\n\x80", 18, &pos, &f, &err), 1);
     cr_assert_eq(f.ev_len, 1);
     cr_assert_eq(pr_pub_next("1700000000000-12\n\x80", 18, &pos, &f, &err), 0);

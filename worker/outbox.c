@@ -1,12 +1,13 @@
 /* Ordered, re-sending outbox of Redis commands. Loop thread only. */
 #include "worker/outbox.h"
 
+#include <event2/event.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "common/log.h"
-#include <stdio.h>
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -14,12 +15,12 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     wk_outbox_resend(arg);
 }
 
-void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max)
+void wk_outbox_init(struct wk_outbox *ob, struct cm_rconn *conn, size_t max)
 {
     memset(ob, 0, sizeof(*ob));
     ob->conn = conn;
     ob->max = max;
-    ob->flush_ev = event_new(conn->base, -1, 0, flush_cb, ob);
+    ob->flush_ev = event_new(conn->lp->loop, -1, 0, flush_cb, ob);
 }
 
 static void op_free(struct wk_op *op)
@@ -131,7 +132,7 @@ static void reply_cb(redisAsyncContext *ac, void *reply, void *priv)
             /* keep the ops: reconnect (with backoff, scripts loaded again) and send them again;
              * the scripts make a repeat harmless */
             ob->stalled = true; /* later replies must not be matched to the ops at the head */
-            wk_conn_reset(ob->conn);
+            cm_rconn_reset(ob->conn);
             return;
         }
     }

@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "worker/conn.h"
+#include "common/rconn.h"
 
 #define WK_SCRIPT_BATCH 64 /* items per batched script call */
 
@@ -40,7 +40,7 @@ struct wk_outbox {
     size_t unsent;              /* of those, not sent on the current connection (a suffix) */
     struct wk_op *first_unsent; /* where that suffix starts, or NULL */
     size_t max;                 /* bound on n for droppable ops */
-    struct wk_conn *conn;       /* borrowed */
+    struct cm_rconn *conn;      /* borrowed */
     struct event *flush_ev;     /* sends what this loop iteration queued */
     const char
         *header[3]; /* batched scripts' first arguments: stream MAXLEN, stream TTL, result TTL */
@@ -52,7 +52,7 @@ struct wk_outbox {
     uint64_t errors;  /* error replies */
 };
 
-void wk_outbox_init(struct wk_outbox *ob, struct wk_conn *conn, size_t max);
+void wk_outbox_init(struct wk_outbox *ob, struct cm_rconn *conn, size_t max);
 void wk_outbox_deinit(struct wk_outbox *ob);
 
 /* A new op for the command argv (argvlen NULL: C strings); nothing is queued yet. The

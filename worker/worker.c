@@ -528,7 +528,7 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv)
     intake_next(w);
 }
 
-static void intake_ready(struct wk_conn *c)
+static void intake_ready(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
     w->recovered = false;
@@ -536,7 +536,7 @@ static void intake_ready(struct wk_conn *c)
     redisAsyncCommandArgv(c->ac, recover_cb, w, 4, argv, NULL);
 }
 
-static void intake_lost(struct wk_conn *c)
+static void intake_lost(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
     w->intake_pending = 0;
@@ -725,7 +725,7 @@ static void cancel_msg_cb(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-static void sub_ready(struct wk_conn *c)
+static void sub_ready(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
     const char *argv[] = {"SUBSCRIBE", w->k_cancel};
@@ -868,7 +868,7 @@ static void script_load_cb(redisAsyncContext *ac, void *reply, void *priv)
         cm_log(CM_LOG_ERROR, "redis commands: SCRIPT LOAD: %s", r->str);
 }
 
-static void cmd_ready(struct wk_conn *c)
+static void cmd_ready(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
     /* scripts first: everything queued behind them may use EVALSHA */
@@ -880,7 +880,7 @@ static void cmd_ready(struct wk_conn *c)
     wk_outbox_resend(&w->outbox);
 }
 
-static void cmd_lost(struct wk_conn *c)
+static void cmd_lost(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
     wk_outbox_lost(&w->outbox);
@@ -896,9 +896,9 @@ static void finish(struct wk_worker *w)
         redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 2, del, NULL);
         redisAsyncCommandArgv(w->cmd.ac, NULL, NULL, 3, srem, NULL);
     }
-    wk_conn_close(&w->cmd);
-    wk_conn_close(&w->intake);
-    wk_conn_close(&w->sub);
+    cm_rconn_close(&w->cmd);
+    cm_rconn_close(&w->intake);
+    cm_rconn_close(&w->sub);
     evtimer_del(w->hb_timer);
     evtimer_del(w->drain_timer);
     event_del(w->sig_term);
@@ -956,7 +956,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
            sig == SIGTERM ? "SIGTERM" : "SIGINT", w->cfg->grace_ms, w->busy,
            w->busy == 1 ? "" : "s");
     if (w->intake.ready)
-        wk_conn_close(&w->intake); /* a BLMOVE in flight still answers; its job goes back */
+        cm_rconn_close(&w->intake); /* a BLMOVE in flight still answers; its job goes back */
     heartbeat(w);
     drain_cb(-1, 0, w);
 }
@@ -1008,9 +1008,13 @@ int wk_worker_run(struct wk_config *cfg)
     keys_init(w);
     pthread_mutex_init(&w->lock, NULL);
     w->base = event_base_new();
-    wk_conn_init(&w->cmd, "commands", w->base, &cfg->common.url, cfg->common.redis_timeout_ms, w);
-    wk_conn_init(&w->intake, "intake", w->base, &cfg->common.url, cfg->common.redis_timeout_ms, w);
-    wk_conn_init(&w->sub, "cancel", w->base, &cfg->common.url, cfg->common.redis_timeout_ms, w);
+    cm_rconn_libevent(&w->loop_ops, w->base);
+    cm_rconn_init(&w->cmd, "commands", &w->loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,
+                  w);
+    cm_rconn_init(&w->intake, "intake", &w->loop_ops, &cfg->common.url,
+                  cfg->common.redis_timeout_ms, w);
+    cm_rconn_init(&w->sub, "cancel", &w->loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,
+                  w);
     w->cmd.on_ready = cmd_ready, w->cmd.on_lost = cmd_lost;
     w->intake.on_ready = intake_ready, w->intake.on_lost = intake_lost;
     w->sub.on_ready = sub_ready;
@@ -1042,18 +1046,18 @@ int wk_worker_run(struct wk_config *cfg)
            cfg->slots == 1 ? "" : "s", where, w->k_jobs,
            cfg->cpu_only ? "off (--cpu-only)" : w->gpu.message);
     free(where);
-    wk_conn_start(&w->cmd);
-    wk_conn_start(&w->intake);
-    wk_conn_start(&w->sub);
+    cm_rconn_start(&w->cmd);
+    cm_rconn_start(&w->intake);
+    cm_rconn_start(&w->sub);
     event_base_dispatch(w->base);
 out:
     for (int k = 0; w->claims && k < cfg->slots; k++) /* claims Redis never answered */
         job_free(w->claims[k]);
     wk_compute_stop(w);
     gpu_sampler_stop(w);
-    wk_conn_deinit(&w->cmd);
-    wk_conn_deinit(&w->intake);
-    wk_conn_deinit(&w->sub);
+    cm_rconn_deinit(&w->cmd);
+    cm_rconn_deinit(&w->intake);
+    cm_rconn_deinit(&w->sub);
     wk_outbox_deinit(&w->outbox);
     if (w->hb_timer)
         event_free(w->hb_timer);

@@ -14,7 +14,7 @@
 #include "common/gpu.h"
 #include "proto/proto.h"
 #include "worker/algo.h"
-#include "worker/conn.h"
+#include "common/rconn.h"
 #include "worker/eta.h"
 #include "worker/outbox.h"
 
@@ -69,7 +69,8 @@ struct wk_worker {
     struct cm_gpu_sample gpu_now; /* under lock: the latest sample */
     bool gpu_now_ok;              /* under lock */
     struct event_base *base;
-    struct wk_conn cmd, intake, sub;
+    struct cm_rconn_loop loop_ops; /* base, for the Redis connections */
+    struct cm_rconn cmd, intake, sub;
     struct wk_outbox outbox;
     char emit_header[3][16];
     struct {

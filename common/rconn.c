@@ -1,18 +1,16 @@
-/* Reconnecting Redis connection on a libevent loop. Loop thread only. */
-#include "worker/conn.h"
+/* Reconnecting Redis connection on any loop (see rconn.h). Loop thread only. */
+#include "common/rconn.h"
 
-#include <hiredis/adapters/libevent.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "common/log.h"
 
-static void connect_now(struct wk_conn *c);
+static void connect_now(struct cm_rconn *c);
 
-static void timer_cb(evutil_socket_t fd, short what, void *arg)
+static void timer_cb(void *arg)
 {
-    (void)fd, (void)what;
-    struct wk_conn *c = arg;
+    struct cm_rconn *c = arg;
     if (c->ac && !c->ready) { /* connect deadline passed */
         redisAsyncContext *ac = c->ac;
         c->ac = NULL;
@@ -23,13 +21,12 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
         connect_now(c);
 }
 
-static void schedule(struct wk_conn *c, int ms)
+static void schedule(struct cm_rconn *c, int ms)
 {
-    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
-    evtimer_add(c->timer, &tv);
+    c->lp->timer_start(c->timer, ms);
 }
 
-static void retry_later(struct wk_conn *c)
+static void retry_later(struct cm_rconn *c)
 {
     if (c->closing)
         return;
@@ -40,7 +37,7 @@ static void retry_later(struct wk_conn *c)
 
 static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv)
 {
-    struct wk_conn *c = priv;
+    struct cm_rconn *c = priv;
     redisReply *r = reply;
     if (c->ac != ac || !r)
         return; /* a stale context, or the connection is going away */
@@ -49,7 +46,7 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv)
         redisAsyncDisconnect(ac);
         return;
     }
-    evtimer_del(c->timer);
+    c->lp->timer_stop(c->timer);
     c->ready = true;
     c->connects++;
     cm_backoff_reset(&c->backoff);
@@ -61,24 +58,24 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv)
 
 static void connect_cb(const redisAsyncContext *ac, int status)
 {
-    struct wk_conn *c = ac->data;
+    struct cm_rconn *c = ac->data;
     if (status == REDIS_OK || c->ac != ac)
         return;
     cm_log(CM_LOG_WARN, "redis %s: connect failed: %s", c->name, ac->errstr);
     c->ac = NULL; /* hiredis frees it after this callback */
-    evtimer_del(c->timer);
+    c->lp->timer_stop(c->timer);
     retry_later(c);
 }
 
 static void disconnect_cb(const redisAsyncContext *ac, int status)
 {
-    struct wk_conn *c = ac->data;
+    struct cm_rconn *c = ac->data;
     if (c->ac != ac)
         return;
     bool was_ready = c->ready;
     c->ac = NULL;
     c->ready = false;
-    evtimer_del(c->timer);
+    c->lp->timer_stop(c->timer);
     if (c->closing)
         return;
     if (status != REDIS_OK)
@@ -89,7 +86,7 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
     retry_later(c);
 }
 
-static void connect_now(struct wk_conn *c)
+static void connect_now(struct cm_rconn *c)
 {
     char err[256];
     redisAsyncContext *ac = cm_redis_async_connect(c->url, err, sizeof(err));
@@ -100,32 +97,38 @@ static void connect_now(struct wk_conn *c)
     }
     ac->data = c;
     c->ac = ac;
-    redisLibeventAttach(ac, c->base);
+    if (c->lp->attach(ac, c->lp->loop) != 0) {
+        c->ac = NULL;
+        redisAsyncFree(ac);
+        cm_log(CM_LOG_ERROR, "redis %s: cannot attach to the loop", c->name);
+        retry_later(c);
+        return;
+    }
     redisAsyncSetConnectCallback(ac, connect_cb);
     redisAsyncSetDisconnectCallback(ac, disconnect_cb);
     cm_redis_async_handshake(ac, c->url, handshake_cb, c);
     schedule(c, c->timeout_ms);
 }
 
-void wk_conn_init(struct wk_conn *c, const char *name, struct event_base *base,
-                  const struct cm_redis_url *url, int timeout_ms, void *owner)
+void cm_rconn_init(struct cm_rconn *c, const char *name, const struct cm_rconn_loop *lp,
+                   const struct cm_redis_url *url, int timeout_ms, void *owner)
 {
-    *c = (struct wk_conn){
-        .name = name, .base = base, .url = url, .timeout_ms = timeout_ms, .owner = owner};
+    *c = (struct cm_rconn){
+        .name = name, .lp = lp, .url = url, .timeout_ms = timeout_ms, .owner = owner};
     cm_backoff_init(&c->backoff, 100, 5000, (unsigned)getpid() ^ (unsigned)(uintptr_t)c);
-    c->timer = evtimer_new(base, timer_cb, c);
+    c->timer = lp->timer_new(lp->loop, timer_cb, c);
 }
 
-void wk_conn_start(struct wk_conn *c)
+void cm_rconn_start(struct cm_rconn *c)
 {
     c->closing = false;
     connect_now(c);
 }
 
-void wk_conn_close(struct wk_conn *c)
+void cm_rconn_close(struct cm_rconn *c)
 {
     c->closing = true;
-    evtimer_del(c->timer);
+    c->lp->timer_stop(c->timer);
     if (c->ac) {
         redisAsyncContext *ac = c->ac;
         if (!c->ready) {
@@ -137,13 +140,13 @@ void wk_conn_close(struct wk_conn *c)
     }
 }
 
-void wk_conn_reset(struct wk_conn *c)
+void cm_rconn_reset(struct cm_rconn *c)
 {
     if (c->ac)
         redisAsyncDisconnect(c->ac);
 }
 
-void wk_conn_deinit(struct wk_conn *c)
+void cm_rconn_deinit(struct cm_rconn *c)
 {
     if (c->ac) {
         redisAsyncContext *ac = c->ac;
@@ -151,6 +154,6 @@ void wk_conn_deinit(struct wk_conn *c)
         redisAsyncFree(ac);
     }
     if (c->timer)
-        event_free(c->timer);
+        c->lp->timer_free(c->timer);
     c->timer = NULL;
 }

@@ -23,7 +23,7 @@ CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
 LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread -ldl
-TEST_LIBS := -lcriterion -levent
+TEST_LIBS := -lcriterion -levent -lz
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -188,7 +188,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(DLIBS) $(LIB)
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lz $(LDLIBS) $(CUDA_LIBS)
 
 .SECONDARY:
 

@@ -181,12 +181,24 @@ static const char requeue_lua[] =
     "end\n"
     "return 1\n";
 
+/* SUBMIT: a job submitted over REST: its hash says queued before a worker sees it, so GET and
+ * cancel work at once. KEYS: job hash, queue. ARGV: normalized job JSON, now ms, image_id,
+ * algorithm, session_id or "". Reply: the queue length after the push (the job's position,
+ * counted from the end workers take last), or -1 when a job with this id already exists. */
+static const char submit_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
+    "redis.call('HSET', KEYS[1], 'status', 'queued', 'queued_at', ARGV[2], 'payload', ARGV[1],\n"
+    "  'image_id', ARGV[3], 'algorithm', ARGV[4], 'session_id', ARGV[5], 'progress', '0',\n"
+    "  'attempts', '0')\n"
+    "return redis.call('LPUSH', KEYS[2], ARGV[1])\n";
+
 static struct cm_script scripts[] = {
     [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
     [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
     [CM_SCRIPT_CANCEL] = {"cancel", cancel_lua, ""},
     [CM_SCRIPT_RETRY] = {"retry", retry_lua, ""},
     [CM_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
+    [CM_SCRIPT_SUBMIT] = {"submit", submit_lua, ""},
 };
 
 void cm_sha1_hex(const void *data, size_t len, char out[41])

@@ -12,7 +12,8 @@
     X(EMIT, "emit")                                                                                \
     X(CANCEL, "cancel")                                                                            \
     X(RETRY, "retry")                                                                              \
-    X(REQUEUE, "requeue")
+    X(REQUEUE, "requeue")                                                                          \
+    X(SUBMIT, "submit")
 
 enum cm_script_id {
 #define CM__SCRIPT_ENUM(e, name) CM_SCRIPT_##e,

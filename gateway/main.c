@@ -1,17 +1,21 @@
-/* zsa-gateway entry point: configuration and start-up checks. The WebSocket/REST server itself
- * (libwebsockets on a libuv loop) lands with issue 4; until then the daemon only supports --check.
- * Main thread. */
+/* zsa-gateway entry point: configuration, start-up checks, and the processes that share the
+ * port (SO_REUSEPORT, nginx-style: each with its own loop and Redis connections). Main thread. */
+#include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "common/daemon.h"
+#include "common/log.h"
 #include "common/net.h"
+#include "gateway/gateway.h"
 
-struct gw_config {
-    struct cm_common_cfg common;
-    char *listen;  /* host:port for WebSocket, REST, metrics and the dashboard */
-    int processes; /* worker processes sharing the port (0: one per core) */
-};
+#define GW_OPT(field, type, def, lo, hi, help)                                                     \
+    {                                                                                              \
+#field, type, offsetof(struct gw_config, field), def, lo, hi, NULL, NULL, help             \
+    }
 
 static const struct cm_opt gw_opts[] = {
     CM_COMMON_OPTS(struct gw_config),
@@ -19,11 +23,85 @@ static const struct cm_opt gw_opts[] = {
      cm_hostport_check, "address for WebSocket (/ws), REST (/api), /metrics and the dashboard"},
     {"processes", CM_OPT_INT, offsetof(struct gw_config, processes), "0", 0, 256, NULL, NULL,
      "processes sharing the port with SO_REUSEPORT (0: one per core)"},
+    {"heartbeat-s", CM_OPT_INT, offsetof(struct gw_config, heartbeat_s), "30", 1, 3600, NULL, NULL,
+     "seconds between app-level heartbeat messages"},
+    {"idle-timeout-s", CM_OPT_INT, offsetof(struct gw_config, idle_timeout_s), "45", 2, 3600, NULL,
+     NULL, "a client silent this long (no pong, no message) is closed"},
+    {"replay-max", CM_OPT_INT, offsetof(struct gw_config, replay_max), "1000", 1, 100000, NULL,
+     NULL, "events per replay; more and replay_complete says truncated"},
+    {"queue-soft-kb", CM_OPT_INT, offsetof(struct gw_config, queue_soft_kb), "256", 1, 1048576,
+     NULL, NULL, "a client with more queued has its progress events coalesced per job"},
+    {"queue-hard-kb", CM_OPT_INT, offsetof(struct gw_config, queue_hard_kb), "4096", 1, 1048576,
+     NULL, NULL, "a client with more queued is closed with 1013 (it resumes by last_event_id)"},
+    {"max-connections", CM_OPT_INT, offsetof(struct gw_config, max_connections), "10000", 1,
+     1000000, NULL, NULL, "WebSocket clients per process; more get HTTP 503"},
+    {"sndbuf-kb", CM_OPT_INT, offsetof(struct gw_config, sndbuf_kb), "0", 0, 65536, NULL, NULL,
+     "kernel send buffer per WebSocket client (0: autotuned, up to net.ipv4.tcp_wmem)"},
+    {"max-body-kb", CM_OPT_INT, offsetof(struct gw_config, max_body_kb), "1024", 1, 65536, NULL,
+     NULL, "largest REST request body (413 above)"},
+    {"max-attempts", CM_OPT_INT, offsetof(struct gw_config, max_attempts), "3", 1, 100, NULL, NULL,
+     "attempts a job may use (retry refuses past it; keep equal to the workers')"},
 };
 
 static const struct cm_config_spec gw_spec = {
     "zsa-gateway", "WebSocket gateway of zsa: live job events, replay on reconnect, REST.", gw_opts,
     sizeof(gw_opts) / sizeof(gw_opts[0])};
+
+static volatile sig_atomic_t got_signal;
+
+static void on_signal(int sig)
+{
+    got_signal = sig;
+}
+
+/* Starts n processes running gw_run and waits for them; a signal is passed on to all. */
+static int supervise(struct gw_config *cfg, int n)
+{
+    pid_t pids[256];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    for (int i = 0; i < n; i++) {
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            signal(SIGTERM, SIG_DFL);
+            signal(SIGINT, SIG_DFL);
+            _exit(gw_run(cfg));
+        }
+        if (pids[i] < 0) {
+            cm_log(CM_LOG_ERROR, "fork: %s", strerror(errno));
+            n = i;
+            break;
+        }
+    }
+    cm_log(CM_LOG_INFO, "%d gateway processes on %s", n, cfg->listen);
+    int alive = n, rc = 0;
+    while (alive > 0) {
+        int status;
+        pid_t pid = waitpid(-1, &status, 0);
+        if (pid < 0 && errno == EINTR) {
+            for (int i = 0; i < n; i++)
+                if (pids[i] > 0)
+                    kill(pids[i], got_signal);
+            continue;
+        }
+        if (pid < 0)
+            break;
+        for (int i = 0; i < n; i++)
+            if (pids[i] == pid)
+                pids[i] = 0;
+        alive--;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            rc = 1;
+            cm_log(CM_LOG_ERROR, "gateway process %d ended (%s %d)", (int)pid,
+                   WIFEXITED(status) ? "status" : "signal",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        }
+    }
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
@@ -33,9 +111,9 @@ int main(int argc, char **argv)
         if (cfg.common.check) {
             rc = cm_daemon_check_redis(&cfg.common);
         } else {
-            cm_log(CM_LOG_ERROR, "the gateway server is not implemented yet (issue 4); "
-                                 "only --check, --help and --print-config work");
-            rc = 3;
+            long cores = sysconf(_SC_NPROCESSORS_ONLN);
+            int n = cfg.processes > 0 ? cfg.processes : (int)(cores > 0 ? cores : 1);
+            rc = n == 1 ? gw_run(&cfg) : supervise(&cfg, n);
         }
     }
     cm_daemon_deinit(&gw_spec, &cfg, &cfg.common);

@@ -1,0 +1,179 @@
+/* zsa-gateway internals. One process = one libuv loop running libwebsockets and two Redis
+ * connections (pubsub: SUBSCRIBE only; commands: everything else). Sessions group clients;
+ * each event from Redis is encoded once per encoding into a reference-counted frame shared by
+ * its recipients. Everything here runs on the loop thread. */
+#ifndef GW_GATEWAY_H
+#define GW_GATEWAY_H
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "common/daemon.h"
+#include "common/rconn.h"
+#include "proto/proto.h"
+
+struct gw_config {
+    struct cm_common_cfg common;
+    char *listen;         /* host:port for WebSocket, REST, metrics and the dashboard */
+    int processes;        /* processes sharing the port (0: one per core) */
+    int heartbeat_s;      /* app-level heartbeat period */
+    int idle_timeout_s;   /* a peer silent this long is closed */
+    int replay_max;       /* events per replay before replay_complete says truncated */
+    int queue_soft_kb;    /* past this, queued progress events of one job coalesce */
+    int queue_hard_kb;    /* past this, the client is closed with 1013 */
+    int max_connections;  /* WebSocket clients per process; more get 503 */
+    int sndbuf_kb;        /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
+    int max_body_kb;      /* REST request bodies */
+    int max_attempts;     /* retry limit (as the worker's) */
+    int result_ttl_s;     /* unused here: the worker sets it */
+};
+
+/* A WebSocket message ready to send: LWS_PRE bytes of room, then the payload. Shared by all the
+ * clients it goes to; freed when the last one has written it. */
+struct gw_frame {
+    int refs;
+    bool binary;
+    size_t len;
+    unsigned char buf[]; /* LWS_PRE + len */
+};
+
+/* Stream ids "<ms>-<seq>" as numbers; {0, 0} is "before everything". */
+struct gw_sid {
+    uint64_t ms, seq;
+};
+
+struct gw_qent {
+    struct gw_qent *next;
+    struct gw_frame *f;
+    uint64_t job_hash; /* progress events: the job, for coalescing; 0 for others */
+    struct gw_sid sid; /* held entries: the event's stream id */
+};
+
+struct gw_session;
+
+struct gw_client {
+    struct lws *wsi;
+    struct gw_session *sess;
+    struct gw_client *next_in_session, *prev_in_session;
+    char client_id[40];
+    bool msgpack;
+    bool ready;          /* connected was sent (after the session's subscription is live) */
+    bool doomed;         /* over the hard bound: close with 1013 */
+    struct gw_sid last;  /* the last session-stream event it was given */
+    bool want_replay;    /* last_event_id given: replay before going live */
+    bool replaying;      /* XRANGE in flight: live events wait in held */
+    struct gw_sid from;  /* replay start (exclusive) */
+    struct gw_qent *head, *tail, *held_head, *held_tail;
+    size_t queued;       /* bytes in head..tail */
+    size_t held;         /* bytes in held_head..held_tail */
+    struct gw_sid replay_from; /* the replay's position (exclusive) */
+    int replay_count;
+    bool replay_trunc, replay_paused; /* paused: waits for the queue to drain */
+    uint64_t sent, dropped;
+    void *pending_req;   /* an outstanding Redis request for this client, or NULL */
+};
+
+enum gw_sub_state { GW_SUB_NONE, GW_SUB_PENDING, GW_SUB_LIVE, GW_SUB_UNSUBSCRIBING };
+
+struct gw_session {
+    struct gw_session *next; /* hash chain */
+    char id[PR_ID_MAX + 1];
+    char channel[PR_ID_MAX + 64];
+    char stream[PR_ID_MAX + 64];
+    struct gw_client *clients;
+    int nclients;
+    enum gw_sub_state sub;
+    bool resubscribe;      /* a client came while unsubscribing: subscribe again after */
+    struct gw_sid last;    /* the last event delivered live (for catch-up after an outage) */
+    bool catch_up;         /* replay from last after the subscription is live again */
+};
+
+struct gw_stats {
+    uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow,
+        replays, replayed_events, redis_reconnects, rest_requests, rest_errors, events_in;
+    uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
+    double lat_sum_s;
+    uint64_t lat_count;
+};
+
+struct gw {
+    struct gw_config *cfg;
+    uv_loop_t *loop;
+    struct lws_context *ctx;
+    struct lws_vhost *vh;
+    struct cm_rconn_loop loop_ops;
+    struct cm_rconn pubsub, cmd;
+    char bcast_channel[128]; /* <prefix>:bcast */
+    char prefix_ch[128];     /* "<prefix>:ch:" */
+    struct gw_session **buckets;
+    size_t nbuckets, nsessions;
+    int nclients;
+    struct gw_stats st;
+    uv_timer_t heartbeat;
+    uv_signal_t sig_term, sig_int;
+    uv_timer_t drain; /* SIGTERM: waits for clients to go, up to drain_deadline */
+    uint64_t drain_deadline;
+    bool stopping;
+    struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
+    uint64_t next_client;
+    char pid_tag[24];
+};
+
+/* hub.c: sessions, clients, fan-out, replay */
+void gw_hub_init(struct gw *g);
+void gw_hub_deinit(struct gw *g);
+/* A WebSocket client arrived (after the upgrade) / left. */
+void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
+                    const char *last_event_id);
+void gw_client_close(struct gw *g, struct gw_client *c);
+/* A text or binary message from a client. */
+void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary);
+/* Writes what it can; returns -1 when the connection must close. */
+int gw_client_writeable(struct gw *g, struct gw_client *c);
+/* The connection manager's API (as in the seed document). Each takes a reference on f. */
+void gw_broadcast(struct gw *g, struct gw_frame *json, struct gw_frame *mp);
+void gw_send_to_session(struct gw *g, struct gw_session *s, struct gw_frame *json,
+                        struct gw_frame *mp);
+void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, uint64_t job_hash);
+void gw_hub_pubsub_ready(struct cm_rconn *rc);
+void gw_hub_pubsub_lost(struct cm_rconn *rc);
+void gw_hub_cmd_ready(struct cm_rconn *rc);
+/* The heartbeat timer: every client gets a heartbeat message. */
+void gw_hub_heartbeat(struct gw *g);
+
+/* Runs a script (EVALSHA, EVAL on NOSCRIPT) on the commands connection; cb gets the reply, or
+ * NULL when Redis is not reachable. args are copied. */
+typedef void (*gw_reply_cb)(struct gw *g, redisReply *r, void *priv);
+#include "common/scripts.h"
+void gw_script(struct gw *g, enum cm_script_id id, int nkeys, int nargs, const char **args,
+               const size_t *lens, gw_reply_cb cb, void *priv);
+
+/* frames */
+struct gw_frame *gw_frame_new(const void *data, size_t len, bool binary);
+/* Encodes a message (validated) as JSON text or MessagePack binary; NULL when it is invalid. */
+struct gw_frame *gw_frame_msg(const struct pr_msg *m, bool msgpack);
+void gw_frame_unref(struct gw_frame *f);
+
+bool gw_sid_parse(const char *s, size_t n, struct gw_sid *out);
+int gw_sid_cmp(struct gw_sid a, struct gw_sid b);
+
+/* rest.c: HTTP requests on the same port */
+struct gw_http;
+int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const char *path);
+int gw_http_body(struct gw *g, struct gw_http *h, const void *data, size_t len);
+int gw_http_body_done(struct gw *g, struct gw_http *h);
+int gw_http_writeable(struct gw *g, struct gw_http *h);
+void gw_http_closed(struct gw *g, struct gw_http **slot);
+void gw_metrics(struct gw *g, struct cm_buf *out);
+void gw_observe_latency(struct gw *g, double seconds);
+void gw_stats_json(struct gw *g, struct cm_buf *out);
+
+/* server.c */
+/* Writes a WebSocket close frame with code and reason (from a writeable callback). */
+void gw_close_frame(struct lws *wsi, int code, const char *why);
+
+int gw_run(struct gw_config *cfg);
+
+#endif

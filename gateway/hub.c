@@ -1,0 +1,1053 @@
+/* The connection manager: sessions and their clients, the Redis subscription of each session,
+ * fan-out of published events (encoded once per encoding, shared by reference), per-client
+ * byte-bounded queues with coalescing of progress events, and replay from the session stream.
+ * Loop thread only. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/scripts.h"
+#include "common/time.h"
+#include "gateway/gateway.h"
+
+static void replay_page(struct gw *g, struct gw_client *c);
+
+/* ---- frames and ids ---------------------------------------------------------------------- */
+
+struct gw_frame *gw_frame_new(const void *data, size_t len, bool binary)
+{
+    struct gw_frame *f = cm_xmalloc(sizeof(*f) + LWS_PRE + len);
+    f->refs = 1;
+    f->binary = binary;
+    f->len = len;
+    memcpy(f->buf + LWS_PRE, data, len);
+    return f;
+}
+
+struct gw_frame *gw_frame_msg(const struct pr_msg *m, bool msgpack)
+{
+    struct cm_buf b = CM_BUF_INIT;
+    struct pr_err err = {0};
+    int rc = msgpack ? pr_encode_msgpack(m, &b, &err) : pr_encode_json(m, &b, &err);
+    struct gw_frame *f = rc == 0 ? gw_frame_new(b.data, b.len, msgpack) : NULL;
+    if (rc != 0)
+        cm_log(CM_LOG_ERROR, "cannot encode %s: %s: %s", pr_msgdesc(m->type)->name, err.field,
+               err.text);
+    cm_buf_deinit(&b);
+    return f;
+}
+
+void gw_frame_unref(struct gw_frame *f)
+{
+    if (f && --f->refs == 0)
+        free(f);
+}
+
+bool gw_sid_parse(const char *s, size_t n, struct gw_sid *out)
+{
+    uint64_t v[2] = {0, 0};
+    size_t i = 0;
+    for (int part = 0; part < 2; part++) {
+        size_t start = i;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (v[part] > (UINT64_MAX - 9) / 10)
+                return false;
+            v[part] = v[part] * 10 + (uint64_t)(s[i] - '0');
+        }
+        if (i == start)
+            return false;
+        if (part == 0) {
+            if (i == n) { /* "<ms>" alone means "<ms>-0" */
+                break;
+            }
+            if (s[i++] != '-')
+                return false;
+        }
+    }
+    if (i != n)
+        return false;
+    out->ms = v[0], out->seq = v[1];
+    return true;
+}
+
+int gw_sid_cmp(struct gw_sid a, struct gw_sid b)
+{
+    if (a.ms != b.ms)
+        return a.ms < b.ms ? -1 : 1;
+    return a.seq < b.seq ? -1 : a.seq > b.seq;
+}
+
+static uint64_t hash_str(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h | 1; /* never 0: 0 means "not a progress event" */
+}
+
+/* ---- sessions ----------------------------------------------------------------------------- */
+
+static struct gw_session **bucket(struct gw *g, const char *id, size_t n)
+{
+    return &g->buckets[hash_str(id, n) % g->nbuckets];
+}
+
+static struct gw_session *session_find(struct gw *g, const char *id, size_t n)
+{
+    if (n > PR_ID_MAX)
+        return NULL;
+    for (struct gw_session *s = *bucket(g, id, n); s; s = s->next)
+        if (strlen(s->id) == n && memcmp(s->id, id, n) == 0)
+            return s;
+    return NULL;
+}
+
+static struct gw_session *session_get(struct gw *g, const char *id)
+{
+    struct gw_session *s = session_find(g, id, strlen(id));
+    if (s)
+        return s;
+    s = cm_xcalloc(1, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", id);
+    cm_key_fmt(s->channel, sizeof(s->channel), g->cfg->common.prefix, CM_KEY_CHANNEL, id);
+    cm_key_fmt(s->stream, sizeof(s->stream), g->cfg->common.prefix, CM_KEY_EVENTS, id);
+    struct gw_session **b = bucket(g, id, strlen(id));
+    s->next = *b;
+    *b = s;
+    g->nsessions++;
+    return s;
+}
+
+static void session_free(struct gw *g, struct gw_session *s)
+{
+    for (struct gw_session **p = bucket(g, s->id, strlen(s->id)); *p; p = &(*p)->next) {
+        if (*p == s) {
+            *p = s->next;
+            break;
+        }
+    }
+    g->nsessions--;
+    free(s);
+}
+
+static void on_pubsub(redisAsyncContext *ac, void *reply, void *priv);
+
+static void subscribe(struct gw *g, struct gw_session *s)
+{
+    s->sub = GW_SUB_PENDING;
+    if (g->pubsub.ready)
+        redisAsyncCommand(g->pubsub.ac, on_pubsub, g, "SUBSCRIBE %s", s->channel);
+    /* else: gw_hub_pubsub_ready subscribes every session that has clients */
+}
+
+/* ---- queues ------------------------------------------------------------------------------- */
+
+static void queue_free(struct gw_qent **head, struct gw_qent **tail)
+{
+    for (struct gw_qent *q = *head, *next; q; q = next) {
+        next = q->next;
+        gw_frame_unref(q->f);
+        free(q);
+    }
+    *head = *tail = NULL;
+}
+
+/* Appends a reference to f to a queue. */
+static void append(struct gw_qent **head, struct gw_qent **tail, struct gw_frame *f,
+                   uint64_t job_hash, struct gw_sid sid)
+{
+    struct gw_qent *q = cm_xcalloc(1, sizeof(*q));
+    q->f = f;
+    f->refs++;
+    q->job_hash = job_hash;
+    q->sid = sid;
+    if (*tail)
+        (*tail)->next = q;
+    else
+        *head = q;
+    *tail = q;
+}
+
+static void doom(struct gw *g, struct gw_client *c)
+{
+    c->doomed = true;
+    queue_free(&c->head, &c->tail);
+    queue_free(&c->held_head, &c->held_tail);
+    c->queued = c->held = 0;
+    g->st.closed_slow++;
+    cm_log(CM_LOG_WARN, "client %s (session %s): over %d KB queued, closing it (1013)",
+           c->client_id, c->sess ? c->sess->id : "-", g->cfg->queue_hard_kb);
+    lws_callback_on_writable(c->wsi);
+    /* a peer that reads nothing never becomes writeable for the close frame */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, uint64_t job_hash)
+{
+    if (c->doomed || !f)
+        return;
+    if (job_hash && c->queued > (size_t)g->cfg->queue_soft_kb * 1024) {
+        /* behind: a queued progress event of the same job is superseded (latest wins; the new
+         * one goes at the end so that ids stay in order) */
+        for (struct gw_qent **p = &c->head; *p; p = &(*p)->next) {
+            struct gw_qent *q = *p;
+            if (q->job_hash != job_hash)
+                continue;
+            *p = q->next;
+            if (c->tail == q) {
+                c->tail = NULL;
+                for (struct gw_qent *t = c->head; t; t = t->next)
+                    c->tail = t;
+            }
+            c->queued -= q->f->len;
+            gw_frame_unref(q->f);
+            free(q);
+            g->st.coalesced++;
+            c->dropped++;
+            break;
+        }
+    }
+    append(&c->head, &c->tail, f, job_hash, (struct gw_sid){0, 0});
+    c->queued += f->len;
+    if (c->queued + c->held > (size_t)g->cfg->queue_hard_kb * 1024) {
+        doom(g, c);
+        return;
+    }
+    lws_callback_on_writable(c->wsi);
+}
+
+int gw_client_writeable(struct gw *g, struct gw_client *c)
+{
+    if (c->doomed) {
+        gw_close_frame(c->wsi, 1013, "too slow: resume with last_event_id");
+        return -1;
+    }
+    while (c->head && !lws_send_pipe_choked(c->wsi)) {
+        struct gw_qent *q = c->head;
+        c->head = q->next;
+        if (!c->head)
+            c->tail = NULL;
+        c->queued -= q->f->len;
+        int n = lws_write(c->wsi, q->f->buf + LWS_PRE, q->f->len,
+                          q->f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        g->st.messages_out++;
+        g->st.bytes_out += q->f->len;
+        c->sent++;
+        gw_frame_unref(q->f);
+        free(q);
+        if (n < 0)
+            return -1;
+    }
+    if (c->head)
+        lws_callback_on_writable(c->wsi);
+    if (c->replay_paused && c->queued < (size_t)g->cfg->queue_soft_kb * 1024) {
+        c->replay_paused = false;
+        replay_page(g, c);
+    }
+    return 0;
+}
+
+/* Sends a control message built by the caller to one client. */
+static void send_msg(struct gw *g, struct gw_client *c, const struct pr_msg *m)
+{
+    struct gw_frame *f = gw_frame_msg(m, c->msgpack);
+    gw_send_to_client(g, c, f, 0);
+    gw_frame_unref(f);
+}
+
+static void send_error(struct gw *g, struct gw_client *c, const char *code, const char *msg)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_ERROR);
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    pr_set_str(&m.u.error.code, code);
+    pr_set_str(&m.u.error.message, msg);
+    send_msg(g, c, &m);
+    pr_msg_deinit(&m);
+}
+
+void gw_broadcast(struct gw *g, struct gw_frame *json, struct gw_frame *mp)
+{
+    for (size_t i = 0; i < g->nbuckets; i++)
+        for (struct gw_session *s = g->buckets[i]; s; s = s->next)
+            gw_send_to_session(g, s, json, mp);
+}
+
+void gw_send_to_session(struct gw *g, struct gw_session *s, struct gw_frame *json,
+                        struct gw_frame *mp)
+{
+    for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+        if (c->ready)
+            gw_send_to_client(g, c, c->msgpack ? mp : json, 0);
+}
+
+/* ---- events from Redis -------------------------------------------------------------------- */
+
+struct gw_event {
+    struct gw_sid sid;
+    int64_t ts_ms; /* the event's timestamp (ms since the epoch), 0 when unknown */
+    uint64_t job_hash;
+    struct gw_frame *json, *mp;
+    enum pr_type type;
+};
+
+/* Decodes a stored event (MessagePack without event_id) and encodes it for clients; mp only when
+ * want_mp. Returns 0, or -1 for an event that does not decode (logged, skipped). */
+static int event_make(const char *id, size_t idlen, const char *data, size_t len, bool want_json,
+                      bool want_mp, struct gw_event *ev)
+{
+    struct pr_msg m;
+    struct pr_err err = {0};
+    memset(ev, 0, sizeof(*ev));
+    if (!gw_sid_parse(id, idlen, &ev->sid) ||
+        pr_decode_msgpack(data, len, PR_WIRE_SERVER, &m, &err) != 0) {
+        cm_log(CM_LOG_ERROR, "event %.*s: cannot decode it (%s: %s); skipped", (int)idlen, id,
+               err.field, err.text);
+        return -1;
+    }
+    free(m.event_id);
+    m.event_id = cm_xmemdup0(id, idlen);
+    ev->type = m.type;
+    if (m.timestamp)
+        cm_time_parse_rfc3339(m.timestamp, strlen(m.timestamp), &ev->ts_ms);
+    if (m.type == PR_PROCESSING_PROGRESS && m.job_id)
+        ev->job_hash = hash_str(m.job_id, strlen(m.job_id));
+    if (want_json)
+        ev->json = gw_frame_msg(&m, false);
+    if (want_mp)
+        ev->mp = gw_frame_msg(&m, true);
+    pr_msg_deinit(&m);
+    return ev->json || ev->mp ? 0 : -1;
+}
+
+/* Publish-to-send latency: from the event's timestamp to now, when its queues were filled. */
+static void observe(struct gw *g, const struct gw_event *ev)
+{
+    if (ev->ts_ms > 0)
+        gw_observe_latency(g, (double)(cm_time_now_ms() - ev->ts_ms) / 1000.0);
+}
+
+static void event_done(struct gw_event *ev)
+{
+    gw_frame_unref(ev->json);
+    gw_frame_unref(ev->mp);
+}
+
+/* While its replay runs, a client's live events wait here (counted against its bound). */
+static void hold(struct gw *g, struct gw_client *c, struct gw_frame *f, uint64_t job_hash,
+                 struct gw_sid sid)
+{
+    append(&c->held_head, &c->held_tail, f, job_hash, sid);
+    c->held += f->len;
+    if (c->queued + c->held > (size_t)g->cfg->queue_hard_kb * 1024)
+        doom(g, c);
+}
+
+/* Delivers one event of a session stream to one client: once (ids only go up), after its
+ * replay when one is running. */
+static void deliver(struct gw *g, struct gw_client *c, const struct gw_event *ev)
+{
+    if (!c->ready || c->doomed)
+        return;
+    if (gw_sid_cmp(ev->sid, c->last) <= 0)
+        return; /* already given (replay, or catch-up after an outage) */
+    struct gw_frame *f = c->msgpack ? ev->mp : ev->json;
+    if (!f)
+        return;
+    if (c->replaying) {
+        hold(g, c, f, ev->job_hash, ev->sid);
+        return;
+    }
+    c->last = ev->sid;
+    gw_send_to_client(g, c, f, ev->job_hash);
+}
+
+static void session_events(struct gw *g, struct gw_session *s, const char *data, size_t len)
+{
+    size_t pos = 0;
+    struct pr_frame fr;
+    struct pr_err err = {0};
+    int rc;
+    bool want_mp = false, want_json = false;
+    for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+        *(c->msgpack ? &want_mp : &want_json) = true;
+    while ((rc = pr_pub_next(data, len, &pos, &fr, &err)) == 1) {
+        struct gw_event ev;
+        g->st.events_in++;
+        if (event_make(fr.id, fr.id_len, fr.ev, fr.ev_len, want_json, want_mp, &ev) != 0)
+            continue;
+        if (gw_sid_cmp(ev.sid, s->last) > 0)
+            s->last = ev.sid;
+        for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+            deliver(g, c, &ev);
+        observe(g, &ev);
+        event_done(&ev);
+    }
+    if (rc < 0)
+        cm_log(CM_LOG_ERROR, "channel %s: malformed published message: %s", s->channel, err.text);
+}
+
+static void bcast_events(struct gw *g, const char *data, size_t len)
+{
+    size_t pos = 0;
+    struct pr_frame fr;
+    struct pr_err err = {0};
+    int rc;
+    while ((rc = pr_pub_next(data, len, &pos, &fr, &err)) == 1) {
+        struct gw_event ev;
+        g->st.events_in++;
+        if (event_make(fr.id, fr.id_len, fr.ev, fr.ev_len, true, true, &ev) != 0)
+            continue;
+        if (ev.type == PR_SYSTEM_STATUS) {
+            gw_frame_unref(g->status_json);
+            gw_frame_unref(g->status_mp);
+            g->status_json = ev.json, g->status_mp = ev.mp;
+            ev.json->refs++, ev.mp->refs++;
+        }
+        gw_broadcast(g, ev.json, ev.mp);
+        observe(g, &ev);
+        event_done(&ev);
+    }
+    if (rc < 0)
+        cm_log(CM_LOG_ERROR, "broadcast channel: malformed published message: %s", err.text);
+}
+
+/* ---- script calls (EVALSHA, then EVAL on NOSCRIPT) ---------------------------------------- */
+
+struct gw_call {
+    struct gw *g;
+    const struct cm_script *script;
+    int argc; /* including the two leading slots: command, sha/body */
+    char **argv;
+    size_t *lens;
+    gw_reply_cb cb;
+    void *priv;
+    bool eval;
+};
+
+static void call_free(struct gw_call *k)
+{
+    for (int i = 2; i < k->argc; i++)
+        free(k->argv[i]);
+    free(k->argv);
+    free(k->lens);
+    free(k);
+}
+
+static void call_send(struct gw_call *k);
+
+static void call_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw_call *k = priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR && !k->eval && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+        k->eval = true;
+        call_send(k);
+        return;
+    }
+    k->cb(k->g, r, k->priv);
+    call_free(k);
+}
+
+static void call_send(struct gw_call *k)
+{
+    k->argv[0] = (char *)(k->eval ? "EVAL" : "EVALSHA");
+    k->argv[1] = (char *)(k->eval ? k->script->body : k->script->sha1);
+    k->lens[0] = strlen(k->argv[0]);
+    k->lens[1] = strlen(k->argv[1]);
+    if (!k->g->cmd.ready ||
+        redisAsyncCommandArgv(k->g->cmd.ac, call_reply, k, k->argc, (const char **)k->argv,
+                              k->lens) != REDIS_OK) {
+        k->cb(k->g, NULL, k->priv);
+        call_free(k);
+    }
+}
+
+void gw_script(struct gw *g, enum cm_script_id id, int nkeys, int nargs, const char **args,
+               const size_t *lens, gw_reply_cb cb, void *priv)
+{
+    struct gw_call *k = cm_xcalloc(1, sizeof(*k));
+    k->g = g, k->script = cm_script(id), k->cb = cb, k->priv = priv;
+    k->argc = nargs + 3;
+    k->argv = cm_xcalloc((size_t)k->argc, sizeof(char *));
+    k->lens = cm_xcalloc((size_t)k->argc, sizeof(size_t));
+    char nk[16];
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    k->argv[2] = cm_xstrdup(nk);
+    k->lens[2] = strlen(nk);
+    for (int i = 0; i < nargs; i++) {
+        size_t n = lens ? lens[i] : strlen(args[i]);
+        k->argv[3 + i] = cm_xmemdup0(args[i], n);
+        k->lens[3 + i] = n;
+    }
+    call_send(k);
+}
+
+/* ---- replay ------------------------------------------------------------------------------- */
+
+struct gw_replay {
+    struct gw *g;
+    struct gw_client *c; /* NULL once the client left */
+    bool first;          /* the first page: MULTI with XINFO STREAM */
+    int want;            /* entries wanted from this page (one more is asked for) */
+};
+
+static long long info_int(const redisReply *info, const char *key)
+{
+    for (size_t i = 0; info && info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2)
+        if (info->element[i]->type == REDIS_REPLY_STRING && strcmp(info->element[i]->str, key) == 0)
+            return info->element[i + 1]->type == REDIS_REPLY_INTEGER
+                       ? info->element[i + 1]->integer
+                       : -1;
+    return -1;
+}
+
+/* The first entry's id from an XINFO STREAM reply, if any. */
+static bool info_first(const redisReply *info, struct gw_sid *out)
+{
+    for (size_t i = 0; info && info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2) {
+        const redisReply *v = info->element[i + 1];
+        if (info->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(info->element[i]->str, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+            v->elements == 2 && v->element[0]->type == REDIS_REPLY_STRING)
+            return gw_sid_parse(v->element[0]->str, v->element[0]->len, out);
+    }
+    return false;
+}
+
+/* The event in an XRANGE entry [id, [field, value, ...]] (field "e"). */
+static bool entry_event(const redisReply *e, const char **id, size_t *idlen, const char **data,
+                        size_t *len)
+{
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return false;
+    const redisReply *kv = e->element[1];
+    for (size_t i = 0; i + 1 < kv->elements; i += 2) {
+        if (kv->element[i]->len == 1 && kv->element[i]->str[0] == 'e') {
+            *id = e->element[0]->str, *idlen = e->element[0]->len;
+            *data = kv->element[i + 1]->str, *len = kv->element[i + 1]->len;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void send_replay_complete(struct gw *g, struct gw_client *c, long long count,
+                                 bool truncated)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_REPLAY_COMPLETE);
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    m.u.replay_complete.count = count;
+    m.u.replay_complete.truncated = truncated;
+    send_msg(g, c, &m);
+    pr_msg_deinit(&m);
+}
+
+/* The replay ended: live events that waited go out (those the replay did not already give). */
+static void replay_end(struct gw *g, struct gw_client *c, long long count, bool truncated)
+{
+    send_replay_complete(g, c, count, truncated);
+    c->replaying = false;
+    struct gw_qent *q = c->held_head;
+    c->held_head = c->held_tail = NULL;
+    c->held = 0;
+    while (q) {
+        struct gw_qent *next = q->next;
+        if (!c->doomed && gw_sid_cmp(q->sid, c->last) > 0) {
+            c->last = q->sid;
+            gw_send_to_client(g, c, q->f, q->job_hash);
+        }
+        gw_frame_unref(q->f);
+        free(q);
+        q = next;
+    }
+}
+
+#define GW_REPLAY_PAGE 200
+
+/* Sends the entries of one XRANGE page (asked for with COUNT want + 1); returns true when the
+ * replay goes on with another page. */
+static bool replay_entries(struct gw *g, struct gw_client *c, const redisReply *range, int want)
+{
+    size_t n = range && range->type == REDIS_REPLY_ARRAY ? range->elements : 0;
+    for (size_t i = 0; i < n && (int)i < want; i++) {
+        const char *id, *data;
+        size_t idlen, len;
+        struct gw_event ev;
+        if (!entry_event(range->element[i], &id, &idlen, &data, &len) ||
+            event_make(id, idlen, data, len, !c->msgpack, c->msgpack, &ev) != 0)
+            continue;
+        c->last = ev.sid;
+        c->replay_from = ev.sid;
+        gw_send_to_client(g, c, c->msgpack ? ev.mp : ev.json, 0);
+        event_done(&ev);
+        c->replay_count++;
+    }
+    g->st.replayed_events += n < (size_t)want ? n : (size_t)want;
+    if (n <= (size_t)want)
+        return false; /* that was the end */
+    if (c->replay_count >= g->cfg->replay_max) {
+        c->replay_trunc = true; /* the cap: the client re-syncs from REST */
+        return false;
+    }
+    return true;
+}
+
+static void replay_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw_replay *rq = priv;
+    struct gw *g = rq->g;
+    struct gw_client *c = rq->c;
+    bool first = rq->first;
+    int want = rq->want;
+    free(rq);
+    if (!c)
+        return;
+    c->pending_req = NULL;
+    redisReply *r = reply;
+    const redisReply *range = r;
+    if (first) {
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+            range = NULL;
+        else
+            range = r->element[1];
+    }
+    if (!r || !range || range->type != REDIS_REPLY_ARRAY) {
+        cm_log(CM_LOG_WARN, "client %s: replay failed (%s); the client must re-sync",
+               c->client_id, r && r->type == REDIS_REPLY_ERROR ? r->str : "no Redis");
+        replay_end(g, c, c->replay_count, true);
+        return;
+    }
+    if (first) {
+        const redisReply *info = r->element[0];
+        long long added = info_int(info, "entries-added"), length = info_int(info, "length");
+        struct gw_sid first_id = {0, 0};
+        bool has_first = info_first(info, &first_id);
+        bool from_start = c->from.ms == 0 && c->from.seq == 0;
+        if (info->type == REDIS_REPLY_ERROR) /* no stream: expired, or never written */
+            c->replay_trunc = !from_start;
+        else /* entries were trimmed, and the client's id is older than what is left */
+            c->replay_trunc =
+                added > length && (!has_first || gw_sid_cmp(c->from, first_id) < 0);
+    }
+    if (!replay_entries(g, c, range, want)) {
+        replay_end(g, c, c->replay_count, c->replay_trunc);
+        return;
+    }
+    if (c->queued < (size_t)g->cfg->queue_soft_kb * 1024)
+        replay_page(g, c);
+    else
+        c->replay_paused = true; /* gw_client_writeable asks for the next page once drained */
+}
+
+/* Asks for the next page after c->replay_from. */
+static void replay_page(struct gw *g, struct gw_client *c)
+{
+    if (!g->cmd.ready) {
+        replay_end(g, c, c->replay_count, true);
+        return;
+    }
+    struct gw_replay *rq = cm_xcalloc(1, sizeof(*rq));
+    rq->g = g, rq->c = c;
+    rq->want = g->cfg->replay_max - c->replay_count;
+    if (rq->want > GW_REPLAY_PAGE)
+        rq->want = GW_REPLAY_PAGE;
+    c->pending_req = rq;
+    char from[48];
+    snprintf(from, sizeof(from), "(%llu-%llu", (unsigned long long)c->replay_from.ms,
+             (unsigned long long)c->replay_from.seq);
+    if (c->replay_from.ms == 0 && c->replay_from.seq == 0)
+        snprintf(from, sizeof(from), "-");
+    redisAsyncCommand(g->cmd.ac, replay_reply, rq, "XRANGE %s %s + COUNT %d", c->sess->stream,
+                      from, rq->want + 1);
+}
+
+static void start_replay(struct gw *g, struct gw_client *c)
+{
+    c->replaying = true;
+    c->want_replay = false;
+    c->replay_count = 0;
+    c->replay_trunc = false;
+    c->replay_paused = false;
+    c->replay_from = c->from;
+    g->st.replays++;
+    if (!g->cmd.ready) {
+        replay_end(g, c, 0, true);
+        return;
+    }
+    struct gw_replay *rq = cm_xcalloc(1, sizeof(*rq));
+    rq->g = g, rq->c = c, rq->first = true;
+    rq->want = g->cfg->replay_max < GW_REPLAY_PAGE ? g->cfg->replay_max : GW_REPLAY_PAGE;
+    c->pending_req = rq;
+    char from[48];
+    snprintf(from, sizeof(from), "(%llu-%llu", (unsigned long long)c->from.ms,
+             (unsigned long long)c->from.seq);
+    if (c->from.ms == 0 && c->from.seq == 0)
+        snprintf(from, sizeof(from), "-");
+    redisAsyncContext *ac = g->cmd.ac;
+    redisAsyncCommand(ac, NULL, NULL, "MULTI");
+    redisAsyncCommand(ac, NULL, NULL, "XINFO STREAM %s", c->sess->stream);
+    redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %d", c->sess->stream, from,
+                      rq->want + 1);
+    redisAsyncCommand(ac, replay_reply, rq, "EXEC");
+}
+
+/* After an outage: the events a session's stream got while this process was not subscribed. */
+struct gw_catchup {
+    struct gw *g;
+    char session[PR_ID_MAX + 1];
+};
+
+static void catchup_next(struct gw *g, struct gw_session *s);
+
+static void catchup_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw_catchup *k = priv;
+    struct gw *g = k->g;
+    struct gw_session *s = session_find(g, k->session, strlen(k->session));
+    free(k);
+    redisReply *r = reply;
+    if (!s || !r || r->type != REDIS_REPLY_ARRAY)
+        return;
+    bool want_mp = false, want_json = false;
+    for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+        *(c->msgpack ? &want_mp : &want_json) = true;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *id, *data;
+        size_t idlen, len;
+        struct gw_event ev;
+        if (!entry_event(r->element[i], &id, &idlen, &data, &len) ||
+            event_make(id, idlen, data, len, want_json, want_mp, &ev) != 0)
+            continue;
+        if (gw_sid_cmp(ev.sid, s->last) > 0)
+            s->last = ev.sid;
+        for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+            deliver(g, c, &ev);
+        event_done(&ev);
+        g->st.replayed_events++;
+    }
+    if (r->elements == (size_t)g->cfg->replay_max) /* a full page: there may be more */
+        catchup_next(g, s);
+}
+
+static void catchup_next(struct gw *g, struct gw_session *s)
+{
+    if (!g->cmd.ready)
+        return; /* cmd_ready starts catch-ups again */
+    struct gw_catchup *n = cm_xcalloc(1, sizeof(*n));
+    n->g = g;
+    snprintf(n->session, sizeof(n->session), "%s", s->id);
+    s->catch_up = false;
+    redisAsyncCommand(g->cmd.ac, catchup_reply, n, "XRANGE %s (%llu-%llu + COUNT %d", s->stream,
+                      (unsigned long long)s->last.ms, (unsigned long long)s->last.seq,
+                      g->cfg->replay_max);
+}
+
+/* ---- clients ------------------------------------------------------------------------------ */
+
+/* The session's subscription is live: the client gets connected, the latest system_status, and
+ * its replay when it asked for one. */
+static void client_start(struct gw *g, struct gw_client *c)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_CONNECTED);
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    pr_set_str(&m.u.connected.client_id, c->client_id);
+    pr_set_str(&m.u.connected.session_id, c->sess->id);
+    m.u.connected.heartbeat_interval_seconds = g->cfg->heartbeat_s;
+    m.u.connected.resumed = c->want_replay;
+    c->ready = true;
+    send_msg(g, c, &m);
+    pr_msg_deinit(&m);
+    struct gw_frame *st = c->msgpack ? g->status_mp : g->status_json;
+    if (st)
+        gw_send_to_client(g, c, st, 0);
+    if (c->want_replay)
+        start_replay(g, c);
+}
+
+static void on_subscribed(struct gw *g, struct gw_session *s)
+{
+    s->sub = GW_SUB_LIVE;
+    if (s->nclients == 0) { /* they left while the SUBSCRIBE was in flight */
+        s->sub = GW_SUB_UNSUBSCRIBING;
+        redisAsyncCommand(g->pubsub.ac, on_pubsub, g, "UNSUBSCRIBE %s", s->channel);
+        return;
+    }
+    for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+        if (!c->ready)
+            client_start(g, c);
+    if (s->catch_up && (s->last.ms || s->last.seq))
+        catchup_next(g, s);
+    s->catch_up = false;
+}
+
+static void on_unsubscribed(struct gw *g, struct gw_session *s)
+{
+    s->sub = GW_SUB_NONE;
+    if (s->nclients > 0)
+        subscribe(g, s);
+    else
+        session_free(g, s);
+}
+
+static struct gw_session *session_of_channel(struct gw *g, const char *ch, size_t n)
+{
+    size_t pl = strlen(g->prefix_ch);
+    if (n <= pl || memcmp(ch, g->prefix_ch, pl) != 0)
+        return NULL;
+    return session_find(g, ch + pl, n - pl);
+}
+
+static void on_pubsub(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw *g = priv;
+    redisReply *r = reply;
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_STRING)
+        return;
+    const char *kind = r->element[0]->str;
+    const redisReply *ch = r->element[1];
+    bool is_bcast = strcmp(ch->str, g->bcast_channel) == 0;
+    if (strcmp(kind, "message") == 0 && r->element[2]->type == REDIS_REPLY_STRING) {
+        if (is_bcast) {
+            bcast_events(g, r->element[2]->str, r->element[2]->len);
+        } else {
+            struct gw_session *s = session_of_channel(g, ch->str, ch->len);
+            if (s)
+                session_events(g, s, r->element[2]->str, r->element[2]->len);
+        }
+    } else if (!is_bcast && strcmp(kind, "subscribe") == 0) {
+        struct gw_session *s = session_of_channel(g, ch->str, ch->len);
+        if (s && s->sub == GW_SUB_PENDING)
+            on_subscribed(g, s);
+    } else if (!is_bcast && strcmp(kind, "unsubscribe") == 0) {
+        struct gw_session *s = session_of_channel(g, ch->str, ch->len);
+        if (s && s->sub == GW_SUB_UNSUBSCRIBING)
+            on_unsubscribed(g, s);
+    }
+}
+
+void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
+                    const char *last_event_id)
+{
+    snprintf(c->client_id, sizeof(c->client_id), "%s-%llu", g->pid_tag,
+             (unsigned long long)++g->next_client);
+    struct gw_session *s = session_get(g, session_id);
+    c->sess = s;
+    c->next_in_session = s->clients;
+    if (s->clients)
+        s->clients->prev_in_session = c;
+    s->clients = c;
+    s->nclients++;
+    g->nclients++;
+    g->st.connections_total++;
+    if (last_event_id && *last_event_id) {
+        c->want_replay = gw_sid_parse(last_event_id, strlen(last_event_id), &c->from);
+    }
+    switch (s->sub) {
+    case GW_SUB_LIVE: client_start(g, c); break;
+    case GW_SUB_NONE: subscribe(g, s); break;
+    case GW_SUB_PENDING: break;
+    case GW_SUB_UNSUBSCRIBING: break; /* on_unsubscribed subscribes again */
+    }
+}
+
+void gw_client_close(struct gw *g, struct gw_client *c)
+{
+    struct gw_session *s = c->sess;
+    if (!s)
+        return;
+    if (c->pending_req)
+        ((struct gw_replay *)c->pending_req)->c = NULL;
+    queue_free(&c->head, &c->tail);
+    queue_free(&c->held_head, &c->held_tail);
+    if (c->prev_in_session)
+        c->prev_in_session->next_in_session = c->next_in_session;
+    else
+        s->clients = c->next_in_session;
+    if (c->next_in_session)
+        c->next_in_session->prev_in_session = c->prev_in_session;
+    c->sess = NULL;
+    s->nclients--;
+    g->nclients--;
+    if (s->nclients > 0)
+        return;
+    if (s->sub == GW_SUB_LIVE && g->pubsub.ready) {
+        s->sub = GW_SUB_UNSUBSCRIBING;
+        redisAsyncCommand(g->pubsub.ac, on_pubsub, g, "UNSUBSCRIBE %s", s->channel);
+    } else if (s->sub != GW_SUB_UNSUBSCRIBING && s->sub != GW_SUB_PENDING) {
+        session_free(g, s);
+    } else if (s->sub == GW_SUB_PENDING && !g->pubsub.ready) {
+        session_free(g, s); /* nothing was sent: nothing will answer */
+    }
+    /* PENDING with a SUBSCRIBE in flight: on_subscribed finds no clients; it unsubscribes then */
+}
+
+static struct gw_client *client_by_id(struct gw *g, const char *cid)
+{
+    for (size_t i = 0; i < g->nbuckets; i++)
+        for (struct gw_session *s = g->buckets[i]; s; s = s->next)
+            for (struct gw_client *k = s->clients; k; k = k->next_in_session)
+                if (strcmp(k->client_id, cid) == 0)
+                    return k;
+    return NULL;
+}
+
+/* A cancel from a client: nothing to say when it worked (processing_failed CANCELLED follows);
+ * otherwise an error message. priv: the client's id (it may have left meanwhile). */
+static void cancel_reply(struct gw *g, redisReply *r, void *priv)
+{
+    struct gw_client *c = client_by_id(g, priv);
+    free(priv);
+    if (!c)
+        return;
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+        send_error(g, c, "UNAVAILABLE", "cancel: Redis did not answer; try again");
+    } else if (r->type == REDIS_REPLY_STRING && strcmp(r->str, "ok") != 0) {
+        char msg[160];
+        bool unknown = strcmp(r->str, "unknown") == 0;
+        snprintf(msg, sizeof(msg), unknown ? "cancel: no such job" : "cancel: the job is %s",
+                 r->str);
+        send_error(g, c, unknown ? "UNKNOWN_JOB" : "INVALID_STATE", msg);
+    }
+}
+
+void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary)
+{
+    struct pr_msg m;
+    struct pr_err err = {0};
+    int rc = binary ? pr_decode_msgpack(data, len, PR_WIRE_CLIENT, &m, &err)
+                    : pr_decode_json(data, len, PR_WIRE_CLIENT, &m, &err);
+    if (rc != 0) {
+        send_error(g, c, "INVALID_MESSAGE", err.text);
+        return;
+    }
+    switch (m.type) {
+    case PR_PING: {
+        struct pr_msg p;
+        pr_msg_init(&p, PR_PONG);
+        char ts[CM_RFC3339_LEN];
+        pr_set_str(&p.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+        send_msg(g, c, &p);
+        pr_msg_deinit(&p);
+        break;
+    }
+    case PR_CANCEL: {
+        char key[PR_ID_MAX + 64], chan[128], now[24];
+        cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.cancel.job_id);
+        cm_key_fmt(chan, sizeof(chan), g->cfg->common.prefix, CM_KEY_CANCEL, NULL);
+        snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+        const char *args[] = {key, chan, m.u.cancel.job_id, now};
+        gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, cancel_reply, cm_xstrdup(c->client_id));
+        break;
+    }
+    case PR_RESUME:
+        if (c->replaying || !c->ready) {
+            send_error(g, c, "INVALID_STATE", "resume: a replay is already running");
+            break;
+        }
+        if (!gw_sid_parse(m.u.resume.last_event_id, strlen(m.u.resume.last_event_id), &c->from))
+            c->from = (struct gw_sid){0, 0};
+        start_replay(g, c);
+        break;
+    default: send_error(g, c, "INVALID_MESSAGE", "type: not a client message"); break;
+    }
+    pr_msg_deinit(&m);
+}
+
+void gw_hub_heartbeat(struct gw *g)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_HEARTBEAT);
+    char ts[CM_RFC3339_LEN];
+    cm_time_rfc3339(cm_time_now_ms(), ts);
+    pr_set_str(&m.timestamp, ts);
+    pr_set_str(&m.u.heartbeat.server_time, ts);
+    struct gw_frame *json = gw_frame_msg(&m, false), *mp = gw_frame_msg(&m, true);
+    gw_broadcast(g, json, mp);
+    gw_frame_unref(json);
+    gw_frame_unref(mp);
+    pr_msg_deinit(&m);
+}
+
+/* ---- Redis connections -------------------------------------------------------------------- */
+
+void gw_hub_pubsub_ready(struct cm_rconn *rc)
+{
+    struct gw *g = rc->owner;
+    if (rc->connects > 1)
+        g->st.redis_reconnects++;
+    redisAsyncCommand(rc->ac, on_pubsub, g, "SUBSCRIBE %s", g->bcast_channel);
+    for (size_t i = 0; i < g->nbuckets; i++) {
+        for (struct gw_session *s = g->buckets[i], *next; s; s = next) {
+            next = s->next;
+            if (s->nclients == 0) {
+                session_free(g, s);
+                continue;
+            }
+            subscribe(g, s);
+        }
+    }
+}
+
+void gw_hub_pubsub_lost(struct cm_rconn *rc)
+{
+    struct gw *g = rc->owner;
+    /* every subscription is gone; after the reconnect each session catches up from the last
+     * event it delivered */
+    for (size_t i = 0; i < g->nbuckets; i++)
+        for (struct gw_session *s = g->buckets[i]; s; s = s->next) {
+            s->sub = GW_SUB_NONE;
+            s->catch_up = true;
+        }
+}
+
+void gw_hub_cmd_ready(struct cm_rconn *rc)
+{
+    struct gw *g = rc->owner;
+    if (rc->connects > 1)
+        g->st.redis_reconnects++;
+    for (size_t i = 0; i < g->nbuckets; i++)
+        for (struct gw_session *s = g->buckets[i]; s; s = s->next)
+            if (s->catch_up && s->sub == GW_SUB_LIVE && (s->last.ms || s->last.seq))
+                catchup_next(g, s);
+}
+
+void gw_hub_init(struct gw *g)
+{
+    g->nbuckets = 4096;
+    g->buckets = cm_xcalloc(g->nbuckets, sizeof(*g->buckets));
+    cm_key_fmt(g->bcast_channel, sizeof(g->bcast_channel), g->cfg->common.prefix, CM_KEY_BCAST,
+               NULL);
+    char ch[160];
+    cm_key_fmt(ch, sizeof(ch), g->cfg->common.prefix, CM_KEY_CHANNEL, "x");
+    snprintf(g->prefix_ch, sizeof(g->prefix_ch), "%.*s", (int)strlen(ch) - 1, ch);
+}
+
+void gw_hub_deinit(struct gw *g)
+{
+    for (size_t i = 0; i < g->nbuckets; i++)
+        for (struct gw_session *s = g->buckets[i], *next; s; s = next) {
+            next = s->next;
+            free(s);
+        }
+    free(g->buckets);
+    g->buckets = NULL;
+    gw_frame_unref(g->status_json);
+    gw_frame_unref(g->status_mp);
+}

@@ -1,0 +1,582 @@
+/* REST on the gateway's port: jobs (submit, status, cancel, retry), results, the seed's demo
+ * route, /ws/stats, /metrics, /healthz, /readyz. Every answer is JSON (Prometheus text for
+ * /metrics); every error is {"error": {"code", "message"[, "field"]}} with a 4xx/5xx status.
+ * Redis calls are asynchronous: a request whose connection closes before the reply is orphaned
+ * and freed by the reply. Loop thread only. */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/text.h"
+#include "common/time.h"
+#include "gateway/gateway.h"
+
+struct gw_http {
+    struct gw *g;
+    struct lws *wsi; /* NULL once the connection closed (the Redis reply frees us) */
+    bool post, waiting, ready, has_body;
+    size_t expect;
+    struct cm_buf body;
+    int status;
+    const char *ctype;
+    struct cm_buf resp;
+    bool close_after; /* answered before reading the body: close the connection after */
+    char path[512];
+    char id[PR_ID_MAX + 1];       /* the {id} of the route */
+    char session[PR_ID_MAX + 1];
+};
+
+static void respond(struct gw_http *h, int status, const char *ctype, const char *body, size_t n)
+{
+    h->status = status;
+    h->ctype = ctype;
+    cm_buf_reset(&h->resp);
+    cm_buf_append(&h->resp, body, n);
+    h->ready = true;
+    if (status >= 400)
+        h->g->st.rest_errors++;
+    if (h->wsi)
+        lws_callback_on_writable(h->wsi);
+}
+
+static void respond_json(struct gw_http *h, int status, struct cm_buf *b)
+{
+    respond(h, status, "application/json", b->data ? b->data : "{}", b->len);
+}
+
+static void respond_error(struct gw_http *h, int status, const char *code, const char *field,
+                          const char *msg)
+{
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_puts(&b, "{\"error\":{\"code\":");
+    cm_buf_append_json_str(&b, code, strlen(code));
+    if (field) {
+        cm_buf_puts(&b, ",\"field\":");
+        cm_buf_append_json_str(&b, field, strlen(field));
+    }
+    cm_buf_puts(&b, ",\"message\":");
+    cm_buf_append_json_str(&b, msg, strlen(msg));
+    cm_buf_puts(&b, "}}\n");
+    respond_json(h, status, &b);
+    cm_buf_deinit(&b);
+}
+
+/* A Redis reply for h; returns h when it may still answer, NULL when it was orphaned (freed). */
+static struct gw_http *reply_target(void *priv)
+{
+    struct gw_http *h = priv;
+    h->waiting = false;
+    if (!h->wsi) {
+        cm_buf_deinit(&h->body);
+        cm_buf_deinit(&h->resp);
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static bool redis_failed(struct gw_http *h, const redisReply *r)
+{
+    if (r && r->type != REDIS_REPLY_ERROR)
+        return false;
+    respond_error(h, 503, "UNAVAILABLE", NULL,
+                  r ? r->str : "Redis is not reachable; try again shortly");
+    return true;
+}
+
+/* ---- jobs --------------------------------------------------------------------------------- */
+
+static void submit_reply(struct gw *g, redisReply *r, void *priv)
+{
+    (void)g;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    if (r->type != REDIS_REPLY_INTEGER) {
+        respond_error(h, 500, "INTERNAL", NULL, "unexpected reply from Redis");
+    } else if (r->integer < 0) {
+        respond_error(h, 409, "JOB_EXISTS", "job_id", "a job with this job_id already exists");
+    } else {
+        /* the job JSON we stored is in h->body; answer with its id and position */
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_puts(&b, h->resp.data ? h->resp.data : "{");
+        cm_buf_printf(&b, ",\"status\":\"queued\",\"queue_position\":%lld}\n", r->integer);
+        respond_json(h, 202, &b);
+        cm_buf_deinit(&b);
+    }
+}
+
+static void random_id(char *out, size_t n)
+{
+    unsigned char rnd[10];
+    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            rnd[i] = (unsigned char)rand();
+    snprintf(out, n, "gw-");
+    for (size_t i = 0; i < sizeof(rnd) && strlen(out) + 2 < n; i++)
+        snprintf(out + strlen(out), n - strlen(out), "%02x", rnd[i]);
+}
+
+/* Validates and enqueues a job (JSON text); answers 202 or 400. */
+static void submit(struct gw_http *h, const char *json, size_t len)
+{
+    struct gw *g = h->g;
+    struct pr_msg m;
+    struct pr_err err = {0};
+    if (pr_decode_json(json, len, PR_WIRE_JOB, &m, &err) != 0) {
+        respond_error(h, 400, "INVALID_JOB", err.field, err.text);
+        return;
+    }
+    if (!m.u.job.job_id) {
+        char id[32];
+        random_id(id, sizeof(id));
+        pr_set_str(&m.u.job.job_id, id);
+    }
+    struct cm_buf norm = CM_BUF_INIT;
+    if (pr_encode_json(&m, &norm, &err) != 0) {
+        respond_error(h, 400, "INVALID_JOB", err.field, err.text);
+        pr_msg_deinit(&m);
+        return;
+    }
+    char key[PR_ID_MAX + 64], queue[128], now[24];
+    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.job.job_id);
+    cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
+    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    const char *args[] = {key,       queue,          norm.data,
+                          now,       m.u.job.image_id, m.u.job.algorithm,
+                          m.u.job.session_id ? m.u.job.session_id : ""};
+    /* the start of the answer waits in resp until the reply gives the position */
+    cm_buf_reset(&h->resp);
+    cm_buf_puts(&h->resp, "{\"job_id\":");
+    cm_buf_append_json_str(&h->resp, m.u.job.job_id, strlen(m.u.job.job_id));
+    cm_buf_puts(&h->resp, ",\"image_id\":");
+    cm_buf_append_json_str(&h->resp, m.u.job.image_id, strlen(m.u.job.image_id));
+    h->waiting = true;
+    gw_script(g, CM_SCRIPT_SUBMIT, 2, 7, args, NULL, submit_reply, h);
+    cm_buf_deinit(&norm);
+    pr_msg_deinit(&m);
+}
+
+static const char *const job_fields[] = {
+    "status",       "attempts",    "progress", "current_step", "eta_seconds", "image_id",
+    "algorithm",    "session_id",  "worker",   "queued_at",    "started_at",  "finished_at",
+    "result_id",    "error",       "error_code", "confidence_score", "processing_time_seconds",
+    "validation_required"};
+#define NJOB_FIELDS (sizeof(job_fields) / sizeof(job_fields[0]))
+
+static bool numeric_field(const char *f)
+{
+    return strcmp(f, "attempts") == 0 || strcmp(f, "progress") == 0 ||
+           strcmp(f, "eta_seconds") == 0 || strstr(f, "_at") != NULL ||
+           strcmp(f, "confidence_score") == 0 || strcmp(f, "processing_time_seconds") == 0;
+}
+
+static void job_reply(struct gw *g, redisReply *r, void *priv)
+{
+    (void)g;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != NJOB_FIELDS + 1 ||
+        r->element[0]->type != REDIS_REPLY_STRING) {
+        respond_error(h, 404, "UNKNOWN_JOB", NULL, "no such job");
+        return;
+    }
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_puts(&b, "{\"job_id\":");
+    cm_buf_append_json_str(&b, h->id, strlen(h->id));
+    for (size_t i = 0; i < NJOB_FIELDS; i++) {
+        const redisReply *v = r->element[i + 1];
+        if (v->type != REDIS_REPLY_STRING || v->len == 0)
+            continue;
+        cm_buf_printf(&b, ",\"%s\":", job_fields[i]);
+        char *end;
+        strtod(v->str, &end);
+        if (numeric_field(job_fields[i]) && *end == '\0')
+            cm_buf_append(&b, v->str, v->len);
+        else if (strcmp(job_fields[i], "validation_required") == 0)
+            cm_buf_puts(&b, strcmp(v->str, "1") == 0 || strcmp(v->str, "true") == 0 ? "true"
+                                                                                       : "false");
+        else
+            cm_buf_append_json_str(&b, v->str, v->len);
+    }
+    cm_buf_puts(&b, "}\n");
+    respond_json(h, 200, &b);
+    cm_buf_deinit(&b);
+}
+
+static void job_reply_ac(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)ac;
+    job_reply(NULL, r, priv);
+}
+
+/* Sends argv on the commands connection; cb gets the reply (NULL when Redis went away). */
+static void command(struct gw_http *h, redisCallbackFn *cb, int argc, const char **argv)
+{
+    h->waiting = true;
+    if (!h->g->cmd.ready ||
+        redisAsyncCommandArgv(h->g->cmd.ac, cb, h, argc, argv, NULL) != REDIS_OK)
+        cb(NULL, NULL, h);
+}
+
+static void get_job(struct gw_http *h)
+{
+    char key[PR_ID_MAX + 64];
+    cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_JOB, h->id);
+    const char *argv[NJOB_FIELDS + 3] = {"HMGET", key, "status"}; /* status twice: [0] = exists */
+    for (size_t i = 0; i < NJOB_FIELDS; i++)
+        argv[3 + i] = job_fields[i];
+    command(h, job_reply_ac, (int)NJOB_FIELDS + 3, argv);
+}
+
+static void result_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    redisReply *r = reply;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    if (r->type != REDIS_REPLY_STRING)
+        respond_error(h, 404, "UNKNOWN_RESULT", NULL, "no such result (or it expired)");
+    else
+        respond(h, 200, "application/json", r->str, r->len);
+}
+
+static void ctl_reply(struct gw *g, redisReply *r, void *priv)
+{
+    (void)g;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    const char *v = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? r->str : "";
+    bool cancel = strstr(h->path, "/cancel") != NULL;
+    if (strcmp(v, "ok") == 0) {
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_puts(&b, "{\"job_id\":");
+        cm_buf_append_json_str(&b, h->id, strlen(h->id));
+        cm_buf_puts(&b, cancel ? ",\"status\":\"cancelling\"}\n" : ",\"status\":\"queued\"}\n");
+        respond_json(h, 202, &b);
+        cm_buf_deinit(&b);
+    } else if (strcmp(v, "unknown") == 0) {
+        respond_error(h, 404, "UNKNOWN_JOB", NULL, "no such job");
+    } else if (strcmp(v, "limit") == 0) {
+        respond_error(h, 409, "ATTEMPTS_EXHAUSTED", NULL, "the job used all its attempts");
+    } else {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the job is %s", strncmp(v, "status:", 7) == 0 ? v + 7 : v);
+        respond_error(h, 409, "INVALID_STATE", NULL, msg);
+    }
+}
+
+static void job_control(struct gw_http *h, bool cancel)
+{
+    struct gw *g = h->g;
+    char key[PR_ID_MAX + 64], other[128], now[24], max[16];
+    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, h->id);
+    cm_key_fmt(other, sizeof(other), g->cfg->common.prefix, cancel ? CM_KEY_CANCEL : CM_KEY_JOBS,
+               NULL);
+    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    snprintf(max, sizeof(max), "%d", g->cfg->max_attempts);
+    h->waiting = true;
+    if (cancel) {
+        const char *args[] = {key, other, h->id, now};
+        gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, ctl_reply, h);
+    } else {
+        const char *args[] = {key, other, max, now};
+        gw_script(g, CM_SCRIPT_RETRY, 2, 4, args, NULL, ctl_reply, h);
+    }
+}
+
+static void ready_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    redisReply *r = reply;
+    struct gw_http *h = reply_target(priv);
+    if (!h)
+        return;
+    bool ok = r && r->type != REDIS_REPLY_ERROR && h->g->pubsub.ready;
+    const char *body = ok ? "{\"ready\":true}\n" : "{\"ready\":false,\"redis\":\"unreachable\"}\n";
+    respond(h, ok ? 200 : 503, "application/json", body, strlen(body));
+}
+
+/* ---- stats -------------------------------------------------------------------------------- */
+
+/* publish-to-send latency buckets, seconds */
+static const double lat_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                0.25,   0.5,   1,      2.5,   5,    10};
+#define NLAT (sizeof(lat_le) / sizeof(lat_le[0]))
+
+void gw_observe_latency(struct gw *g, double s)
+{
+    size_t i = 0;
+    while (i < NLAT && s > lat_le[i])
+        i++;
+    g->st.lat_buckets[i]++;
+    g->st.lat_sum_s += s;
+    g->st.lat_count++;
+}
+
+void gw_stats_json(struct gw *g, struct cm_buf *b)
+{
+    cm_buf_printf(b,
+                  "{\"pid\":%d,\"connections\":%d,\"sessions\":%zu,\"connections_total\":%llu,"
+                  "\"messages_sent\":%llu,\"bytes_sent\":%llu,\"messages_dropped\":%llu,"
+                  "\"closed_slow\":%llu,\"replays\":%llu,\"replayed_events\":%llu,"
+                  "\"events_in\":%llu,\"redis_reconnects\":%llu,\"redis\":\"%s\"}\n",
+                  (int)getpid(), g->nclients, g->nsessions,
+                  (unsigned long long)g->st.connections_total,
+                  (unsigned long long)g->st.messages_out, (unsigned long long)g->st.bytes_out,
+                  (unsigned long long)(g->st.coalesced + g->st.dropped),
+                  (unsigned long long)g->st.closed_slow, (unsigned long long)g->st.replays,
+                  (unsigned long long)g->st.replayed_events, (unsigned long long)g->st.events_in,
+                  (unsigned long long)g->st.redis_reconnects,
+                  g->cmd.ready && g->pubsub.ready ? "connected" : "disconnected");
+}
+
+void gw_metrics(struct gw *g, struct cm_buf *b)
+{
+#define GW_METRIC(name, type, help, value)                                                         \
+    cm_buf_printf(b, "# HELP " name " " help "\n# TYPE " name " " type "\n" name " %llu\n",        \
+                  (unsigned long long)(value))
+    GW_METRIC("zsa_gateway_connections", "gauge", "WebSocket clients connected.", g->nclients);
+    GW_METRIC("zsa_gateway_sessions", "gauge", "Sessions with clients here.", g->nsessions);
+    GW_METRIC("zsa_gateway_connections_total", "counter", "WebSocket clients accepted.",
+              g->st.connections_total);
+    GW_METRIC("zsa_gateway_messages_sent_total", "counter", "WebSocket messages written.",
+              g->st.messages_out);
+    GW_METRIC("zsa_gateway_bytes_sent_total", "counter", "WebSocket payload bytes written.",
+              g->st.bytes_out);
+    GW_METRIC("zsa_gateway_messages_dropped_total", "counter",
+              "Progress events superseded in a slow client's queue.", g->st.coalesced);
+    GW_METRIC("zsa_gateway_slow_closed_total", "counter",
+              "Clients closed with 1013 at the queue bound.", g->st.closed_slow);
+    GW_METRIC("zsa_gateway_replays_total", "counter", "Replays served.", g->st.replays);
+    GW_METRIC("zsa_gateway_replayed_events_total", "counter", "Events sent by replays.",
+              g->st.replayed_events);
+    GW_METRIC("zsa_gateway_events_received_total", "counter", "Events received from Redis.",
+              g->st.events_in);
+    GW_METRIC("zsa_gateway_redis_reconnects_total", "counter", "Redis reconnections.",
+              g->st.redis_reconnects);
+    GW_METRIC("zsa_gateway_http_requests_total", "counter", "REST requests.", g->st.rest_requests);
+    GW_METRIC("zsa_gateway_http_errors_total", "counter", "REST answers with status >= 400.",
+              g->st.rest_errors);
+    GW_METRIC("zsa_gateway_redis_up", "gauge", "1 while both Redis connections are up.",
+              g->cmd.ready && g->pubsub.ready);
+#undef GW_METRIC
+    cm_buf_puts(b, "# HELP zsa_gateway_publish_to_send_seconds Event timestamp to WebSocket "
+                   "write.\n# TYPE zsa_gateway_publish_to_send_seconds histogram\n");
+    unsigned long long cum = 0;
+    for (size_t i = 0; i <= NLAT; i++) {
+        cum += g->st.lat_buckets[i];
+        if (i < NLAT)
+            cm_buf_printf(b, "zsa_gateway_publish_to_send_seconds_bucket{le=\"%g\"} %llu\n",
+                          lat_le[i], cum);
+        else
+            cm_buf_printf(b, "zsa_gateway_publish_to_send_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    }
+    cm_buf_printf(b, "zsa_gateway_publish_to_send_seconds_sum %.6f\n", g->st.lat_sum_s);
+    cm_buf_printf(b, "zsa_gateway_publish_to_send_seconds_count %llu\n",
+                  (unsigned long long)g->st.lat_count);
+}
+
+/* ---- routing ------------------------------------------------------------------------------ */
+
+/* "/api/jobs/<id>" + suffix: copies a valid id; false otherwise. */
+static bool route_id(const char *path, const char *prefix, const char *suffix, char *id,
+                     size_t n)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
+    if (len <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + len - sl, suffix) != 0)
+        return false;
+    size_t il = len - pl - sl;
+    if (il >= n || !cm_id_valid(path + pl, il, PR_ID_MAX))
+        return false;
+    memcpy(id, path + pl, il);
+    id[il] = '\0';
+    return true;
+}
+
+static void demo(struct gw_http *h)
+{
+    struct cm_buf job = CM_BUF_INIT;
+    cm_buf_puts(&job, "{\"image_id\":");
+    cm_buf_append_json_str(&job, h->id, strlen(h->id));
+    cm_buf_puts(&job, ",\"algorithm\":\"simulate\",\"parameters\":{\"duration_seconds\":4}");
+    if (h->session[0]) {
+        cm_buf_puts(&job, ",\"session_id\":");
+        cm_buf_append_json_str(&job, h->session, strlen(h->session));
+    }
+    cm_buf_puts(&job, "}");
+    submit(h, job.data, job.len);
+    cm_buf_deinit(&job);
+}
+
+/* Routes a request once its body (if any) is in. */
+static void dispatch(struct gw_http *h)
+{
+    struct gw *g = h->g;
+    const char *p = h->path;
+    g->st.rest_requests++;
+    if (!h->post && strcmp(p, "/healthz") == 0) {
+        const char *b = "{\"status\":\"ok\"}\n";
+        respond(h, 200, "application/json", b, strlen(b));
+    } else if (!h->post && strcmp(p, "/readyz") == 0) {
+        const char *argv[] = {"PING"};
+        command(h, ready_reply, 1, argv);
+    } else if (!h->post && strcmp(p, "/ws/stats") == 0) {
+        struct cm_buf b = CM_BUF_INIT;
+        gw_stats_json(g, &b);
+        respond_json(h, 200, &b);
+        cm_buf_deinit(&b);
+    } else if (!h->post && strcmp(p, "/metrics") == 0) {
+        struct cm_buf b = CM_BUF_INIT;
+        gw_metrics(g, &b);
+        respond(h, 200, "text/plain; version=0.0.4", b.data, b.len);
+        cm_buf_deinit(&b);
+    } else if (h->post && strcmp(p, "/api/jobs") == 0) {
+        if (!h->has_body)
+            respond_error(h, 411, "LENGTH_REQUIRED", NULL,
+                          "POST /api/jobs needs a Content-Length and a JSON body");
+        else
+            submit(h, h->body.data ? h->body.data : "", h->body.len);
+    } else if (h->post && route_id(p, "/api/jobs/", "/cancel", h->id, sizeof(h->id))) {
+        job_control(h, true);
+    } else if (h->post && route_id(p, "/api/jobs/", "/retry", h->id, sizeof(h->id))) {
+        job_control(h, false);
+    } else if (!h->post && route_id(p, "/api/jobs/", "", h->id, sizeof(h->id))) {
+        get_job(h);
+    } else if (!h->post && route_id(p, "/api/results/", "", h->id, sizeof(h->id))) {
+        char key[PR_ID_MAX + 64];
+        cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_RESULT, h->id);
+        const char *argv[] = {"GET", key};
+        command(h, result_reply, 2, argv);
+    } else if (h->post && route_id(p, "/demo/simulate-analysis/", "", h->id, sizeof(h->id))) {
+        demo(h);
+    } else if (strncmp(p, "/api/", 5) == 0 || strncmp(p, "/demo/", 6) == 0 ||
+               strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
+               strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0) {
+        bool known = strncmp(p, "/api/jobs", 9) == 0 || strncmp(p, "/api/results/", 13) == 0 ||
+                     strncmp(p, "/demo/simulate-analysis/", 24) == 0 || strcmp(p, "/metrics") == 0 ||
+                     strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
+                     strcmp(p, "/ws/stats") == 0;
+        if (known)
+            respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL,
+                          "wrong method, or a malformed id in the path");
+        else
+            respond_error(h, 404, "NOT_FOUND", NULL, "no such endpoint");
+    } else {
+        respond_error(h, 404, "NOT_FOUND", NULL, "no such endpoint");
+    }
+}
+
+int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const char *path)
+{
+    struct gw_http *h = *slot;
+    if (h && h->waiting) { /* a pipelined request while one waits: not supported */
+        return -1;
+    }
+    if (!h) {
+        h = cm_xcalloc(1, sizeof(*h));
+        *slot = h;
+    }
+    cm_buf_deinit(&h->body);
+    cm_buf_deinit(&h->resp);
+    *h = (struct gw_http){.g = g, .wsi = wsi};
+    snprintf(h->path, sizeof(h->path), "%s", path ? path : "");
+    h->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    if (!h->post && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+        g->st.rest_requests++;
+        respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL, "only GET and POST");
+        return 0;
+    }
+    char v[PR_ID_MAX + 16];
+    const char *s = lws_get_urlarg_by_name(wsi, "session_id=", v, sizeof(v));
+    if (s && cm_id_valid(s, strlen(s), PR_ID_MAX))
+        snprintf(h->session, sizeof(h->session), "%s", s);
+    char cl[32];
+    if (h->post && lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        char *end;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (*end || n > (unsigned long long)g->cfg->max_body_kb * 1024) {
+            g->st.rest_requests++;
+            h->close_after = true;
+            respond_error(h, 413, "BODY_TOO_LARGE", NULL, "the request body is too large");
+            return 0;
+        }
+        h->expect = (size_t)n;
+        h->has_body = n > 0;
+        if (n > 0)
+            return 0; /* the body follows: dispatch at its completion */
+    } else if (h->post && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        g->st.rest_requests++;
+        h->close_after = true;
+        respond_error(h, 411, "LENGTH_REQUIRED", NULL, "chunked bodies are not supported");
+        return 0;
+    }
+    dispatch(h);
+    return 0;
+}
+
+int gw_http_body(struct gw *g, struct gw_http *h, const void *data, size_t len)
+{
+    if (!h || h->ready)
+        return 0;
+    if (h->body.len + len > (size_t)g->cfg->max_body_kb * 1024) {
+        h->close_after = true;
+        respond_error(h, 413, "BODY_TOO_LARGE", NULL, "the request body is too large");
+        return 0;
+    }
+    cm_buf_append(&h->body, data, len);
+    return 0;
+}
+
+int gw_http_body_done(struct gw *g, struct gw_http *h)
+{
+    (void)g;
+    if (h && !h->ready && !h->waiting)
+        dispatch(h);
+    return 0;
+}
+
+int gw_http_writeable(struct gw *g, struct gw_http *h)
+{
+    (void)g;
+    if (!h || !h->ready)
+        return 0;
+    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                                        *end = hdr + sizeof(hdr) - 1;
+    if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, h->resp.len, &p, end) ||
+        lws_finalize_write_http_header(h->wsi, start, &p, end))
+        return -1;
+    h->ready = false;
+    unsigned char *body = cm_xmalloc(LWS_PRE + h->resp.len + 1);
+    memcpy(body + LWS_PRE, h->resp.data ? h->resp.data : "", h->resp.len);
+    int n = lws_write(h->wsi, body + LWS_PRE, h->resp.len, LWS_WRITE_HTTP_FINAL);
+    free(body);
+    if (n < 0 || h->close_after)
+        return -1;
+    return lws_http_transaction_completed(h->wsi) ? -1 : 0;
+}
+
+void gw_http_closed(struct gw *g, struct gw_http **slot)
+{
+    (void)g;
+    struct gw_http *h = *slot;
+    *slot = NULL;
+    if (!h)
+        return;
+    if (h->waiting) { /* the Redis reply frees it */
+        h->wsi = NULL;
+        return;
+    }
+    cm_buf_deinit(&h->body);
+    cm_buf_deinit(&h->resp);
+    free(h);
+}

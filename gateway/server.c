@@ -1,0 +1,340 @@
+/* The gateway process: libwebsockets on a foreign libuv loop, the two Redis connections on the
+ * same loop, the heartbeat timer and graceful shutdown. Loop thread only. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "common/text.h"
+#include "gateway/gateway.h"
+
+#define GW_RX_MAX 65536 /* a client message larger than this is refused */
+
+struct pss {
+    struct gw_client c;
+    struct gw_http *http;
+    struct cm_buf rx;
+    bool is_ws;
+};
+
+/* Writes a close frame (code + reason), then the caller returns -1. lws 4.1 loses the frame that
+ * lws_close_reason() prepares when a server closes from SERVER_WRITEABLE (the socket is shut
+ * without it), so it is written here with the close opcode lws keeps for itself (4, see
+ * lws-write.h: "LWS_WRITE_CLOSE is handled by lws_close_reason()"). */
+void gw_close_frame(struct lws *wsi, int code, const char *why)
+{
+    unsigned char buf[LWS_PRE + 125];
+    size_t n = strlen(why);
+    if (n > 123)
+        n = 123;
+    buf[LWS_PRE] = (unsigned char)(code >> 8);
+    buf[LWS_PRE + 1] = (unsigned char)code;
+    memcpy(buf + LWS_PRE + 2, why, n);
+    lws_write(wsi, buf + LWS_PRE, n + 2, (enum lws_write_protocol)4);
+}
+
+static const char *const subprotocols[] = {"zsa.v1.json", "zsa.v1.msgpack"};
+
+/* The offered subprotocols (comma-separated) include one we speak, or none were offered. */
+static bool subprotocol_ok(struct lws *wsi)
+{
+    char offer[256];
+    int n = lws_hdr_copy(wsi, offer, sizeof(offer), WSI_TOKEN_PROTOCOL);
+    if (n <= 0)
+        return true;
+    for (char *save = NULL, *t = strtok_r(offer, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
+        for (size_t i = 0; i < 2; i++)
+            if (strcmp(t, subprotocols[i]) == 0)
+                return true;
+    return false;
+}
+
+/* Answers an upgrade we refuse with a JSON error (not a hang-up), then closes. */
+static int refuse(struct lws *wsi, int status, const char *code, const char *msg)
+{
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_puts(&b, "{\"error\":{\"code\":");
+    cm_buf_append_json_str(&b, code, strlen(code));
+    cm_buf_puts(&b, ",\"message\":");
+    cm_buf_append_json_str(&b, msg, strlen(msg));
+    cm_buf_puts(&b, "}}\n");
+    unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
+                                       *end = hdr + sizeof(hdr) - 1;
+    unsigned char *body = cm_xmalloc(LWS_PRE + b.len);
+    memcpy(body + LWS_PRE, b.data, b.len);
+    if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json", b.len, &p, end) ==
+            0 &&
+        lws_finalize_write_http_header(wsi, start, &p, end) == 0)
+        lws_write(wsi, body + LWS_PRE, b.len, LWS_WRITE_HTTP_FINAL);
+    free(body);
+    cm_buf_deinit(&b);
+    return 1;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct gw *g = lws_context_user(lws_get_context(wsi));
+    struct pss *p = user;
+    switch (reason) {
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: { /* user is NULL here */
+        char uri[64];
+        if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 || strcmp(uri, "/ws") != 0)
+            return refuse(wsi, 404, "NOT_FOUND", "WebSocket only on /ws");
+        if (g->stopping)
+            return refuse(wsi, 503, "SHUTTING_DOWN", "shutting down: use another gateway");
+        if (g->nclients >= g->cfg->max_connections)
+            return refuse(wsi, 503, "TOO_MANY_CONNECTIONS", "too many connections; try another gateway");
+        if (!subprotocol_ok(wsi))
+            return refuse(wsi, 400, "UNKNOWN_SUBPROTOCOL",
+                          "unknown subprotocol: offer zsa.v1.json or zsa.v1.msgpack");
+        char v[PR_ID_MAX + 16];
+        const char *s = lws_get_urlarg_by_name(wsi, "session_id=", v, sizeof(v));
+        if (s && !cm_id_valid(s, strlen(s), PR_ID_MAX))
+            return refuse(wsi, 400, "INVALID_SESSION", "session_id: 1..128 of [A-Za-z0-9_.:-]");
+        s = lws_get_urlarg_by_name(wsi, "last_event_id=", v, sizeof(v));
+        struct gw_sid sid;
+        if (s && !gw_sid_parse(s, strlen(s), &sid))
+            return refuse(wsi, 400, "INVALID_EVENT_ID",
+                          "last_event_id: must be a stream id <ms>-<seq>");
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED: {
+        memset(p, 0, sizeof(*p));
+        p->is_ws = true;
+        if (g->cfg->sndbuf_kb > 0) { /* bounds kernel memory per client (no autotuning) */
+            int sz = g->cfg->sndbuf_kb * 1024;
+            setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+        }
+        p->c.wsi = wsi;
+        const struct lws_protocols *pr = lws_get_protocol(wsi);
+        p->c.msgpack = pr && strcmp(pr->name, "zsa.v1.msgpack") == 0;
+        char sess[PR_ID_MAX + 16], last[64];
+        const char *s = lws_get_urlarg_by_name(wsi, "session_id=", sess, sizeof(sess));
+        const char *l = lws_get_urlarg_by_name(wsi, "last_event_id=", last, sizeof(last));
+        char gen[48];
+        if (!s || !*s) {
+            snprintf(gen, sizeof(gen), "s-%s-%llu", g->pid_tag,
+                     (unsigned long long)g->next_client + 1);
+            s = gen;
+        }
+        gw_client_open(g, &p->c, s, l);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        if (!p || !p->is_ws)
+            return 0;
+        if (p->rx.len + len > GW_RX_MAX) {
+            static const char why[] = "message too large";
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                             sizeof(why) - 1);
+            return -1;
+        }
+        cm_buf_append(&p->rx, in, len);
+        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+            gw_client_rx(g, &p->c, p->rx.data ? p->rx.data : "", p->rx.len,
+                         lws_frame_is_binary(wsi));
+            cm_buf_reset(&p->rx);
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!p || !p->is_ws)
+            return 0;
+        if (g->stopping) {
+            gw_close_frame(wsi, LWS_CLOSE_STATUS_GOINGAWAY, "gateway shutting down: reconnect");
+            return -1;
+        }
+        return gw_client_writeable(g, &p->c);
+    case LWS_CALLBACK_CLOSED:
+        if (p && p->is_ws) {
+            gw_client_close(g, &p->c);
+            cm_buf_deinit(&p->rx);
+            p->is_ws = false;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return gw_http_request(g, wsi, &p->http, in);
+    case LWS_CALLBACK_HTTP_BODY:
+        return gw_http_body(g, p->http, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        return gw_http_body_done(g, p->http);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return gw_http_writeable(g, p->http);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (p)
+            gw_http_closed(g, &p->http);
+        return 0;
+    default: break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols protocols[] = {
+    {"zsa.v1.json", callback, sizeof(struct pss), 512, 0, NULL, 0},
+    {"zsa.v1.msgpack", callback, sizeof(struct pss), 512, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void lws_log(int level, const char *line)
+{
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    cm_log(level == LLL_ERR ? CM_LOG_ERROR : CM_LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+/* ---- timers and signals ------------------------------------------------------------------ */
+
+static void heartbeat_cb(uv_timer_t *t)
+{
+    gw_hub_heartbeat(t->data);
+}
+
+static void close_all(struct gw *g)
+{
+    for (size_t i = 0; i < g->nbuckets; i++)
+        for (struct gw_session *s = g->buckets[i]; s; s = s->next)
+            for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+                lws_callback_on_writable(c->wsi);
+}
+
+static void stop_now(struct gw *g)
+{
+    uv_timer_stop(&g->heartbeat);
+    uv_close((uv_handle_t *)&g->heartbeat, NULL);
+    uv_close((uv_handle_t *)&g->sig_term, NULL);
+    uv_close((uv_handle_t *)&g->sig_int, NULL);
+    uv_close((uv_handle_t *)&g->drain, NULL);
+    cm_rconn_close(&g->pubsub);
+    cm_rconn_close(&g->cmd);
+    cm_rconn_deinit(&g->pubsub);
+    cm_rconn_deinit(&g->cmd);
+    lws_context_destroy(g->ctx); /* with a foreign loop: the first of two calls */
+}
+
+static void drain_cb(uv_timer_t *t)
+{
+    struct gw *g = t->data;
+    if (g->nclients > 0 && uv_now(g->loop) < g->drain_deadline)
+        return;
+    uv_timer_stop(t);
+    stop_now(g);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct gw *g = h->data;
+    if (g->stopping) {
+        cm_log(CM_LOG_WARN, "second signal: exiting at once");
+        _exit(1);
+    }
+    cm_log(CM_LOG_INFO, "%s: closing %d clients (1001) and stopping", strsignal(signum),
+           g->nclients);
+    g->stopping = true;
+    close_all(g);
+    g->drain_deadline = uv_now(g->loop) + 5000;
+    uv_timer_start(&g->drain, drain_cb, 50, 50);
+}
+
+int gw_run(struct gw_config *cfg)
+{
+    struct gw g = {.cfg = cfg};
+    snprintf(g.pid_tag, sizeof(g.pid_tag), "%d", (int)getpid());
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    g.loop = &loop;
+    cm_scripts_init();
+    gw_hub_init(&g);
+    lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    void *foreign[1] = {&loop};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    info.foreign_loops = foreign;
+    info.user = &g;
+    info.pcontext = &g.ctx;
+    info.fd_limit_per_thread = (unsigned)cfg->max_connections + 256;
+    g.ctx = lws_create_context(&info);
+    if (!g.ctx) {
+        cm_log(CM_LOG_ERROR, "cannot create the libwebsockets context");
+        return 1;
+    }
+    char host[256];
+    int port = 0;
+    char err[256];
+    if (cm_hostport_parse(cfg->listen, host, sizeof(host), &port, err, sizeof(err)) != 0) {
+        cm_log(CM_LOG_ERROR, "--listen: %s", err);
+        return 2;
+    }
+    static const lws_retry_bo_t retry = {.secs_since_valid_ping = 20,
+                                         .secs_since_valid_hangup = 45};
+    lws_retry_bo_t *rp = cm_xmalloc(sizeof(*rp));
+    *rp = retry;
+    rp->secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s;
+    rp->secs_since_valid_ping = (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1);
+    struct lws_context_creation_info vi;
+    memset(&vi, 0, sizeof(vi));
+    vi.port = port;
+    vi.iface = strcmp(host, "0.0.0.0") == 0 || !*host ? NULL : host;
+    vi.protocols = protocols;
+    vi.vhost_name = "zsa";
+    vi.retry_and_idle_policy = rp;
+    vi.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+    g.vh = lws_create_vhost(g.ctx, &vi);
+    if (!g.vh) {
+        cm_log(CM_LOG_ERROR, "cannot listen on %s (in use, or not an address of this host)",
+               cfg->listen);
+        lws_context_destroy(g.ctx);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        if (g.ctx)
+            lws_context_destroy(g.ctx);
+        uv_loop_close(&loop);
+        gw_hub_deinit(&g);
+        free(rp);
+        return 1;
+    }
+
+    cm_rconn_libuv(&g.loop_ops, &loop);
+    cm_rconn_init(&g.pubsub, "pubsub", &g.loop_ops, &cfg->common.url,
+                  cfg->common.redis_timeout_ms, &g);
+    cm_rconn_init(&g.cmd, "commands", &g.loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,
+                  &g);
+    g.pubsub.on_ready = gw_hub_pubsub_ready;
+    g.pubsub.on_lost = gw_hub_pubsub_lost;
+    g.cmd.on_ready = gw_hub_cmd_ready;
+    cm_rconn_start(&g.pubsub);
+    cm_rconn_start(&g.cmd);
+
+    uv_timer_init(&loop, &g.heartbeat);
+    g.heartbeat.data = &g;
+    uv_timer_start(&g.heartbeat, heartbeat_cb, (uint64_t)cfg->heartbeat_s * 1000,
+                   (uint64_t)cfg->heartbeat_s * 1000);
+    uv_timer_init(&loop, &g.drain);
+    g.drain.data = &g;
+    uv_signal_init(&loop, &g.sig_term);
+    uv_signal_init(&loop, &g.sig_int);
+    g.sig_term.data = g.sig_int.data = &g;
+    uv_signal_start(&g.sig_term, signal_cb, SIGTERM);
+    uv_signal_start(&g.sig_int, signal_cb, SIGINT);
+    signal(SIGPIPE, SIG_IGN);
+
+    cm_log(CM_LOG_INFO, "gateway %s listening on %s (WebSocket /ws, REST /api, /metrics)",
+           g.pid_tag, cfg->listen);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (g.ctx) /* the second call, now that the loop has wound down */
+        lws_context_destroy(g.ctx);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_loop_close(&loop);
+    gw_hub_deinit(&g);
+    free(rp);
+    cm_log(CM_LOG_INFO, "gateway %s stopped", g.pid_tag);
+    return 0;
+}

@@ -1,0 +1,346 @@
+/* Test WebSocket/HTTP client (see ws_client.h). */
+#define _GNU_SOURCE
+#include "tests/harness/ws_client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/alloc.h"
+#include "common/time.h"
+
+int th_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(a);
+    int port = -1;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &l) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int dial(int port, bool small)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    if (small) {
+        int sz = 4096;
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k <= 0)
+            return -1;
+        c += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Reads more into w->buf; 1 read, 0 timeout, -1 closed. */
+static int fill(struct th_ws *w, int timeout_ms)
+{
+    struct pollfd p = {.fd = w->fd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return -1;
+    if (w->cap - w->len < 65536) {
+        w->cap = w->cap * 2 + 65536;
+        w->buf = cm_xrealloc(w->buf, w->cap);
+    }
+    ssize_t n = recv(w->fd, w->buf + w->len, w->cap - w->len, 0);
+    if (n <= 0)
+        return -1;
+    w->len += (size_t)n;
+    return 1;
+}
+
+static void consume(struct th_ws *w, size_t n)
+{
+    memmove(w->buf, w->buf + n, w->len - n);
+    w->len -= n;
+}
+
+int th_ws_connect(struct th_ws *w, int port, const char *target, const char *subprotocols,
+                  bool deflate)
+{
+    bool small = w->small_rcvbuf;
+    memset(w, 0, sizeof(*w));
+    w->small_rcvbuf = small;
+    w->fd = dial(port, small);
+    if (w->fd < 0)
+        return -1;
+    static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
+                     target, port, key, subprotocols ? "Sec-WebSocket-Protocol: " : "",
+                     subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "",
+                     deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_max_window_bits\r\n"
+                             : "");
+    if (write_all(w->fd, req, (size_t)n) != 0)
+        return -1;
+    char *end = NULL;
+    int64_t deadline = cm_time_mono_ms() + 5000;
+    while (!(end = w->len ? memmem(w->buf, w->len, "\r\n\r\n", 4) : NULL)) {
+        if (cm_time_mono_ms() > deadline || fill(w, 100) < 0)
+            return -1;
+    }
+    size_t hlen = (size_t)(end - (char *)w->buf) + 4;
+    char *head = strndup((char *)w->buf, hlen);
+    consume(w, hlen);
+    sscanf(head, "HTTP/1.%*d %d", &w->http_status);
+    bool accept_ok = strstr(head, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != NULL;
+    for (char *line = strtok(head, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+        if (strncasecmp(line, "Sec-WebSocket-Protocol:", 23) == 0)
+            snprintf(w->protocol, sizeof(w->protocol), "%s", line + 24);
+        if (strncasecmp(line, "Sec-WebSocket-Extensions:", 25) == 0 &&
+            strstr(line, "permessage-deflate"))
+            w->deflate = true;
+    }
+    free(head);
+    if (w->deflate) {
+        z_stream *zs = calloc(1, sizeof(*zs));
+        inflateInit2(zs, -15);
+        w->zs = zs;
+    }
+    return w->http_status == 101 && accept_ok ? 0 : -1;
+}
+
+static int send_frame(struct th_ws *w, int opcode, const void *data, size_t len)
+{
+    unsigned char hdr[14];
+    size_t h = 0;
+    hdr[h++] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        hdr[h++] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        hdr[h++] = 0x80 | 126;
+        hdr[h++] = (unsigned char)(len >> 8), hdr[h++] = (unsigned char)len;
+    } else {
+        hdr[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            hdr[h++] = (unsigned char)(len >> (8 * i));
+    }
+    unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(hdr + h, mask, 4);
+    h += 4;
+    unsigned char *body = malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        body[i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
+    int rc = write_all(w->fd, hdr, h) || write_all(w->fd, body, len) ? -1 : 0;
+    free(body);
+    return rc;
+}
+
+int th_ws_send_text(struct th_ws *w, const char *text)
+{
+    return send_frame(w, 1, text, strlen(text));
+}
+
+static char *inflate_msg(struct th_ws *w, const unsigned char *in, size_t n, size_t *outlen)
+{
+    z_stream *zs = w->zs;
+    unsigned char *src = malloc(n + 4);
+    memcpy(src, in, n);
+    memcpy(src + n, "\x00\x00\xff\xff", 4);
+    size_t cap = n * 4 + 1024, len = 0;
+    char *out = malloc(cap);
+    zs->next_in = src;
+    zs->avail_in = (unsigned)(n + 4);
+    do {
+        if (cap - len < 1024)
+            out = cm_xrealloc(out, cap *= 2);
+        zs->next_out = (unsigned char *)out + len;
+        zs->avail_out = (unsigned)(cap - len - 1);
+        int r = inflate(zs, Z_SYNC_FLUSH);
+        len = (size_t)((char *)zs->next_out - out);
+        if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END)
+            break;
+    } while (zs->avail_in > 0 || zs->avail_out == 0);
+    free(src);
+    out[len] = 0;
+    *outlen = len;
+    return out;
+}
+
+int th_ws_recv(struct th_ws *w, int timeout_ms, struct th_ws_msg *m)
+{
+    int64_t deadline = cm_time_mono_ms() + timeout_ms;
+    unsigned char *msg = NULL;
+    size_t mlen = 0;
+    int mop = 0;
+    bool compressed = false;
+    for (;;) {
+        /* a whole frame in the buffer? */
+        if (w->len >= 2) {
+            unsigned char b0 = w->buf[0], b1 = w->buf[1];
+            size_t h = 2;
+            uint64_t plen = b1 & 0x7f;
+            if (plen == 126 && w->len >= 4)
+                plen = ((uint64_t)w->buf[2] << 8) | w->buf[3], h = 4;
+            else if (plen == 127 && w->len >= 10) {
+                plen = 0;
+                for (int i = 0; i < 8; i++)
+                    plen = (plen << 8) | w->buf[2 + i];
+                h = 10;
+            } else if (plen >= 126) {
+                h = 0;
+            }
+            if (h && w->len >= h + plen) {
+                int op = b0 & 0x0f;
+                const unsigned char *p = w->buf + h;
+                if (op == 8) {
+                    w->close_code = plen >= 2 ? (p[0] << 8) | p[1] : 1005;
+                    consume(w, h + (size_t)plen);
+                    free(msg);
+                    return -1;
+                }
+                if (op == 9) { /* ping: pong back */
+                    unsigned char *copy = malloc(plen + 1);
+                    memcpy(copy, p, plen);
+                    consume(w, h + (size_t)plen);
+                    send_frame(w, 10, copy, plen);
+                    free(copy);
+                    continue;
+                }
+                if (op == 10) {
+                    consume(w, h + (size_t)plen);
+                    continue;
+                }
+                if (op != 0) {
+                    mop = op;
+                    compressed = (b0 & 0x40) != 0;
+                }
+                msg = cm_xrealloc(msg, mlen + plen + 1);
+                memcpy(msg + mlen, p, plen);
+                mlen += plen;
+                consume(w, h + (size_t)plen);
+                if (b0 & 0x80) {
+                    if (compressed && w->zs) {
+                        size_t n;
+                        char *out = inflate_msg(w, msg, mlen, &n);
+                        free(msg);
+                        m->data = out, m->len = n;
+                    } else {
+                        msg[mlen] = 0;
+                        m->data = (char *)msg, m->len = mlen;
+                    }
+                    m->opcode = mop;
+                    return 1;
+                }
+                continue;
+            }
+        }
+        int left = (int)(deadline - cm_time_mono_ms());
+        if (left <= 0) {
+            free(msg); /* (a partial fragmented message is dropped: tests use short waits) */
+            return 0;
+        }
+        int r = fill(w, left);
+        if (r < 0) {
+            free(msg);
+            return -1;
+        }
+    }
+}
+
+void th_ws_close(struct th_ws *w)
+{
+    if (w->fd > 0) {
+        send_frame(w, 8, "\x03\xe8", 2);
+        close(w->fd);
+    }
+    w->fd = -1;
+    free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+    if (w->zs) {
+        inflateEnd(w->zs);
+        free(w->zs);
+        w->zs = NULL;
+    }
+}
+
+int th_http(int port, const char *method, const char *path, const char *body, bool with_length,
+            char *out, size_t n)
+{
+    int fd = dial(port, false);
+    if (fd < 0)
+        return -1;
+    char req[1024];
+    size_t bl = body ? strlen(body) : 0;
+    char cl[64] = "";
+    if (with_length)
+        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", bl);
+    int k = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\n%s\r\n",
+                     method, path, cl);
+    if (write_all(fd, req, (size_t)k) || (bl && write_all(fd, body, bl))) {
+        close(fd);
+        return -1;
+    }
+    struct th_ws w = {.fd = fd};
+    int64_t deadline = cm_time_mono_ms() + 5000;
+    while (cm_time_mono_ms() < deadline) {
+        int r = fill(&w, 100);
+        if (r < 0)
+            break;
+        /* done when the body announced by Content-Length is in */
+        char *hend = w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;
+        if (hend) {
+            char *h = strndup((char *)w.buf, (size_t)(hend - (char *)w.buf));
+            char *c = strcasestr(h, "content-length:");
+            size_t want = c ? strtoul(c + 15, NULL, 10) : 0;
+            free(h);
+            if (c && w.len >= (size_t)(hend - (char *)w.buf) + 4 + want)
+                break;
+        }
+    }
+    close(fd);
+    int status = -1;
+    if (w.len > 12)
+        sscanf((char *)w.buf, "HTTP/1.%*d %d", &status);
+    out[0] = 0;
+    char *hend = w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;
+    if (hend) {
+        size_t bl2 = w.len - (size_t)(hend + 4 - (char *)w.buf);
+        if (bl2 >= n)
+            bl2 = n - 1;
+        memcpy(out, hend + 4, bl2);
+        out[bl2] = 0;
+    }
+    free(w.buf);
+    return status;
+}

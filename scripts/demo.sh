@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a local zsa stack without containers. Starts redis-server on a private port in a
-# temp dir and two workers, checks the gateway and scheduler (their loops land with issues 4
-# and 5), submits a simulate job and shows its progress live. Ctrl-C stops everything it started
-# and removes the temp dir.
+# temp dir, a gateway and two workers, checks the scheduler (its loop lands with issue 5),
+# submits a simulate job over the gateway's REST API and shows its progress live. Ctrl-C stops
+# everything it started and removes the temp dir.
 # ZSA_DEMO_BOUNDED=1: run once and exit (for tests and CI). ZSA_BIN_DIR: where the binaries are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,15 +20,16 @@ command -v redis-server >/dev/null || { echo "demo: redis-server is missing; run
 dir=$(mktemp -d "${TMPDIR:-/tmp}/zsa-demo-XXXXXX")
 redis_pid=""
 worker_pids=()
+gateway_pid=""
 cleanup() {
-  for p in "${worker_pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${worker_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for p in "${worker_pids[@]}" $gateway_pid; do kill "$p" 2>/dev/null || true; done
+  for p in "${worker_pids[@]}" $gateway_pid; do wait "$p" 2>/dev/null || true; done
   if [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null; then
     kill "$redis_pid" 2>/dev/null || true
     wait "$redis_pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
-  echo "demo: stopped the workers and redis-server, removed $dir"
+  echo "demo: stopped the gateway, the workers and redis-server, removed $dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -46,9 +47,35 @@ done
 export ZSA_REDIS_URL="redis://127.0.0.1:$port/0"
 bold "demo: redis-server pid $redis_pid on 127.0.0.1:$port (data in $dir)"
 
-bold "demo: checking the gateway and the scheduler (their loops land with issues 4 and 5)"
+bold "demo: checking the gateway and the scheduler (the scheduler's loop lands with issue 5)"
 "$bin/zsa-gateway" --check
 "$bin/zsa-scheduler" --check
+
+gport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$bin/zsa-gateway" --listen "127.0.0.1:$gport" --processes 1 >"$dir/gateway.log" 2>&1 &
+gateway_pid=$!
+# http METHOD PATH [BODY]: prints the JSON answer (python3 is a dependency; curl may be absent)
+http() {
+  python3 - "$gport" "$@" <<'PY'
+import sys, urllib.request, urllib.error
+port, method, path = sys.argv[1], sys.argv[2], sys.argv[3]
+body = sys.argv[4].encode() if len(sys.argv) > 4 else None
+req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
+                             headers={"Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req, timeout=5).read().decode().strip())
+except urllib.error.HTTPError as e:
+    print(e.read().decode().strip())
+except OSError as e:
+    print('{"error":"%s"}' % e)
+PY
+}
+for _ in $(seq 1 200); do
+  case "$(http GET /readyz)" in *'"ready":true'*) break ;; esac
+  kill -0 "$gateway_pid" 2>/dev/null || { echo "demo: zsa-gateway failed:" >&2; cat "$dir/gateway.log" >&2; exit 1; }
+  sleep 0.05
+done
+bold "demo: gateway pid $gateway_pid on 127.0.0.1:$gport (WebSocket /ws, REST /api, /metrics)"
 
 mkdir -p "$dir/data"
 worker_pids=()
@@ -65,12 +92,15 @@ printf '%s' "$job" | "$bin/zsa-proto" check --wire job
 bad='{"image_id":"demo 2","algorithm":"simulate","parameters":{"sigma":1e999}}'
 printf '%s' "$bad" | "$bin/zsa-proto" check --wire job || echo "(refused, as it should be)"
 
-bold "demo: submitting it: redis-cli LPUSH zsa:jobs '<job>'"
-redis-cli -p "$port" LPUSH zsa:jobs "$job" >/dev/null
+bold "demo: submitting it: POST /api/jobs"
+http POST /api/jobs "$job"
 status=""
 for _ in $(seq 1 300); do
-  mapfile -t f < <(redis-cli -p "$port" --raw HMGET zsa:job:demo1 status progress current_step \
-    eta_seconds worker)
+  mapfile -t f < <(http GET /api/jobs/demo1 | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+for k in ("status", "progress", "current_step", "eta_seconds", "worker"):
+    print(j.get(k, ""))')
   status=${f[0]:-} progress=${f[1]:-} step=${f[2]:-} eta=${f[3]:-} worker=${f[4]:-}
   p=${progress%.*}; p=${p:-0}
   bar=$(printf '%*s' $((p / 4)) '' | tr ' ' '#')
@@ -80,15 +110,17 @@ for _ in $(seq 1 300); do
 done
 echo
 bold "demo: job demo1 ended: $status"
-redis-cli -p "$port" GET "zsa:result:demo1.r1"
+http GET /api/results/demo1.r1
 echo "events in the session stream zsa:events:demo: $(redis-cli -p "$port" XLEN zsa:events:demo)"
 
 cat <<MSG
 
-Running now: redis-server, two zsa-workers. Submit more jobs:
+Running now: redis-server, zsa-gateway on 127.0.0.1:$gport, two zsa-workers. Submit more jobs:
+  curl -s -XPOST 127.0.0.1:$gport/api/jobs -d '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
+  curl -s 127.0.0.1:$gport/api/jobs/<job_id>
   redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
-  redis-cli -p $port HGETALL zsa:job:<job_id>
-Still missing: the WebSocket gateway and dashboard (issue 4), the scheduler loop (issue 5), the
+Watch a session live: any WebSocket client on ws://127.0.0.1:$gport/ws?session_id=s1
+Still missing: the dashboard, permessage-deflate (issue 4), the scheduler loop (issue 5), the
 real analyses (issue 6) and the zsa CLI (issue 7).
 MSG
 

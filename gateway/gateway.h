@@ -16,18 +16,18 @@
 
 struct gw_config {
     struct cm_common_cfg common;
-    char *listen;         /* host:port for WebSocket, REST, metrics and the dashboard */
-    int processes;        /* processes sharing the port (0: one per core) */
-    int heartbeat_s;      /* app-level heartbeat period */
-    int idle_timeout_s;   /* a peer silent this long is closed */
-    int replay_max;       /* events per replay before replay_complete says truncated */
-    int queue_soft_kb;    /* past this, queued progress events of one job coalesce */
-    int queue_hard_kb;    /* past this, the client is closed with 1013 */
-    int max_connections;  /* WebSocket clients per process; more get 503 */
-    int sndbuf_kb;        /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
-    int max_body_kb;      /* REST request bodies */
-    int max_attempts;     /* retry limit (as the worker's) */
-    int result_ttl_s;     /* unused here: the worker sets it */
+    char *listen;        /* host:port for WebSocket, REST, metrics and the dashboard */
+    int processes;       /* processes sharing the port (0: one per core) */
+    int heartbeat_s;     /* app-level heartbeat period */
+    int idle_timeout_s;  /* a peer silent this long is closed */
+    int replay_max;      /* events per replay before replay_complete says truncated */
+    int queue_soft_kb;   /* past this, queued progress events of one job coalesce */
+    int queue_hard_kb;   /* past this, the client is closed with 1013 */
+    int max_connections; /* WebSocket clients per process; more get 503 */
+    int sndbuf_kb;       /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
+    int max_body_kb;     /* REST request bodies */
+    int max_attempts;    /* retry limit (as the worker's) */
+    int result_ttl_s;    /* unused here: the worker sets it */
 };
 
 /* A WebSocket message ready to send: LWS_PRE bytes of room, then the payload. Shared by all the
@@ -59,20 +59,20 @@ struct gw_client {
     struct gw_client *next_in_session, *prev_in_session;
     char client_id[40];
     bool msgpack;
-    bool ready;          /* connected was sent (after the session's subscription is live) */
-    bool doomed;         /* over the hard bound: close with 1013 */
-    struct gw_sid last;  /* the last session-stream event it was given */
-    bool want_replay;    /* last_event_id given: replay before going live */
-    bool replaying;      /* XRANGE in flight: live events wait in held */
-    struct gw_sid from;  /* replay start (exclusive) */
+    bool ready;         /* connected was sent (after the session's subscription is live) */
+    bool doomed;        /* over the hard bound: close with 1013 */
+    struct gw_sid last; /* the last session-stream event it was given */
+    bool want_replay;   /* last_event_id given: replay before going live */
+    bool replaying;     /* XRANGE in flight: live events wait in held */
+    struct gw_sid from; /* replay start (exclusive) */
     struct gw_qent *head, *tail, *held_head, *held_tail;
-    size_t queued;       /* bytes in head..tail */
-    size_t held;         /* bytes in held_head..held_tail */
+    size_t queued;             /* bytes in head..tail */
+    size_t held;               /* bytes in held_head..held_tail */
     struct gw_sid replay_from; /* the replay's position (exclusive) */
     int replay_count;
     bool replay_trunc, replay_paused; /* paused: waits for the queue to drain */
     uint64_t sent, dropped;
-    void *pending_req;   /* an outstanding Redis request for this client, or NULL */
+    void *pending_req; /* an outstanding Redis request for this client, or NULL */
 };
 
 enum gw_sub_state { GW_SUB_NONE, GW_SUB_PENDING, GW_SUB_LIVE, GW_SUB_UNSUBSCRIBING };
@@ -85,14 +85,14 @@ struct gw_session {
     struct gw_client *clients;
     int nclients;
     enum gw_sub_state sub;
-    bool resubscribe;      /* a client came while unsubscribing: subscribe again after */
-    struct gw_sid last;    /* the last event delivered live (for catch-up after an outage) */
-    bool catch_up;         /* replay from last after the subscription is live again */
+    bool resubscribe;   /* a client came while unsubscribing: subscribe again after */
+    struct gw_sid last; /* the last event delivered live (for catch-up after an outage) */
+    bool catch_up;      /* replay from last after the subscription is live again */
 };
 
 struct gw_stats {
-    uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow,
-        replays, replayed_events, redis_reconnects, rest_requests, rest_errors, events_in;
+    uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow, replays,
+        replayed_events, redis_reconnects, rest_requests, rest_errors, events_in;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;
@@ -114,7 +114,11 @@ struct gw {
     uv_timer_t heartbeat;
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain; /* SIGTERM: waits for clients to go, up to drain_deadline */
+    int listen_fd;    /* ours (see server.c), -1 once closed */
+    uv_poll_t accept_poll;
+    uv_timer_t accept_pause; /* EMFILE: accept again later */
     uint64_t drain_deadline;
+    uint64_t stop_at; /* when the first signal came (uv_now) */
     bool stopping;
     struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
     uint64_t next_client;

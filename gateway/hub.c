@@ -462,9 +462,8 @@ static void call_send(struct gw_call *k)
     k->argv[1] = (char *)(k->eval ? k->script->body : k->script->sha1);
     k->lens[0] = strlen(k->argv[0]);
     k->lens[1] = strlen(k->argv[1]);
-    if (!k->g->cmd.ready ||
-        redisAsyncCommandArgv(k->g->cmd.ac, call_reply, k, k->argc, (const char **)k->argv,
-                              k->lens) != REDIS_OK) {
+    if (!k->g->cmd.ready || redisAsyncCommandArgv(k->g->cmd.ac, call_reply, k, k->argc,
+                                                  (const char **)k->argv, k->lens) != REDIS_OK) {
         k->cb(k->g, NULL, k->priv);
         call_free(k);
     }
@@ -503,9 +502,8 @@ static long long info_int(const redisReply *info, const char *key)
 {
     for (size_t i = 0; info && info->type == REDIS_REPLY_ARRAY && i + 1 < info->elements; i += 2)
         if (info->element[i]->type == REDIS_REPLY_STRING && strcmp(info->element[i]->str, key) == 0)
-            return info->element[i + 1]->type == REDIS_REPLY_INTEGER
-                       ? info->element[i + 1]->integer
-                       : -1;
+            return info->element[i + 1]->type == REDIS_REPLY_INTEGER ? info->element[i + 1]->integer
+                                                                     : -1;
     return -1;
 }
 
@@ -526,8 +524,8 @@ static bool info_first(const redisReply *info, struct gw_sid *out)
 static bool entry_event(const redisReply *e, const char **id, size_t *idlen, const char **data,
                         size_t *len)
 {
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[1]->type != REDIS_REPLY_ARRAY)
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING || e->element[1]->type != REDIS_REPLY_ARRAY)
         return false;
     const redisReply *kv = e->element[1];
     for (size_t i = 0; i + 1 < kv->elements; i += 2) {
@@ -540,8 +538,7 @@ static bool entry_event(const redisReply *e, const char **id, size_t *idlen, con
     return false;
 }
 
-static void send_replay_complete(struct gw *g, struct gw_client *c, long long count,
-                                 bool truncated)
+static void send_replay_complete(struct gw *g, struct gw_client *c, long long count, bool truncated)
 {
     struct pr_msg m;
     pr_msg_init(&m, PR_REPLAY_COMPLETE);
@@ -624,8 +621,8 @@ static void replay_reply(redisAsyncContext *ac, void *reply, void *priv)
             range = r->element[1];
     }
     if (!r || !range || range->type != REDIS_REPLY_ARRAY) {
-        cm_log(CM_LOG_WARN, "client %s: replay failed (%s); the client must re-sync",
-               c->client_id, r && r->type == REDIS_REPLY_ERROR ? r->str : "no Redis");
+        cm_log(CM_LOG_WARN, "client %s: replay failed (%s); the client must re-sync", c->client_id,
+               r && r->type == REDIS_REPLY_ERROR ? r->str : "no Redis");
         replay_end(g, c, c->replay_count, true);
         return;
     }
@@ -638,8 +635,7 @@ static void replay_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (info->type == REDIS_REPLY_ERROR) /* no stream: expired, or never written */
             c->replay_trunc = !from_start;
         else /* entries were trimmed, and the client's id is older than what is left */
-            c->replay_trunc =
-                added > length && (!has_first || gw_sid_cmp(c->from, first_id) < 0);
+            c->replay_trunc = added > length && (!has_first || gw_sid_cmp(c->from, first_id) < 0);
     }
     if (!replay_entries(g, c, range, want)) {
         replay_end(g, c, c->replay_count, c->replay_trunc);
@@ -669,8 +665,8 @@ static void replay_page(struct gw *g, struct gw_client *c)
              (unsigned long long)c->replay_from.seq);
     if (c->replay_from.ms == 0 && c->replay_from.seq == 0)
         snprintf(from, sizeof(from), "-");
-    redisAsyncCommand(g->cmd.ac, replay_reply, rq, "XRANGE %s %s + COUNT %d", c->sess->stream,
-                      from, rq->want + 1);
+    redisAsyncCommand(g->cmd.ac, replay_reply, rq, "XRANGE %s %s + COUNT %d", c->sess->stream, from,
+                      rq->want + 1);
 }
 
 static void start_replay(struct gw *g, struct gw_client *c)

@@ -28,7 +28,7 @@ struct gw_http {
     struct cm_buf resp;
     bool close_after; /* answered before reading the body: close the connection after */
     char path[512];
-    char id[PR_ID_MAX + 1];       /* the {id} of the route */
+    char id[PR_ID_MAX + 1]; /* the {id} of the route */
     char session[PR_ID_MAX + 1];
 };
 
@@ -148,8 +148,12 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.job.job_id);
     cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *args[] = {key,       queue,          norm.data,
-                          now,       m.u.job.image_id, m.u.job.algorithm,
+    const char *args[] = {key,
+                          queue,
+                          norm.data,
+                          now,
+                          m.u.job.image_id,
+                          m.u.job.algorithm,
                           m.u.job.session_id ? m.u.job.session_id : ""};
     /* the start of the answer waits in resp until the reply gives the position */
     cm_buf_reset(&h->resp);
@@ -163,11 +167,24 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     pr_msg_deinit(&m);
 }
 
-static const char *const job_fields[] = {
-    "status",       "attempts",    "progress", "current_step", "eta_seconds", "image_id",
-    "algorithm",    "session_id",  "worker",   "queued_at",    "started_at",  "finished_at",
-    "result_id",    "error",       "error_code", "confidence_score", "processing_time_seconds",
-    "validation_required"};
+static const char *const job_fields[] = {"status",
+                                         "attempts",
+                                         "progress",
+                                         "current_step",
+                                         "eta_seconds",
+                                         "image_id",
+                                         "algorithm",
+                                         "session_id",
+                                         "worker",
+                                         "queued_at",
+                                         "started_at",
+                                         "finished_at",
+                                         "result_id",
+                                         "error",
+                                         "error_code",
+                                         "confidence_score",
+                                         "processing_time_seconds",
+                                         "validation_required"};
 #define NJOB_FIELDS (sizeof(job_fields) / sizeof(job_fields[0]))
 
 static bool numeric_field(const char *f)
@@ -201,8 +218,8 @@ static void job_reply(struct gw *g, redisReply *r, void *priv)
         if (numeric_field(job_fields[i]) && *end == '\0')
             cm_buf_append(&b, v->str, v->len);
         else if (strcmp(job_fields[i], "validation_required") == 0)
-            cm_buf_puts(&b, strcmp(v->str, "1") == 0 || strcmp(v->str, "true") == 0 ? "true"
-                                                                                       : "false");
+            cm_buf_puts(&b,
+                        strcmp(v->str, "1") == 0 || strcmp(v->str, "true") == 0 ? "true" : "false");
         else
             cm_buf_append_json_str(&b, v->str, v->len);
     }
@@ -309,8 +326,8 @@ static void ready_reply(redisAsyncContext *ac, void *reply, void *priv)
 /* ---- stats -------------------------------------------------------------------------------- */
 
 /* publish-to-send latency buckets, seconds */
-static const double lat_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                0.25,   0.5,   1,      2.5,   5,    10};
+static const double lat_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
 #define NLAT (sizeof(lat_le) / sizeof(lat_le[0]))
 
 void gw_observe_latency(struct gw *g, double s)
@@ -389,8 +406,7 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
 /* ---- routing ------------------------------------------------------------------------------ */
 
 /* "/api/jobs/<id>" + suffix: copies a valid id; false otherwise. */
-static bool route_id(const char *path, const char *prefix, const char *suffix, char *id,
-                     size_t n)
+static bool route_id(const char *path, const char *prefix, const char *suffix, char *id, size_t n)
 {
     size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
     if (len <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + len - sl, suffix) != 0)
@@ -463,9 +479,9 @@ static void dispatch(struct gw_http *h)
                strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
                strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0) {
         bool known = strncmp(p, "/api/jobs", 9) == 0 || strncmp(p, "/api/results/", 13) == 0 ||
-                     strncmp(p, "/demo/simulate-analysis/", 24) == 0 || strcmp(p, "/metrics") == 0 ||
-                     strcmp(p, "/healthz") == 0 || strcmp(p, "/readyz") == 0 ||
-                     strcmp(p, "/ws/stats") == 0;
+                     strncmp(p, "/demo/simulate-analysis/", 24) == 0 ||
+                     strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
+                     strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0;
         if (known)
             respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL,
                           "wrong method, or a malformed id in the path");
@@ -551,7 +567,7 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
     if (!h || !h->ready)
         return 0;
     unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
-                                        *end = hdr + sizeof(hdr) - 1;
+                                       *end = hdr + sizeof(hdr) - 1;
     if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, h->resp.len, &p, end) ||
         lws_finalize_write_http_header(h->wsi, start, &p, end))
         return -1;

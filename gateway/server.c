@@ -1,10 +1,14 @@
 /* The gateway process: libwebsockets on a foreign libuv loop, the two Redis connections on the
  * same loop, the heartbeat timer and graceful shutdown. Loop thread only. */
+#define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -66,7 +70,7 @@ static int refuse(struct lws *wsi, int status, const char *code, const char *msg
     cm_buf_append_json_str(&b, msg, strlen(msg));
     cm_buf_puts(&b, "}}\n");
     unsigned char hdr[LWS_PRE + 512], *start = hdr + LWS_PRE, *p = start,
-                                       *end = hdr + sizeof(hdr) - 1;
+                                      *end = hdr + sizeof(hdr) - 1;
     unsigned char *body = cm_xmalloc(LWS_PRE + b.len);
     memcpy(body + LWS_PRE, b.data, b.len);
     if (lws_add_http_common_headers(wsi, (unsigned)status, "application/json", b.len, &p, end) ==
@@ -91,7 +95,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (g->stopping)
             return refuse(wsi, 503, "SHUTTING_DOWN", "shutting down: use another gateway");
         if (g->nclients >= g->cfg->max_connections)
-            return refuse(wsi, 503, "TOO_MANY_CONNECTIONS", "too many connections; try another gateway");
+            return refuse(wsi, 503, "TOO_MANY_CONNECTIONS",
+                          "too many connections; try another gateway");
         if (!subprotocol_ok(wsi))
             return refuse(wsi, 400, "UNKNOWN_SUBPROTOCOL",
                           "unknown subprotocol: offer zsa.v1.json or zsa.v1.msgpack");
@@ -99,6 +104,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         const char *s = lws_get_urlarg_by_name(wsi, "session_id=", v, sizeof(v));
         if (s && !cm_id_valid(s, strlen(s), PR_ID_MAX))
             return refuse(wsi, 400, "INVALID_SESSION", "session_id: 1..128 of [A-Za-z0-9_.:-]");
+        char ext[256];
+        if (lws_hdr_copy(wsi, ext, sizeof(ext), WSI_TOKEN_EXTENSIONS) > 0 &&
+            strstr(ext, "server_no_context_takeover"))
+            /* lws 4.1 would accept it and still keep the context: the client could not inflate */
+            return refuse(wsi, 400, "UNSUPPORTED_EXTENSION",
+                          "permessage-deflate: server_no_context_takeover is not supported; "
+                          "offer permessage-deflate without it");
         s = lws_get_urlarg_by_name(wsi, "last_event_id=", v, sizeof(v));
         struct gw_sid sid;
         if (s && !gw_sid_parse(s, strlen(s), &sid))
@@ -114,6 +126,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
         }
         p->c.wsi = wsi;
+        /* deflate state per connection: ~90 KB with lws's defaults, a few KB with these */
+        lws_set_extension_option(wsi, "permessage-deflate", "mem_level", "1");
+        lws_set_extension_option(wsi, "permessage-deflate", "server_max_window_bits", "10");
         const struct lws_protocols *pr = lws_get_protocol(wsi);
         p->c.msgpack = pr && strcmp(pr->name, "zsa.v1.msgpack") == 0;
         char sess[PR_ID_MAX + 16], last[64];
@@ -159,14 +174,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             p->is_ws = false;
         }
         return 0;
-    case LWS_CALLBACK_HTTP:
-        return gw_http_request(g, wsi, &p->http, in);
-    case LWS_CALLBACK_HTTP_BODY:
-        return gw_http_body(g, p->http, in, len);
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        return gw_http_body_done(g, p->http);
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return gw_http_writeable(g, p->http);
+    case LWS_CALLBACK_HTTP: return gw_http_request(g, wsi, &p->http, in);
+    case LWS_CALLBACK_HTTP_BODY: return gw_http_body(g, p->http, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return gw_http_body_done(g, p->http);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return gw_http_writeable(g, p->http);
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p)
             gw_http_closed(g, &p->http);
@@ -182,12 +193,83 @@ static struct lws_protocols protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+static const struct lws_extension extensions[] = {
+    {"permessage-deflate", lws_extension_callback_pm_deflate,
+     "permessage-deflate; client_no_context_takeover; client_max_window_bits"},
+    {NULL, NULL, NULL},
+};
+
 static void lws_log(int level, const char *line)
 {
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
     cm_log(level == LLL_ERR ? CM_LOG_ERROR : CM_LOG_WARN, "lws: %.*s", (int)n, line);
+}
+
+/* ---- listening ---------------------------------------------------------------------------- */
+
+/* Our own listening socket: lws 4.1 binds an IPv4 --listen address as IPv6 "::" (all
+ * interfaces) and sets no SO_REUSEPORT, so the gateway binds it (SO_REUSEPORT when processes
+ * share the port) and hands accepted sockets to lws. Returns the fd or -1 with err. */
+static int listen_socket(const char *host, int port, bool share, char *err, size_t n)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
+                    *res = NULL;
+    char ps[16];
+    snprintf(ps, sizeof(ps), "%d", port);
+    int rc = getaddrinfo(*host ? host : NULL, ps, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, n, "%s", gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+        (share && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+        snprintf(err, n, "%s%s", strerror(errno),
+                 errno == EADDRINUSE ? " (another process has the port)" : "");
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void accept_cb(uv_poll_t *h, int status, int events);
+
+static void accept_resume(uv_timer_t *t)
+{
+    struct gw *g = t->data;
+    if (!g->stopping)
+        uv_poll_start(&g->accept_poll, UV_READABLE, accept_cb);
+}
+
+static void accept_cb(uv_poll_t *h, int status, int events)
+{
+    (void)status, (void)events;
+    struct gw *g = h->data;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(g->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* out of descriptors: pause instead of spinning on a readable listener */
+                cm_log(CM_LOG_WARN, "accept: %s; pausing new connections for 200 ms",
+                       strerror(errno));
+                uv_poll_stop(&g->accept_poll);
+                uv_timer_start(&g->accept_pause, accept_resume, 200, 0);
+            }
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (!lws_adopt_socket_vhost(g->vh, fd))
+            close(fd);
+    }
 }
 
 /* ---- timers and signals ------------------------------------------------------------------ */
@@ -205,8 +287,21 @@ static void close_all(struct gw *g)
                 lws_callback_on_writable(c->wsi);
 }
 
+static void stop_listening(struct gw *g)
+{
+    if (g->listen_fd < 0)
+        return;
+    uv_timer_stop(&g->accept_pause);
+    uv_poll_stop(&g->accept_poll);
+    uv_close((uv_handle_t *)&g->accept_poll, NULL);
+    uv_close((uv_handle_t *)&g->accept_pause, NULL);
+    close(g->listen_fd);
+    g->listen_fd = -1;
+}
+
 static void stop_now(struct gw *g)
 {
+    stop_listening(g);
     uv_timer_stop(&g->heartbeat);
     uv_close((uv_handle_t *)&g->heartbeat, NULL);
     uv_close((uv_handle_t *)&g->sig_term, NULL);
@@ -232,12 +327,18 @@ static void signal_cb(uv_signal_t *h, int signum)
 {
     struct gw *g = h->data;
     if (g->stopping) {
+        /* the same signal often arrives twice at once (systemd or pkill signals every process,
+         * and the parent passes it on): only a later one means "now" */
+        if (uv_now(g->loop) - g->stop_at < 1000)
+            return;
         cm_log(CM_LOG_WARN, "second signal: exiting at once");
         _exit(1);
     }
+    g->stop_at = uv_now(g->loop);
     cm_log(CM_LOG_INFO, "%s: closing %d clients (1001) and stopping", strsignal(signum),
            g->nclients);
     g->stopping = true;
+    stop_listening(g);
     close_all(g);
     g->drain_deadline = uv_now(g->loop) + 5000;
     uv_timer_start(&g->drain, drain_cb, 50, 50);
@@ -245,7 +346,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 
 int gw_run(struct gw_config *cfg)
 {
-    struct gw g = {.cfg = cfg};
+    struct gw g = {.cfg = cfg, .listen_fd = -1};
     snprintf(g.pid_tag, sizeof(g.pid_tag), "%d", (int)getpid());
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -262,49 +363,65 @@ int gw_run(struct gw_config *cfg)
     info.user = &g;
     info.pcontext = &g.ctx;
     info.fd_limit_per_thread = (unsigned)cfg->max_connections + 256;
+    char host[256], err[256];
+    int port = 0;
+    if (cm_hostport_parse(cfg->listen, host, sizeof(host), &port, err, sizeof(err)) != 0) {
+        cm_log(CM_LOG_ERROR, "--listen: %s", err);
+        uv_loop_close(&loop);
+        gw_hub_deinit(&g);
+        return 2;
+    }
+    g.listen_fd = listen_socket(host, port, cfg->processes != 1, err, sizeof(err));
+    if (g.listen_fd < 0) {
+        cm_log(CM_LOG_ERROR, "cannot listen on %s: %s", cfg->listen, err);
+        uv_loop_close(&loop);
+        gw_hub_deinit(&g);
+        return 1;
+    }
     g.ctx = lws_create_context(&info);
     if (!g.ctx) {
         cm_log(CM_LOG_ERROR, "cannot create the libwebsockets context");
+        close(g.listen_fd);
         return 1;
-    }
-    char host[256];
-    int port = 0;
-    char err[256];
-    if (cm_hostport_parse(cfg->listen, host, sizeof(host), &port, err, sizeof(err)) != 0) {
-        cm_log(CM_LOG_ERROR, "--listen: %s", err);
-        return 2;
     }
     static const lws_retry_bo_t retry = {.secs_since_valid_ping = 20,
                                          .secs_since_valid_hangup = 45};
     lws_retry_bo_t *rp = cm_xmalloc(sizeof(*rp));
     *rp = retry;
     rp->secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s;
-    rp->secs_since_valid_ping = (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1);
+    rp->secs_since_valid_ping =
+        (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1);
+    /* the vhost does not listen: we accept (see listen_socket) and hand sockets over */
     struct lws_context_creation_info vi;
     memset(&vi, 0, sizeof(vi));
-    vi.port = port;
-    vi.iface = strcmp(host, "0.0.0.0") == 0 || !*host ? NULL : host;
+    vi.port = CONTEXT_PORT_NO_LISTEN_SERVER;
     vi.protocols = protocols;
+    vi.extensions = extensions;
     vi.vhost_name = "zsa";
     vi.retry_and_idle_policy = rp;
-    vi.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE;
+    vi.options = LWS_SERVER_OPTION_LIBUV;
     g.vh = lws_create_vhost(g.ctx, &vi);
     if (!g.vh) {
-        cm_log(CM_LOG_ERROR, "cannot listen on %s (in use, or not an address of this host)",
-               cfg->listen);
+        cm_log(CM_LOG_ERROR, "cannot create the libwebsockets vhost");
         lws_context_destroy(g.ctx);
         uv_run(&loop, UV_RUN_DEFAULT);
         if (g.ctx)
             lws_context_destroy(g.ctx);
         uv_loop_close(&loop);
         gw_hub_deinit(&g);
+        close(g.listen_fd);
         free(rp);
         return 1;
     }
+    uv_poll_init(&loop, &g.accept_poll, g.listen_fd);
+    g.accept_poll.data = &g;
+    uv_poll_start(&g.accept_poll, UV_READABLE, accept_cb);
+    uv_timer_init(&loop, &g.accept_pause);
+    g.accept_pause.data = &g;
 
     cm_rconn_libuv(&g.loop_ops, &loop);
-    cm_rconn_init(&g.pubsub, "pubsub", &g.loop_ops, &cfg->common.url,
-                  cfg->common.redis_timeout_ms, &g);
+    cm_rconn_init(&g.pubsub, "pubsub", &g.loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,
+                  &g);
     cm_rconn_init(&g.cmd, "commands", &g.loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,
                   &g);
     g.pubsub.on_ready = gw_hub_pubsub_ready;

@@ -120,7 +120,7 @@ Running now: redis-server, zsa-gateway on 127.0.0.1:$gport, two zsa-workers. Sub
   curl -s 127.0.0.1:$gport/api/jobs/<job_id>
   redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
 Watch a session live: any WebSocket client on ws://127.0.0.1:$gport/ws?session_id=s1
-Still missing: the dashboard, permessage-deflate (issue 4), the scheduler loop (issue 5), the
+Still missing: the dashboard (issue 4), the scheduler loop (issue 5), the
 real analyses (issue 6) and the zsa CLI (issue 7).
 MSG
 

@@ -41,7 +41,8 @@ static int dial(int port, bool small)
         int sz = 4096;
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
     }
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         close(fd);
@@ -92,8 +93,16 @@ int th_ws_connect(struct th_ws *w, int port, const char *target, const char *sub
                   bool deflate)
 {
     bool small = w->small_rcvbuf;
+    const char *offer = w->ext_offer;
+    bool no_pong = w->no_pong;
     memset(w, 0, sizeof(*w));
     w->small_rcvbuf = small;
+    w->no_pong = no_pong;
+    w->ext_offer = offer;
+    char ext[300] = "";
+    if (offer || deflate)
+        snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n",
+                 offer ? offer : "permessage-deflate; client_max_window_bits");
     w->fd = dial(port, small);
     if (w->fd < 0)
         return -1;
@@ -104,10 +113,7 @@ int th_ws_connect(struct th_ws *w, int port, const char *target, const char *sub
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
                      target, port, key, subprotocols ? "Sec-WebSocket-Protocol: " : "",
-                     subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "",
-                     deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
-                               "client_max_window_bits\r\n"
-                             : "");
+                     subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "", ext);
     if (write_all(w->fd, req, (size_t)n) != 0)
         return -1;
     char *end = NULL;
@@ -230,7 +236,8 @@ int th_ws_recv(struct th_ws *w, int timeout_ms, struct th_ws_msg *m)
                     unsigned char *copy = malloc(plen + 1);
                     memcpy(copy, p, plen);
                     consume(w, h + (size_t)plen);
-                    send_frame(w, 10, copy, plen);
+                    if (!w->no_pong)
+                        send_frame(w, 10, copy, plen);
                     free(copy);
                     continue;
                 }
@@ -248,6 +255,7 @@ int th_ws_recv(struct th_ws *w, int timeout_ms, struct th_ws_msg *m)
                 consume(w, h + (size_t)plen);
                 if (b0 & 0x80) {
                     if (compressed && w->zs) {
+                        w->compressed++;
                         size_t n;
                         char *out = inflate_msg(w, msg, mlen, &n);
                         free(msg);

@@ -11,12 +11,15 @@ struct th_ws {
     int fd;
     unsigned char *buf; /* bytes received and not yet consumed */
     size_t len, cap;
-    int http_status;        /* of the handshake */
-    char protocol[64];      /* Sec-WebSocket-Protocol the server chose */
-    bool deflate;           /* permessage-deflate was negotiated */
-    void *zs;               /* inflate state */
-    int close_code;         /* from the server's close frame, 0 before one */
-    bool small_rcvbuf;      /* set before connecting: a tiny receive buffer (slow consumers) */
+    int http_status;       /* of the handshake */
+    char protocol[64];     /* Sec-WebSocket-Protocol the server chose */
+    bool deflate;          /* permessage-deflate was negotiated */
+    void *zs;              /* inflate state */
+    int close_code;        /* from the server's close frame, 0 before one */
+    bool small_rcvbuf;     /* set before connecting: a tiny receive buffer (slow consumers) */
+    const char *ext_offer; /* set before connecting: Sec-WebSocket-Extensions to offer instead */
+    int compressed;        /* messages that arrived compressed (RSV1) */
+    bool no_pong;          /* set before connecting: answer no pings (a dead peer) */
 };
 
 struct th_ws_msg {

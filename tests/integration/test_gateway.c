@@ -40,8 +40,7 @@ static void check_log(struct th_proc *p, const char *who)
     if (!p->log[0])
         return;
     th_proc_log(p, log, sizeof(log));
-    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "%s log:\n%s", who,
-              log);
+    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "%s log:\n%s", who, log);
     if (getenv("ZSA_TEST_VERBOSE"))
         fprintf(stderr, "--- %s log ---\n%s\n", who, log);
 }
@@ -100,8 +99,14 @@ static void start_worker(const char *extra)
 {
     static char url[340];
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    const char *argv[] = {url,           "--worker-id=gw-w1", "--data-dir=/tmp", "--metrics-listen=",
-                          "--poll-ms=200", "--slots=8",        extra,             NULL};
+    const char *argv[] = {url,
+                          "--worker-id=gw-w1",
+                          "--data-dir=/tmp",
+                          "--metrics-listen=",
+                          "--poll-ms=200",
+                          "--slots=8",
+                          extra,
+                          NULL};
     cr_assert_eq(th_proc_start(&WK, "zsa-worker", argv, NULL), 0);
 }
 
@@ -409,6 +414,41 @@ Test(gateway, msgpack_clients_get_the_same_events_as_json_clients)
     th_ws_close(&mp);
 }
 
+Test(gateway, deflate_clients_get_the_same_events_compressed)
+{
+    PORT = start_gateway(&GW, NULL);
+    start_worker("--stream-maxlen=1000");
+    struct th_ws j = {0}, z = {0}, zm = {0};
+    ws_open(&j, "/ws?session_id=z1", NULL);
+    cr_assert_eq(th_ws_connect(&z, PORT, "/ws?session_id=z1", NULL, true), 0);
+    cr_assert(z.deflate, "permessage-deflate was not negotiated");
+    cr_assert_eq(th_ws_connect(&zm, PORT, "/ws?session_id=z1", "zsa.v1.msgpack", true), 0);
+    cr_assert(zm.deflate);
+    cr_assert(wait_type(&j, PR_CONNECTED, 5000, NULL));
+    cr_assert(wait_type(&z, PR_CONNECTED, 5000, NULL));
+    cr_assert(wait_type(&zm, PR_CONNECTED, 5000, NULL));
+    submit("z-1", "z1", 0.2, 5);
+    submit("z-2", "z1", 0.2, 5);
+    memset(&S1, 0, sizeof(S1));
+    memset(&S2, 0, sizeof(S2));
+    memset(&S3, 0, sizeof(S3));
+    collect(&j, &S1, 2, 15000, NULL, NULL);
+    collect(&z, &S2, 2, 15000, NULL, NULL);
+    collect(&zm, &S3, 2, 15000, NULL, NULL);
+    assert_same_ids(&S2, &S1, "deflate json vs json");
+    assert_same_ids(&S3, &S1, "deflate msgpack vs json");
+    cr_assert_gt(z.compressed, 5, "messages were not compressed (%d)", z.compressed);
+    cr_assert_gt(zm.compressed, 5);
+    th_ws_close(&j);
+    th_ws_close(&z);
+    th_ws_close(&zm);
+    /* an offer lws 4.1 cannot honour is refused with a reason */
+    struct th_ws bad = {.ext_offer = "permessage-deflate; server_no_context_takeover"};
+    cr_assert_eq(th_ws_connect(&bad, PORT, "/ws", NULL, false), -1);
+    cr_assert_eq(bad.http_status, 400);
+    th_ws_close(&bad);
+}
+
 Test(gateway, bad_upgrades_get_an_http_error)
 {
     PORT = start_gateway(&GW, NULL);
@@ -439,8 +479,9 @@ Test(gateway, rest_answers_every_error_with_a_status_and_a_json_body)
         {"POST", "/api/jobs", "{\"image_id\":\"a\"}", true, 400, "\"field\":\"algorithm\""},
         {"POST", "/api/jobs", "{\"image_id\":", true, 400, "INVALID_JOB"},
         {"POST", "/api/jobs", "[1,2]", true, 400, "INVALID_JOB"},
-        {"POST", "/api/jobs", "{\"image_id\":\"a\",\"algorithm\":\"simulate\",\"session_id\":\"a b\"}",
-         true, 400, "\"field\":\"session_id\""},
+        {"POST", "/api/jobs",
+         "{\"image_id\":\"a\",\"algorithm\":\"simulate\",\"session_id\":\"a b\"}", true, 400,
+         "\"field\":\"session_id\""},
         {"POST", "/api/jobs", NULL, false, 411, "LENGTH_REQUIRED"},
         {"GET", "/api/jobs/nope", NULL, false, 404, "UNKNOWN_JOB"},
         {"GET", "/api/jobs/bad%20id", NULL, false, 405, "error"},
@@ -456,8 +497,8 @@ Test(gateway, rest_answers_every_error_with_a_status_and_a_json_body)
         int st = th_http(PORT, cases[i].method, cases[i].path, cases[i].body, cases[i].length, out,
                          sizeof(out));
         cr_assert_eq(st, cases[i].status, "%s %s: %d %s", cases[i].method, cases[i].path, st, out);
-        cr_assert(strstr(out, "{\"error\":{\"code\":") && strstr(out, cases[i].needle),
-                  "%s %s: %s", cases[i].method, cases[i].path, out);
+        cr_assert(strstr(out, "{\"error\":{\"code\":") && strstr(out, cases[i].needle), "%s %s: %s",
+                  cases[i].method, cases[i].path, out);
     }
     char big[2048];
     memset(big, 'x', sizeof(big) - 1);
@@ -655,6 +696,56 @@ Test(gateway, two_gateways_serve_one_session_and_sigterm_closes_clients_with_100
     cr_assert_eq(b.close_code, 1001, "close code %d", b.close_code);
     cr_assert(th_proc_wait(&GW2, 10000), "gateway 2 did not exit");
     cr_assert_eq(GW2.status, 0);
+    th_ws_close(&a);
+    th_ws_close(&b);
+}
+
+Test(gateway, processes_share_the_port_and_stop_together)
+{
+    PORT = start_gateway(&GW, "--processes=2", NULL);
+    int pids[2] = {0, 0}, distinct = 0;
+    char out[1024];
+    for (int i = 0; i < 40 && distinct < 2; i++) {
+        cr_assert_eq(th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)), 200);
+        int pid = 0;
+        cr_assert_eq(sscanf(out, "{\"pid\":%d", &pid), 1, "%s", out);
+        if (pid != pids[0] && pid != pids[1])
+            pids[distinct++] = pid;
+    }
+    cr_assert_eq(distinct, 2, "40 requests all reached one process");
+    th_proc_signal(&GW, SIGTERM);
+    cr_assert(th_proc_wait(&GW, 10000), "the gateway processes did not stop");
+    cr_assert_eq(GW.status, 0);
+    cr_assert(kill(pids[0], 0) != 0 && kill(pids[1], 0) != 0, "a gateway process is left");
+}
+
+Test(gateway, connection_cap_and_silent_peers)
+{
+    PORT = start_gateway(&GW, "--max-connections=2", "--idle-timeout-s=2", NULL);
+    struct th_ws a = {.no_pong = true}, b = {0}, c = {0};
+    ws_open(&a, "/ws?session_id=c1", NULL);
+    ws_open(&b, "/ws?session_id=c1", NULL);
+    cr_assert_eq(th_ws_connect(&c, PORT, "/ws?session_id=c1", NULL, false), -1);
+    cr_assert_eq(c.http_status, 503, "over the cap: HTTP %d", c.http_status);
+    th_ws_close(&c);
+    /* a peer that answers no ping is closed after the idle timeout; one that answers (it reads,
+     * so its client answers) stays */
+    struct pr_msg m;
+    int rc_a = 1, rc_b = 1;
+    int64_t t0 = cm_time_mono_ms();
+    while (rc_a != -1 && cm_time_mono_ms() - t0 < 10000) {
+        if ((rc_a = next_msg(&a, 100, &m)) == 1)
+            pr_msg_deinit(&m);
+        if ((rc_b = next_msg(&b, 100, &m)) == 1)
+            pr_msg_deinit(&m);
+        cr_assert_neq(rc_b, -1, "the live peer was closed");
+    }
+    cr_assert_eq(rc_a, -1, "the silent peer was not closed");
+    for (int64_t t1 = cm_time_mono_ms(); cm_time_mono_ms() - t1 < 3000;) {
+        if ((rc_b = next_msg(&b, 100, &m)) == 1)
+            pr_msg_deinit(&m);
+        cr_assert_neq(rc_b, -1, "the live peer was closed");
+    }
     th_ws_close(&a);
     th_ws_close(&b);
 }

@@ -38,23 +38,6 @@ static double redis_cpu(redisContext *c)
     return sys + user;
 }
 
-/* CPU seconds (user + system) a process has used so far; 0 when it cannot be read. */
-static double proc_cpu(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 /* Returns the type of the next published event (a message carries one or more), or -1. */
 static int next_event(redisContext *sub)
 {
@@ -228,9 +211,9 @@ int main(int argc, char **argv)
     struct stalled stall = {.port = r.port, .expect = 7LL * njobs};
     pthread_t stall_thread;
     pthread_create(&stall_thread, NULL, stalled_main, &stall);
-    double cpu0 = redis_cpu(c), self0 = proc_cpu(getpid()), wcpu0 = 0;
+    double cpu0 = redis_cpu(c), self0 = th_proc_cpu(getpid()), wcpu0 = 0;
     for (int i = 0; i < nworkers; i++)
-        wcpu0 += proc_cpu(w[i].pid);
+        wcpu0 += th_proc_cpu(w[i].pid);
     int64_t t0 = cm_time_mono_ns();
     char buf[256];
     for (int i = 0; i < njobs; i++) {
@@ -252,9 +235,9 @@ int main(int argc, char **argv)
         complete += t == PR_PROCESSING_COMPLETE;
     }
     double secs = (double)(cm_time_mono_ns() - t0) / 1e9;
-    double cpu = redis_cpu(c) - cpu0, self = proc_cpu(getpid()) - self0, wcpu = -wcpu0;
+    double cpu = redis_cpu(c) - cpu0, self = th_proc_cpu(getpid()) - self0, wcpu = -wcpu0;
     for (int i = 0; i < nworkers; i++)
-        wcpu += proc_cpu(w[i].pid);
+        wcpu += th_proc_cpu(w[i].pid);
     printf("throughput: %d jobs, %d workers x %s slots: %.2f s, %.0f jobs/s, %.0f events/s, "
            "redis cpu %.1f us/job (%.0f%% of one core)\n",
            njobs, nworkers, slots, secs, complete / secs, events / secs, cpu * 1e6 / njobs,

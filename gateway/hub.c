@@ -227,7 +227,9 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         gw_close_frame(c->wsi, 1013, "too slow: resume with last_event_id");
         return -1;
     }
-    while (c->head && !lws_send_pipe_choked(c->wsi)) {
+    /* the socket is writeable now: the first frame goes without asking (lws_send_pipe_choked
+     * polls the socket, a syscall), the next ones while it is not choked */
+    for (bool first = true; c->head && (first || !lws_send_pipe_choked(c->wsi)); first = false) {
         struct gw_qent *q = c->head;
         c->head = q->next;
         if (!c->head)

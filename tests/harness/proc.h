@@ -45,5 +45,10 @@ void th_proc_signal(struct th_proc *p, int sig);
 /* SIGKILL if running, reap, remove the log. Safe to call twice. */
 void th_proc_stop(struct th_proc *p);
 
+/* CPU seconds (user + system) process pid has used so far; 0 when it cannot be read. */
+double th_proc_cpu(pid_t pid);
+/* Resident memory of process pid in KiB (VmRSS); 0 when it cannot be read. */
+long th_proc_rss_kb(pid_t pid);
+
 /* Reads the log into buf (NUL-terminated, truncated to n). */
 void th_proc_log(const struct th_proc *p, char *buf, size_t n);

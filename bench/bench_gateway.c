@@ -1,0 +1,402 @@
+/* Benchmark of zsa-gateway with a real redis-server and a real gateway process (started here):
+ *  1. idle memory: N idle WebSocket connections in one session and in their own sessions;
+ *     gateway RSS growth per connection.
+ *  2. broadcast: C clients in one session, 5 events/s through the worker's emit path (the EMIT
+ *     script: XADD + PUBLISH), for S seconds.
+ *  3. per session: C clients in their own sessions, 1,000 events/s to random sessions.
+ * Latency is from just before the EMIT call to the kernel's receive timestamp of the frame
+ * (SO_TIMESTAMPNS, CLOCK_REALTIME), so the generator's own delays do not count. The generator is
+ * one epoll thread with a fixed buffer per connection (no allocation per message); the
+ * publisher is a second thread. Reports p50/p99/p99.9, deliveries/s, loss, gateway CPU per
+ * delivery, memory per connection.
+ * Usage: bench_gateway [clients] [seconds] [idle]   (defaults 10000 10 19000). Results:
+ * docs/BENCHMARKS.md.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/jobctl.h"
+#include "common/scripts.h"
+#include "common/time.h"
+#include "proto/proto.h"
+#include "tests/harness/proc.h"
+#include "tests/harness/redis_server.h"
+#include "tests/harness/ws_client.h"
+
+#define BUFSZ 4096
+#define MAXMSG 200000
+
+struct conn {
+    int fd;
+    bool open;      /* handshake done */
+    bool connected; /* the connected message came */
+    uint32_t len;
+    unsigned char buf[BUFSZ];
+};
+
+static struct conn *conns;
+static int nconns, gw_port;
+static int64_t send_ns[MAXMSG];   /* per message: CLOCK_REALTIME before its EMIT */
+static int32_t *lat_us;           /* per delivery */
+static atomic_long deliveries;
+static long lat_n, lat_cap, connected_n, closed_n;
+
+static int64_t real_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static int dial(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
+    return fd;
+}
+
+/* A text frame arrived at kernel time ts (ns). */
+static void on_frame(struct conn *c, const unsigned char *p, size_t n, int64_t ts)
+{
+    if (!c->connected && n > 30 && memmem(p, n, "\"event_type\":\"connected\"", 24)) {
+        c->connected = true;
+        connected_n++;
+        return;
+    }
+    const unsigned char *j = memmem(p, n, "\"job_id\":\"m", 11);
+    if (!j)
+        return;
+    long k = strtol((const char *)j + 11, NULL, 10);
+    if (k < 0 || k >= MAXMSG || !send_ns[k])
+        return;
+    if (lat_n < lat_cap)
+        lat_us[lat_n++] = (int32_t)((ts - send_ns[k]) / 1000);
+    atomic_fetch_add(&deliveries, 1);
+}
+
+static void on_readable(struct conn *c)
+{
+    for (;;) {
+        char cbuf[CMSG_SPACE(sizeof(struct timespec))];
+        struct iovec iov = {c->buf + c->len, BUFSZ - c->len};
+        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                            .msg_controllen = sizeof(cbuf)};
+        ssize_t r = recvmsg(c->fd, &mh, MSG_DONTWAIT);
+        if (r <= 0) {
+            if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+                close(c->fd);
+                c->fd = -1;
+                closed_n++;
+            }
+            return;
+        }
+        int64_t ts = real_ns();
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
+            if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+                struct timespec t;
+                memcpy(&t, CMSG_DATA(cm), sizeof(t));
+                ts = (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec;
+            }
+        c->len += (uint32_t)r;
+        size_t off = 0;
+        if (!c->open) {
+            unsigned char *e = memmem(c->buf, c->len, "\r\n\r\n", 4);
+            if (!e)
+                continue;
+            c->open = memcmp(c->buf, "HTTP/1.1 101", 12) == 0;
+            off = (size_t)(e + 4 - c->buf);
+        }
+        while (c->len - off >= 2) {
+            const unsigned char *h = c->buf + off;
+            size_t hl = 2, pl = h[1] & 0x7f;
+            if (pl == 126) {
+                if (c->len - off < 4)
+                    break;
+                pl = ((size_t)h[2] << 8) | h[3], hl = 4;
+            } else if (pl == 127) {
+                break; /* no 64-bit frames in this benchmark */
+            }
+            if (c->len - off < hl + pl)
+                break;
+            if ((h[0] & 0x0f) == 1)
+                on_frame(c, h + hl, pl, ts);
+            off += hl + pl;
+        }
+        memmove(c->buf, c->buf + off, c->len - off);
+        c->len -= (uint32_t)off;
+        if (c->len == BUFSZ) { /* a frame larger than the buffer: drop it */
+            c->len = 0;
+        }
+    }
+}
+
+static int ep;
+
+static void open_conns(int n, bool own_sessions)
+{
+    conns = calloc((size_t)n, sizeof(*conns));
+    nconns = n;
+    connected_n = closed_n = 0;
+    ep = epoll_create1(0);
+    for (int i = 0; i < n; i++) {
+        struct conn *c = &conns[i];
+        c->fd = dial();
+        if (c->fd < 0) {
+            fprintf(stderr, "bench_gateway: connect %d: %s\n", i, strerror(errno));
+            nconns = i;
+            break;
+        }
+        char req[512];
+        int k = snprintf(req, sizeof(req),
+                         "GET /ws?session_id=%s%d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                         "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n",
+                         own_sessions ? "own" : "one", own_sessions ? i : 0);
+        if (write(c->fd, req, (size_t)k) != k)
+            fprintf(stderr, "bench_gateway: handshake write failed\n");
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
+        if (i % 256 == 255) { /* let the gateway keep up with its accept backlog */
+            struct epoll_event evs[256];
+            int m = epoll_wait(ep, evs, 256, 0);
+            for (int j = 0; j < m; j++)
+                on_readable(evs[j].data.ptr);
+        }
+    }
+    for (int64_t deadline = cm_time_mono_ms() + 60000;
+         connected_n < nconns && cm_time_mono_ms() < deadline;) {
+        struct epoll_event evs[256];
+        int m = epoll_wait(ep, evs, 256, 100);
+        for (int j = 0; j < m; j++)
+            on_readable(evs[j].data.ptr);
+    }
+}
+
+static void close_conns(void)
+{
+    for (int i = 0; i < nconns; i++)
+        if (conns[i].fd >= 0)
+            close(conns[i].fd);
+    close(ep);
+    free(conns);
+    conns = NULL;
+}
+
+struct publisher {
+    const char *url;
+    int port;
+    int rate;     /* events per second */
+    int seconds;
+    int sessions; /* 0: session "one0"; else random "own<i>" */
+    long sent;
+};
+
+static void *publish_main(void *arg)
+{
+    struct publisher *pb = arg;
+    redisContext *c = redisConnect("127.0.0.1", pb->port);
+    unsigned seed = 42;
+    int64_t t0 = cm_time_mono_ns(), period = 1000000000LL / pb->rate;
+    long total = (long)pb->rate * pb->seconds;
+    char ts[CM_RFC3339_LEN];
+    for (long k = 0; k < total && k < MAXMSG; k++) {
+        int64_t due = t0 + k * period;
+        while (cm_time_mono_ns() < due) {
+            struct timespec sl = {0, 200000};
+            nanosleep(&sl, NULL);
+        }
+        char sess[32], job[32], hkey[64], skey[64], ckey[64];
+        snprintf(sess, sizeof(sess), pb->sessions ? "own%d" : "one0",
+                 pb->sessions ? (int)(rand_r(&seed) % (unsigned)pb->sessions) : 0);
+        snprintf(job, sizeof(job), "m%ld", k);
+        snprintf(hkey, sizeof(hkey), "zsa:job:%s", job);
+        snprintf(skey, sizeof(skey), "zsa:events:%s", sess);
+        snprintf(ckey, sizeof(ckey), "zsa:ch:%s", sess);
+        struct pr_msg m;
+        pr_msg_init(&m, PR_PROCESSING_PROGRESS);
+        pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+        pr_set_str(&m.session_id, sess);
+        pr_set_str(&m.job_id, job);
+        pr_set_str(&m.u.processing_progress.image_id, "img");
+        pr_set_str(&m.u.processing_progress.current_step, "Processing");
+        m.u.processing_progress.progress = 50;
+        m.u.processing_progress.eta_seconds = 1.5;
+        struct cm_buf mp = CM_BUF_INIT;
+        struct pr_err err;
+        pr_encode_msgpack(&m, &mp, &err);
+        pr_msg_deinit(&m);
+        /* EMIT, as a worker sends it: kind "p", no fence, no seq, no hash fields */
+        const char *argv[] = {hkey, skey, ckey, "100000", "86400", "604800", "p", "", "", mp.data,
+                              "0"};
+        size_t lens[11];
+        for (int i = 0; i < 11; i++)
+            lens[i] = i == 9 ? mp.len : strlen(argv[i]);
+        send_ns[k] = real_ns();
+        char e[256];
+        redisReply *r = cm_script_call(c, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e,
+                                       sizeof(e));
+        if (!r)
+            fprintf(stderr, "bench_gateway: emit: %s\n", e);
+        freeReplyObject(r);
+        cm_buf_deinit(&mp);
+        pb->sent = k + 1;
+    }
+    redisFree(c);
+    return NULL;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Waits until the gateway has let go of every connection and is idle again. */
+static void settle(pid_t gw)
+{
+    char body[1024];
+    for (int64_t deadline = cm_time_mono_ms() + 30000; cm_time_mono_ms() < deadline;) {
+        double c0 = th_proc_cpu(gw);
+        struct timespec ts = {0, 300000000};
+        nanosleep(&ts, NULL);
+        if (th_http(gw_port, "GET", "/ws/stats", NULL, false, body, sizeof(body)) == 200 &&
+            strstr(body, "\"connections\":0,") && th_proc_cpu(gw) - c0 < 0.03)
+            return;
+    }
+}
+
+/* Runs one fan-out scenario and prints its line. */
+static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients, int rate,
+                     int seconds, bool own)
+{
+    open_conns(clients, own);
+    if (connected_n < clients) {
+        printf("%s: only %ld of %d clients connected\n", name, connected_n, clients);
+        close_conns();
+        return;
+    }
+    lat_n = 0;
+    atomic_store(&deliveries, 0);
+    struct publisher pb = {.url = r->url, .port = r->port, .rate = rate, .seconds = seconds,
+                           .sessions = own ? clients : 0};
+    double cpu0 = th_proc_cpu(gw);
+    int64_t w0 = cm_time_mono_ns();
+    pthread_t th;
+    pthread_create(&th, NULL, publish_main, &pb);
+    long expect = (long)rate * seconds * (own ? 1 : clients);
+    int64_t end = cm_time_mono_ms() + (int64_t)seconds * 1000 + 5000;
+    bool joined = false;
+    while (cm_time_mono_ms() < end) {
+        struct epoll_event evs[256];
+        int m = epoll_wait(ep, evs, 256, 50);
+        for (int j = 0; j < m; j++)
+            on_readable(evs[j].data.ptr);
+        if (!joined && pb.sent == (long)rate * seconds) {
+            joined = true;
+        }
+        if (joined && atomic_load(&deliveries) >= expect)
+            break;
+    }
+    pthread_join(th, NULL);
+    double cpu = th_proc_cpu(gw) - cpu0, wall = (double)(cm_time_mono_ns() - w0) / 1e9;
+    long got = atomic_load(&deliveries);
+    qsort(lat_us, (size_t)lat_n, sizeof(int32_t), cmp_i32);
+    double p50 = lat_n ? lat_us[lat_n / 2] / 1000.0 : 0, p99 = lat_n ? lat_us[lat_n * 99 / 100] / 1000.0 : 0,
+           p999 = lat_n ? lat_us[lat_n * 999 / 1000] / 1000.0 : 0;
+    printf("%s: %d clients, %d events/s for %d s: %ld of %ld deliveries (loss %ld), %.0f "
+           "deliveries/s, latency p50 %.2f ms p99 %.2f ms p99.9 %.2f ms, gateway CPU %.2f us per "
+           "delivery (%.0f%% of a core), %ld closed\n",
+           name, clients, rate, seconds, got, expect, expect - got, got / (double)seconds, p50, p99,
+           p999, got ? cpu * 1e6 / (double)got : 0, 100 * cpu / wall, closed_n);
+    close_conns();
+    settle(gw);
+}
+
+int main(int argc, char **argv)
+{
+    int clients = argc > 1 ? atoi(argv[1]) : 10000;
+    int seconds = argc > 2 ? atoi(argv[2]) : 10;
+    int idle = argc > 3 ? atoi(argv[3]) : 19000;
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    if ((rlim_t)idle + 200 > rl.rlim_cur)
+        idle = (int)rl.rlim_cur - 200;
+    if ((rlim_t)clients + 200 > rl.rlim_cur)
+        clients = (int)rl.rlim_cur - 200;
+    signal(SIGPIPE, SIG_IGN);
+    cm_scripts_init();
+    lat_cap = 4000000;
+    lat_us = malloc(sizeof(int32_t) * (size_t)lat_cap);
+
+    struct th_redis r = {0};
+    if (th_redis_start(&r) != 0)
+        return 1;
+    gw_port = th_free_port();
+    char url[340], listen[64], maxc[64];
+    snprintf(url, sizeof(url), "--redis-url=%s", r.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", gw_port);
+    snprintf(maxc, sizeof(maxc), "--max-connections=%d", idle > clients ? idle : clients);
+    const char *gargv[] = {url, listen, "--processes=1", maxc, "--log-level=warn", NULL};
+    struct th_proc gw;
+    if (th_proc_start(&gw, "zsa-gateway", gargv, NULL) != 0)
+        return 1;
+    char body[256];
+    for (int64_t deadline = cm_time_mono_ms() + 10000; cm_time_mono_ms() < deadline;) {
+        if (th_http(gw_port, "GET", "/readyz", NULL, false, body, sizeof(body)) == 200)
+            break;
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+
+    /* 1. idle memory: RSS with the connections open minus RSS of the fresh process (the second
+     * wave reuses what the first freed, so it is measured against the same start) */
+    long rss0 = th_proc_rss_kb(gw.pid);
+    for (int own = 0; own < 2 && idle > 0; own++) {
+        open_conns(idle, own);
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+        long rss1 = th_proc_rss_kb(gw.pid);
+        printf("idle memory, %s: %ld connections, gateway RSS %ld -> %ld KiB: %.2f KB per "
+               "connection\n",
+               own ? "own sessions" : "one session", connected_n, rss0, rss1,
+               connected_n ? (double)(rss1 - rss0) * 1024 / 1000 / (double)connected_n : 0);
+        close_conns();
+        settle(gw.pid);
+    }
+    /* 2. broadcast, 3. per session */
+    scenario("broadcast (one session)", &r, gw.pid, clients, 5, seconds, false);
+    scenario("per session (own sessions)", &r, gw.pid, clients, 1000, seconds, true);
+
+    th_proc_signal(&gw, SIGTERM);
+    th_proc_wait(&gw, 10000);
+    th_proc_stop(&gw);
+    th_redis_stop(&r);
+    free(lat_us);
+    return 0;
+}

@@ -52,8 +52,8 @@ struct conn {
 
 static struct conn *conns;
 static int nconns, gw_port;
-static int64_t send_ns[MAXMSG];   /* per message: CLOCK_REALTIME before its EMIT */
-static int32_t *lat_us;           /* per delivery */
+static int64_t send_ns[MAXMSG]; /* per message: CLOCK_REALTIME before its EMIT */
+static int32_t *lat_us;         /* per delivery */
 static atomic_long deliveries;
 static long lat_n, lat_cap, connected_n, closed_n;
 
@@ -67,7 +67,8 @@ static int64_t real_ns(void)
 static int dial(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)gw_port),
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)gw_port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
         if (fd >= 0)
@@ -103,8 +104,8 @@ static void on_readable(struct conn *c)
     for (;;) {
         char cbuf[CMSG_SPACE(sizeof(struct timespec))];
         struct iovec iov = {c->buf + c->len, BUFSZ - c->len};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                            .msg_controllen = sizeof(cbuf)};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
         ssize_t r = recvmsg(c->fd, &mh, MSG_DONTWAIT);
         if (r <= 0) {
             if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
@@ -209,7 +210,7 @@ static void close_conns(void)
 struct publisher {
     const char *url;
     int port;
-    int rate;     /* events per second */
+    int rate; /* events per second */
     int seconds;
     int sessions; /* 0: session "one0"; else random "own<i>" */
     long sent;
@@ -250,15 +251,15 @@ static void *publish_main(void *arg)
         pr_encode_msgpack(&m, &mp, &err);
         pr_msg_deinit(&m);
         /* EMIT, as a worker sends it: kind "p", no fence, no seq, no hash fields */
-        const char *argv[] = {hkey, skey, ckey, "100000", "86400", "604800", "p", "", "", mp.data,
-                              "0"};
+        const char *argv[] = {hkey, skey, ckey, "100000", "86400", "604800",
+                              "p",  "",   "",   mp.data,  "0"};
         size_t lens[11];
         for (int i = 0; i < 11; i++)
             lens[i] = i == 9 ? mp.len : strlen(argv[i]);
         send_ns[k] = real_ns();
         char e[256];
-        redisReply *r = cm_script_call(c, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e,
-                                       sizeof(e));
+        redisReply *r =
+            cm_script_call(c, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e, sizeof(e));
         if (!r)
             fprintf(stderr, "bench_gateway: emit: %s\n", e);
         freeReplyObject(r);
@@ -301,7 +302,10 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients
     }
     lat_n = 0;
     atomic_store(&deliveries, 0);
-    struct publisher pb = {.url = r->url, .port = r->port, .rate = rate, .seconds = seconds,
+    struct publisher pb = {.url = r->url,
+                           .port = r->port,
+                           .rate = rate,
+                           .seconds = seconds,
                            .sessions = own ? clients : 0};
     double cpu0 = th_proc_cpu(gw);
     int64_t w0 = cm_time_mono_ns();
@@ -325,7 +329,8 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients
     double cpu = th_proc_cpu(gw) - cpu0, wall = (double)(cm_time_mono_ns() - w0) / 1e9;
     long got = atomic_load(&deliveries);
     qsort(lat_us, (size_t)lat_n, sizeof(int32_t), cmp_i32);
-    double p50 = lat_n ? lat_us[lat_n / 2] / 1000.0 : 0, p99 = lat_n ? lat_us[lat_n * 99 / 100] / 1000.0 : 0,
+    double p50 = lat_n ? lat_us[lat_n / 2] / 1000.0 : 0,
+           p99 = lat_n ? lat_us[lat_n * 99 / 100] / 1000.0 : 0,
            p999 = lat_n ? lat_us[lat_n * 999 / 1000] / 1000.0 : 0;
     printf("%s: %d clients, %d events/s for %d s: %ld of %ld deliveries (loss %ld), %.0f "
            "deliveries/s, latency p50 %.2f ms p99 %.2f ms p99.9 %.2f ms, gateway CPU %.2f us per "

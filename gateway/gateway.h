@@ -121,6 +121,7 @@ struct gw {
     uint64_t stop_at; /* when the first signal came (uv_now) */
     bool stopping;
     struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
+    struct gw_sid status_sid;                 /* its stream id */
     uint64_t next_client;
     char pid_tag[24];
 };

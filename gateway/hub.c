@@ -395,6 +395,19 @@ static void session_events(struct gw *g, struct gw_session *s, const char *data,
         cm_log(CM_LOG_ERROR, "channel %s: malformed published message: %s", s->channel, err.text);
 }
 
+/* Keeps the newest system_status, for clients that connect later. */
+static void remember_status(struct gw *g, const struct gw_event *ev)
+{
+    if (ev->type != PR_SYSTEM_STATUS || !ev->json || !ev->mp ||
+        gw_sid_cmp(ev->sid, g->status_sid) <= 0)
+        return;
+    gw_frame_unref(g->status_json);
+    gw_frame_unref(g->status_mp);
+    g->status_json = ev->json, g->status_mp = ev->mp;
+    ev->json->refs++, ev->mp->refs++;
+    g->status_sid = ev->sid;
+}
+
 static void bcast_events(struct gw *g, const char *data, size_t len)
 {
     size_t pos = 0;
@@ -406,12 +419,7 @@ static void bcast_events(struct gw *g, const char *data, size_t len)
         g->st.events_in++;
         if (event_make(fr.id, fr.id_len, fr.ev, fr.ev_len, true, true, &ev) != 0)
             continue;
-        if (ev.type == PR_SYSTEM_STATUS) {
-            gw_frame_unref(g->status_json);
-            gw_frame_unref(g->status_mp);
-            g->status_json = ev.json, g->status_mp = ev.mp;
-            ev.json->refs++, ev.mp->refs++;
-        }
+        remember_status(g, &ev);
         gw_broadcast(g, ev.json, ev.mp);
         observe(g, &ev);
         event_done(&ev);
@@ -1015,11 +1023,33 @@ void gw_hub_pubsub_lost(struct cm_rconn *rc)
         }
 }
 
+/* The newest system_status in the broadcast stream (at start and after reconnects). */
+static void status_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw *g = priv;
+    redisReply *r = reply;
+    for (size_t i = 0; r && r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+        const char *id, *data;
+        size_t idlen, len;
+        struct gw_event ev;
+        if (!entry_event(r->element[i], &id, &idlen, &data, &len) ||
+            event_make(id, idlen, data, len, true, true, &ev) != 0)
+            continue;
+        bool found = ev.type == PR_SYSTEM_STATUS;
+        remember_status(g, &ev);
+        event_done(&ev);
+        if (found)
+            break; /* newest first */
+    }
+}
+
 void gw_hub_cmd_ready(struct cm_rconn *rc)
 {
     struct gw *g = rc->owner;
     if (rc->connects > 1)
         g->st.redis_reconnects++;
+    redisAsyncCommand(rc->ac, status_reply, g, "XREVRANGE %s + - COUNT 100", g->bcast_channel);
     for (size_t i = 0; i < g->nbuckets; i++)
         for (struct gw_session *s = g->buckets[i]; s; s = s->next)
             if (s->catch_up && s->sub == GW_SUB_LIVE && (s->last.ms || s->last.seq))

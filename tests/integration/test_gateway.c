@@ -9,6 +9,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/buf.h"
+#include "common/jobctl.h"
+#include "common/scripts.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
@@ -748,4 +751,64 @@ Test(gateway, connection_cap_and_silent_peers)
     }
     th_ws_close(&a);
     th_ws_close(&b);
+}
+
+/* Emits a system_status on the broadcast stream through the EMIT script, as the scheduler will. */
+static void emit_status(int queue_length)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_SYSTEM_STATUS);
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    m.u.system_status.queue_length = queue_length;
+    m.u.system_status.workers_online = 2;
+    m.u.system_status.gpu_utilization = 0;
+    struct cm_buf mp = CM_BUF_INIT;
+    struct pr_err err;
+    cr_assert_eq(pr_encode_msgpack(&m, &mp, &err), 0, "%s", err.text);
+    pr_msg_deinit(&m);
+    const char *argv[] = {
+        "zsa:job:none", "zsa:bcast", "zsa:bcast", "100", "86400", "604800", "p", "", "",
+        mp.data,        "0"};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = i == 9 ? mp.len : strlen(argv[i]);
+    char e[256];
+    cm_scripts_init();
+    redisReply *r = cm_script_call(C, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e, sizeof(e));
+    cr_assert_not_null(r, "%s", e);
+    freeReplyObject(r);
+    cm_buf_deinit(&mp);
+}
+
+Test(gateway, broadcasts_reach_every_session_and_the_latest_status_greets_new_clients)
+{
+    emit_status(7); /* before the gateway starts: read from the stream */
+    PORT = start_gateway(&GW, NULL);
+    struct th_ws a = {0}, b = {0};
+    ws_open(&a, "/ws?session_id=b1", NULL);
+    struct pr_msg m;
+    cr_assert(wait_type(&a, PR_CONNECTED, 5000, NULL));
+    cr_assert(wait_type(&a, PR_SYSTEM_STATUS, 3000, &m), "no system_status on connect");
+    cr_assert_eq(m.u.system_status.queue_length, 7);
+    pr_msg_deinit(&m);
+    ws_open(&b, "/ws?session_id=b2", "zsa.v1.msgpack");
+    cr_assert(wait_type(&b, PR_CONNECTED, 5000, NULL));
+    cr_assert(wait_type(&b, PR_SYSTEM_STATUS, 3000, NULL));
+    emit_status(9); /* live: both sessions get it */
+    cr_assert(wait_type(&a, PR_SYSTEM_STATUS, 3000, &m));
+    cr_assert_eq(m.u.system_status.queue_length, 9);
+    cr_assert_not_null(m.event_id);
+    pr_msg_deinit(&m);
+    cr_assert(wait_type(&b, PR_SYSTEM_STATUS, 3000, &m));
+    cr_assert_eq(m.u.system_status.queue_length, 9);
+    pr_msg_deinit(&m);
+    th_ws_close(&a);
+    th_ws_close(&b);
+    struct th_ws c = {0}; /* a newcomer gets the newest one */
+    ws_open(&c, "/ws?session_id=b3", NULL);
+    cr_assert(wait_type(&c, PR_SYSTEM_STATUS, 3000, &m));
+    cr_assert_eq(m.u.system_status.queue_length, 9);
+    pr_msg_deinit(&m);
+    th_ws_close(&c);
 }

@@ -212,6 +212,19 @@ void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, ui
             break;
         }
     }
+    if (!c->head && !lws_partial_buffered(c->wsi)) {
+        /* nothing queued and nothing buffered in lws: write now instead of asking for a
+         * writeable callback (which costs two epoll_ctl calls and a wake-up per delivery); a
+         * partial write is kept by lws, which then makes the next ones queue here */
+        int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len,
+                          f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        g->st.messages_out++;
+        g->st.bytes_out += f->len;
+        c->sent++;
+        if (n < 0) /* the connection is failing: lws closes it */
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+        return;
+    }
     append(&c->head, &c->tail, f, job_hash, (struct gw_sid){0, 0});
     c->queued += f->len;
     if (c->queued + c->held > (size_t)g->cfg->queue_hard_kb * 1024) {
@@ -227,9 +240,9 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         gw_close_frame(c->wsi, 1013, "too slow: resume with last_event_id");
         return -1;
     }
-    /* the socket is writeable now: the first frame goes without asking (lws_send_pipe_choked
-     * polls the socket, a syscall), the next ones while it is not choked */
-    for (bool first = true; c->head && (first || !lws_send_pipe_choked(c->wsi)); first = false) {
+    /* several frames per callback while lws has not had to buffer one (lws_partial_buffered
+     * asks lws; lws_send_pipe_choked would poll the socket, a syscall per frame) */
+    while (c->head && !lws_partial_buffered(c->wsi)) {
         struct gw_qent *q = c->head;
         c->head = q->next;
         if (!c->head)

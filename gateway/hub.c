@@ -670,26 +670,47 @@ static void replay_reply(redisAsyncContext *ac, void *reply, void *priv)
         c->replay_paused = true; /* gw_client_writeable asks for the next page once drained */
 }
 
-/* Asks for the next page after c->replay_from. */
-static void replay_page(struct gw *g, struct gw_client *c)
+/* The XRANGE start "just after s": "(<ms>-<seq>", or "-" for the very beginning. */
+static void range_after(char *out, size_t n, struct gw_sid s)
+{
+    if (s.ms == 0 && s.seq == 0)
+        snprintf(out, n, "-");
+    else
+        snprintf(out, n, "(%llu-%llu", (unsigned long long)s.ms, (unsigned long long)s.seq);
+}
+
+/* Asks for the next page after c->replay_from; the first page comes with XINFO STREAM in one
+ * MULTI, so that truncation is judged on the same instant as the entries. */
+static void replay_request(struct gw *g, struct gw_client *c, bool first)
 {
     if (!g->cmd.ready) {
         replay_end(g, c, c->replay_count, true);
         return;
     }
     struct gw_replay *rq = cm_xcalloc(1, sizeof(*rq));
-    rq->g = g, rq->c = c;
+    rq->g = g, rq->c = c, rq->first = first;
     rq->want = g->cfg->replay_max - c->replay_count;
     if (rq->want > GW_REPLAY_PAGE)
         rq->want = GW_REPLAY_PAGE;
     c->pending_req = rq;
     char from[48];
-    snprintf(from, sizeof(from), "(%llu-%llu", (unsigned long long)c->replay_from.ms,
-             (unsigned long long)c->replay_from.seq);
-    if (c->replay_from.ms == 0 && c->replay_from.seq == 0)
-        snprintf(from, sizeof(from), "-");
-    redisAsyncCommand(g->cmd.ac, replay_reply, rq, "XRANGE %s %s + COUNT %d", c->sess->stream, from,
-                      rq->want + 1);
+    range_after(from, sizeof(from), c->replay_from);
+    redisAsyncContext *ac = g->cmd.ac;
+    if (first) {
+        redisAsyncCommand(ac, NULL, NULL, "MULTI");
+        redisAsyncCommand(ac, NULL, NULL, "XINFO STREAM %s", c->sess->stream);
+        redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %d", c->sess->stream, from,
+                          rq->want + 1);
+        redisAsyncCommand(ac, replay_reply, rq, "EXEC");
+    } else {
+        redisAsyncCommand(ac, replay_reply, rq, "XRANGE %s %s + COUNT %d", c->sess->stream, from,
+                          rq->want + 1);
+    }
+}
+
+static void replay_page(struct gw *g, struct gw_client *c)
+{
+    replay_request(g, c, false);
 }
 
 static void start_replay(struct gw *g, struct gw_client *c)
@@ -701,25 +722,7 @@ static void start_replay(struct gw *g, struct gw_client *c)
     c->replay_paused = false;
     c->replay_from = c->from;
     g->st.replays++;
-    if (!g->cmd.ready) {
-        replay_end(g, c, 0, true);
-        return;
-    }
-    struct gw_replay *rq = cm_xcalloc(1, sizeof(*rq));
-    rq->g = g, rq->c = c, rq->first = true;
-    rq->want = g->cfg->replay_max < GW_REPLAY_PAGE ? g->cfg->replay_max : GW_REPLAY_PAGE;
-    c->pending_req = rq;
-    char from[48];
-    snprintf(from, sizeof(from), "(%llu-%llu", (unsigned long long)c->from.ms,
-             (unsigned long long)c->from.seq);
-    if (c->from.ms == 0 && c->from.seq == 0)
-        snprintf(from, sizeof(from), "-");
-    redisAsyncContext *ac = g->cmd.ac;
-    redisAsyncCommand(ac, NULL, NULL, "MULTI");
-    redisAsyncCommand(ac, NULL, NULL, "XINFO STREAM %s", c->sess->stream);
-    redisAsyncCommand(ac, NULL, NULL, "XRANGE %s %s + COUNT %d", c->sess->stream, from,
-                      rq->want + 1);
-    redisAsyncCommand(ac, replay_reply, rq, "EXEC");
+    replay_request(g, c, true);
 }
 
 /* After an outage: the events a session's stream got while this process was not subscribed. */
@@ -769,8 +772,9 @@ static void catchup_next(struct gw *g, struct gw_session *s)
     n->g = g;
     snprintf(n->session, sizeof(n->session), "%s", s->id);
     s->catch_up = false;
-    redisAsyncCommand(g->cmd.ac, catchup_reply, n, "XRANGE %s (%llu-%llu + COUNT %d", s->stream,
-                      (unsigned long long)s->last.ms, (unsigned long long)s->last.seq,
+    char from[48];
+    range_after(from, sizeof(from), s->last);
+    redisAsyncCommand(g->cmd.ac, catchup_reply, n, "XRANGE %s %s + COUNT %d", s->stream, from,
                       g->cfg->replay_max);
 }
 

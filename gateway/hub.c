@@ -741,6 +741,8 @@ static void catchup_reply(redisAsyncContext *ac, void *reply, void *priv)
     struct gw_session *s = session_find(g, k->session, strlen(k->session));
     free(k);
     redisReply *r = reply;
+    if (s && !r)
+        s->catch_up = true; /* the commands connection went away: cmd_ready tries again */
     if (!s || !r || r->type != REDIS_REPLY_ARRAY)
         return;
     bool want_mp = false, want_json = false;
@@ -813,9 +815,10 @@ static void on_subscribed(struct gw *g, struct gw_session *s)
     for (struct gw_client *c = s->clients; c; c = c->next_in_session)
         if (!c->ready)
             client_start(g, c);
-    if (s->catch_up && (s->last.ms || s->last.seq))
-        catchup_next(g, s);
-    s->catch_up = false;
+    if (!s->last.ms && !s->last.seq)
+        s->catch_up = false; /* nothing delivered yet: nothing to catch up from */
+    if (s->catch_up)
+        catchup_next(g, s); /* clears catch_up once sent; cmd_ready retries otherwise */
 }
 
 static void on_unsubscribed(struct gw *g, struct gw_session *s)

@@ -812,3 +812,24 @@ Test(gateway, broadcasts_reach_every_session_and_the_latest_status_greets_new_cl
     pr_msg_deinit(&m);
     th_ws_close(&c);
 }
+
+Test(gateway, events_published_while_the_subscription_is_down_arrive_once)
+{
+    PORT = start_gateway(&GW, NULL);
+    start_worker("--stream-maxlen=1000");
+    struct th_ws w = {0};
+    ws_open(&w, "/ws?session_id=k1", NULL);
+    cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
+    submit("k-1", "k1", 0, 5);
+    memset(&S1, 0, sizeof(S1));
+    collect(&w, &S1, 1, 15000, NULL, NULL);
+    /* the gateway's subscription drops; a job runs while it reconnects (backoff >= 50 ms) */
+    freeReplyObject(redisCommand(C, "CLIENT KILL TYPE pubsub"));
+    submit("k-2", "k1", 0, 5);
+    memset(&S2, 0, sizeof(S2));
+    collect(&w, &S2, 1, 15000, NULL, NULL);
+    static struct seen want;
+    stream_ids("k1", S1.id[S1.n - 1], &want);
+    assert_same_ids(&S2, &want, "events around the lost subscription");
+    th_ws_close(&w);
+}

@@ -833,3 +833,41 @@ Test(gateway, events_published_while_the_subscription_is_down_arrive_once)
     assert_same_ids(&S2, &want, "events around the lost subscription");
     th_ws_close(&w);
 }
+
+Test(gateway, redis_down_answers_503_with_json_and_the_gateway_recovers)
+{
+    PORT = start_gateway(&GW, NULL);
+    struct th_ws w = {0};
+    ws_open(&w, "/ws?session_id=d1", NULL);
+    cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
+    redisFree(C);
+    C = NULL;
+    th_redis_kill(&R);
+    char out[1024];
+    int st = 0;
+    for (int64_t deadline = cm_time_mono_ms() + 10000; cm_time_mono_ms() < deadline;) {
+        if ((st = th_http(PORT, "GET", "/readyz", NULL, false, out, sizeof(out))) == 503)
+            break;
+        sleep_ms(50);
+    }
+    cr_assert_eq(st, 503, "/readyz while Redis is down: %d %s", st, out);
+    const char *job = "{\"image_id\":\"a\",\"algorithm\":\"simulate\",\"session_id\":\"d1\"}";
+    st = th_http(PORT, "POST", "/api/jobs", job, true, out, sizeof(out));
+    cr_assert_eq(st, 503, "%d %s", st, out);
+    cr_assert(strstr(out, "\"code\":\"UNAVAILABLE\""), "%s", out);
+    cr_assert_eq(th_http(PORT, "GET", "/api/jobs/x", NULL, false, out, sizeof(out)), 503);
+    cr_assert_eq(th_http(PORT, "GET", "/healthz", NULL, false, out, sizeof(out)), 200,
+                 "the process itself is fine");
+    cr_assert_eq(th_redis_restart(&R), 0);
+    C = th_redis_connect(&R);
+    for (int64_t deadline = cm_time_mono_ms() + 15000; cm_time_mono_ms() < deadline;) {
+        if ((st = th_http(PORT, "GET", "/readyz", NULL, false, out, sizeof(out))) == 200)
+            break;
+        sleep_ms(50);
+    }
+    cr_assert_eq(st, 200, "not ready again after Redis came back");
+    cr_assert_eq(th_http(PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 202, "%s", out);
+    th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out));
+    cr_assert(strstr(out, "\"connections\":1") && strstr(out, "\"redis_reconnects\":2"), "%s", out);
+    th_ws_close(&w);
+}

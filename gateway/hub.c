@@ -984,7 +984,9 @@ void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t le
     }
     case PR_RESUME:
         if (c->replaying || !c->ready) {
-            send_error(g, c, "INVALID_STATE", "resume: a replay is already running");
+            send_error(g, c, "INVALID_STATE",
+                       c->replaying ? "resume: a replay is already running"
+                                    : "resume: wait for the connected message");
             break;
         }
         if (!gw_sid_parse(m.u.resume.last_event_id, strlen(m.u.resume.last_event_id), &c->from))

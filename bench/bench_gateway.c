@@ -143,8 +143,14 @@ static void on_readable(struct conn *c)
             }
             if (c->len - off < hl + pl)
                 break;
-            if ((h[0] & 0x0f) == 1)
+            if ((h[0] & 0x0f) == 1 && (h[0] & 0x40)) { /* compressed: only counted */
+                if (!c->connected) {
+                    c->connected = true;
+                    connected_n++;
+                }
+            } else if ((h[0] & 0x0f) == 1) {
                 on_frame(c, h + hl, pl, ts);
+            }
             off += hl + pl;
         }
         memmove(c->buf, c->buf + off, c->len - off);
@@ -157,7 +163,14 @@ static void on_readable(struct conn *c)
 
 static int ep;
 
+static void open_conns_ext(int n, bool own_sessions, bool deflate);
+
 static void open_conns(int n, bool own_sessions)
+{
+    open_conns_ext(n, own_sessions, false);
+}
+
+static void open_conns_ext(int n, bool own_sessions, bool deflate)
 {
     conns = calloc((size_t)n, sizeof(*conns));
     nconns = n;
@@ -175,8 +188,11 @@ static void open_conns(int n, bool own_sessions)
         int k = snprintf(req, sizeof(req),
                          "GET /ws?session_id=%s%d HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                          "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n",
-                         own_sessions ? "own" : "one", own_sessions ? i : 0);
+                         "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                         own_sessions ? "own" : "one", own_sessions ? i : 0,
+                         deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                   "client_max_window_bits\r\n"
+                                 : "");
         if (write(c->fd, req, (size_t)k) != k)
             fprintf(stderr, "bench_gateway: handshake write failed\n");
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
@@ -382,14 +398,18 @@ int main(int argc, char **argv)
     /* 1. idle memory: RSS with the connections open minus RSS of the fresh process (the second
      * wave reuses what the first freed, so it is measured against the same start) */
     long rss0 = th_proc_rss_kb(gw.pid);
-    for (int own = 0; own < 2 && idle > 0; own++) {
-        open_conns(idle, own);
+    for (int v = 0; v < 3 && idle > 0; v++) {
+        bool own = v == 1, deflate = v == 2;
+        open_conns_ext(idle, own, deflate);
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
         long rss1 = th_proc_rss_kb(gw.pid);
         printf("idle memory, %s: %ld connections, gateway RSS %ld -> %ld KiB: %.2f KB per "
                "connection\n",
-               own ? "own sessions" : "one session", connected_n, rss0, rss1,
+               own       ? "own sessions"
+               : deflate ? "one session, permessage-deflate"
+                         : "one session",
+               connected_n, rss0, rss1,
                connected_n ? (double)(rss1 - rss0) * 1024 / 1000 / (double)connected_n : 0);
         close_conns();
         settle(gw.pid);

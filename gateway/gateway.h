@@ -57,6 +57,7 @@ struct gw_client {
     struct lws *wsi;
     struct gw_session *sess;
     struct gw_client *next_in_session, *prev_in_session;
+    struct gw_client *all_next, *all_prev; /* every client of the process (heartbeats) */
     char client_id[40];
     bool msgpack;
     bool ready;         /* connected was sent (after the session's subscription is live) */
@@ -123,6 +124,9 @@ struct gw {
     struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
     struct gw_sid status_sid;                 /* its stream id */
     uint64_t next_client;
+    struct gw_client *all;       /* every client (all_next ring head) */
+    struct gw_client *hb_cursor; /* the next client due a heartbeat; NULL: start over */
+    uint64_t hb_acc;             /* heartbeats owed, times ticks per period */
     char pid_tag[24];
 };
 
@@ -145,7 +149,9 @@ void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, ui
 void gw_hub_pubsub_ready(struct cm_rconn *rc);
 void gw_hub_pubsub_lost(struct cm_rconn *rc);
 void gw_hub_cmd_ready(struct cm_rconn *rc);
-/* The heartbeat timer: every client gets a heartbeat message. */
+/* The heartbeat timer, GW_HB_TICKS_PER_S times a second: the clients of one slice of the session
+ * table get a heartbeat message (so each client one per --heartbeat-s). */
+#define GW_HB_TICKS_PER_S 10
 void gw_hub_heartbeat(struct gw *g);
 
 /* Runs a script (EVALSHA, EVAL on NOSCRIPT) on the commands connection; cb gets the reply, or

@@ -432,8 +432,7 @@ int gw_run(struct gw_config *cfg)
 
     uv_timer_init(&loop, &g.heartbeat);
     g.heartbeat.data = &g;
-    uv_timer_start(&g.heartbeat, heartbeat_cb, (uint64_t)cfg->heartbeat_s * 1000,
-                   (uint64_t)cfg->heartbeat_s * 1000);
+    uv_timer_start(&g.heartbeat, heartbeat_cb, 1000 / GW_HB_TICKS_PER_S, 1000 / GW_HB_TICKS_PER_S);
     uv_timer_init(&loop, &g.drain);
     g.drain.data = &g;
     uv_signal_init(&loop, &g.sig_term);

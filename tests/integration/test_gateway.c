@@ -253,6 +253,15 @@ Test(gateway, connect_generates_a_session_and_sends_heartbeats)
     cr_assert_not(m.u.connected.resumed);
     pr_msg_deinit(&m);
     cr_assert(wait_type(&w, PR_HEARTBEAT, 4000, NULL), "no heartbeat within 4 s");
+    int beats = 0; /* one per --heartbeat-s, not more */
+    for (int64_t t0 = cm_time_mono_ms(); cm_time_mono_ms() - t0 < 3500;) {
+        int rc = next_msg(&w, 100, &m);
+        if (rc == 1) {
+            beats += m.type == PR_HEARTBEAT;
+            pr_msg_deinit(&m);
+        }
+    }
+    cr_assert(beats >= 2 && beats <= 4, "%d heartbeats in 3.5 s with --heartbeat-s=1", beats);
     th_ws_send_text(&w, "{\"type\":\"ping\"}");
     cr_assert(wait_type(&w, PR_PONG, 3000, NULL), "no pong");
     th_ws_send_text(&w, "{\"type\":\"ping\"");

@@ -60,12 +60,14 @@ struct gw_client {
     struct gw_client *all_next, *all_prev; /* every client of the process (heartbeats) */
     char client_id[40];
     bool msgpack;
-    bool ready;         /* connected was sent (after the session's subscription is live) */
-    bool doomed;        /* over the hard bound: close with 1013 */
-    struct gw_sid last; /* the last session-stream event it was given */
-    bool want_replay;   /* last_event_id given: replay before going live */
-    bool replaying;     /* XRANGE in flight: live events wait in held */
-    struct gw_sid from; /* replay start (exclusive) */
+    bool deflate;              /* permessage-deflate was negotiated */
+    struct gw_frame *inflight; /* deflate: the last frame written, lws may still read it */
+    bool ready;                /* connected was sent (after the session's subscription is live) */
+    bool doomed;               /* over the hard bound: close with 1013 */
+    struct gw_sid last;        /* the last session-stream event it was given */
+    bool want_replay;          /* last_event_id given: replay before going live */
+    bool replaying;            /* XRANGE in flight: live events wait in held */
+    struct gw_sid from;        /* replay start (exclusive) */
     struct gw_qent *head, *tail, *held_head, *held_tail;
     size_t queued;             /* bytes in head..tail */
     size_t held;               /* bytes in held_head..held_tail */

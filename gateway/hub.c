@@ -212,10 +212,12 @@ void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, ui
             break;
         }
     }
-    if (!c->head && !lws_partial_buffered(c->wsi)) {
+    if (!c->head && !c->deflate && !lws_partial_buffered(c->wsi)) {
         /* nothing queued and nothing buffered in lws: write now instead of asking for a
          * writeable callback (which costs two epoll_ctl calls and a wake-up per delivery); a
-         * partial write is kept by lws, which then makes the next ones queue here */
+         * partial write is kept by lws, which then makes the next ones queue here. Not with
+         * permessage-deflate: lws may still be compressing the previous message from our
+         * buffer, so those clients are only written from their writeable callback */
         int n = lws_write(c->wsi, f->buf + LWS_PRE, f->len,
                           f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
         g->st.messages_out++;
@@ -240,8 +242,13 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         gw_close_frame(c->wsi, 1013, "too slow: resume with last_event_id");
         return -1;
     }
+    /* lws calls us only once permessage-deflate has drained the previous message, which until
+     * then read from our frame: it may go now */
+    gw_frame_unref(c->inflight);
+    c->inflight = NULL;
     /* several frames per callback while lws has not had to buffer one (lws_partial_buffered
-     * asks lws; lws_send_pipe_choked would poll the socket, a syscall per frame) */
+     * asks lws; lws_send_pipe_choked would poll the socket, a syscall per frame); with deflate
+     * one per callback, kept alive until the next (lws may compress it over several) */
     while (c->head && !lws_partial_buffered(c->wsi)) {
         struct gw_qent *q = c->head;
         c->head = q->next;
@@ -253,10 +260,15 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         g->st.messages_out++;
         g->st.bytes_out += q->f->len;
         c->sent++;
-        gw_frame_unref(q->f);
+        if (c->deflate)
+            c->inflight = q->f;
+        else
+            gw_frame_unref(q->f);
         free(q);
         if (n < 0)
             return -1;
+        if (c->deflate)
+            break;
     }
     if (c->head)
         lws_callback_on_writable(c->wsi);
@@ -906,6 +918,8 @@ void gw_client_close(struct gw *g, struct gw_client *c)
         ((struct gw_replay *)c->pending_req)->c = NULL;
     queue_free(&c->head, &c->tail);
     queue_free(&c->held_head, &c->held_tail);
+    gw_frame_unref(c->inflight);
+    c->inflight = NULL;
     if (c->prev_in_session)
         c->prev_in_session->next_in_session = c->next_in_session;
     else

@@ -131,6 +131,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         lws_set_extension_option(wsi, "permessage-deflate", "server_max_window_bits", "10");
         const struct lws_protocols *pr = lws_get_protocol(wsi);
         p->c.msgpack = pr && strcmp(pr->name, "zsa.v1.msgpack") == 0;
+        char ext[256]; /* we accept every permessage-deflate offer that reaches here */
+        p->c.deflate = lws_hdr_copy(wsi, ext, sizeof(ext), WSI_TOKEN_EXTENSIONS) > 0 &&
+                       strstr(ext, "permessage-deflate");
         char sess[PR_ID_MAX + 16], last[64];
         const char *s = lws_get_urlarg_by_name(wsi, "session_id=", sess, sizeof(sess));
         const char *l = lws_get_urlarg_by_name(wsi, "last_event_id=", last, sizeof(last));

@@ -790,6 +790,71 @@ static void emit_status(int queue_length)
     cm_buf_deinit(&mp);
 }
 
+/* Emits a processing_failed with a 4 KB hard-to-compress error text into a session stream. */
+static void emit_big(const char *session, int k)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_PROCESSING_FAILED);
+    char ts[CM_RFC3339_LEN], job[32], text[4097], hkey[64], skey[64], ckey[64];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    snprintf(job, sizeof(job), "big%d", k);
+    pr_set_str(&m.job_id, job);
+    pr_set_str(&m.session_id, session);
+    pr_set_str(&m.u.processing_failed.image_id, "img");
+    unsigned seed = (unsigned)k + 1;
+    for (int i = 0; i < 4096; i++)
+        text[i] = (char)('!' + rand_r(&seed) % 90);
+    text[4096] = 0;
+    pr_set_str(&m.u.processing_failed.error, text);
+    pr_set_str(&m.u.processing_failed.error_code, "BIG");
+    struct cm_buf mp = CM_BUF_INIT;
+    struct pr_err err;
+    cr_assert_eq(pr_encode_msgpack(&m, &mp, &err), 0, "%s", err.text);
+    pr_msg_deinit(&m);
+    snprintf(hkey, sizeof(hkey), "zsa:job:%s", job);
+    snprintf(skey, sizeof(skey), "zsa:events:%s", session);
+    snprintf(ckey, sizeof(ckey), "zsa:ch:%s", session);
+    const char *argv[] = {hkey, skey, ckey, "1000", "86400", "604800", "p", "", "", mp.data, "0"};
+    size_t lens[11];
+    for (int i = 0; i < 11; i++)
+        lens[i] = i == 9 ? mp.len : strlen(argv[i]);
+    char e[256];
+    cm_scripts_init();
+    redisReply *r = cm_script_call(C, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e, sizeof(e));
+    cr_assert_not_null(r, "%s", e);
+    freeReplyObject(r);
+    cm_buf_deinit(&mp);
+}
+
+Test(gateway, large_events_arrive_intact_and_in_order_over_deflate)
+{
+    PORT = start_gateway(&GW, NULL);
+    struct th_ws z = {0}, j = {0};
+    cr_assert_eq(th_ws_connect(&z, PORT, "/ws?session_id=L1", NULL, true), 0);
+    cr_assert(z.deflate);
+    ws_open(&j, "/ws?session_id=L1", NULL);
+    cr_assert(wait_type(&z, PR_CONNECTED, 5000, NULL));
+    cr_assert(wait_type(&j, PR_CONNECTED, 5000, NULL));
+    for (int k = 0; k < 20; k++)
+        emit_big("L1", k);
+    struct th_ws *cl[] = {&z, &j};
+    for (int c = 0; c < 2; c++) {
+        for (int k = 0; k < 20; k++) {
+            struct pr_msg m;
+            cr_assert(wait_type(cl[c], PR_PROCESSING_FAILED, 5000, &m), "client %d: event %d", c,
+                      k);
+            char job[32];
+            snprintf(job, sizeof(job), "big%d", k);
+            cr_assert_str_eq(m.job_id, job, "client %d out of order", c);
+            cr_assert_eq(strlen(m.u.processing_failed.error), 4096);
+            pr_msg_deinit(&m);
+        }
+    }
+    cr_assert_gt(z.compressed, 10);
+    th_ws_close(&z);
+    th_ws_close(&j);
+}
+
 Test(gateway, broadcasts_reach_every_session_and_the_latest_status_greets_new_clients)
 {
     emit_status(7); /* before the gateway starts: read from the stream */

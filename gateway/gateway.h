@@ -12,6 +12,7 @@
 
 #include "common/daemon.h"
 #include "common/rconn.h"
+#include "common/scripts.h"
 #include "proto/proto.h"
 
 struct gw_config {
@@ -27,7 +28,6 @@ struct gw_config {
     int sndbuf_kb;       /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
     int max_body_kb;     /* REST request bodies */
     int max_attempts;    /* retry limit (as the worker's) */
-    int result_ttl_s;    /* unused here: the worker sets it */
 };
 
 /* A WebSocket message ready to send: LWS_PRE bytes of room, then the payload. Shared by all the
@@ -87,6 +87,7 @@ struct gw_session {
     char stream[PR_ID_MAX + 64];
     struct gw_client *clients;
     int nclients;
+    int nmsgpack; /* of them, MessagePack clients (which encodings an event needs) */
     enum gw_sub_state sub;
     bool resubscribe;   /* a client came while unsubscribing: subscribe again after */
     struct gw_sid last; /* the last event delivered live (for catch-up after an outage) */
@@ -159,7 +160,6 @@ void gw_hub_heartbeat(struct gw *g);
 /* Runs a script (EVALSHA, EVAL on NOSCRIPT) on the commands connection; cb gets the reply, or
  * NULL when Redis is not reachable. args are copied. */
 typedef void (*gw_reply_cb)(struct gw *g, redisReply *r, void *priv);
-#include "common/scripts.h"
 void gw_script(struct gw *g, enum cm_script_id id, int nkeys, int nargs, const char **args,
                const size_t *lens, gw_reply_cb cb, void *priv);
 

@@ -401,9 +401,7 @@ static void session_events(struct gw *g, struct gw_session *s, const char *data,
     struct pr_frame fr;
     struct pr_err err = {0};
     int rc;
-    bool want_mp = false, want_json = false;
-    for (struct gw_client *c = s->clients; c; c = c->next_in_session)
-        *(c->msgpack ? &want_mp : &want_json) = true;
+    bool want_mp = s->nmsgpack > 0, want_json = s->nclients > s->nmsgpack;
     while ((rc = pr_pub_next(data, len, &pos, &fr, &err)) == 1) {
         struct gw_event ev;
         g->st.events_in++;
@@ -757,9 +755,7 @@ static void catchup_reply(redisAsyncContext *ac, void *reply, void *priv)
         s->catch_up = true; /* the commands connection went away: cmd_ready tries again */
     if (!s || !r || r->type != REDIS_REPLY_ARRAY)
         return;
-    bool want_mp = false, want_json = false;
-    for (struct gw_client *c = s->clients; c; c = c->next_in_session)
-        *(c->msgpack ? &want_mp : &want_json) = true;
+    bool want_mp = s->nmsgpack > 0, want_json = s->nclients > s->nmsgpack;
     for (size_t i = 0; i < r->elements; i++) {
         const char *id, *data;
         size_t idlen, len;
@@ -892,6 +888,7 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
         s->clients->prev_in_session = c;
     s->clients = c;
     s->nclients++;
+    s->nmsgpack += c->msgpack;
     g->nclients++;
     c->all_next = g->all; /* the ring of all clients, for heartbeats */
     if (g->all)
@@ -928,6 +925,7 @@ void gw_client_close(struct gw *g, struct gw_client *c)
         c->next_in_session->prev_in_session = c->prev_in_session;
     c->sess = NULL;
     s->nclients--;
+    s->nmsgpack -= c->msgpack;
     g->nclients--;
     if (g->hb_cursor == c)
         g->hb_cursor = c->all_next;

@@ -387,13 +387,12 @@ int gw_run(struct gw_config *cfg)
         close(g.listen_fd);
         return 1;
     }
-    static const lws_retry_bo_t retry = {.secs_since_valid_ping = 20,
-                                         .secs_since_valid_hangup = 45};
-    lws_retry_bo_t *rp = cm_xmalloc(sizeof(*rp));
-    *rp = retry;
-    rp->secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s;
-    rp->secs_since_valid_ping =
-        (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1);
+    /* WebSocket pings after two thirds of the idle timeout; silent past it: closed. lws keeps a
+     * pointer to it: it lives as long as this function runs the loop. */
+    lws_retry_bo_t retry = {
+        .secs_since_valid_ping =
+            (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1),
+        .secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s};
     /* the vhost does not listen: we accept (see listen_socket) and hand sockets over */
     struct lws_context_creation_info vi;
     memset(&vi, 0, sizeof(vi));
@@ -401,7 +400,7 @@ int gw_run(struct gw_config *cfg)
     vi.protocols = protocols;
     vi.extensions = extensions;
     vi.vhost_name = "zsa";
-    vi.retry_and_idle_policy = rp;
+    vi.retry_and_idle_policy = &retry;
     vi.options = LWS_SERVER_OPTION_LIBUV;
     g.vh = lws_create_vhost(g.ctx, &vi);
     if (!g.vh) {
@@ -413,7 +412,6 @@ int gw_run(struct gw_config *cfg)
         uv_loop_close(&loop);
         gw_hub_deinit(&g);
         close(g.listen_fd);
-        free(rp);
         return 1;
     }
     uv_poll_init(&loop, &g.accept_poll, g.listen_fd);
@@ -453,7 +451,6 @@ int gw_run(struct gw_config *cfg)
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     gw_hub_deinit(&g);
-    free(rp);
     cm_log(CM_LOG_INFO, "gateway %s stopped", g.pid_tag);
     return 0;
 }

@@ -9,11 +9,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "common/buf.h"
-#include "common/jobctl.h"
-#include "common/scripts.h"
 #include "common/time.h"
 #include "proto/proto.h"
+#include "tests/harness/emit.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
 #include "tests/harness/ws_client.h"
@@ -767,27 +765,13 @@ static void emit_status(int queue_length)
 {
     struct pr_msg m;
     pr_msg_init(&m, PR_SYSTEM_STATUS);
-    char ts[CM_RFC3339_LEN];
+    char ts[CM_RFC3339_LEN], e[256];
     pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
     m.u.system_status.queue_length = queue_length;
     m.u.system_status.workers_online = 2;
     m.u.system_status.gpu_utilization = 0;
-    struct cm_buf mp = CM_BUF_INIT;
-    struct pr_err err;
-    cr_assert_eq(pr_encode_msgpack(&m, &mp, &err), 0, "%s", err.text);
+    cr_assert_eq(th_emit(C, &m, 100, e, sizeof(e)), 0, "%s", e);
     pr_msg_deinit(&m);
-    const char *argv[] = {
-        "zsa:job:none", "zsa:bcast", "zsa:bcast", "100", "86400", "604800", "p", "", "",
-        mp.data,        "0"};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = i == 9 ? mp.len : strlen(argv[i]);
-    char e[256];
-    cm_scripts_init();
-    redisReply *r = cm_script_call(C, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e, sizeof(e));
-    cr_assert_not_null(r, "%s", e);
-    freeReplyObject(r);
-    cm_buf_deinit(&mp);
 }
 
 /* Emits a processing_failed with a 4 KB hard-to-compress error text into a session stream. */
@@ -795,7 +779,7 @@ static void emit_big(const char *session, int k)
 {
     struct pr_msg m;
     pr_msg_init(&m, PR_PROCESSING_FAILED);
-    char ts[CM_RFC3339_LEN], job[32], text[4097], hkey[64], skey[64], ckey[64];
+    char ts[CM_RFC3339_LEN], job[32], text[4097], e[256];
     pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
     snprintf(job, sizeof(job), "big%d", k);
     pr_set_str(&m.job_id, job);
@@ -807,23 +791,8 @@ static void emit_big(const char *session, int k)
     text[4096] = 0;
     pr_set_str(&m.u.processing_failed.error, text);
     pr_set_str(&m.u.processing_failed.error_code, "BIG");
-    struct cm_buf mp = CM_BUF_INIT;
-    struct pr_err err;
-    cr_assert_eq(pr_encode_msgpack(&m, &mp, &err), 0, "%s", err.text);
+    cr_assert_eq(th_emit(C, &m, 1000, e, sizeof(e)), 0, "%s", e);
     pr_msg_deinit(&m);
-    snprintf(hkey, sizeof(hkey), "zsa:job:%s", job);
-    snprintf(skey, sizeof(skey), "zsa:events:%s", session);
-    snprintf(ckey, sizeof(ckey), "zsa:ch:%s", session);
-    const char *argv[] = {hkey, skey, ckey, "1000", "86400", "604800", "p", "", "", mp.data, "0"};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = i == 9 ? mp.len : strlen(argv[i]);
-    char e[256];
-    cm_scripts_init();
-    redisReply *r = cm_script_call(C, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, e, sizeof(e));
-    cr_assert_not_null(r, "%s", e);
-    freeReplyObject(r);
-    cm_buf_deinit(&mp);
 }
 
 Test(gateway, large_events_arrive_intact_and_in_order_over_deflate)

@@ -9,7 +9,8 @@
  * one epoll thread with a fixed buffer per connection (no allocation per message); the
  * publisher is a second thread. Reports p50/p99/p99.9, deliveries/s, loss, gateway CPU per
  * delivery, memory per connection.
- * Usage: bench_gateway [clients] [seconds] [idle]   (defaults 10000 10 19000). Results:
+ * Usage: bench_gateway [clients] [seconds] [idle] [processes]   (defaults 10000 10 19000 1).
+ * Results:
  * docs/BENCHMARKS.md.
  */
 #define _GNU_SOURCE
@@ -27,9 +28,11 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/emit.h"
@@ -273,23 +276,188 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Waits until the gateway has let go of every connection and is idle again. */
-static void settle(pid_t gw)
+/* Waits until the server has let go of every connection (the gateway says so in /ws/stats)
+ * and is idle again. */
+static void settle(pid_t gw, bool is_gw)
 {
     char body[1024];
     for (int64_t deadline = cm_time_mono_ms() + 30000; cm_time_mono_ms() < deadline;) {
-        double c0 = th_proc_cpu(gw);
+        double c0 = th_proc_cpu_tree(gw);
         struct timespec ts = {0, 300000000};
         nanosleep(&ts, NULL);
-        if (th_http(gw_port, "GET", "/ws/stats", NULL, false, body, sizeof(body)) == 200 &&
-            strstr(body, "\"connections\":0,") && th_proc_cpu(gw) - c0 < 0.03)
+        if ((!is_gw ||
+             (th_http(gw_port, "GET", "/ws/stats", NULL, false, body, sizeof(body)) == 200 &&
+              strstr(body, "\"connections\":0,"))) &&
+            th_proc_cpu_tree(gw) - c0 < 0.03)
             return;
     }
 }
 
+/* ---- the floor: a bare epoll server doing the least any gateway must do -------------------- */
+
+/* Runs in a forked child until SIGTERM: accepts WebSocket upgrades (no checks), subscribes to
+ * each client's session channel on its first client, and for every published event decodes the
+ * MessagePack once, encodes JSON once, and send()s that one prebuilt frame to each client of the
+ * session. No queues, no replay, no bounds: the same kernel work per delivery as the gateway and
+ * as little user-space work as possible, measured by the same generator in the same run. */
+struct fl_conn {
+    int fd, next; /* next: the following client of the same session, -1 at the end */
+    int sess;     /* -1 until the upgrade request is read */
+    uint16_t len;
+    char req[1024];
+};
+
+static volatile sig_atomic_t fl_stop;
+static void fl_on_term(int sig)
+{
+    (void)sig;
+    fl_stop = 1;
+}
+
+/* "one0" -> n (the shared session), "own<i>" -> i */
+static int fl_session(const char *req, int n)
+{
+    const char *p = strstr(req, "session_id=");
+    if (!p)
+        return -1;
+    p += 11;
+    if (strncmp(p, "own", 3) == 0) {
+        int i = atoi(p + 3);
+        return i >= 0 && i < n ? i : -1;
+    }
+    return n;
+}
+
+static void fl_send_event(struct fl_conn *cs, const int *head, const char *chan, size_t chlen,
+                          int n, const char *data, size_t len)
+{
+    int sess = chlen > 10 && memcmp(chan, "zsa:ch:own", 10) == 0 ? atoi(chan + 10) : n;
+    if (sess < 0 || sess > n)
+        return;
+    size_t pos = 0;
+    struct pr_frame fr;
+    struct pr_err err = {0};
+    while (pr_pub_next(data, len, &pos, &fr, &err) == 1) {
+        struct pr_msg m;
+        if (pr_decode_msgpack(fr.ev, fr.ev_len, PR_WIRE_SERVER, &m, &err) != 0)
+            continue;
+        free(m.event_id);
+        m.event_id = strndup(fr.id, fr.id_len);
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_append(&b, "\x81\x7e\0\0", 4); /* text frame, 16-bit length */
+        if (pr_encode_json(&m, &b, &err) == 0 && b.len - 4 < 65536) {
+            size_t pl = b.len - 4;
+            b.data[2] = (char)(pl >> 8), b.data[3] = (char)(pl & 0xff);
+            for (int i = head[sess]; i >= 0; i = cs[i].next)
+                if (send(cs[i].fd, b.data, b.len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 &&
+                    errno != EAGAIN)
+                    fprintf(stderr, "floor: send: %s\n", strerror(errno));
+        }
+        cm_buf_deinit(&b);
+        pr_msg_deinit(&m);
+    }
+}
+
+static void floor_main(int port, int redis_port, int n)
+{
+    signal(SIGTERM, fl_on_term);
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    redisContext *rc = redisConnect("127.0.0.1", redis_port);
+    if (bind(lfd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(lfd, 4096) != 0 || !rc ||
+        rc->err) {
+        fprintf(stderr, "floor: cannot listen or reach Redis\n");
+        _exit(1);
+    }
+    /* fds index the connection table; head[s]: first client of session s (n: the shared one) */
+    struct fl_conn *cs = calloc((size_t)n + 1024, sizeof(*cs));
+    int *head = malloc(sizeof(int) * ((size_t)n + 1)), maxfd = n + 1024;
+    for (int i = 0; i <= n; i++)
+        head[i] = -1;
+    int fep = epoll_create1(0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+    epoll_ctl(fep, EPOLL_CTL_ADD, lfd, &ev);
+    ev.data.fd = rc->fd;
+    epoll_ctl(fep, EPOLL_CTL_ADD, rc->fd, &ev);
+    while (!fl_stop) {
+        struct epoll_event evs[256];
+        int m = epoll_wait(fep, evs, 256, 100);
+        for (int j = 0; j < m; j++) {
+            int fd = evs[j].data.fd;
+            if (fd == lfd) {
+                int c;
+                while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+                    if (c >= maxfd) {
+                        close(c);
+                        continue;
+                    }
+                    setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                    cs[c] = (struct fl_conn){.fd = c, .next = -1, .sess = -1};
+                    struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
+                    epoll_ctl(fep, EPOLL_CTL_ADD, c, &ce);
+                }
+            } else if (fd == rc->fd) {
+                if (redisBufferRead(rc) != REDIS_OK) {
+                    fprintf(stderr, "floor: Redis read failed\n");
+                    _exit(1);
+                }
+                redisReply *r;
+                while (redisGetReplyFromReader(rc, (void **)&r) == REDIS_OK && r) {
+                    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+                        strcmp(r->element[0]->str, "message") == 0)
+                        fl_send_event(cs, head, r->element[1]->str, r->element[1]->len, n,
+                                      r->element[2]->str, r->element[2]->len);
+                    freeReplyObject(r);
+                }
+            } else {
+                struct fl_conn *c = &cs[fd];
+                char buf[1024];
+                ssize_t k = recv(fd, buf, sizeof(buf), 0);
+                if (k <= 0) { /* closed (unlinking from its session is not needed here) */
+                    epoll_ctl(fep, EPOLL_CTL_DEL, fd, NULL);
+                    close(fd);
+                    c->fd = -1;
+                    continue;
+                }
+                if (c->sess >= 0 || c->len + k >= (ssize_t)sizeof(c->req))
+                    continue; /* frames from clients (pongs) are ignored */
+                memcpy(c->req + c->len, buf, (size_t)k);
+                c->len = (uint16_t)(c->len + k);
+                c->req[c->len] = 0;
+                if (!strstr(c->req, "\r\n\r\n"))
+                    continue;
+                c->sess = fl_session(c->req, n);
+                if (c->sess < 0)
+                    continue;
+                if (head[c->sess] < 0) { /* the session's first client here: subscribe */
+                    if (c->sess == n)
+                        redisAppendCommand(rc, "SUBSCRIBE zsa:ch:one0");
+                    else
+                        redisAppendCommand(rc, "SUBSCRIBE zsa:ch:own%d", c->sess);
+                    int done = 0;
+                    while (!done && redisBufferWrite(rc, &done) == REDIS_OK) {
+                    }
+                }
+                c->next = head[c->sess];
+                head[c->sess] = fd;
+                static const char up[] =
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: "
+                    "Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+                    "\x81\x2f{\"event_type\":\"connected\",\"session_id\":\"floor\"}";
+                if (send(fd, up, sizeof(up) - 1, MSG_NOSIGNAL) < 0)
+                    fprintf(stderr, "floor: handshake: %s\n", strerror(errno));
+            }
+        }
+    }
+    _exit(0);
+}
+
 /* Runs one fan-out scenario and prints its line. */
-static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients, int rate,
-                     int seconds, bool own)
+static void scenario(const char *name, struct th_redis *r, pid_t gw, bool is_gw, int clients,
+                     int rate, int seconds, bool own)
 {
     open_conns(clients, own);
     if (connected_n < clients) {
@@ -298,14 +466,14 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients
         return;
     }
     /* the cost of holding the connections, with nothing to send (pings, timers) */
-    double idle0 = th_proc_cpu(gw);
+    double idle0 = th_proc_cpu_tree(gw);
     for (int64_t until = cm_time_mono_ms() + 3000; cm_time_mono_ms() < until;) {
         struct epoll_event evs[256];
         int m = epoll_wait(ep, evs, 256, 50);
         for (int j = 0; j < m; j++)
             on_readable(evs[j].data.ptr);
     }
-    double idle_pct = (th_proc_cpu(gw) - idle0) / 3 * 100;
+    double idle_pct = (th_proc_cpu_tree(gw) - idle0) / 3 * 100;
     lat_n = 0;
     atomic_store(&deliveries, 0);
     struct publisher pb = {.url = r->url,
@@ -313,7 +481,7 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients
                            .rate = rate,
                            .seconds = seconds,
                            .sessions = own ? clients : 0};
-    double cpu0 = th_proc_cpu(gw);
+    double cpu0 = th_proc_cpu_tree(gw);
     int64_t w0 = cm_time_mono_ns();
     pthread_t th;
     pthread_create(&th, NULL, publish_main, &pb);
@@ -332,7 +500,7 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients
             break;
     }
     pthread_join(th, NULL);
-    double cpu = th_proc_cpu(gw) - cpu0, wall = (double)(cm_time_mono_ns() - w0) / 1e9;
+    double cpu = th_proc_cpu_tree(gw) - cpu0, wall = (double)(cm_time_mono_ns() - w0) / 1e9;
     long got = atomic_load(&deliveries);
     qsort(lat_us, (size_t)lat_n, sizeof(int32_t), cmp_i32);
     double p50 = lat_n ? lat_us[lat_n / 2] / 1000.0 : 0,
@@ -344,7 +512,7 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, int clients
            name, clients, rate, seconds, got, expect, expect - got, got / (double)seconds, p50, p99,
            p999, got ? cpu * 1e6 / (double)got : 0, 100 * cpu / wall, idle_pct, closed_n);
     close_conns();
-    settle(gw);
+    settle(gw, is_gw);
 }
 
 int main(int argc, char **argv)
@@ -352,6 +520,7 @@ int main(int argc, char **argv)
     int clients = argc > 1 ? atoi(argv[1]) : 10000;
     int seconds = argc > 2 ? atoi(argv[2]) : 10;
     int idle = argc > 3 ? atoi(argv[3]) : 19000;
+    int procs = argc > 4 ? atoi(argv[4]) : 1;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     rl.rlim_cur = rl.rlim_max;
@@ -368,11 +537,12 @@ int main(int argc, char **argv)
     if (th_redis_start(&r) != 0)
         return 1;
     gw_port = th_free_port();
-    char url[340], listen[64], maxc[64];
+    char url[340], listen[64], maxc[64], nproc[32];
     snprintf(url, sizeof(url), "--redis-url=%s", r.url);
     snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", gw_port);
     snprintf(maxc, sizeof(maxc), "--max-connections=%d", idle > clients ? idle : clients);
-    const char *gargv[] = {url, listen, "--processes=1", maxc, "--log-level=warn", NULL};
+    snprintf(nproc, sizeof(nproc), "--processes=%d", procs);
+    const char *gargv[] = {url, listen, nproc, maxc, "--log-level=warn", NULL};
     struct th_proc gw;
     if (th_proc_start(&gw, "zsa-gateway", gargv, NULL) != 0)
         return 1;
@@ -401,11 +571,26 @@ int main(int argc, char **argv)
                connected_n, rss0, rss1,
                connected_n ? (double)(rss1 - rss0) * 1024 / 1000 / (double)connected_n : 0);
         close_conns();
-        settle(gw.pid);
+        settle(gw.pid, true);
     }
-    /* 2. broadcast, 3. per session */
-    scenario("broadcast (one session)", &r, gw.pid, clients, 5, seconds, false);
-    scenario("per session (own sessions)", &r, gw.pid, clients, 1000, seconds, true);
+    /* 2. broadcast, 3. per session; each next to the floor (a bare epoll server, forked here
+     * before any thread exists) in the same run, so that the VM's state of the hour is shared */
+    int floor_port = th_free_port(), zsa_port = gw_port;
+    pid_t fl = fork();
+    if (fl == 0)
+        floor_main(floor_port, r.port, clients);
+    for (int k = 0; k < 4; k++) {
+        bool is_gw = k % 2 == 0, own = k >= 2;
+        char name[96];
+        snprintf(name, sizeof(name), "%s, %s",
+                 own ? "per session (own sessions)" : "broadcast (one session)",
+                 is_gw ? "zsa-gateway" : "floor (bare epoll)");
+        gw_port = is_gw ? zsa_port : floor_port;
+        scenario(name, &r, is_gw ? gw.pid : fl, is_gw, clients, own ? 1000 : 5, seconds, own);
+    }
+    gw_port = zsa_port;
+    kill(fl, SIGTERM);
+    waitpid(fl, NULL, 0);
 
     th_proc_signal(&gw, SIGTERM);
     th_proc_wait(&gw, 10000);

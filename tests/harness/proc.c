@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "tests/harness/proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -147,7 +148,8 @@ void th_proc_log(const struct th_proc *p, char *buf, size_t n)
     fclose(f);
 }
 
-double th_proc_cpu(pid_t pid)
+/* CPU seconds of one process (user + system), 0 when it cannot be read. */
+static double proc_cpu_one(pid_t pid, pid_t *ppid)
 {
     char path[64], buf[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -158,9 +160,35 @@ double th_proc_cpu(pid_t pid)
     buf[n] = 0;
     const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
     unsigned long long ut = 0, st = 0;
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+    int pp = 0;
+    if (!p ||
+        sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &pp, &ut, &st) != 3)
         return 0;
+    if (ppid)
+        *ppid = pp;
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double th_proc_cpu(pid_t pid)
+{
+    return proc_cpu_one(pid, NULL);
+}
+
+double th_proc_cpu_tree(pid_t pid)
+{
+    double sum = proc_cpu_one(pid, NULL);
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        pid_t child = (pid_t)atoi(e->d_name), pp = 0;
+        if (child <= 0 || child == pid)
+            continue;
+        double c = proc_cpu_one(child, &pp);
+        if (pp == pid)
+            sum += c;
+    }
+    if (d)
+        closedir(d);
+    return sum;
 }
 
 long th_proc_rss_kb(pid_t pid)

@@ -47,6 +47,8 @@ void th_proc_stop(struct th_proc *p);
 
 /* CPU seconds (user + system) process pid has used so far; 0 when it cannot be read. */
 double th_proc_cpu(pid_t pid);
+/* The same summed over pid and its direct children (a gateway with --processes). */
+double th_proc_cpu_tree(pid_t pid);
 /* Resident memory of process pid in KiB (VmRSS); 0 when it cannot be read. */
 long th_proc_rss_kb(pid_t pid);
 

@@ -28,8 +28,10 @@
  * it start).
  * ARGV: stream MAXLEN, stream TTL s, (unused: result TTL), then per job: token (unique per
  * take), worker id, now ms, normalized job JSON, image_id, algorithm, session_id or "",
- * processing_started (MessagePack).
- * KEYS per job: job hash, algo hash, stream, channel.
+ * processing_started (MessagePack), and the raw job when it had no job_id ("" otherwise): the
+ * active list's entry is then replaced by the normalized job, so that whoever recovers it later
+ * (the scheduler) finds the id the worker gave it.
+ * KEYS per job: job hash, algo hash, stream, channel, active list.
  * Reply: per job {state, attempt, seq, algo_seconds} with state "run", or "cancelled" when the
  * job was cancelled while queued (nothing is announced then); seq is the job's last event
  * sequence number. Idempotent per token, so a reply lost in a reconnect can be re-sent. */
@@ -54,6 +56,9 @@ static const char take_lua[] = PUB_LUA
     "      pub(KEYS[k + 4], redis.call('XADD', s, 'MAXLEN', '~', ARGV[1], '*', 'e', ev), ev)\n"
     "      if not ttl[s] then redis.call('EXPIRE', s, ARGV[2]); ttl[s] = true end\n"
     "    end\n"
+    "    if ARGV[a + 8] ~= '' and redis.call('LREM', KEYS[k + 5], 1, ARGV[a + 8]) == 1 then\n"
+    "      redis.call('LPUSH', KEYS[k + 5], ARGV[a + 3])\n"
+    "    end\n"
     "    redis.call('HSET', h, 'take', token, 'take_state', state, 'attempts', attempt,\n"
     "      'attempt', attempt, 'worker', ARGV[a + 1], 'started_at', now,\n"
     "      'payload', ARGV[a + 3], 'image_id', ARGV[a + 4], 'algorithm', ARGV[a + 5],\n"
@@ -61,8 +66,8 @@ static const char take_lua[] = PUB_LUA
     "      'status', state == 'run' and 'running' or 'cancelling', 'queued_at', v[7] or now)\n"
     "    out[#out + 1] = {state, attempt, seq, secs}\n"
     "  end\n"
-    "  k = k + 4\n"
-    "  a = a + 8\n"
+    "  k = k + 5\n"
+    "  a = a + 9\n"
     "end\n"
     "flush_pubs()\n"
     "return out\n";
@@ -192,6 +197,148 @@ static const char submit_lua[] =
     "  'attempts', '0')\n"
     "return redis.call('LPUSH', KEYS[2], ARGV[1])\n";
 
+/* emit1(stream, channel, event, MAXLEN, TTL s or ""): appends one event to a stream and publishes
+ * it as one frame with its id (for scripts that emit a single event). */
+#define EMIT1_LUA                                                                                  \
+    "local function emit1(stream, chan, ev, maxlen, ttl)\n"                                        \
+    "  local id = redis.call('XADD', stream, 'MAXLEN', '~', maxlen, '*', 'e', ev)\n"               \
+    "  if ttl ~= '' then redis.call('EXPIRE', stream, ttl) end\n"                                  \
+    "  redis.call('PUBLISH', chan, id .. '\\n' .. ev)\n"                                           \
+    "  return id\n"                                                                                \
+    "end\n"
+
+/* LEASE: take or renew the scheduler leader lease. KEYS: leader key. ARGV: scheduler id, lease
+ * ms, "release" to give it up. Reply: 1 when this scheduler holds it (after renewing), else 0. */
+static const char lease_lua[] =
+    "local cur = redis.call('GET', KEYS[1])\n"
+    "if ARGV[3] == 'release' then\n"
+    "  if cur == ARGV[1] then redis.call('DEL', KEYS[1]) end\n"
+    "  return 0\n"
+    "end\n"
+    "if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end\n"
+    "if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]); return 1 end\n"
+    "return 0\n";
+
+/* RECOVER: one job left in the active list of a worker whose heartbeat expired. Only the lease
+ * holder may, and only while the worker is still gone and the job's attempt count is what the
+ * caller read (else "stale": read again). A job that was taken (status running or cancelling)
+ * counts as an attempt: below the limit it goes back to the head of the queue (status queued,
+ * its attempt fenced off so that the lost worker cannot record an outcome if it comes back) with
+ * the requeue event; at the limit it goes to the dead-letter list (status dead, WORKER_LOST) with
+ * the failure event. A job never taken (no hash, or still queued) just goes back.
+ * KEYS: leader, worker hash, active list, queue, job hash, stream, channel, dead list.
+ * ARGV: scheduler id, raw job, attempts read ("" when no hash), max attempts, now ms, stream
+ * MAXLEN, stream TTL s, requeue event, dead event (MessagePack), dead-letter entry, worker id,
+ * error text.
+ * Reply: "notleader", "alive", "stale", "gone" (not in the list any more), "requeued" (never
+ * taken), "ended" (it had an outcome: only removed), "retry" (requeued as an attempt), "dead". */
+static const char recover_lua[] = EMIT1_LUA
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'notleader' end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 'alive' end\n"
+    "local v = redis.call('HMGET', KEYS[5], 'status', 'attempts')\n"
+    "local st, n = v[1], v[2] or '0'\n"
+    "if (st and ARGV[3] ~= n) or (not st and ARGV[3] ~= '') then return 'stale' end\n"
+    "if redis.call('LREM', KEYS[3], 1, ARGV[2]) == 0 then return 'gone' end\n"
+    "if not st or st == 'queued' then redis.call('RPUSH', KEYS[4], ARGV[2]); return 'requeued' "
+    "end\n"
+    "if st ~= 'running' and st ~= 'cancelling' then return 'ended' end\n"
+    "if tonumber(n) < tonumber(ARGV[4]) then\n"
+    "  redis.call('RPUSH', KEYS[4], ARGV[2])\n"
+    "  redis.call('HSET', KEYS[5], 'status', 'queued', 'attempt', '0', 'progress', '0',\n"
+    "             'requeued_at', ARGV[5], 'lost_worker', ARGV[11])\n"
+    "  redis.call('HDEL', KEYS[5], 'take', 'worker')\n"
+    "  emit1(KEYS[6], KEYS[7], ARGV[8], ARGV[6], ARGV[7])\n"
+    "  return 'retry'\n"
+    "end\n"
+    "redis.call('LPUSH', KEYS[8], ARGV[10])\n"
+    "redis.call('HSET', KEYS[5], 'status', 'dead', 'attempt', '0', 'error_code', 'WORKER_LOST',\n"
+    "           'error', ARGV[12], 'finished_at', ARGV[5], 'lost_worker', ARGV[11])\n"
+    "redis.call('HDEL', KEYS[5], 'take')\n"
+    "emit1(KEYS[6], KEYS[7], ARGV[9], ARGV[6], ARGV[7])\n"
+    "return 'dead'\n";
+
+/* FORGET: drop a lost worker from the registry once its active list is empty.
+ * KEYS: leader, worker hash, active list, workers set. ARGV: scheduler id, worker id.
+ * Reply: "notleader", "alive", "busy" (jobs left), "forgotten". */
+static const char forget_lua[] =
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'notleader' end\n"
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 'alive' end\n"
+    "if redis.call('LLEN', KEYS[3]) > 0 then return 'busy' end\n"
+    "redis.call('SREM', KEYS[4], ARGV[2])\n"
+    "return 'forgotten'\n";
+
+/* TIMEOUT: a running job whose progress has not moved for its timeout ends as failed TIMEOUT; its
+ * attempt is fenced off (the worker's late outcome is refused) and the worker is told to cancel.
+ * KEYS: leader, active list, job hash, stream, channel, cancel channel.
+ * ARGV: scheduler id, raw job, attempt read, event (MessagePack), now ms, stream MAXLEN, stream
+ * TTL s, job id, error text.
+ * Reply: "notleader", "stale" (another attempt, or it ended meanwhile), "gone", "timeout". */
+static const char timeout_lua[] = EMIT1_LUA
+    "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 'notleader' end\n"
+    "local v = redis.call('HMGET', KEYS[3], 'status', 'attempt')\n"
+    "if v[1] ~= 'running' or v[2] ~= ARGV[3] then return 'stale' end\n"
+    "if redis.call('LREM', KEYS[2], 1, ARGV[2]) == 0 then return 'gone' end\n"
+    "redis.call('HSET', KEYS[3], 'status', 'failed', 'attempt', '0', 'error_code', 'TIMEOUT',\n"
+    "           'error', ARGV[9], 'finished_at', ARGV[5], 'cancel', '1')\n"
+    "emit1(KEYS[4], KEYS[5], ARGV[4], ARGV[6], ARGV[7])\n"
+    "redis.call('PUBLISH', KEYS[6], ARGV[8])\n"
+    "return 'timeout'\n";
+
+/* EXPIRE_ENDED: housekeeping over keys found by SCAN. KEYS: job hashes or session streams.
+ * ARGV: TTL s, "job" (only hashes of ended jobs: complete, failed, cancelled, dead) or "stream"
+ * (any stream). Keys that already have a TTL are left alone. Reply: how many got one. */
+static const char expire_ended_lua[] =
+    "local n, ended = 0, {complete = 1, failed = 1, cancelled = 1, dead = 1}\n"
+    "for i = 1, #KEYS do\n"
+    "  if redis.call('TTL', KEYS[i]) == -1 then\n"
+    "    local ok = ARGV[2] == 'stream' and redis.call('TYPE', KEYS[i]).ok == 'stream'\n"
+    "    if ARGV[2] == 'job' and redis.call('TYPE', KEYS[i]).ok == 'hash' then\n"
+    "      ok = ended[redis.call('HGET', KEYS[i], 'status') or ''] ~= nil\n"
+    "    end\n"
+    "    if ok then redis.call('EXPIRE', KEYS[i], ARGV[1]); n = n + 1 end\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* Finds the dead-letter entry of a job (entries are JSON objects with job_id). */
+#define DEAD_FIND_LUA                                                                              \
+    "local function dead_find(list, job_id)\n"                                                     \
+    "  for _, e in ipairs(redis.call('LRANGE', list, 0, -1)) do\n"                                 \
+    "    local ok, d = pcall(cjson.decode, e)\n"                                                   \
+    "    if ok and type(d) == 'table' and d.job_id == job_id then return e, d end\n"               \
+    "  end\n"                                                                                      \
+    "end\n"
+
+/* DEAD_REQUEUE: a dead job goes back to the queue with its attempts reset.
+ * KEYS: dead list, queue, job hash. ARGV: job id, now ms.
+ * Reply: "ok", "unknown" (no dead-letter entry for it), "noraw" (the entry holds no job that can
+ * run again, e.g. it was not JSON: purge it instead). */
+static const char dead_requeue_lua[] = DEAD_FIND_LUA
+    "local e, d = dead_find(KEYS[1], ARGV[1])\n"
+    "if not e then return 'unknown' end\n"
+    "local raw = d.raw\n"
+    "if type(raw) ~= 'string' then return 'noraw' end\n"
+    "redis.call('LREM', KEYS[1], 1, e)\n"
+    "redis.call('LPUSH', KEYS[2], raw)\n"
+    "if redis.call('EXISTS', KEYS[3]) == 1 then\n"
+    "  redis.call('HDEL', KEYS[3], 'cancel', 'error', 'error_code', 'finished_at', 'take')\n"
+    "  redis.call('HSET', KEYS[3], 'status', 'queued', 'queued_at', ARGV[2], 'attempts', '0',\n"
+    "             'progress', '0', 'attempt', '0')\n"
+    "  redis.call('PERSIST', KEYS[3])\n"
+    "end\n"
+    "return 'ok'\n";
+
+/* DEAD_PURGE: removes a job's dead-letter entry, or all of them (ARGV[1] == ""). KEYS: dead list.
+ * ARGV: job id or "". Reply: how many entries went. */
+static const char dead_purge_lua[] = DEAD_FIND_LUA "if ARGV[1] == '' then\n"
+                                                   "  local n = redis.call('LLEN', KEYS[1])\n"
+                                                   "  redis.call('DEL', KEYS[1])\n"
+                                                   "  return n\n"
+                                                   "end\n"
+                                                   "local e = dead_find(KEYS[1], ARGV[1])\n"
+                                                   "if not e then return 0 end\n"
+                                                   "return redis.call('LREM', KEYS[1], 1, e)\n";
+
 static struct cm_script scripts[] = {
     [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
     [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
@@ -199,6 +346,13 @@ static struct cm_script scripts[] = {
     [CM_SCRIPT_RETRY] = {"retry", retry_lua, ""},
     [CM_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
     [CM_SCRIPT_SUBMIT] = {"submit", submit_lua, ""},
+    [CM_SCRIPT_LEASE] = {"lease", lease_lua, ""},
+    [CM_SCRIPT_RECOVER] = {"recover", recover_lua, ""},
+    [CM_SCRIPT_FORGET] = {"forget", forget_lua, ""},
+    [CM_SCRIPT_TIMEOUT] = {"timeout", timeout_lua, ""},
+    [CM_SCRIPT_EXPIRE_ENDED] = {"expire_ended", expire_ended_lua, ""},
+    [CM_SCRIPT_DEAD_REQUEUE] = {"dead_requeue", dead_requeue_lua, ""},
+    [CM_SCRIPT_DEAD_PURGE] = {"dead_purge", dead_purge_lua, ""},
 };
 
 void cm_sha1_hex(const void *data, size_t len, char out[41])

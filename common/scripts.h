@@ -1,7 +1,8 @@
 /* Server-side Lua scripts: every multi-key change of job state happens in one of these, so it
  * is atomic. Declared once in scripts.c (body, keys, arguments); loaded by SHA1 with EVALSHA and
  * re-sent with EVAL on NOSCRIPT. Used by the worker (take, emit), and by the gateway and CLI
- * through jobctl.h (cancel, retry). Tables are read-only after cm_scripts_init(): any thread. */
+ * through jobctl.h (cancel, retry, dead letters), and by the scheduler (lease, recovery). Tables
+ * are read-only after cm_scripts_init(): any thread. */
 #ifndef CM_SCRIPTS_H
 #define CM_SCRIPTS_H
 
@@ -13,7 +14,14 @@
     X(CANCEL, "cancel")                                                                            \
     X(RETRY, "retry")                                                                              \
     X(REQUEUE, "requeue")                                                                          \
-    X(SUBMIT, "submit")
+    X(SUBMIT, "submit")                                                                            \
+    X(LEASE, "lease")                                                                              \
+    X(RECOVER, "recover")                                                                          \
+    X(FORGET, "forget")                                                                            \
+    X(TIMEOUT, "timeout")                                                                          \
+    X(EXPIRE_ENDED, "expire_ended")                                                                \
+    X(DEAD_REQUEUE, "dead_requeue")                                                                \
+    X(DEAD_PURGE, "dead_purge")
 
 enum cm_script_id {
 #define CM__SCRIPT_ENUM(e, name) CM_SCRIPT_##e,

@@ -32,6 +32,7 @@ struct wk_op {
     int group;          /* on the first op of a sent command: how many ops it carries */
     wk_op_done_cb done; /* called once with the reply (never NULL); may be NULL */
     void *arg;
+    uint64_t tag; /* the caller's, for done (the worker: which job an event belongs to) */
 };
 
 struct wk_outbox {

@@ -39,6 +39,7 @@ struct emit_opts {
     const char *const *fields; /* job-hash field/value pairs */
     int nfields;               /* number of strings in fields (even) */
     bool droppable;
+    uint64_t serial; /* the job's, for events of a running attempt (fencing); 0 for none */
 };
 
 /* The job hash, stream and channel of a job's events (new strings; the caller frees them). */
@@ -75,6 +76,27 @@ static int encode_event(const char *job_id, const char *session, struct pr_msg *
         return -1;
     }
     return 0;
+}
+
+/* An event of a running attempt came back "fenced": the scheduler presumed this worker lost (a
+ * stall longer than the heartbeat TTL) and gave the job to another worker, or ended it (timeout).
+ * Nothing of this attempt is recorded any more, so stop computing it. */
+static void emit_done(struct wk_op *op, redisReply *r, void *arg)
+{
+    struct wk_worker *w = arg;
+    if (r->type != REDIS_REPLY_STRING || strcmp(r->str, "fenced") != 0)
+        return;
+    for (int i = 0; i < w->cfg->slots; i++) {
+        struct wk_job *job = w->slots[i].job;
+        if (job && job->serial == op->tag && !job->fenced) {
+            job->fenced = true;
+            atomic_store(&w->slots[i].cancel, true);
+            cm_log(CM_LOG_WARN,
+                   "job %s: attempt %d was taken away from this worker (presumed lost, or timed "
+                   "out); stopping it, nothing more of it is recorded",
+                   job->job_id, job->attempt);
+        }
+    }
 }
 
 /* Sends ev (its envelope completed here) through the EMIT script. */
@@ -127,6 +149,11 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     struct wk_op *op =
         wk_op_new_script(cm_script(CM_SCRIPT_EMIT)->sha1, full ? 6 : 3, keys, nargs, args, arglen);
     op->droppable = o->droppable;
+    if (o->serial) {
+        op->done = emit_done;
+        op->arg = w;
+        op->tag = o->serial;
+    }
     if (wk_outbox_push(&w->outbox, op))
         w->events++;
     for (int i = 0; i < 3; i++)
@@ -204,6 +231,7 @@ static void job_emit(struct wk_worker *w, struct wk_job *job, struct pr_msg *ev,
     char attempt[16];
     o->attempt = fmt_ll(attempt, sizeof(attempt), job->attempt);
     o->seq = ++job->seq;
+    o->serial = job->serial;
     if (!job->keys[0])
         job_keys(w, job->job_id, job->spec.u.job.session_id, job->keys);
     o->keys = job->keys;
@@ -299,6 +327,12 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     }
     job->attempt = (int)r->element[1]->integer;
     job->seq = r->element[2]->integer;
+    if (job->renamed) { /* the active list now holds the normalized job (see TAKE) */
+        free(job->raw);
+        job->raw = cm_xstrdup(job->json);
+        job->raw_len = strlen(job->json);
+        job->renamed = false;
+    }
     if (r->element[3]->type == REDIS_REPLY_STRING && atof(r->element[3]->str) > 0)
         algo_estimate_set(w, job->algo, atof(r->element[3]->str)); /* for the next job */
     if (strcmp(r->element[0]->str, "cancelled") == 0) {
@@ -358,10 +392,10 @@ static void claim(struct wk_worker *w, struct wk_job *job)
         return;
     }
     job_keys(w, job->job_id, job->spec.u.job.session_id, job->keys);
-    snprintf(job->token, sizeof(job->token), "%s/%llu", w->id,
-             (unsigned long long)++w->job_counter);
+    job->serial = ++w->job_counter;
+    snprintf(job->token, sizeof(job->token), "%s/%llu", w->id, (unsigned long long)job->serial);
     const char *session = job->spec.u.job.session_id;
-    const char *keys[] = {job->keys[0], akey, job->keys[1], job->keys[2]};
+    const char *keys[] = {job->keys[0], akey, job->keys[1], job->keys[2], w->k_active};
     const char *args[] = {job->token,
                           w->id,
                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
@@ -369,11 +403,12 @@ static void claim(struct wk_worker *w, struct wk_job *job)
                           job->spec.u.job.image_id,
                           job->algo->name,
                           session ? session : "",
-                          started.data};
-    size_t arglen[8];
-    for (int i = 0; i < 8; i++)
-        arglen[i] = i == 7 ? started.len : strlen(args[i]);
-    struct wk_op *op = wk_op_new_script(cm_script(CM_SCRIPT_TAKE)->sha1, 4, keys, 8, args, arglen);
+                          started.data,
+                          job->renamed ? job->raw : ""};
+    size_t arglen[9];
+    for (int i = 0; i < 9; i++)
+        arglen[i] = i == 7 ? started.len : i == 8 && job->renamed ? job->raw_len : strlen(args[i]);
+    struct wk_op *op = wk_op_new_script(cm_script(CM_SCRIPT_TAKE)->sha1, 5, keys, 9, args, arglen);
     op->done = take_done;
     op->arg = job;
     w->claiming++;
@@ -412,8 +447,10 @@ static void handle_raw(struct wk_worker *w, const char *raw, size_t rawlen)
         goto out_free;
     }
     struct pr_job *spec = &job->spec.u.job;
-    if (!spec->job_id)
+    if (!spec->job_id) {
         pr_set_str(&spec->job_id, gen_id);
+        job->renamed = true;
+    }
     job->job_id = spec->job_id;
     if (w->draining) {
         requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
@@ -511,8 +548,10 @@ static void recover_cb(redisAsyncContext *ac, void *reply, void *priv)
         const char *raw = r->element[i]->str;
         bool held = false;
         for (int k = 0; k < 2 * n && !held; k++) {
-            if (mine[k] && mine[k]->raw_len == r->element[i]->len &&
-                memcmp(mine[k]->raw, raw, mine[k]->raw_len) == 0) {
+            /* a claim in flight may have renamed its entry already */
+            if (mine[k] && ((mine[k]->raw_len == r->element[i]->len &&
+                             memcmp(mine[k]->raw, raw, mine[k]->raw_len) == 0) ||
+                            (mine[k]->renamed && strcmp(mine[k]->json, raw) == 0))) {
                 mine[k] = NULL; /* each entry accounts for one held job */
                 held = true;
             }
@@ -687,7 +726,11 @@ void wk__on_done(struct wk_worker *w, struct wk_slot *s, int rc)
     s->job = NULL;
     w->busy--;
     double secs = (double)(cm_time_now_ms() - job->start_ms) / 1000.0;
-    if (rc != 0 && w->draining && cm_time_now_ms() >= w->drain_deadline_ms) {
+    if (job->fenced) { /* its outcome would be refused too: the job is another attempt's now */
+        w->jobs_fenced++;
+        cm_log(CM_LOG_WARN, "job %s: attempt %d stopped after %.1f s without an outcome",
+               job->job_id, job->attempt, secs);
+    } else if (rc != 0 && w->draining && cm_time_now_ms() >= w->drain_deadline_ms) {
         cm_log(CM_LOG_WARN, "job %s: stopped at shutdown after %.1f s; back to the queue",
                job->job_id, secs);
         requeue_raw(w, job->raw, job->raw_len, job->job_id, true);

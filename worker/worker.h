@@ -14,6 +14,7 @@
 #include "common/gpu.h"
 #include "proto/proto.h"
 #include "worker/algo.h"
+#include "common/http.h"
 #include "common/rconn.h"
 #include "worker/eta.h"
 #include "worker/outbox.h"
@@ -98,12 +99,12 @@ struct wk_worker {
     _Atomic(struct wk_post *) posts; /* lock-free stack, newest first; the loop takes it whole */
     int doorbell[2];                 /* pipe: compute threads ring, the loop drains posts */
     struct event *doorbell_ev, *hb_timer, *drain_timer, *sig_term, *sig_int;
-    struct evhttp *http;
-    int http_port; /* where /metrics listens (the kernel's pick for port 0) */
+    struct cm_http http; /* /metrics and /healthz */
     char *k_jobs, *k_active, *k_worker, *k_workers, *k_dead, *k_cancel, *k_bcast;
     char *k_noresult;     /* placeholder key for events without a result */
     uint64_t job_counter; /* for generated ids and take tokens */
     uint64_t jobs_done, jobs_failed, jobs_cancelled, jobs_invalid, jobs_requeued, events;
+    uint64_t jobs_fenced; /* stopped: their attempt was given to another worker */
     int64_t started_ms;
     int exit_code;
 };
@@ -133,11 +134,14 @@ struct wk_job {
     char *raw;          /* exactly as taken from the queue (for LREM) */
     size_t raw_len;     /* its length: a payload may hold NUL bytes */
     char *json;         /* normalized spec with job_id */
+    bool renamed;       /* raw had no job_id: TAKE replaces it in the active list by json */
     struct pr_msg spec; /* PR_JOB */
     const char *job_id; /* into spec */
     const struct wk_algo *algo;
     char *input_path; /* resolved, or NULL */
     char token[200];  /* TAKE idempotency token */
+    uint64_t serial;  /* unique in this worker (the token's number) */
+    bool fenced;      /* Redis refused its events: the scheduler gave the job to another worker */
     struct wk_worker *w;
     char *keys[3]; /* job hash, session stream, session channel (cached) */
     int attempt;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "proto/proto.h"
 #include "common/keys.h"
 #include "common/scripts.h"
 #include "common/text.h"
@@ -67,6 +68,9 @@ static enum cm_jobctl_result run(redisContext *c, enum cm_script_id id, int nkey
         snprintf(err, errlen, "job %s: unknown", job_id), res = CM_JOBCTL_UNKNOWN;
     else if (strcmp(st, "limit") == 0)
         snprintf(err, errlen, "job %s: no attempts left", job_id);
+    else if (strcmp(st, "noraw") == 0)
+        snprintf(err, errlen, "job %s: its dead-letter entry holds no job that can run (purge it)",
+                 job_id);
     else
         snprintf(err, errlen, "job %s: already %s", job_id,
                  strncmp(st, "status:", 7) ? st : st + 7);
@@ -112,4 +116,92 @@ enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const
     free(hkey);
     free(q);
     return res;
+}
+
+/* ---- dead letters ------------------------------------------------------------------------- */
+
+int cm_dead_list(redisContext *c, const char *prefix, long start, long count, char ***entries,
+                 size_t *n, char *err, size_t errlen)
+{
+    *entries = NULL, *n = 0;
+    char *key = cm_key_new(prefix, CM_KEY_DEAD, NULL);
+    /* count 0: all from start */
+    redisReply *r =
+        redisCommand(c, "LRANGE %s %ld %ld", key, start, count > 0 ? start + count - 1 : -1L);
+    free(key);
+    if (!r || r->type != REDIS_REPLY_ARRAY) {
+        snprintf(err, errlen, "%s", !r ? c->errstr : r->type == REDIS_REPLY_ERROR ? r->str : "?");
+        if (r)
+            freeReplyObject(r);
+        return -1;
+    }
+    *entries = cm_xcalloc(r->elements ? r->elements : 1, sizeof(char *));
+    for (size_t i = 0; i < r->elements; i++)
+        if (r->element[i]->type == REDIS_REPLY_STRING)
+            (*entries)[(*n)++] = cm_xmemdup0(r->element[i]->str, r->element[i]->len);
+    freeReplyObject(r);
+    return 0;
+}
+
+void cm_dead_free(char **entries, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(entries[i]);
+    free(entries);
+}
+
+char *cm_dead_get(redisContext *c, const char *prefix, const char *job_id, char *err, size_t errlen)
+{
+    char **e;
+    size_t n;
+    err[0] = '\0';
+    if (cm_dead_list(c, prefix, 0, 0, &e, &n, err, errlen) != 0)
+        return NULL;
+    char *found = NULL;
+    for (size_t i = 0; i < n && !found; i++) {
+        struct pr_value v;
+        struct pr_err perr = {0};
+        if (pr_value_parse_json(e[i], strlen(e[i]), &v, &perr) != 0)
+            continue;
+        const struct pr_value *id = pr_value_get(&v, "job_id");
+        if (id && id->type == PR_V_STR && strcmp(id->u.s.p, job_id) == 0)
+            found = cm_xstrdup(e[i]);
+        pr_value_deinit(&v);
+    }
+    cm_dead_free(e, n);
+    return found;
+}
+
+enum cm_jobctl_result cm_dead_requeue(redisContext *c, const char *prefix, const char *job_id,
+                                      char *err, size_t errlen)
+{
+    if (!check_id(job_id, err, errlen))
+        return CM_JOBCTL_REFUSED;
+    char *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL),
+         *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id);
+    char now[24];
+    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    const char *argv[] = {dead, q, hkey, job_id, now};
+    enum cm_jobctl_result res = run(c, CM_SCRIPT_DEAD_REQUEUE, 3, 5, argv, job_id, err, errlen);
+    free(dead);
+    free(q);
+    free(hkey);
+    return res;
+}
+
+long cm_dead_purge(redisContext *c, const char *prefix, const char *job_id, char *err,
+                   size_t errlen)
+{
+    if (job_id && !check_id(job_id, err, errlen))
+        return -1;
+    cm_scripts_init();
+    char *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL);
+    const char *argv[] = {dead, job_id ? job_id : ""};
+    redisReply *r =
+        cm_script_call(c, cm_script(CM_SCRIPT_DEAD_PURGE), 1, 2, argv, NULL, err, errlen);
+    free(dead);
+    long n = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
+    if (r)
+        freeReplyObject(r);
+    return n;
 }

@@ -1,26 +1,66 @@
-/* zsa-scheduler entry point: configuration and start-up checks. system_status, recovery and the
- * leader lease land with issue 5; until then the daemon only supports --check. Main thread. */
+/* zsa-scheduler entry point: the configuration table, then the scheduler loop (scheduler.c).
+ * Main thread. */
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "common/daemon.h"
+#include "common/net.h"
+#include "common/text.h"
+#include "scheduler/scheduler.h"
 
-struct sc_config {
-    struct cm_common_cfg common;
-    int status_interval_ms; /* system_status period */
-    int lease_ms;           /* leader lease length */
-};
+static int check_id(const char *v, char *err, size_t errlen)
+{
+    if (!v[0] || cm_id_valid(v, strlen(v), 64))
+        return 0;
+    snprintf(err, errlen, "must be 1..64 characters of [A-Za-z0-9_.:-], got \"%s\"", v);
+    return -1;
+}
+
+static int check_listen_or_empty(const char *v, char *err, size_t errlen)
+{
+    return v[0] ? cm_hostport_check(v, err, errlen) : 0;
+}
+
+#define OPT(name, type, field, def, lo, hi, help)                                                  \
+    {                                                                                              \
+        name, type, offsetof(struct sc_config, field), def, lo, hi, NULL, NULL, help               \
+    }
 
 static const struct cm_opt sc_opts[] = {
     CM_COMMON_OPTS(struct sc_config),
-    {"status-interval-ms", CM_OPT_INT, offsetof(struct sc_config, status_interval_ms), "5000", 100,
-     3600000, NULL, NULL, "period of the system_status broadcast"},
-    {"lease-ms", CM_OPT_INT, offsetof(struct sc_config, lease_ms), "10000", 1000, 600000, NULL,
-     NULL, "leader lease; a standby takes over within one lease after the leader dies"},
+    {"scheduler-id", CM_OPT_STR, offsetof(struct sc_config, scheduler_id), "", 0, 0, NULL, check_id,
+     "unique scheduler id, the lease holder's name (default <hostname>-<pid>)"},
+    OPT("status-interval-ms", CM_OPT_INT, status_interval_ms, "5000", 100, 3600000,
+        "period of the system_status broadcast"),
+    OPT("check-interval-ms", CM_OPT_INT, check_interval_ms, "1000", 50, 60000,
+        "how often the lease is renewed and workers and jobs are checked"),
+    OPT("lease-ms", CM_OPT_INT, lease_ms, "10000", 300, 600000,
+        "leader lease; a standby takes over within about one lease after the leader dies"),
+    OPT("max-attempts", CM_OPT_INT, max_attempts, "3", 1, 100,
+        "a job whose worker was lost during its last allowed attempt goes to the dead letters"),
+    OPT("job-timeout-s", CM_OPT_INT, job_timeout_s, "1800", 1, 31536000,
+        "a running job whose progress has not moved for this long fails with TIMEOUT"),
+    {"job-timeouts", CM_OPT_STR, offsetof(struct sc_config, job_timeouts), "", 0, 0, NULL,
+     sc_job_timeouts_check,
+     "per-algorithm timeouts overriding --job-timeout-s: algorithm=seconds[,...]"},
+    OPT("status-maxlen", CM_OPT_INT, status_maxlen, "1000", 10, 10000000,
+        "events kept in the broadcast stream (approximate, MAXLEN ~)"),
+    OPT("stream-maxlen", CM_OPT_INT, stream_maxlen, "1000", 10, 10000000,
+        "MAXLEN ~ for the events the scheduler adds to session streams (as the workers')"),
+    OPT("stream-ttl-s", CM_OPT_INT, stream_ttl_s, "86400", 60, 31536000,
+        "session streams without a TTL get this one (as the workers')"),
+    OPT("ended-ttl-s", CM_OPT_INT, ended_ttl_s, "604800", 60, 315360000,
+        "hashes of ended jobs (complete, failed, cancelled, dead) expire after this"),
+    {"metrics-listen", CM_OPT_STR, offsetof(struct sc_config, metrics_listen), "127.0.0.1:0", 0, 0,
+     NULL, check_listen_or_empty,
+     "address of /metrics and /healthz (port 0: any free port; \"\": off)"},
 };
 
 static const struct cm_config_spec sc_spec = {
-    "zsa-scheduler", "Scheduler of zsa: system_status, recovery of lost jobs, dead letters.",
+    "zsa-scheduler",
+    "Scheduler of zsa: system_status, recovery of jobs held by lost workers, job timeouts, "
+    "dead letters, housekeeping. Run several: one holds the leader lease, the others stand by.",
     sc_opts, sizeof(sc_opts) / sizeof(sc_opts[0])};
 
 int main(int argc, char **argv)
@@ -28,12 +68,14 @@ int main(int argc, char **argv)
     struct sc_config cfg = {0};
     int rc = cm_daemon_init(&sc_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
-        if (cfg.common.check) {
+        char err[256];
+        if (sc_job_timeouts_parse(&cfg, err, sizeof(err)) != 0) { /* checked already */
+            cm_log(CM_LOG_ERROR, "--job-timeouts: %s", err);
+            rc = 2;
+        } else if (cfg.common.check) {
             rc = cm_daemon_check_redis(&cfg.common);
         } else {
-            cm_log(CM_LOG_ERROR, "the scheduler loop is not implemented yet (issue 5); "
-                                 "only --check, --help and --print-config work");
-            rc = 3;
+            rc = sc_run(&cfg);
         }
     }
     cm_daemon_deinit(&sc_spec, &cfg, &cfg.common);

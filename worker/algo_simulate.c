@@ -2,7 +2,9 @@
  * Processing, Finalizing, Complete) through the real pipeline without an image, so the queue,
  * events, ETA, cancel and failure paths can be exercised anywhere. Compute thread.
  * Parameters: duration_seconds (default 4), steps (progress reports, default 5), fail_at
- * (percent at which to fail with SIMULATED_FAILURE), confidence (default 0.92). */
+ * (percent at which to fail with SIMULATED_FAILURE), hang_at (percent at which to stop making
+ * progress until cancelled: a stuck analysis, for the scheduler's timeout), confidence (default
+ * 0.92). */
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
@@ -26,6 +28,9 @@ static int sim_check(const struct pr_value *p, char *err, size_t errlen)
     double f = wk_param_num(p, "fail_at", -1, &bad);
     if (bad || (pr_value_get(p, "fail_at") && !(f >= 0 && f <= 100)))
         return snprintf(err, errlen, "fail_at: must be a number from 0 to 100"), -1;
+    double h = wk_param_num(p, "hang_at", -1, &bad);
+    if (bad || (pr_value_get(p, "hang_at") && !(h >= 0 && h <= 100)))
+        return snprintf(err, errlen, "hang_at: must be a number from 0 to 100"), -1;
     double c = wk_param_num(p, "confidence", 0.92, &bad);
     if (bad || !(c >= 0 && c <= 1))
         return snprintf(err, errlen, "confidence: must be a number from 0 to 1"), -1;
@@ -64,6 +69,7 @@ static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     double duration = wk_param_num(ctx->params, "duration_seconds", 4, NULL);
     int steps = (int)wk_param_num(ctx->params, "steps", 5, NULL);
     double fail_at = wk_param_num(ctx->params, "fail_at", -1, NULL);
+    double hang_at = wk_param_num(ctx->params, "hang_at", -1, NULL);
     double interval_ms = duration * 1000.0 / (steps - 1);
     for (int i = 0; i < steps; i++) {
         double p = 100.0 * i / (steps - 1);
@@ -75,6 +81,11 @@ static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
             return -1;
         }
         ctx->progress(ctx, p, step);
+        while (hang_at >= 0 && p >= hang_at) { /* stuck: only a cancel ends it */
+            if (atomic_load(ctx->cancel))
+                goto cancelled;
+            sleep_ms(SIM_TICK_MS);
+        }
         if (i + 1 < steps && !sim_wait(ctx, interval_ms, p, 100.0 * (i + 1) / (steps - 1), step))
             goto cancelled;
     }

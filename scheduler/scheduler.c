@@ -101,7 +101,8 @@ struct sc {
         lease_lost, errors;
 };
 
-/* ---- small helpers ---------------------------------------------------------------------------- */
+/* ---- small helpers ----------------------------------------------------------------------------
+ */
 
 static uint64_t hash_str(const char *p)
 {
@@ -147,8 +148,8 @@ int sc_job_timeouts_parse(struct sc_config *cfg, char *err, size_t errlen)
         char *num_end = NULL;
         long secs = eq && eq < p + len ? strtol(eq + 1, &num_end, 10) : -1;
         size_t nl = eq && eq < p + len ? (size_t)(eq - p) : 0;
-        if (nl == 0 || nl >= sizeof(cfg->algo_timeouts[0].name) || num_end != p + len ||
-            secs < 1 || secs > 31536000 || cfg->nalgo_timeouts == SC_MAX_ALGO_TIMEOUTS) {
+        if (nl == 0 || nl >= sizeof(cfg->algo_timeouts[0].name) || num_end != p + len || secs < 1 ||
+            secs > 31536000 || cfg->nalgo_timeouts == SC_MAX_ALGO_TIMEOUTS) {
             snprintf(err, errlen,
                      "expected algorithm=seconds[,algorithm=seconds...] (at most %d, seconds "
                      "1..31536000), got \"%.*s\"",
@@ -182,7 +183,8 @@ static int encode_event(struct pr_msg *ev, const char *job_id, const char *sessi
     return 0;
 }
 
-/* ---- surveys: sending and counting ------------------------------------------------------------ */
+/* ---- surveys: sending and counting ------------------------------------------------------------
+ */
 
 static void survey_advance(struct sc_survey *sv);
 
@@ -293,7 +295,8 @@ static void on_members(struct sc_survey *sv, redisReply *r, void *arg)
             sv->workers[sv->nworkers++].id = cm_xstrdup(r->element[i]->str);
 }
 
-/* ---- round 2: heartbeats and active lists ----------------------------------------------------- */
+/* ---- round 2: heartbeats and active lists -----------------------------------------------------
+ */
 
 static void on_heartbeat(struct sc_survey *sv, redisReply *r, void *arg)
 {
@@ -404,8 +407,7 @@ struct sc_act {
     int attempt;
 };
 
-static struct sc_act *act_new(struct sc *s, const char *job_id, const char *worker_id,
-                              int attempt)
+static struct sc_act *act_new(struct sc *s, const char *job_id, const char *worker_id, int attempt)
 {
     struct sc_act *a = cm_xcalloc(1, sizeof(*a));
     a->s = s;
@@ -746,9 +748,12 @@ static void survey_advance(struct sc_survey *sv)
                 struct sc_worker *wk = &sv->workers[i];
                 char *kw = cm_key_new(prefix, CM_KEY_WORKER, wk->id);
                 char *ka = cm_key_new(prefix, CM_KEY_ACTIVE, wk->id);
-                const char *hm[] = {"HMGET",           kw,
-                                    "heartbeat_at",    "gpu_count",
-                                    "gpu_utilization", "gpu_memory_used_mb",
+                const char *hm[] = {"HMGET",
+                                    kw,
+                                    "heartbeat_at",
+                                    "gpu_count",
+                                    "gpu_utilization",
+                                    "gpu_memory_used_mb",
                                     "gpu_memory_total_mb"};
                 const char *lr[] = {"LRANGE", ka, "0", "-1"};
                 call(sv, on_heartbeat, wk, 7, hm, NULL);
@@ -763,7 +768,7 @@ static void survey_advance(struct sc_survey *sv)
                     if (!job->decoded)
                         continue;
                     char *kj = cm_key_new(prefix, CM_KEY_JOB, job->spec.u.job.job_id);
-                    const char *hm[] = {"HMGET",    kj,         "status",       "attempts",
+                    const char *hm[] = {"HMGET",   kj,         "status",       "attempts",
                                         "attempt", "progress", "current_step", "algorithm"};
                     call(sv, on_job_hash, job, 8, hm, NULL);
                     free(kj);
@@ -832,10 +837,8 @@ static void lease_send(struct sc *s, bool release)
 {
     if (!s->cmd.ready || (s->lease_pending && !release))
         return;
-    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_LEASE)->sha1,
-                          "1",       s->k_leader,
-                          s->id,     s->lease_ms,
-                          release ? "release" : "hold"};
+    const char *argv[] = {"EVALSHA",   cm_script(CM_SCRIPT_LEASE)->sha1, "1", s->k_leader, s->id,
+                          s->lease_ms, release ? "release" : "hold"};
     struct sc_lease_call *lc = cm_xcalloc(1, sizeof(*lc));
     lc->s = s;
     lc->sent = cm_time_mono_ms();
@@ -906,14 +909,13 @@ static void metrics(struct evbuffer *b, void *arg)
     for (size_t i = 0; i < 3; i++)
         evbuffer_add_printf(b, "zsa_scheduler_recovered_jobs_total{%s,outcome=\"%s\"} %llu\n", l,
                             rec[i].outcome, (unsigned long long)rec[i].n);
-    cm_http_counter(b, "zsa_scheduler_timeouts_total", "Jobs failed with TIMEOUT.", l,
-                    s->timeouts);
+    cm_http_counter(b, "zsa_scheduler_timeouts_total", "Jobs failed with TIMEOUT.", l, s->timeouts);
     cm_http_counter(b, "zsa_scheduler_workers_forgotten_total",
                     "Lost workers removed from the registry.", l, s->forgotten);
     cm_http_counter(b, "zsa_scheduler_keys_expired_total",
                     "Keys of ended jobs and idle streams given a TTL.", l, s->expired);
-    cm_http_counter(b, "zsa_scheduler_lease_gained_total", "Times this scheduler became leader.",
-                    l, s->lease_gained);
+    cm_http_counter(b, "zsa_scheduler_lease_gained_total", "Times this scheduler became leader.", l,
+                    s->lease_gained);
     cm_http_counter(b, "zsa_scheduler_redis_reconnects_total", "Redis reconnections.", l,
                     s->cmd.losses);
     cm_http_counter(b, "zsa_scheduler_redis_errors_total", "Error replies.", l, s->errors);
@@ -987,8 +989,8 @@ int sc_run(struct sc_config *cfg)
     cm_scripts_init();
     s->base = event_base_new();
     cm_rconn_libevent(&s->loop_ops, s->base);
-    cm_rconn_init(&s->cmd, "commands", &s->loop_ops, &cfg->common.url,
-                  cfg->common.redis_timeout_ms, s);
+    cm_rconn_init(&s->cmd, "commands", &s->loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,
+                  s);
     s->cmd.on_ready = cmd_ready, s->cmd.on_lost = cmd_lost;
     s->http.metrics = metrics, s->http.health = health, s->http.arg = s;
     int code = 0;

@@ -21,15 +21,16 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/zsa-demo-XXXXXX")
 redis_pid=""
 worker_pids=()
 gateway_pid=""
+scheduler_pid=""
 cleanup() {
-  for p in "${worker_pids[@]}" $gateway_pid; do kill "$p" 2>/dev/null || true; done
-  for p in "${worker_pids[@]}" $gateway_pid; do wait "$p" 2>/dev/null || true; done
+  for p in "${worker_pids[@]}" $gateway_pid $scheduler_pid; do kill "$p" 2>/dev/null || true; done
+  for p in "${worker_pids[@]}" $gateway_pid $scheduler_pid; do wait "$p" 2>/dev/null || true; done
   if [ -n "$redis_pid" ] && kill -0 "$redis_pid" 2>/dev/null; then
     kill "$redis_pid" 2>/dev/null || true
     wait "$redis_pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
-  echo "demo: stopped the gateway, the workers and redis-server, removed $dir"
+  echo "demo: stopped the gateway, the scheduler, the workers and redis-server, removed $dir"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -47,9 +48,12 @@ done
 export ZSA_REDIS_URL="redis://127.0.0.1:$port/0"
 bold "demo: redis-server pid $redis_pid on 127.0.0.1:$port (data in $dir)"
 
-bold "demo: checking the gateway and the scheduler (the scheduler's loop lands with issue 5)"
+bold "demo: checking the configuration and Redis (--check)"
 "$bin/zsa-gateway" --check
 "$bin/zsa-scheduler" --check
+"$bin/zsa-scheduler" --metrics-listen "" >"$dir/scheduler.log" 2>&1 &
+scheduler_pid=$!
+bold "demo: scheduler pid $scheduler_pid (system_status every 5 s, recovery of lost jobs)"
 
 gport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$bin/zsa-gateway" --listen "127.0.0.1:$gport" --processes 1 >"$dir/gateway.log" 2>&1 &
@@ -115,13 +119,14 @@ echo "events in the session stream zsa:events:demo: $(redis-cli -p "$port" XLEN 
 
 cat <<MSG
 
-Running now: redis-server, zsa-gateway on 127.0.0.1:$gport, two zsa-workers. Submit more jobs:
+Running now: redis-server, zsa-gateway on 127.0.0.1:$gport, zsa-scheduler, two zsa-workers.
+Submit more jobs:
   curl -s -XPOST 127.0.0.1:$gport/api/jobs -d '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
   curl -s 127.0.0.1:$gport/api/jobs/<job_id>
   redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
 Watch a session live: any WebSocket client on ws://127.0.0.1:$gport/ws?session_id=s1
-Still missing: the dashboard (issue 4), the scheduler loop (issue 5), the
-real analyses (issue 6) and the zsa CLI (issue 7).
+Kill a worker (kill -9 <pid>) while a job runs: the scheduler requeues it within seconds.
+Still missing: the dashboard, the real analyses (issue 6) and the zsa CLI (issue 7).
 MSG
 
 if [ "$bounded" = 1 ]; then

@@ -35,8 +35,7 @@ static void check_log(struct th_proc *p, const char *who)
     if (p->pid <= 0 && !p->log[0])
         return;
     th_proc_log(p, log, sizeof(log));
-    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "%s log:\n%s", who,
-              log);
+    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "%s log:\n%s", who, log);
     if (getenv("ZSA_TEST_VERBOSE"))
         fprintf(stderr, "--- %s log ---\n%s\n", who, log);
 }
@@ -70,14 +69,16 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-static void start_proc(struct th_proc *p, const char *bin, const char *idflag, va_list ap)
+/* Starts bin on R with the flags in fixed, then the caller's (va_list, NULL-terminated). */
+static void start_daemon(struct th_proc *p, const char *bin, const char *const *fixed, va_list ap)
 {
-    static char url[340], id[128];
+    static char url[340];
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    snprintf(id, sizeof(id), "%s", idflag);
-    const char *argv[32] = {url, id, "--metrics-listen="};
-    int n = 3;
-    for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
+    const char *argv[40] = {url, "--metrics-listen="};
+    int n = 2;
+    for (; *fixed && n < 20; fixed++)
+        argv[n++] = *fixed;
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 39;)
         argv[n++] = a;
     cr_assert_eq(th_proc_start(p, bin, argv, NULL), 0);
 }
@@ -87,35 +88,22 @@ static void start_worker(struct th_proc *p, const char *wid, ...)
 {
     char id[96];
     snprintf(id, sizeof(id), "--worker-id=%s", wid);
+    const char *fixed[] = {
+        id, "--data-dir=/tmp", "--poll-ms=200", "--heartbeat-ms=200", "--heartbeat-ttl-s=1", NULL};
     va_list ap;
     va_start(ap, wid);
-    static const char *common[] = {"--data-dir=/tmp", "--poll-ms=200", "--heartbeat-ms=200",
-                                   "--heartbeat-ttl-s=1"};
-    const char *argv[32];
-    int n = 0;
-    for (size_t i = 0; i < 4; i++)
-        argv[n++] = common[i];
-    for (const char *a; (a = va_arg(ap, const char *)) && n < 30;)
-        argv[n++] = a;
+    start_daemon(p, "zsa-worker", fixed, ap);
     va_end(ap);
-    argv[n] = NULL;
-    static char url[340];
-    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    const char *full[40] = {url, id, "--metrics-listen="};
-    int m = 3;
-    for (int i = 0; i < n; i++)
-        full[m++] = argv[i];
-    full[m] = NULL;
-    cr_assert_eq(th_proc_start(p, "zsa-worker", full, NULL), 0);
 }
 
 static void start_scheduler(struct th_proc *p, const char *sid, ...)
 {
     char id[96];
     snprintf(id, sizeof(id), "--scheduler-id=%s", sid);
+    const char *fixed[] = {id, NULL};
     va_list ap;
     va_start(ap, sid);
-    start_proc(p, "zsa-scheduler", id, ap);
+    start_daemon(p, "zsa-scheduler", fixed, ap);
     va_end(ap);
 }
 
@@ -169,9 +157,9 @@ static void tally_job(const char *stream, const char *job_id, struct tally *t)
         redisReply *kv = r->element[i]->element[1];
         struct pr_msg m;
         struct pr_err err;
-        cr_assert_eq(pr_decode_msgpack(kv->element[1]->str, kv->element[1]->len, PR_WIRE_SERVER,
-                                       &m, &err),
-                     0, "%s: %s", r->element[i]->element[0]->str, err.text);
+        cr_assert_eq(
+            pr_decode_msgpack(kv->element[1]->str, kv->element[1]->len, PR_WIRE_SERVER, &m, &err),
+            0, "%s: %s", r->element[i]->element[0]->str, err.text);
         if (m.job_id && strcmp(m.job_id, job_id) == 0) {
             t->started += m.type == PR_PROCESSING_STARTED;
             t->complete += m.type == PR_PROCESSING_COMPLETE;
@@ -221,7 +209,8 @@ static void lpush_sim(const char *job_id, const char *session, double seconds, i
     freeReplyObject(cmd("LPUSH zsa:jobs %s", job));
 }
 
-/* ---- system_status ---------------------------------------------------------------------------- */
+/* ---- system_status ----------------------------------------------------------------------------
+ */
 
 Test(scheduler, system_status_reports_what_redis_holds)
 {
@@ -280,7 +269,8 @@ Test(scheduler, system_status_reports_what_redis_holds)
     pr_msg_deinit(&m);
 }
 
-/* ---- leader lease ----------------------------------------------------------------------------- */
+/* ---- leader lease -----------------------------------------------------------------------------
+ */
 
 static void wait_leader(const char *want, int timeout_ms)
 {
@@ -416,7 +406,8 @@ Test(scheduler, chaos_every_job_ends_exactly_once_while_workers_are_killed, .tim
             kills, complete, dead, retried);
 }
 
-/* ---- fencing ----------------------------------------------------------------------------------- */
+/* ---- fencing -----------------------------------------------------------------------------------
+ */
 
 Test(scheduler, a_stalled_worker_that_comes_back_records_no_second_outcome)
 {
@@ -446,7 +437,8 @@ Test(scheduler, a_stalled_worker_that_comes_back_records_no_second_outcome)
     cr_expect_eq(integer("LLEN %s", "zsa:active:stall"), 0);
 }
 
-/* ---- timeout ----------------------------------------------------------------------------------- */
+/* ---- timeout -----------------------------------------------------------------------------------
+ */
 
 Test(scheduler, a_job_without_progress_fails_with_timeout_and_the_worker_stops_it)
 {
@@ -477,7 +469,8 @@ Test(scheduler, a_job_without_progress_fails_with_timeout_and_the_worker_stops_i
     cr_expect_str_eq(job_field("t1", "status", buf, sizeof(buf)), "failed");
 }
 
-/* ---- dead letters ------------------------------------------------------------------------------ */
+/* ---- dead letters ------------------------------------------------------------------------------
+ */
 
 Test(scheduler, a_job_lost_on_its_last_attempt_is_a_dead_letter_that_can_be_requeued)
 {
@@ -527,7 +520,8 @@ Test(scheduler, a_job_lost_on_its_last_attempt_is_a_dead_letter_that_can_be_requ
     cr_expect_eq(integer("LLEN %s", "zsa:dead"), 0);
 }
 
-/* ---- a job queued without an id --------------------------------------------------------------- */
+/* ---- a job queued without an id ---------------------------------------------------------------
+ */
 
 Test(scheduler, a_job_without_an_id_is_recovered_under_the_id_its_worker_gave_it)
 {
@@ -537,8 +531,7 @@ Test(scheduler, a_job_without_an_id_is_recovered_under_the_id_its_worker_gave_it
                         "\"parameters\":{\"duration_seconds\":1.5},\"session_id\":\"ns\"}"));
     /* wait until it runs: the active entry then carries the id the worker gave it */
     char id[160] = "";
-    for (int64_t end = cm_time_mono_ms() + 10000; !id[0] && cm_time_mono_ms() < end;
-         sleep_ms(20)) {
+    for (int64_t end = cm_time_mono_ms() + 10000; !id[0] && cm_time_mono_ms() < end; sleep_ms(20)) {
         redisReply *r = cmd("LRANGE zsa:active:first 0 -1");
         if (r->elements == 1) {
             const char *p = strstr(r->element[0]->str, "\"job_id\":\"");

@@ -117,6 +117,10 @@ Test(demo, bounded_run_completes_a_job_live_and_leaves_nothing_behind)
     cr_assert_not_null(p, "%s", res.out);
     cr_assert_eq(sscanf(p, "redis-server pid %d on %*s (data in %255[^)])", &pid, dir), 2, "%s", p);
     cr_assert(kill(pid, 0) != 0, "redis-server %d is still running", pid);
+    const char *sp = strstr(res.out, "scheduler pid ");
+    int spid = 0;
+    cr_assert(sp && sscanf(sp, "scheduler pid %d", &spid) == 1, "%s", res.out);
+    cr_assert(kill(spid, 0) != 0, "zsa-scheduler %d is still running", spid);
     cr_assert(!process_mentions(dir), "a process started by the demo is still running");
     struct stat st;
     cr_assert(stat(dir, &st) != 0, "%s was left behind", dir);

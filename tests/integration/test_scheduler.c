@@ -61,7 +61,7 @@ static void teardown(void)
     th_redis_stop(&R);
 }
 
-TestSuite(scheduler, .init = setup, .fini = teardown, .timeout = 180);
+TestSuite(scheduler, .init = setup, .fini = teardown, .timeout = 300);
 
 static void sleep_ms(int ms)
 {
@@ -321,7 +321,7 @@ Test(scheduler, a_standby_takes_over_when_the_leader_dies)
 
 /* ---- chaos ----------------------------------------------------------------------------------- */
 
-Test(scheduler, chaos_every_job_ends_exactly_once_while_workers_are_killed, .timeout = 300)
+Test(scheduler, chaos_every_job_ends_exactly_once_while_workers_are_killed)
 {
     enum { JOBS = 300, SESSIONS = 10, WORKERS = 3 };
     start_scheduler(&S[0], "chaos", "--check-interval-ms=200", "--max-attempts=4", NULL);

@@ -16,6 +16,7 @@
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
+#include "tests/harness/ws_client.h"
 
 #define MAXW 16
 static struct th_redis R;
@@ -551,4 +552,78 @@ Test(scheduler, a_job_without_an_id_is_recovered_under_the_id_its_worker_gave_it
     freeReplyObject(r);
     char buf[16];
     cr_expect_str_eq(job_field(id, "attempts", buf, sizeof(buf)), "2");
+}
+
+/* ---- housekeeping, metrics, health ------------------------------------------------------------
+ */
+
+static long long ttl(const char *key)
+{
+    return integer("TTL %s", key);
+}
+
+Test(scheduler, housekeeping_expires_ended_jobs_and_streams_and_metrics_say_so)
+{
+    freeReplyObject(cmd("HSET zsa:job:e1 status complete"));
+    freeReplyObject(cmd("HSET zsa:job:e2 status dead"));
+    freeReplyObject(cmd("HSET zsa:job:r1 status running"));
+    freeReplyObject(cmd("HSET zsa:job:k1 status failed"));
+    freeReplyObject(cmd("EXPIRE zsa:job:k1 100000"));
+    freeReplyObject(cmd("XADD zsa:events:idle * e x"));
+    start_scheduler(&S[0], "hk", "--check-interval-ms=100", "--ended-ttl-s=3600",
+                    "--stream-ttl-s=7200", "--metrics-listen=127.0.0.1:0", NULL);
+    bool done = false;
+    for (int64_t end = cm_time_mono_ms() + 10000; !done && cm_time_mono_ms() < end; sleep_ms(50))
+        done = ttl("zsa:job:e1") > 0 && ttl("zsa:job:e2") > 0 && ttl("zsa:events:idle") > 0;
+    cr_assert(done, "ended jobs or the idle stream got no TTL");
+    cr_expect(ttl("zsa:job:e1") > 3500 && ttl("zsa:job:e1") <= 3600);
+    cr_expect(ttl("zsa:events:idle") > 7100 && ttl("zsa:events:idle") <= 7200);
+    cr_expect_eq(ttl("zsa:job:r1"), -1, "a running job's hash must not expire");
+    cr_expect(ttl("zsa:job:k1") > 99000, "a TTL already set was changed");
+
+    static char log[16384];
+    int port = 0;
+    th_proc_log(&S[0], log, sizeof(log));
+    const char *p = strstr(log, "metrics: http://127.0.0.1:");
+    cr_assert(p && sscanf(p, "metrics: http://127.0.0.1:%d", &port) == 1, "%s", log);
+    char body[16384];
+    cr_assert_eq(th_http(port, "GET", "/metrics", NULL, false, body, sizeof(body)), 200);
+    cr_expect(strstr(body, "zsa_scheduler_leader{scheduler=\"hk\"} 1\n"), "%s", body);
+    cr_expect(strstr(body, "zsa_scheduler_keys_expired_total{scheduler=\"hk\"} 3\n"), "%s", body);
+    cr_expect(strstr(body, "zsa_scheduler_status_broadcasts_total{scheduler=\"hk\"} "), "%s", body);
+    cr_assert_eq(th_http(port, "GET", "/healthz", NULL, false, body, sizeof(body)), 200);
+    cr_expect(strstr(body, "\"leader\":true"), "%s", body);
+    cr_assert_eq(th_http(port, "GET", "/nope", NULL, false, body, sizeof(body)), 404);
+    cr_expect(strstr(body, "\"code\":\"NOT_FOUND\""), "%s", body);
+}
+
+Test(scheduler, survives_a_redis_outage_and_leads_again)
+{
+    start_scheduler(&S[0], "outage", "--check-interval-ms=100", "--status-interval-ms=200",
+                    "--metrics-listen=127.0.0.1:0", NULL);
+    wait_leader("outage", 5000);
+    static char log[16384];
+    int port = 0;
+    th_proc_log(&S[0], log, sizeof(log));
+    const char *p = strstr(log, "metrics: http://127.0.0.1:");
+    cr_assert(p && sscanf(p, "metrics: http://127.0.0.1:%d", &port) == 1, "%s", log);
+    redisFree(C);
+    C = NULL;
+    th_redis_kill(&R);
+    sleep_ms(1500);
+    char body[4096];
+    cr_expect_eq(th_http(port, "GET", "/healthz", NULL, false, body, sizeof(body)), 503);
+    cr_expect(strstr(body, "\"redis\":false"), "%s", body);
+    cr_assert_eq(th_redis_restart(&R), 0);
+    C = th_redis_connect(&R);
+    cr_assert_not_null(C);
+    int64_t t0 = cm_time_now_ms();
+    struct pr_msg m;
+    bool got = false;
+    for (int64_t end = cm_time_mono_ms() + 15000; !got && cm_time_mono_ms() < end; sleep_ms(50))
+        got = latest_status(t0, &m);
+    cr_assert(got, "no system_status after Redis came back");
+    pr_msg_deinit(&m);
+    wait_leader("outage", 10);
+    cr_expect_eq(th_http(port, "GET", "/healthz", NULL, false, body, sizeof(body)), 200);
 }

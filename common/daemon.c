@@ -1,8 +1,12 @@
 /* Daemon start-up: configuration, logging, --check. Main thread, before any loop runs. */
 #include "common/daemon.h"
 
+#include "common/net.h"
+#include "common/text.h"
+
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,4 +66,34 @@ int cm_daemon_check_redis(const struct cm_common_cfg *common)
     free(where);
     redisFree(c);
     return 0;
+}
+
+int cm_opt_check_id_or_empty(const char *v, char *err, size_t errlen)
+{
+    if (!v[0] || cm_id_valid(v, strlen(v), 64))
+        return 0;
+    snprintf(err, errlen, "must be 1..64 characters of [A-Za-z0-9_.:-], got \"%s\"", v);
+    return -1;
+}
+
+int cm_opt_check_listen_or_empty(const char *v, char *err, size_t errlen)
+{
+    return v[0] ? cm_hostport_check(v, err, errlen) : 0;
+}
+
+void cm_daemon_id(const char *configured, char *id, size_t n, char *host, size_t hostlen)
+{
+    char h[128];
+    if (gethostname(h, sizeof(h)) != 0)
+        snprintf(h, sizeof(h), "unknown");
+    h[sizeof(h) - 1] = '\0';
+    if (host)
+        snprintf(host, hostlen, "%s", h);
+    if (configured && configured[0])
+        snprintf(id, n, "%s", configured);
+    else
+        snprintf(id, n, "%.64s-%d", h, (int)getpid());
+    for (char *p = id; *p; p++) /* host names may hold characters keys do not */
+        if (!cm_id_valid(p, 1, 1))
+            *p = '_';
 }

@@ -74,4 +74,13 @@ void cm_daemon_deinit(const struct cm_config_spec *spec, void *cfg, struct cm_co
  * Returns 0 when Redis answered, 1 otherwise (with the reason logged). */
 int cm_daemon_check_redis(const struct cm_common_cfg *common);
 
+/* Option checks shared by the daemons: a process id option ("" = default, else 1..64 characters
+ * of [A-Za-z0-9_.:-]) and an optional listen address ("" = off, else host:port). */
+int cm_opt_check_id_or_empty(const char *v, char *err, size_t errlen);
+int cm_opt_check_listen_or_empty(const char *v, char *err, size_t errlen);
+
+/* The daemon's id: configured when not empty, else "<hostname>-<pid>" with characters that keys
+ * do not allow replaced by '_'. host (may be NULL) gets the host name. */
+void cm_daemon_id(const char *configured, char *id, size_t n, char *host, size_t hostlen);
+
 #endif

@@ -99,3 +99,13 @@ void cm_http_gauge(struct evbuffer *b, const char *name, const char *help, const
     evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s%s%s%s %.17g\n", name, help, name,
                         name, labels[0] ? "{" : "", labels, labels[0] ? "}" : "", v);
 }
+
+void cm_http_counters_by(struct evbuffer *b, const char *name, const char *help, const char *labels,
+                         const char *label, const char *const *values,
+                         const unsigned long long *counts, size_t n)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (size_t i = 0; i < n; i++)
+        evbuffer_add_printf(b, "%s{%s%s%s=\"%s\"} %llu\n", name, labels, labels[0] ? "," : "",
+                            label, values[i], counts[i]);
+}

@@ -5,6 +5,7 @@
 #define CM_HTTP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct event_base;
 struct evbuffer;
@@ -34,5 +35,10 @@ void cm_http_counter(struct evbuffer *b, const char *name, const char *help, con
                      unsigned long long v);
 void cm_http_gauge(struct evbuffer *b, const char *name, const char *help, const char *labels,
                    double v);
+
+/* One counter with one sample per value of an extra label (e.g. outcome="complete"). */
+void cm_http_counters_by(struct evbuffer *b, const char *name, const char *help, const char *labels,
+                         const char *label, const char *const *values,
+                         const unsigned long long *counts, size_t n);
 
 #endif

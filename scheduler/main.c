@@ -9,19 +9,6 @@
 #include "common/text.h"
 #include "scheduler/scheduler.h"
 
-static int check_id(const char *v, char *err, size_t errlen)
-{
-    if (!v[0] || cm_id_valid(v, strlen(v), 64))
-        return 0;
-    snprintf(err, errlen, "must be 1..64 characters of [A-Za-z0-9_.:-], got \"%s\"", v);
-    return -1;
-}
-
-static int check_listen_or_empty(const char *v, char *err, size_t errlen)
-{
-    return v[0] ? cm_hostport_check(v, err, errlen) : 0;
-}
-
 #define OPT(name, type, field, def, lo, hi, help)                                                  \
     {                                                                                              \
         name, type, offsetof(struct sc_config, field), def, lo, hi, NULL, NULL, help               \
@@ -29,7 +16,8 @@ static int check_listen_or_empty(const char *v, char *err, size_t errlen)
 
 static const struct cm_opt sc_opts[] = {
     CM_COMMON_OPTS(struct sc_config),
-    {"scheduler-id", CM_OPT_STR, offsetof(struct sc_config, scheduler_id), "", 0, 0, NULL, check_id,
+    {"scheduler-id", CM_OPT_STR, offsetof(struct sc_config, scheduler_id), "", 0, 0, NULL,
+     cm_opt_check_id_or_empty,
      "unique scheduler id, the lease holder's name (default <hostname>-<pid>)"},
     OPT("status-interval-ms", CM_OPT_INT, status_interval_ms, "5000", 100, 3600000,
         "period of the system_status broadcast"),
@@ -53,7 +41,7 @@ static const struct cm_opt sc_opts[] = {
     OPT("ended-ttl-s", CM_OPT_INT, ended_ttl_s, "604800", 60, 315360000,
         "hashes of ended jobs (complete, failed, cancelled, dead) expire after this"),
     {"metrics-listen", CM_OPT_STR, offsetof(struct sc_config, metrics_listen), "127.0.0.1:0", 0, 0,
-     NULL, check_listen_or_empty,
+     NULL, cm_opt_check_listen_or_empty,
      "address of /metrics and /healthz (port 0: any free port; \"\": off)"},
 };
 

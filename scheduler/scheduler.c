@@ -77,7 +77,7 @@ struct sc_survey {
 
 struct sc {
     struct sc_config *cfg;
-    char id[160], host[128];
+    char id[160];
     struct event_base *base;
     struct cm_rconn_loop loop_ops;
     struct cm_rconn cmd;
@@ -899,16 +899,11 @@ static void metrics(struct evbuffer *b, void *arg)
                   s->cmd.ready);
     cm_http_counter(b, "zsa_scheduler_status_broadcasts_total", "system_status events sent.", l,
                     s->statuses);
-    evbuffer_add_printf(b, "# HELP zsa_scheduler_recovered_jobs_total Jobs taken back from lost "
-                           "workers, by outcome.\n# TYPE zsa_scheduler_recovered_jobs_total "
-                           "counter\n");
-    const struct {
-        const char *outcome;
-        uint64_t n;
-    } rec[] = {{"retry", s->retried}, {"dead", s->dead}, {"requeued", s->requeued}};
-    for (size_t i = 0; i < 3; i++)
-        evbuffer_add_printf(b, "zsa_scheduler_recovered_jobs_total{%s,outcome=\"%s\"} %llu\n", l,
-                            rec[i].outcome, (unsigned long long)rec[i].n);
+    const char *outcomes[] = {"retry", "dead", "requeued"};
+    const unsigned long long counts[] = {s->retried, s->dead, s->requeued};
+    cm_http_counters_by(b, "zsa_scheduler_recovered_jobs_total",
+                        "Jobs taken back from lost workers, by outcome.", l, "outcome", outcomes,
+                        counts, 3);
     cm_http_counter(b, "zsa_scheduler_timeouts_total", "Jobs failed with TIMEOUT.", l, s->timeouts);
     cm_http_counter(b, "zsa_scheduler_workers_forgotten_total",
                     "Lost workers removed from the registry.", l, s->forgotten);
@@ -960,16 +955,7 @@ int sc_run(struct sc_config *cfg)
 {
     struct sc *s = cm_xcalloc(1, sizeof(*s));
     s->cfg = cfg;
-    if (gethostname(s->host, sizeof(s->host)) != 0)
-        snprintf(s->host, sizeof(s->host), "unknown");
-    s->host[sizeof(s->host) - 1] = '\0';
-    if (cfg->scheduler_id[0])
-        snprintf(s->id, sizeof(s->id), "%s", cfg->scheduler_id);
-    else
-        snprintf(s->id, sizeof(s->id), "%.64s-%d", s->host, (int)getpid());
-    for (char *p = s->id; *p; p++)
-        if (!cm_id_valid(p, 1, 1))
-            *p = '_';
+    cm_daemon_id(cfg->scheduler_id, s->id, sizeof(s->id), NULL, 0);
     const char *p = cfg->common.prefix;
     s->k_leader = cm_key_new(p, CM_KEY_LEADER, NULL);
     s->k_jobs = cm_key_new(p, CM_KEY_JOBS, NULL);

@@ -11,18 +11,12 @@ static void metrics(struct evbuffer *b, void *arg)
     struct wk_worker *w = arg;
     char l[200];
     const char *id = w->id;
-    evbuffer_add_printf(b, "# HELP zsa_worker_jobs_total Jobs ended, by outcome.\n"
-                           "# TYPE zsa_worker_jobs_total counter\n");
-    const struct {
-        const char *outcome;
-        uint64_t n;
-    } jobs[] = {{"complete", w->jobs_done},       {"failed", w->jobs_failed},
-                {"cancelled", w->jobs_cancelled}, {"invalid", w->jobs_invalid},
-                {"requeued", w->jobs_requeued},   {"fenced", w->jobs_fenced}};
-    for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++)
-        evbuffer_add_printf(b, "zsa_worker_jobs_total{worker=\"%s\",outcome=\"%s\"} %llu\n", id,
-                            jobs[i].outcome, (unsigned long long)jobs[i].n);
     snprintf(l, sizeof(l), "worker=\"%s\"", id);
+    const char *outcomes[] = {"complete", "failed", "cancelled", "invalid", "requeued", "fenced"};
+    const unsigned long long counts[] = {w->jobs_done,    w->jobs_failed,   w->jobs_cancelled,
+                                         w->jobs_invalid, w->jobs_requeued, w->jobs_fenced};
+    cm_http_counters_by(b, "zsa_worker_jobs_total", "Jobs ended, by outcome.", l, "outcome",
+                        outcomes, counts, 6);
     cm_http_counter(b, "zsa_worker_events_total", "Events queued for Redis.", l, w->events);
     cm_http_counter(b, "zsa_worker_events_dropped_total",
                     "Progress events dropped while Redis was away.", l, w->outbox.dropped);

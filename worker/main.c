@@ -10,19 +10,6 @@
 #include "common/text.h"
 #include "worker/worker.h"
 
-static int check_worker_id(const char *v, char *err, size_t errlen)
-{
-    if (!v[0] || cm_id_valid(v, strlen(v), 64))
-        return 0;
-    snprintf(err, errlen, "must be 1..64 characters of [A-Za-z0-9_.:-], got \"%s\"", v);
-    return -1;
-}
-
-static int check_listen_or_empty(const char *v, char *err, size_t errlen)
-{
-    return v[0] ? cm_hostport_check(v, err, errlen) : 0;
-}
-
 #define OPT(name, type, field, def, lo, hi, help)                                                  \
     {                                                                                              \
         name, type, offsetof(struct wk_config, field), def, lo, hi, NULL, NULL, help               \
@@ -31,7 +18,7 @@ static int check_listen_or_empty(const char *v, char *err, size_t errlen)
 static const struct cm_opt wk_opts[] = {
     CM_COMMON_OPTS(struct wk_config),
     {"worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL,
-     check_worker_id, "unique worker id (default <hostname>-<pid>)"},
+     cm_opt_check_id_or_empty, "unique worker id (default <hostname>-<pid>)"},
     OPT("data-dir", CM_OPT_STR, data_dir, "/var/lib/zsa", 0, 0,
         "relative file paths of jobs are resolved here"),
     OPT("results-dir", CM_OPT_STR, results_dir, "", 0, 0,
@@ -58,7 +45,7 @@ static const struct cm_opt wk_opts[] = {
     OPT("outbox-max", CM_OPT_INT, outbox_max, "10000", 10, 10000000,
         "commands buffered while Redis is away (past it, progress events are dropped)"),
     {"metrics-listen", CM_OPT_STR, offsetof(struct wk_config, metrics_listen), "127.0.0.1:0", 0, 0,
-     NULL, check_listen_or_empty,
+     NULL, cm_opt_check_listen_or_empty,
      "address of /metrics and /healthz (port 0: any free port; \"\": off)"},
 };
 

@@ -1036,16 +1036,7 @@ int wk_worker_run(struct wk_config *cfg)
     struct wk_worker *w = cm_xcalloc(1, sizeof(*w));
     w->cfg = cfg;
     w->started_ms = cm_time_now_ms();
-    if (gethostname(w->host, sizeof(w->host)) != 0)
-        snprintf(w->host, sizeof(w->host), "unknown");
-    w->host[sizeof(w->host) - 1] = '\0';
-    if (cfg->worker_id[0])
-        snprintf(w->id, sizeof(w->id), "%s", cfg->worker_id);
-    else
-        snprintf(w->id, sizeof(w->id), "%.64s-%d", w->host, (int)getpid());
-    for (char *p = w->id; *p; p++) /* host names may hold characters keys do not */
-        if (!cm_id_valid(p, 1, 1))
-            *p = '_';
+    cm_daemon_id(cfg->worker_id, w->id, sizeof(w->id), w->host, sizeof(w->host));
     cm_gpu_probe(&w->gpu);
     cm_scripts_init();
     keys_init(w);

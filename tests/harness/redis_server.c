@@ -255,3 +255,26 @@ redisContext *th_redis_connect(const struct th_redis *r)
     redisSetTimeout(c, tv);
     return c;
 }
+
+const char *th_job_field(redisContext *c, const char *job_id, const char *field, char *buf,
+                         size_t n)
+{
+    redisReply *r = redisCommand(c, "HGET zsa:job:%s %s", job_id, field);
+    snprintf(buf, n, "%s", r && r->type == REDIS_REPLY_STRING ? r->str : "");
+    if (r)
+        freeReplyObject(r);
+    return buf;
+}
+
+bool th_wait_job_field(redisContext *c, const char *job_id, const char *field, const char *want,
+                       int timeout_ms)
+{
+    char buf[256];
+    for (int64_t end = cm_time_mono_ms() + timeout_ms; cm_time_mono_ms() < end;) {
+        if (strcmp(th_job_field(c, job_id, field, buf, sizeof(buf)), want) == 0)
+            return true;
+        struct timespec ts = {0, 10 * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}

@@ -34,4 +34,12 @@ void th_redis_kill(struct th_redis *r);
 /* A blocking client with a 2 s timeout; NULL on failure. Free with redisFree(). */
 redisContext *th_redis_connect(const struct th_redis *r);
 
+/* A field of job job_id's hash (<prefix> "zsa") into buf; "" when absent or on error. */
+const char *th_job_field(redisContext *c, const char *job_id, const char *field, char *buf,
+                         size_t n);
+
+/* Polls th_job_field every 10 ms until it equals want; false after timeout_ms. */
+bool th_wait_job_field(redisContext *c, const char *job_id, const char *field, const char *want,
+                       int timeout_ms);
+
 #endif

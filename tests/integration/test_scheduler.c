@@ -120,19 +120,12 @@ static redisReply *cmd(const char *fmt, ...)
 
 static const char *job_field(const char *id, const char *field, char *buf, size_t n)
 {
-    redisReply *r = cmd("HGET zsa:job:%s %s", id, field);
-    snprintf(buf, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
-    freeReplyObject(r);
-    return buf;
+    return th_job_field(C, id, field, buf, n);
 }
 
 static bool wait_field(const char *id, const char *field, const char *want, int timeout_ms)
 {
-    char buf[256];
-    for (int64_t end = cm_time_mono_ms() + timeout_ms; cm_time_mono_ms() < end; sleep_ms(20))
-        if (strcmp(job_field(id, field, buf, sizeof(buf)), want) == 0)
-            return true;
-    return false;
+    return th_wait_job_field(C, id, field, want, timeout_ms);
 }
 
 static long long integer(const char *fmt, const char *key)

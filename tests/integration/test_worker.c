@@ -79,26 +79,14 @@ static void lpush(const char *json)
     freeReplyObject(cmd("LPUSH zsa:jobs %s", json));
 }
 
-/* HGET zsa:job:<id> field into buf ("" when absent). */
 static const char *job_field(const char *id, const char *field, char *buf, size_t n)
 {
-    redisReply *r = cmd("HGET zsa:job:%s %s", id, field);
-    snprintf(buf, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
-    freeReplyObject(r);
-    return buf;
+    return th_job_field(C, id, field, buf, n);
 }
 
 static bool wait_field(const char *id, const char *field, const char *want, int timeout_ms)
 {
-    char buf[256];
-    int64_t deadline = cm_time_mono_ms() + timeout_ms;
-    while (cm_time_mono_ms() < deadline) {
-        if (strcmp(job_field(id, field, buf, sizeof(buf)), want) == 0)
-            return true;
-        struct timespec ts = {0, 10 * 1000000};
-        nanosleep(&ts, NULL);
-    }
-    return false;
+    return th_wait_job_field(C, id, field, want, timeout_ms);
 }
 
 #define MAX_EV 512

@@ -107,14 +107,16 @@ enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const
 {
     if (!check_id(job_id, err, errlen))
         return CM_JOBCTL_REFUSED;
-    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL);
+    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL),
+         *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL);
     char max[16], now[24];
     snprintf(max, sizeof(max), "%d", max_attempts);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = {hkey, q, max, now};
-    enum cm_jobctl_result res = run(c, CM_SCRIPT_RETRY, 2, 4, argv, job_id, err, errlen);
+    const char *argv[] = {hkey, q, dead, max, now, job_id};
+    enum cm_jobctl_result res = run(c, CM_SCRIPT_RETRY, 3, 6, argv, job_id, err, errlen);
     free(hkey);
     free(q);
+    free(dead);
     return res;
 }
 

@@ -20,8 +20,9 @@ enum cm_jobctl_result {
 enum cm_jobctl_result cm_jobctl_cancel(redisContext *c, const char *prefix, const char *job_id,
                                        char *err, size_t errlen);
 
-/* Re-enqueues a failed or cancelled job as a new attempt (same job_id). REFUSED when it is not
- * failed/cancelled or has used max_attempts. */
+/* Re-enqueues a failed or cancelled job as a new attempt (same job_id), or a dead one with its
+ * attempts reset (its dead-letter entry removed). REFUSED when it is in another state or a
+ * failed/cancelled job has used max_attempts. */
 enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const char *job_id,
                                       int max_attempts, char *err, size_t errlen);
 

@@ -158,21 +158,6 @@ static const char cancel_lua[] =
     "redis.call('PUBLISH', KEYS[2], ARGV[1])\n"
     "return 'ok'\n";
 
-/* RETRY: KEYS: job hash, queue. ARGV: max attempts, now ms.
- * Re-enqueues a failed or cancelled job (same job id) as a new attempt. Reply: "ok", "unknown",
- * "limit" (attempts used up), or "status:<s>" when the job is not failed or cancelled. */
-static const char retry_lua[] =
-    "local h = KEYS[1]\n"
-    "local st = redis.call('HGET', h, 'status')\n"
-    "if not st then return 'unknown' end\n"
-    "if st ~= 'failed' and st ~= 'cancelled' then return 'status:' .. st end\n"
-    "if tonumber(redis.call('HGET', h, 'attempts') or '0') >= tonumber(ARGV[1]) then return "
-    "'limit' end\n"
-    "redis.call('HDEL', h, 'cancel', 'error', 'error_code', 'finished_at', 'take')\n"
-    "redis.call('HSET', h, 'status', 'queued', 'queued_at', ARGV[2], 'progress', '0')\n"
-    "redis.call('LPUSH', KEYS[2], redis.call('HGET', h, 'payload'))\n"
-    "return 'ok'\n";
-
 /* REQUEUE: a worker gives a job back without an outcome (shutdown, or found in its active list
  * at start). KEYS: active list, queue, job hash. ARGV: raw job, uncount the attempt ("1"/"0").
  * Puts the job at the head of the queue (the end workers take next). Reply: 1 if it was held. */
@@ -308,6 +293,29 @@ static const char expire_ended_lua[] =
     "    if ok and type(d) == 'table' and d.job_id == job_id then return e, d end\n"               \
     "  end\n"                                                                                      \
     "end\n"
+
+/* RETRY: KEYS: job hash, queue, dead list. ARGV: max attempts, now ms, job id.
+ * Re-enqueues a failed or cancelled job (same job id) as a new attempt, while attempts are left.
+ * A dead job (lost with its worker on its last attempt) starts over: its dead-letter entry goes
+ * and its attempts are reset. Reply: "ok", "unknown", "limit" (attempts used up), or
+ * "status:<s>" when the job is not failed, cancelled or dead. */
+static const char retry_lua[] = DEAD_FIND_LUA
+    "local h = KEYS[1]\n"
+    "local st = redis.call('HGET', h, 'status')\n"
+    "if not st then return 'unknown' end\n"
+    "if st ~= 'failed' and st ~= 'cancelled' and st ~= 'dead' then return 'status:' .. st end\n"
+    "if st == 'dead' then\n"
+    "  local e = dead_find(KEYS[3], ARGV[3])\n"
+    "  if e then redis.call('LREM', KEYS[3], 1, e) end\n"
+    "  redis.call('HSET', h, 'attempts', '0')\n"
+    "elseif tonumber(redis.call('HGET', h, 'attempts') or '0') >= tonumber(ARGV[1]) then\n"
+    "  return 'limit'\n"
+    "end\n"
+    "redis.call('HDEL', h, 'cancel', 'error', 'error_code', 'finished_at', 'take')\n"
+    "redis.call('HSET', h, 'status', 'queued', 'queued_at', ARGV[2], 'progress', '0')\n"
+    "redis.call('PERSIST', h)\n"
+    "redis.call('LPUSH', KEYS[2], redis.call('HGET', h, 'payload'))\n"
+    "return 'ok'\n";
 
 /* DEAD_REQUEUE: a dead job goes back to the queue with its attempts reset.
  * KEYS: dead list, queue, job hash. ARGV: job id, now ms.

@@ -295,8 +295,9 @@ static void ctl_reply(struct gw *g, redisReply *r, void *priv)
 static void job_control(struct gw_http *h, bool cancel)
 {
     struct gw *g = h->g;
-    char key[PR_ID_MAX + 64], other[128], now[24], max[16];
+    char key[PR_ID_MAX + 64], other[128], dead[128], now[24], max[16];
     cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, h->id);
+    cm_key_fmt(dead, sizeof(dead), g->cfg->common.prefix, CM_KEY_DEAD, NULL);
     cm_key_fmt(other, sizeof(other), g->cfg->common.prefix, cancel ? CM_KEY_CANCEL : CM_KEY_JOBS,
                NULL);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
@@ -306,8 +307,8 @@ static void job_control(struct gw_http *h, bool cancel)
         const char *args[] = {key, other, h->id, now};
         gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, ctl_reply, h);
     } else {
-        const char *args[] = {key, other, max, now};
-        gw_script(g, CM_SCRIPT_RETRY, 2, 4, args, NULL, ctl_reply, h);
+        const char *args[] = {key, other, dead, max, now, h->id};
+        gw_script(g, CM_SCRIPT_RETRY, 3, 6, args, NULL, ctl_reply, h);
     }
 }
 

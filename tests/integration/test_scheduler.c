@@ -503,6 +503,20 @@ Test(scheduler, a_job_lost_on_its_last_attempt_is_a_dead_letter_that_can_be_requ
     cr_assert(wait_field("d1", "status", "complete", 10000));
     cr_expect_str_eq(job_field("d1", "attempts", buf, sizeof(buf)), "1");
 
+    /* a dead job can also be retried (REST's retry): it leaves the dead letters, attempts reset */
+    lpush_sim("d2", "ds", 5.0, 3, "");
+    cr_assert(wait_field("d2", "status", "running", 10000));
+    th_proc_signal(&W[1], SIGKILL);
+    cr_assert(wait_field("d2", "status", "dead", 10000));
+    cr_expect_eq(integer("LLEN %s", "zsa:dead"), 1);
+    cr_assert_eq(cm_jobctl_retry(C, "zsa", "d2", 1, err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_expect_eq(integer("LLEN %s", "zsa:dead"), 0);
+    cr_expect_str_eq(job_field("d2", "status", buf, sizeof(buf)), "queued");
+    cr_expect_str_eq(job_field("d2", "attempts", buf, sizeof(buf)), "0");
+    cr_expect_eq(integer("LLEN %s", "zsa:jobs"), 1);
+    /* a completed job cannot be retried */
+    cr_expect_eq(cm_jobctl_retry(C, "zsa", "d1", 1, err, sizeof(err)), CM_JOBCTL_REFUSED);
+
     /* purge: one entry, then all */
     freeReplyObject(cmd("LPUSH zsa:dead {\"job_id\":\"x1\"}"));
     freeReplyObject(cmd("LPUSH zsa:dead {\"job_id\":\"x2\"}"));

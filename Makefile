@@ -23,7 +23,7 @@ CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
 LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread -ldl
-TEST_LIBS := -lcriterion -levent -lz
+TEST_LIBS := -lcriterion -levent -lz -ltiff
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
@@ -44,11 +44,11 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
 LIB      := $(BUILD)/libzsa.a
 
 DAEMONS  := gateway worker scheduler
-BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto
+BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-synth
 # each daemon's code except main.c goes into its own archive, which its tests link too
 daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
-DAEMON_LIBS_worker := -levent
+DAEMON_LIBS_worker := -levent -ltiff
 DAEMON_LIBS_gateway := -lwebsockets -luv
 DAEMON_LIBS_scheduler := -levent
 
@@ -141,7 +141,7 @@ lint: deps
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro:tests/* \
 	  -I. -D_DEFAULT_SOURCE \
-	  common proto gateway worker scheduler tests bench
+	  common proto gateway worker scheduler tools tests bench
 
 clean:
 	rm -rf build
@@ -174,6 +174,11 @@ $(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(BUILD)/libzsa-%.a $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS_$*) $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/bin/zsa-synth: $(BUILD)/obj/tools/zsa_synth.o $(BUILD)/libzsa-worker.a $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff $(LDLIBS)
 
 $(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
 	@mkdir -p $(@D)

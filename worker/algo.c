@@ -5,6 +5,7 @@
 
 static const struct wk_algo *const registry[] = {
     &wk_algo_simulate,
+    &wk_algo_segmentation_3d,
 };
 
 #define NALGOS (sizeof(registry) / sizeof(registry[0]))

@@ -62,5 +62,6 @@ double wk_param_num(const struct pr_value *params, const char *key, double def, 
 void wk_algo_result_deinit(struct wk_algo_result *res);
 
 extern const struct wk_algo wk_algo_simulate;
+extern const struct wk_algo wk_algo_segmentation_3d; /* analysis/algo_segment.c */
 
 #endif

@@ -16,6 +16,7 @@
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
+#include "worker/analysis/synth.h"
 
 static struct th_redis R;
 static redisContext *C;
@@ -643,4 +644,77 @@ Test(worker, published_frames_match_stream_entries_exactly)
         cr_assert_str_eq(job_field(id, "progress", buf, sizeof(buf)), "100", "%s", id);
         cr_assert_str_eq(job_field(id, "status", buf, sizeof(buf)), "complete", "%s", id);
     }
+}
+
+/* ---- analysis ------------------------------------------------------------------------------- */
+
+Test(worker, segmentation_3d_runs_end_to_end_from_lpush)
+{
+    char dir[] = "/tmp/zsa-seg-XXXXXX", file[128], results[128], flag[160], csv[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/stack.tif", dir);
+    snprintf(results, sizeof(results), "%s/results", dir);
+    snprintf(flag, sizeof(flag), "--results-dir=%s", results);
+    struct za_synth_opts so;
+    za_synth_defaults(&so);
+    so.nx = 96, so.ny = 64, so.nz = 20;
+    struct za_stack st;
+    struct za_sphere *sp;
+    int n;
+    struct za_err e;
+    cr_assert_eq(za_synth(&so, &st, &sp, &n, &e), 0, "%s", e.message);
+    cr_assert_eq(za_tiff_write(file, &st, false, true, &e), 0, "%s", e.message);
+    free(sp);
+    za_stack_free(&st);
+    char bad[128];
+    snprintf(bad, sizeof(bad), "%s/bad.tif", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("II*\0garbage", f);
+    fclose(f);
+
+    start_worker(&W, "seg", flag, NULL);
+    char job[512];
+    snprintf(job, sizeof(job),
+             "{\"job_id\":\"seg1\",\"image_id\":\"st\",\"file_path\":\"%s\","
+             "\"algorithm\":\"segmentation_3d\",\"parameters\":{\"sigma\":[0.5,0.5,0.5]},"
+             "\"session_id\":\"sg\"}",
+             file);
+    lpush(job);
+    snprintf(job, sizeof(job),
+             "{\"job_id\":\"seg2\",\"image_id\":\"bad\",\"file_path\":\"%s\","
+             "\"algorithm\":\"segmentation_3d\",\"session_id\":\"sg\"}",
+             bad);
+    lpush(job);
+    cr_assert(wait_field("seg1", "status", "complete", 30000), "segmentation did not complete");
+    cr_assert(wait_field("seg2", "status", "failed", 30000));
+    char buf[256];
+    cr_expect_str_eq(job_field("seg2", "error_code", buf, sizeof(buf)), "INVALID_IMAGE");
+
+    redisReply *r = cmd("GET zsa:result:seg1.r1");
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    struct pr_value v;
+    struct pr_err err;
+    cr_assert_eq(pr_value_parse_json(r->str, r->len, &v, &err), 0, "%s", err.text);
+    freeReplyObject(r);
+    const struct pr_value *sum = pr_value_get(&v, "summary");
+    cr_assert_not_null(sum);
+    const struct pr_value *count = pr_value_get(sum, "object_count");
+    cr_assert(count && count->type == PR_V_INT);
+    cr_expect_eq(count->u.i, n, "%lld objects for %d spheres", (long long)count->u.i, n);
+    const struct pr_value *conf = pr_value_get(&v, "confidence_score");
+    cr_assert(conf && conf->type == PR_V_DOUBLE);
+    cr_expect(conf->u.d > 0.7 && conf->u.d <= 1, "confidence %g on a clean stack", conf->u.d);
+    pr_value_deinit(&v);
+
+    /* the object table has one row per object */
+    snprintf(csv, sizeof(csv), "%s/seg1/objects.csv", results);
+    f = fopen(csv, "r");
+    cr_assert_not_null(f, "%s", csv);
+    int lines = 0;
+    for (int ch; (ch = fgetc(f)) != EOF;)
+        lines += ch == '\n';
+    fclose(f);
+    cr_expect_eq(lines, n + 1);
+    snprintf(csv, sizeof(csv), "rm -rf '%s'", dir);
+    cr_expect_eq(system(csv), 0);
 }

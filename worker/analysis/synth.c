@@ -84,14 +84,18 @@ int za_synth(const struct za_synth_opts *o, struct za_stack *out, struct za_sphe
     int cap = 64;
     struct za_sphere *sp = malloc(sizeof(*sp) * (size_t)cap);
     int count = 0;
+    if (!sp)
+        goto placed;
     for (double z = lo[2]; z <= hi[2]; z += round((pairs ? pitch : inner) / d[2]))
         for (double y = lo[1]; y <= hi[1]; y += round((pairs ? pitch : inner) / d[1]))
             for (double x = lo[0], k = 0; x <= hi[0]; k++) {
                 if (o->max_spheres && count == o->max_spheres)
                     goto placed;
                 if (count == cap) {
-                    cap *= 2;
-                    sp = realloc(sp, sizeof(*sp) * (size_t)cap);
+                    struct za_sphere *more = realloc(sp, sizeof(*sp) * (size_t)cap * 2);
+                    if (!more)
+                        goto placed; /* out of memory: the spheres placed so far */
+                    sp = more, cap *= 2;
                 }
                 sp[count] = (struct za_sphere){x, y, z, o->radius[count % nr], 0};
                 count++;

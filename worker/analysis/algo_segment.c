@@ -202,8 +202,7 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
         fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
         goto out;
     }
-    for (size_t i = 0; i < nv; i++)
-        v[i] = (float)za_get(&raw, i);
+    za_to_float(&raw, v);
     double sv[3] = {sigma[0] / raw.dx, sigma[1] / raw.dy, sigma[2] / raw.dz};
     ctx->progress(ctx, 40, "Smoothing");
     double t1 = now_ms();

@@ -50,6 +50,9 @@ static inline size_t za_voxels(const struct za_stack *s)
 int za_stack_alloc(struct za_stack *s, int nx, int ny, int nz, enum za_dtype t);
 void za_stack_free(struct za_stack *s);
 
+/* Every sample as a float into out (za_voxels(s) of them): one typed loop per sample type. */
+void za_to_float(const struct za_stack *s, float *out);
+
 /* Sample i as a double, whatever the type. */
 double za_get(const struct za_stack *s, size_t i);
 

@@ -70,6 +70,27 @@ double za_get(const struct za_stack *s, size_t i)
     return 0;
 }
 
+#define ZA_CONVERT(T)                                                                              \
+    do {                                                                                           \
+        const T *p = s->data;                                                                      \
+        for (size_t i = 0; i < n; i++)                                                             \
+            out[i] = (float)p[i];                                                                  \
+    } while (0)
+
+void za_to_float(const struct za_stack *s, float *out)
+{
+    size_t n = za_voxels(s);
+    switch (s->dtype) {
+    case ZA_U8: ZA_CONVERT(uint8_t); break;
+    case ZA_U16: ZA_CONVERT(uint16_t); break;
+    case ZA_U32: ZA_CONVERT(uint32_t); break;
+    case ZA_I8: ZA_CONVERT(int8_t); break;
+    case ZA_I16: ZA_CONVERT(int16_t); break;
+    case ZA_I32: ZA_CONVERT(int32_t); break;
+    case ZA_F32: memcpy(out, s->data, n * sizeof(float)); break;
+    }
+}
+
 static void fail(struct za_err *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void fail(struct za_err *err, const char *code, const char *fmt, ...)

@@ -73,8 +73,9 @@ Test(segment, separated_spheres_are_found_exactly_with_their_centroids)
     size_t nv = za_voxels(&s);
     float *v = malloc(nv * sizeof(float));
     uint32_t *labels = malloc(nv * sizeof(uint32_t)), count;
-    for (size_t i = 0; i < nv; i++)
-        v[i] = (float)za_get(&s, i);
+    za_to_float(&s, v);
+    for (size_t i = 0; i < nv; i += 997)
+        cr_assert_eq(v[i], (float)za_get(&s, i));
     double sigma[3] = {1, 1, 0.5}, sep;
     cr_assert_eq(za_gaussian3d(v, s.nx, s.ny, s.nz, sigma), 0);
     double thr = za_otsu(v, nv, false, &sep);

@@ -911,6 +911,9 @@ static void metrics(struct evbuffer *b, void *arg)
                     "Keys of ended jobs and idle streams given a TTL.", l, s->expired);
     cm_http_counter(b, "zsa_scheduler_lease_gained_total", "Times this scheduler became leader.", l,
                     s->lease_gained);
+    cm_http_counter(b, "zsa_scheduler_lease_lost_total",
+                    "Times this scheduler stood down (lease taken or not renewed in time).", l,
+                    s->lease_lost);
     cm_http_counter(b, "zsa_scheduler_redis_reconnects_total", "Redis reconnections.", l,
                     s->cmd.losses);
     cm_http_counter(b, "zsa_scheduler_redis_errors_total", "Error replies.", l, s->errors);

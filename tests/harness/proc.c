@@ -204,3 +204,11 @@ long th_proc_rss_kb(pid_t pid)
         fclose(f);
     return kb;
 }
+
+bool th_proc_log_clean(const struct th_proc *p, const char *who, char *buf, size_t n)
+{
+    th_proc_log(p, buf, n);
+    if (getenv("ZSA_TEST_VERBOSE"))
+        fprintf(stderr, "--- %s log ---\n%s\n", who, buf);
+    return !strstr(buf, "Sanitizer") && !strstr(buf, "runtime error");
+}

@@ -54,3 +54,7 @@ long th_proc_rss_kb(pid_t pid);
 
 /* Reads the log into buf (NUL-terminated, truncated to n). */
 void th_proc_log(const struct th_proc *p, char *buf, size_t n);
+
+/* Reads p's log into buf and returns true when it holds no sanitizer report (AddressSanitizer,
+ * LeakSanitizer, UBSan). With ZSA_TEST_VERBOSE set, also prints it to stderr under who. */
+bool th_proc_log_clean(const struct th_proc *p, const char *who, char *buf, size_t n);

@@ -40,10 +40,7 @@ static void check_log(struct th_proc *p, const char *who)
     static char log[65536];
     if (!p->log[0])
         return;
-    th_proc_log(p, log, sizeof(log));
-    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "%s log:\n%s", who, log);
-    if (getenv("ZSA_TEST_VERBOSE"))
-        fprintf(stderr, "--- %s log ---\n%s\n", who, log);
+    cr_expect(th_proc_log_clean(p, who, log, sizeof(log)), "%s log:\n%s", who, log);
 }
 
 static void teardown(void)

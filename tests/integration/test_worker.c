@@ -34,11 +34,7 @@ static void teardown(void)
 {
     /* a worker that exited by itself ran LeakSanitizer at exit: its log must be clean */
     static char log[65536];
-    th_proc_log(&W, log, sizeof(log));
-    cr_expect(!strstr(log, "Sanitizer") && !strstr(log, "runtime error"), "worker log:\n%s", log);
-    if (getenv("ZSA_TEST_VERBOSE")) { /* the worker's own log, to see what it did */
-        fprintf(stderr, "--- worker log ---\n%s\n", log);
-    }
+    cr_expect(th_proc_log_clean(&W, "worker", log, sizeof(log)), "worker log:\n%s", log);
     th_proc_stop(&W);
     if (C)
         redisFree(C);

@@ -44,7 +44,8 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
 LIB      := $(BUILD)/libzsa.a
 
 DAEMONS  := gateway worker scheduler
-BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-synth
+BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-synth \
+            $(BUILD)/bin/zsa-analyze
 # each daemon's code except main.c goes into its own archive, which its tests link too
 daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
@@ -147,6 +148,11 @@ clean:
 	rm -rf build
 
 # ---- rules --------------------------------------------------------------------------------------
+# the analysis engine's loops are written to vectorize: -O3 (not under the sanitizers' -O1)
+ifneq ($(SAN),1)
+$(BUILD)/obj/worker/analysis/%.o: CFLAGS += -O3
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $@")
@@ -175,10 +181,12 @@ $(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(BUILD)/libzsa-%.a $(LIB)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS_$*) $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/bin/zsa-synth: $(BUILD)/obj/tools/zsa_synth.o $(BUILD)/libzsa-worker.a $(LIB)
+# the analysis tools link the worker's archive (algorithms, analysis engine)
+$(BUILD)/bin/zsa-synth $(BUILD)/bin/zsa-analyze: $(BUILD)/bin/zsa-%: $(BUILD)/obj/tools/zsa_%.o \
+                                                $(BUILD)/libzsa-worker.a $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -levent $(LDLIBS) $(CUDA_LIBS)
 
 $(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
 	@mkdir -p $(@D)

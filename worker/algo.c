@@ -32,20 +32,27 @@ const char *wk_algo_names(void)
     return names;
 }
 
+bool wk_value_num(const struct pr_value *v, double *out)
+{
+    switch (v ? v->type : PR_V_NULL) {
+    case PR_V_INT: *out = (double)v->u.i; return true;
+    case PR_V_UINT: *out = (double)v->u.u; return true;
+    case PR_V_DOUBLE: *out = v->u.d; return true;
+    default: return false;
+    }
+}
+
 double wk_param_num(const struct pr_value *params, const char *key, double def, bool *bad)
 {
     const struct pr_value *v = pr_value_get(params, key);
+    double d;
     if (!v)
         return def;
-    switch (v->type) {
-    case PR_V_INT: return (double)v->u.i;
-    case PR_V_UINT: return (double)v->u.u;
-    case PR_V_DOUBLE: return v->u.d;
-    default:
-        if (bad)
-            *bad = true;
-        return def;
-    }
+    if (wk_value_num(v, &d))
+        return d;
+    if (bad)
+        *bad = true;
+    return def;
 }
 
 void wk_algo_result_deinit(struct wk_algo_result *res)

@@ -54,6 +54,9 @@ const struct wk_algo *wk_algo_find(const char *name);
 /* Names of all algorithms, comma-separated, for error messages. */
 const char *wk_algo_names(void);
 
+/* A number value (int, uint or double) as a double: true, or false for any other type. */
+bool wk_value_num(const struct pr_value *v, double *out);
+
 /* Parameter helpers: the number at key (ints and floats), or def when absent. *bad is set when
  * the key is present but not a number. */
 double wk_param_num(const struct pr_value *params, const char *key, double def, bool *bad);

@@ -8,6 +8,7 @@
 #include "common/gpu.h"
 #include "common/net.h"
 #include "common/text.h"
+#include "worker/analysis/par.h"
 #include "worker/worker.h"
 
 #define OPT(name, type, field, def, lo, hi, help)                                                  \
@@ -44,6 +45,10 @@ static const struct cm_opt wk_opts[] = {
         "on SIGTERM, running jobs may finish within this; then they go back to the queue"),
     OPT("outbox-max", CM_OPT_INT, outbox_max, "10000", 10, 10000000,
         "commands buffered while Redis is away (past it, progress events are dropped)"),
+    OPT("analysis-threads", CM_OPT_INT, analysis_threads, "0", 0, 256,
+        "threads of one analysis job (0: the CPUs this process may use, divided by --slots)"),
+    OPT("buffer-cache-mb", CM_OPT_INT, buffer_cache_mb, "1024", 0, 1048576,
+        "MB of freed working volumes kept for the next job (saves page faults; 0: off)"),
     {"metrics-listen", CM_OPT_STR, offsetof(struct wk_config, metrics_listen), "127.0.0.1:0", 0, 0,
      NULL, cm_opt_check_listen_or_empty,
      "address of /metrics and /healthz (port 0: any free port; \"\": off)"},
@@ -62,6 +67,10 @@ int main(int argc, char **argv)
             free(cfg.results_dir);
             cfg.results_dir = cm_xasprintf("%s/results", cfg.data_dir);
         }
+        int cpus = (za_set_threads(0), za_threads());
+        za_set_threads(cfg.analysis_threads ? cfg.analysis_threads
+                                            : (cpus / cfg.slots > 0 ? cpus / cfg.slots : 1));
+        za_set_cache_limit((size_t)cfg.buffer_cache_mb << 20);
         if (cfg.common.check) {
             struct cm_gpu_probe gpu;
             cm_gpu_probe(&gpu);

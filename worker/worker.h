@@ -36,6 +36,8 @@ struct wk_config {
     int heartbeat_ttl_s;
     int grace_ms;         /* SIGTERM: how long running jobs may finish */
     int outbox_max;       /* commands buffered while Redis is away */
+    int analysis_threads; /* threads per analysis job (0: CPUs / slots) */
+    int buffer_cache_mb;  /* freed working volumes kept for the next job */
     char *metrics_listen; /* host:port for /metrics and /healthz; "" disables */
 };
 

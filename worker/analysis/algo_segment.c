@@ -16,6 +16,7 @@
 
 #include "worker/algo.h"
 #include "worker/analysis/filter.h"
+#include "worker/analysis/par.h"
 #include "worker/analysis/segment.h"
 #include "worker/analysis/stack.h"
 
@@ -28,12 +29,11 @@ static bool sigma_param(const struct pr_value *p, double out[3], char *err, size
     if (!v)
         return true;
     if (v->type == PR_V_ARRAY && v->u.a.n == 3) {
-        for (int i = 0; i < 3; i++) {
-            const struct pr_value *e = &v->u.a.items[i];
-            out[i] = e->type == PR_V_INT ? (double)e->u.i : e->type == PR_V_DOUBLE ? e->u.d : -1;
-        }
-    } else if (v->type == PR_V_INT || v->type == PR_V_DOUBLE) {
-        out[0] = out[1] = out[2] = v->type == PR_V_INT ? (double)v->u.i : v->u.d;
+        for (int i = 0; i < 3; i++)
+            if (!wk_value_num(&v->u.a.items[i], &out[i]))
+                out[i] = -1;
+    } else if (wk_value_num(v, &out[0])) {
+        out[1] = out[2] = out[0];
     } else {
         out[0] = -1;
     }
@@ -146,7 +146,7 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
     struct za_stack lab = *raw;
     size_t nv = za_voxels(raw);
     lab.dtype = n < 65536 ? ZA_U16 : ZA_U32;
-    lab.data = malloc(nv * za_dtype_size(lab.dtype));
+    lab.data = za_alloc(nv * za_dtype_size(lab.dtype));
     if (!lab.data) {
         snprintf(err, errlen, "no memory for the label volume");
         return -1;
@@ -160,7 +160,7 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
     snprintf(path, sizeof(path), "%s/labels.tif", dir);
     struct za_err ze;
     int rc = za_tiff_write(path, &lab, false, true, &ze);
-    free(lab.data);
+    za_free(lab.data);
     if (rc != 0) {
         snprintf(err, errlen, "%s", ze.message);
         return -1;
@@ -194,19 +194,21 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     }
     tms[0] = now_ms() - t0;
     size_t nv = za_voxels(&raw);
-    float *v = malloc(nv * sizeof(float));
-    uint32_t *labels = malloc(nv * sizeof(uint32_t));
+    float *v = za_alloc(nv * sizeof(float));
+    uint32_t *labels = za_alloc(nv * sizeof(uint32_t));
     struct za_object *objs = NULL;
     int rc = -1;
     if (!v || !labels) {
         fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
         goto out;
     }
-    za_to_float(&raw, v);
-    double sv[3] = {sigma[0] / raw.dx, sigma[1] / raw.dy, sigma[2] / raw.dz};
     ctx->progress(ctx, 40, "Smoothing");
     double t1 = now_ms();
-    if (za_gaussian3d(v, raw.nx, raw.ny, raw.nz, sv) != 0) {
+    double sv[3] = {sigma[0] / raw.dx, sigma[1] / raw.dy, sigma[2] / raw.dz};
+    int zr = za_gaussian3d_from(&raw, v, sv, ctx->cancel);
+    if (zr == ZA_ECANCEL)
+        goto cancelled;
+    if (zr != ZA_OK) {
         fail(res, "IMAGE_TOO_LARGE", "no memory for smoothing", true);
         goto out;
     }
@@ -219,14 +221,15 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     double sep = 0, thr = za_otsu(v, nv, integer, &sep);
     if (manual)
         thr = tp->type == PR_V_INT ? (double)tp->u.i : tp->u.d;
-    size_t fg = 0;
-    for (size_t i = 0; i < nv; i++)
-        fg += v[i] > thr;
     tms[2] = now_ms() - t1;
     ctx->progress(ctx, 65, "Labelling");
     t1 = now_ms();
     uint32_t count = 0;
-    if (za_label(v, raw.nx, raw.ny, raw.nz, thr, conn, labels, &count) != 0) {
+    size_t fg = 0;
+    zr = za_label(v, raw.nx, raw.ny, raw.nz, thr, conn, labels, &count, &fg, ctx->cancel);
+    if (zr == ZA_ECANCEL)
+        goto cancelled;
+    if (zr != ZA_OK) {
         fail(res, "IMAGE_TOO_LARGE", "no memory for labelling", true);
         goto out;
     }
@@ -336,8 +339,8 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
 cancelled:
     fail(res, "CANCELLED", "cancelled", true);
 out:
-    free(v);
-    free(labels);
+    za_free(v);
+    za_free(labels);
     free(objs);
     za_stack_free(&raw);
     return rc;

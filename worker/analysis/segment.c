@@ -6,6 +6,122 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "worker/analysis/par.h"
+
+/* ---- histograms ------------------------------------------------------------------------------ */
+
+#define ZA_MAX_INT_BINS ((size_t)1 << 24) /* integer ranges above it use nbins equal bins */
+
+struct hist {
+    double lo, hi;  /* value range */
+    size_t nb;      /* bins */
+    bool exact;     /* one bin per integer value */
+    double *count;  /* nb */
+    double *centre; /* nb */
+};
+
+struct hist_job {
+    const float *v;
+    size_t n;
+    struct hist *h;
+    float *lo, *hi; /* per thread */
+    uint64_t **count;
+};
+
+static void range_chunk(void *arg, long begin, long end, int thread)
+{
+    struct hist_job *j = arg;
+    float lo = j->lo[thread], hi = j->hi[thread];
+    for (size_t i = (size_t)begin; i < (size_t)end; i++) {
+        lo = j->v[i] < lo ? j->v[i] : lo;
+        hi = j->v[i] > hi ? j->v[i] : hi;
+    }
+    j->lo[thread] = lo, j->hi[thread] = hi;
+}
+
+static void hist_chunk(void *arg, long begin, long end, int thread)
+{
+    struct hist_job *j = arg;
+    uint64_t *c = j->count[thread];
+    double lo = j->h->lo, norm = (double)j->h->nb / (j->h->hi - j->h->lo);
+    size_t last = j->h->nb - 1;
+    if (j->h->exact) {
+        for (size_t i = (size_t)begin; i < (size_t)end; i++)
+            c[(size_t)((double)j->v[i] - lo)]++;
+    } else { /* numpy.histogram: the last bin includes hi */
+        for (size_t i = (size_t)begin; i < (size_t)end; i++) {
+            size_t b = (size_t)(((double)j->v[i] - lo) * norm);
+            c[b > last ? last : b]++;
+        }
+    }
+}
+
+#define ZA_GRAIN 65536
+
+/* The histogram of v (n > 0): exact integer bins when integer and the range allows, else nbins
+ * equal bins from min to max. h->nb = 0 when all values are equal (h->lo). Returns ZA_OK or
+ * ZA_ENOMEM. */
+static int histogram(const float *v, size_t n, bool integer, size_t nbins, struct hist *h)
+{
+    memset(h, 0, sizeof(*h));
+    int nt = za_threads(), rc = ZA_ENOMEM;
+    float lo[nt], hi[nt];
+    uint64_t **count = calloc((size_t)nt, sizeof(uint64_t *));
+    if (!count)
+        return ZA_ENOMEM;
+    for (int t = 0; t < nt; t++)
+        lo[t] = hi[t] = v[0];
+    struct hist_job j = {v, n, h, lo, hi, count};
+    za_par_for((long)n, ZA_GRAIN, range_chunk, &j, NULL);
+    h->lo = lo[0], h->hi = hi[0];
+    for (int t = 1; t < nt; t++) {
+        h->lo = lo[t] < h->lo ? lo[t] : h->lo;
+        h->hi = hi[t] > h->hi ? hi[t] : h->hi;
+    }
+    if (h->lo == h->hi) {
+        rc = ZA_OK;
+        goto out;
+    }
+    h->exact = integer && h->hi - h->lo < (double)ZA_MAX_INT_BINS;
+    h->nb = h->exact ? (size_t)(h->hi - h->lo) + 1 : nbins;
+    /* one table per thread, unless that takes much memory */
+    int used = h->nb * (size_t)nt <= ((size_t)1 << 22) ? nt : 1;
+    for (int t = 0; t < used; t++)
+        if (!(count[t] = calloc(h->nb, sizeof(uint64_t))))
+            goto out;
+    h->count = calloc(h->nb, sizeof(double));
+    h->centre = malloc(h->nb * sizeof(double));
+    if (!h->count || !h->centre)
+        goto out;
+    if (used == nt)
+        za_par_for((long)n, ZA_GRAIN, hist_chunk, &j, NULL);
+    else
+        hist_chunk(&j, 0, (long)n, 0);
+    double width = (h->hi - h->lo) / (double)h->nb;
+    for (size_t b = 0; b < h->nb; b++) {
+        h->centre[b] = h->exact ? h->lo + (double)b : h->lo + width * ((double)b + 0.5);
+        for (int t = 0; t < used; t++)
+            h->count[b] += (double)count[t][b];
+    }
+    rc = ZA_OK;
+out:
+    for (int t = 0; t < nt; t++)
+        free(count[t]);
+    free(count);
+    if (rc != ZA_OK) {
+        free(h->count);
+        free(h->centre);
+        h->count = h->centre = NULL;
+    }
+    return rc;
+}
+
+static void hist_free(struct hist *h)
+{
+    free(h->count);
+    free(h->centre);
+}
+
 /* ---- Otsu ------------------------------------------------------------------------------------ */
 
 double za_otsu(const float *v, size_t n, bool integer, double *separability)
@@ -13,52 +129,23 @@ double za_otsu(const float *v, size_t n, bool integer, double *separability)
     *separability = 0;
     if (n == 0)
         return 0;
-    float lo = v[0], hi = v[0];
-    for (size_t i = 1; i < n; i++) {
-        lo = v[i] < lo ? v[i] : lo;
-        hi = v[i] > hi ? v[i] : hi;
-    }
-    if (lo == hi)
-        return lo;
-    size_t nb;
-    double width;
-    if (integer) {
-        nb = (size_t)((double)hi - (double)lo) + 1;
-        width = 1;
-    } else {
-        nb = 256;
-        width = ((double)hi - (double)lo) / 256.0;
-    }
-    double *count = calloc(nb, sizeof(double)), *centre = malloc(nb * sizeof(double));
-    if (!count || !centre) {
-        free(count);
-        free(centre);
+    struct hist h;
+    if (histogram(v, n, integer, 256, &h) != ZA_OK)
         return NAN;
-    }
-    for (size_t b = 0; b < nb; b++)
-        centre[b] = integer ? (double)lo + (double)b : (double)lo + width * ((double)b + 0.5);
-    for (size_t i = 0; i < n; i++) {
-        size_t b;
-        if (integer) {
-            b = (size_t)((double)v[i] - (double)lo);
-        } else { /* numpy.histogram: the last bin includes hi */
-            double f = ((double)v[i] - (double)lo) / ((double)hi - (double)lo) * 256.0;
-            b = f >= 256 ? 255 : (size_t)f;
-        }
-        count[b] += 1;
-    }
+    if (h.nb == 0)
+        return h.lo;
     /* between-class variance w1 w2 (m1 - m2)^2 for a split after bin b, as skimage: class 1 is
      * bins 0..b, class 2 bins b+1.. */
     double total = (double)n, sum_all = 0, sumsq = 0;
-    for (size_t b = 0; b < nb; b++) {
-        sum_all += count[b] * centre[b];
-        sumsq += count[b] * centre[b] * centre[b];
+    for (size_t b = 0; b < h.nb; b++) {
+        sum_all += h.count[b] * h.centre[b];
+        sumsq += h.count[b] * h.centre[b] * h.centre[b];
     }
     double w1 = 0, s1 = 0, best = -1;
     size_t best_b = 0;
-    for (size_t b = 0; b + 1 < nb; b++) {
-        w1 += count[b];
-        s1 += count[b] * centre[b];
+    for (size_t b = 0; b + 1 < h.nb; b++) {
+        w1 += h.count[b];
+        s1 += h.count[b] * h.centre[b];
         double w2 = total - w1;
         if (w1 <= 0 || w2 <= 0)
             continue;
@@ -71,14 +158,79 @@ double za_otsu(const float *v, size_t n, bool integer, double *separability)
     }
     double mean = sum_all / total, var_total = sumsq / total - mean * mean;
     *separability = var_total > 0 && best > 0 ? best / (total * total) / var_total : 0;
-    double thr = centre[best_b];
-    free(count);
-    free(centre);
+    double thr = h.centre[best_b];
+    hist_free(&h);
+    return thr;
+}
+
+/* ---- Li -------------------------------------------------------------------------------------- */
+
+double za_li(const float *v, size_t n, bool integer)
+{
+    if (n == 0)
+        return 0;
+    struct hist h;
+    if (histogram(v, n, integer, 65536, &h) != ZA_OK)
+        return NAN;
+    if (h.nb == 0)
+        return h.lo;
+    /* values shifted so that the minimum is 0 (Li's iteration takes logarithms of means) */
+    double total = 0, sum = 0;
+    for (size_t b = 0; b < h.nb; b++) {
+        h.centre[b] -= h.lo;
+        total += h.count[b];
+        sum += h.count[b] * h.centre[b];
+    }
+    double tol = h.exact ? 0.5 : (h.hi - h.lo) / (double)h.nb / 2;
+    double t_next = sum / total, t_curr = -2 * tol;
+    for (int iter = 0; iter < 1000 && fabs(t_next - t_curr) > tol; iter++) {
+        t_curr = t_next;
+        double cf = 0, sf = 0;
+        for (size_t b = 0; b < h.nb; b++)
+            if (h.centre[b] > t_curr)
+                cf += h.count[b], sf += h.count[b] * h.centre[b];
+        double cb = total - cf, sb = sum - sf;
+        if (cf <= 0 || cb <= 0)
+            break;
+        double mf = sf / cf, mb = sb / cb;
+        if (mb == 0)
+            break;
+        t_next = (mb - mf) / (log(mb) - log(mf));
+    }
+    double thr = t_next + h.lo;
+    hist_free(&h);
     return thr;
 }
 
 /* ---- connected components ---------------------------------------------------------------------
- */
+ * Runs of foreground along x are the nodes of a union-find whose roots are the smallest run index
+ * of their component, i.e. the component's first run in raster order: numbering the roots in
+ * index order gives scipy's numbering. Threads take slabs of whole rows: each finds its rows'
+ * runs and joins those that touch within the slab; the joins across slab boundaries follow on
+ * one thread. */
+
+struct run {
+    int x0, x1; /* [x0, x1) */
+};
+
+struct slab {
+    long row0, row1;   /* rows [row0, row1) (row = z * ny + y) */
+    struct run *runs;  /* this slab's runs, in raster order */
+    size_t nruns, cap; /* then: offset of the slab's runs in the global array */
+    bool oom;
+};
+
+struct label_job {
+    const float *v;
+    long nx, ny, nz;
+    double thr;
+    int conn;
+    struct slab *slabs;
+    size_t *row_off; /* nrows + 1: first run of each row (slab-local, then global) */
+    struct run *runs;
+    uint32_t *parent, *final;
+    uint32_t *labels;
+};
 
 static uint32_t find(uint32_t *parent, uint32_t x)
 {
@@ -98,92 +250,183 @@ static void unite(uint32_t *parent, uint32_t a, uint32_t b)
         parent[a] = b;
 }
 
-int za_label(const float *v, int nx, int ny, int nz, double thr, int connectivity, uint32_t *labels,
-             uint32_t *count)
+static void find_runs(void *arg, long s, long s_end, int thread)
 {
-    size_t n = (size_t)nx * ny * nz, cap = 1024;
-    uint32_t *parent = malloc(cap * sizeof(uint32_t)), next = 1;
-    if (!parent)
-        return -1;
-    parent[0] = 0;
-    /* the neighbours already visited in raster order: 3 (6-connectivity) or 13 (26) */
-    int off[13][3], no = 0;
-    for (int dz = -1; dz <= 0; dz++)
-        for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++) {
-                if (dz == 0 && (dy > 0 || (dy == 0 && dx >= 0)))
-                    continue;
-                int manhattan = abs(dx) + abs(dy) + abs(dz);
-                if (connectivity == 6 && manhattan != 1)
-                    continue;
-                off[no][0] = dx, off[no][1] = dy, off[no][2] = dz;
-                no++;
+    (void)thread, (void)s_end;
+    struct label_job *j = arg;
+    struct slab *sl = &j->slabs[s];
+    for (long row = sl->row0; row < sl->row1; row++) {
+        j->row_off[row] = sl->nruns;
+        const float *p = j->v + row * j->nx;
+        for (long x = 0; x < j->nx;) {
+            if (!(p[x] > j->thr)) {
+                x++;
+                continue;
             }
-    size_t sy = (size_t)nx, sz = (size_t)nx * ny;
-    for (int z = 0; z < nz; z++)
-        for (int y = 0; y < ny; y++)
-            for (int x = 0; x < nx; x++) {
-                size_t i = z * sz + y * sy + (size_t)x;
-                if (!(v[i] > thr)) {
-                    labels[i] = 0;
-                    continue;
+            long x0 = x;
+            while (x < j->nx && p[x] > j->thr)
+                x++;
+            if (sl->nruns == sl->cap) {
+                size_t cap = sl->cap ? 2 * sl->cap : 4096;
+                struct run *more = realloc(sl->runs, cap * sizeof(struct run));
+                if (!more) {
+                    sl->oom = true;
+                    return;
                 }
-                uint32_t l = 0;
-                for (int k = 0; k < no; k++) {
-                    int xx = x + off[k][0], yy = y + off[k][1], zz = z + off[k][2];
-                    if (xx < 0 || xx >= nx || yy < 0 || zz < 0)
-                        continue;
-                    uint32_t m = labels[(size_t)zz * sz + (size_t)yy * sy + (size_t)xx];
-                    if (!m)
-                        continue;
-                    if (!l)
-                        l = m;
-                    else if (m != l)
-                        unite(parent, l, m);
-                }
-                if (!l) {
-                    if (next == cap) {
-                        uint32_t *more = cap < UINT32_MAX / 2
-                                             ? realloc(parent, 2 * cap * sizeof(uint32_t))
-                                             : NULL;
-                        if (!more) {
-                            free(parent);
-                            return -1;
-                        }
-                        parent = more, cap *= 2;
-                    }
-                    parent[next] = next;
-                    l = next++;
-                }
-                labels[i] = l;
+                sl->runs = more, sl->cap = cap;
             }
-    /* final labels: roots numbered in the order of their first voxel */
-    uint32_t *final = calloc(next, sizeof(uint32_t)), k = 0;
-    if (!final) {
-        free(parent);
-        return -1;
+            sl->runs[sl->nruns++] = (struct run){(int)x0, (int)x};
+        }
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!labels[i])
-            continue;
-        uint32_t r = find(parent, labels[i]);
-        if (!final[r])
-            final[r] = ++k;
-        labels[i] = final[r];
+}
+
+/* Joins the runs of row a with those of row b that touch them (e: 1 to count diagonal
+ * contact). */
+static void join_rows(struct label_job *j, long a, long b, int e)
+{
+    size_t i = j->row_off[a], ie = j->row_off[a + 1], k = j->row_off[b], ke = j->row_off[b + 1];
+    while (i < ie && k < ke) {
+        const struct run *ra = &j->runs[i], *rb = &j->runs[k];
+        if (ra->x0 < rb->x1 + e && rb->x0 < ra->x1 + e)
+            unite(j->parent, (uint32_t)i, (uint32_t)k);
+        if (ra->x1 < rb->x1)
+            i++;
+        else
+            k++;
     }
-    free(final);
-    free(parent);
+}
+
+/* Joins row's runs with the rows before it that it may touch, from row min_row on. */
+static void join_row(struct label_job *j, long row, long min_row)
+{
+    long y = row % j->ny, ny = j->ny;
+    if (j->conn == 6) {
+        if (y > 0 && row - 1 >= min_row)
+            join_rows(j, row, row - 1, 0);
+        if (row - ny >= min_row)
+            join_rows(j, row, row - ny, 0);
+        return;
+    }
+    if (y > 0 && row - 1 >= min_row)
+        join_rows(j, row, row - 1, 1);
+    for (long dy = -1; dy <= 1; dy++) {
+        long q = row - ny + dy;
+        if (y + dy >= 0 && y + dy < ny && q >= min_row)
+            join_rows(j, row, q, 1);
+    }
+}
+
+static void join_slab(void *arg, long s, long s_end, int thread)
+{
+    (void)thread, (void)s_end;
+    struct label_job *j = arg;
+    for (long row = j->slabs[s].row0; row < j->slabs[s].row1; row++)
+        join_row(j, row, j->slabs[s].row0);
+}
+
+static void write_labels(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct label_job *j = arg;
+    for (long row = begin; row < end; row++) {
+        uint32_t *out = j->labels + row * j->nx;
+        long x = 0;
+        for (size_t i = j->row_off[row]; i < j->row_off[row + 1]; i++) {
+            for (; x < j->runs[i].x0; x++)
+                out[x] = 0;
+            for (; x < j->runs[i].x1; x++)
+                out[x] = j->final[i];
+        }
+        for (; x < j->nx; x++)
+            out[x] = 0;
+    }
+}
+
+int za_label(const float *v, int nx, int ny, int nz, double thr, int connectivity, uint32_t *labels,
+             uint32_t *count, size_t *foreground, const atomic_bool *cancel)
+{
+    long nrows = (long)ny * nz;
+    int ns = za_threads() * 4, rc = ZA_ENOMEM;
+    if (ns > nrows)
+        ns = (int)(nrows > 0 ? nrows : 1);
+    struct label_job j = {
+        .v = v, .nx = nx, .ny = ny, .nz = nz, .thr = thr, .conn = connectivity, .labels = labels};
+    j.slabs = calloc((size_t)ns, sizeof(struct slab));
+    j.row_off = malloc(((size_t)nrows + 1) * sizeof(size_t));
+    *count = 0, *foreground = 0;
+    if (!j.slabs || !j.row_off)
+        goto out;
+    for (int s = 0; s < ns; s++)
+        j.slabs[s].row0 = nrows * s / ns, j.slabs[s].row1 = nrows * (s + 1) / ns;
+    if ((rc = za_par_for(ns, 1, find_runs, &j, cancel)) != ZA_OK)
+        goto out;
+    rc = ZA_ENOMEM;
+    size_t total = 0;
+    for (int s = 0; s < ns; s++) {
+        if (j.slabs[s].oom)
+            goto out;
+        size_t n = j.slabs[s].nruns;
+        j.slabs[s].nruns = total; /* now the slab's offset */
+        total += n;
+    }
+    if (total >= UINT32_MAX)
+        goto out;
+    j.runs = malloc((total ? total : 1) * sizeof(struct run));
+    j.parent = malloc((total ? total : 1) * sizeof(uint32_t));
+    j.final = malloc((total ? total : 1) * sizeof(uint32_t));
+    if (!j.runs || !j.parent || !j.final)
+        goto out;
+    for (int s = 0; s < ns; s++) {
+        struct slab *sl = &j.slabs[s];
+        size_t n = (s + 1 < ns ? j.slabs[s + 1].nruns : total) - sl->nruns;
+        if (n)
+            memcpy(j.runs + sl->nruns, sl->runs, n * sizeof(struct run));
+        for (long row = sl->row0; row < sl->row1; row++)
+            j.row_off[row] += sl->nruns;
+    }
+    j.row_off[nrows] = total;
+    for (size_t i = 0; i < total; i++) {
+        j.parent[i] = (uint32_t)i;
+        *foreground += (size_t)(j.runs[i].x1 - j.runs[i].x0);
+    }
+    if ((rc = za_par_for(ns, 1, join_slab, &j, cancel)) != ZA_OK)
+        goto out;
+    /* the rows whose neighbours lie in the slab before */
+    for (int s = 1; s < ns; s++)
+        for (long row = j.slabs[s].row0; row < j.slabs[s].row1 && row <= j.slabs[s].row0 + ny;
+             row++)
+            join_row(&j, row, 0);
+    uint32_t k = 0;
+    for (size_t i = 0; i < total; i++) {
+        uint32_t r = find(j.parent, (uint32_t)i);
+        j.final[i] = r == i ? ++k : j.final[r];
+    }
     *count = k;
-    return 0;
+    rc = za_par_for(nrows, 64, write_labels, &j, cancel);
+out:
+    for (int s = 0; j.slabs && s < ns; s++)
+        free(j.slabs[s].runs);
+    free(j.slabs);
+    free(j.row_off);
+    free(j.runs);
+    free(j.parent);
+    free(j.final);
+    return rc;
 }
 
 /* ---- measurements -----------------------------------------------------------------------------
  */
 
-int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t count,
-               struct za_object *objs)
+struct measure_job {
+    const struct za_stack *raw;
+    const uint32_t *labels;
+    uint32_t count;
+    struct za_object **objs; /* per thread */
+    double **row;            /* per thread: the raw row as doubles */
+};
+
+static void objs_init(struct za_object *objs, uint32_t count, int nx, int ny, int nz)
 {
-    int nx = raw->nx, ny = raw->ny, nz = raw->nz;
     for (uint32_t k = 0; k < count; k++) {
         struct za_object *o = &objs[k];
         memset(o, 0, sizeof(*o));
@@ -191,36 +434,90 @@ int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t coun
         o->x0 = nx, o->y0 = ny, o->z0 = nz, o->x1 = o->y1 = o->z1 = -1;
         o->min = DBL_MAX, o->max = -DBL_MAX;
     }
+}
+
+static void measure_rows(void *arg, long begin, long end, int thread)
+{
+    struct measure_job *j = arg;
+    const struct za_stack *raw = j->raw;
+    const uint32_t *labels = j->labels;
+    struct za_object *objs = j->objs[thread];
+    double *w = j->row[thread];
+    int nx = raw->nx, ny = raw->ny, nz = raw->nz;
     double ax = raw->dy * raw->dz, ay = raw->dx * raw->dz, az = raw->dx * raw->dy;
     size_t sy = (size_t)nx, sz = (size_t)nx * ny;
-    for (int z = 0; z < nz; z++)
-        for (int y = 0; y < ny; y++)
-            for (int x = 0; x < nx; x++) {
-                size_t i = z * sz + y * sy + (size_t)x;
-                uint32_t l = labels[i];
-                if (!l)
-                    continue;
-                struct za_object *o = &objs[l - 1];
-                double w = za_get(raw, i);
-                o->voxels++;
-                o->cx += x, o->cy += y, o->cz += z;
-                o->wcx += w * x, o->wcy += w * y, o->wcz += w * z;
-                o->sum += w;
-                o->min = w < o->min ? w : o->min;
-                o->max = w > o->max ? w : o->max;
-                o->x0 = x < o->x0 ? x : o->x0, o->x1 = x > o->x1 ? x : o->x1;
-                o->y0 = y < o->y0 ? y : o->y0, o->y1 = y > o->y1 ? y : o->y1;
-                o->z0 = z < o->z0 ? z : o->z0, o->z1 = z > o->z1 ? z : o->z1;
-                if (x == 0 || y == 0 || z == 0 || x == nx - 1 || y == ny - 1 || z == nz - 1)
-                    o->touches_border = true;
-                /* faces towards a voxel of another label or the outside */
-                o->surface += (x == 0 || labels[i - 1] != l) * ax;
-                o->surface += (x == nx - 1 || labels[i + 1] != l) * ax;
-                o->surface += (y == 0 || labels[i - sy] != l) * ay;
-                o->surface += (y == ny - 1 || labels[i + sy] != l) * ay;
-                o->surface += (z == 0 || labels[i - sz] != l) * az;
-                o->surface += (z == nz - 1 || labels[i + sz] != l) * az;
-            }
+    for (long row = begin; row < end; row++) {
+        int y = (int)(row % ny), z = (int)(row / ny);
+        size_t base = (size_t)row * sy;
+        za_to_double_range(raw, base, sy, w);
+        for (int x = 0; x < nx; x++) {
+            size_t i = base + (size_t)x;
+            uint32_t l = labels[i];
+            if (!l)
+                continue;
+            struct za_object *o = &objs[l - 1];
+            o->voxels++;
+            o->cx += x, o->cy += y, o->cz += z;
+            o->wcx += w[x] * x, o->wcy += w[x] * y, o->wcz += w[x] * z;
+            o->sum += w[x];
+            o->min = w[x] < o->min ? w[x] : o->min;
+            o->max = w[x] > o->max ? w[x] : o->max;
+            o->x0 = x < o->x0 ? x : o->x0, o->x1 = x > o->x1 ? x : o->x1;
+            o->y0 = y < o->y0 ? y : o->y0, o->y1 = y > o->y1 ? y : o->y1;
+            o->z0 = z < o->z0 ? z : o->z0, o->z1 = z > o->z1 ? z : o->z1;
+            if (x == 0 || y == 0 || z == 0 || x == nx - 1 || y == ny - 1 || z == nz - 1)
+                o->touches_border = true;
+            /* faces towards a voxel of another label or the outside */
+            o->surface += (x == 0 || labels[i - 1] != l) * ax;
+            o->surface += (x == nx - 1 || labels[i + 1] != l) * ax;
+            o->surface += (y == 0 || labels[i - sy] != l) * ay;
+            o->surface += (y == ny - 1 || labels[i + sy] != l) * ay;
+            o->surface += (z == 0 || labels[i - sz] != l) * az;
+            o->surface += (z == nz - 1 || labels[i + sz] != l) * az;
+        }
+    }
+}
+
+static void merge_object(struct za_object *o, const struct za_object *p)
+{
+    o->voxels += p->voxels;
+    o->cx += p->cx, o->cy += p->cy, o->cz += p->cz;
+    o->wcx += p->wcx, o->wcy += p->wcy, o->wcz += p->wcz;
+    o->sum += p->sum, o->surface += p->surface;
+    o->min = p->min < o->min ? p->min : o->min;
+    o->max = p->max > o->max ? p->max : o->max;
+    o->x0 = p->x0 < o->x0 ? p->x0 : o->x0, o->x1 = p->x1 > o->x1 ? p->x1 : o->x1;
+    o->y0 = p->y0 < o->y0 ? p->y0 : o->y0, o->y1 = p->y1 > o->y1 ? p->y1 : o->y1;
+    o->z0 = p->z0 < o->z0 ? p->z0 : o->z0, o->z1 = p->z1 > o->z1 ? p->z1 : o->z1;
+    o->touches_border |= p->touches_border;
+}
+
+int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t count,
+               struct za_object *objs)
+{
+    int nx = raw->nx, ny = raw->ny, nz = raw->nz, nt = za_threads(), rc = ZA_ENOMEM;
+    size_t table = (size_t)count * sizeof(struct za_object);
+    if (table * (size_t)nt > ((size_t)64 << 20))
+        nt = 1; /* many objects: one table */
+    struct za_object *tables[nt];
+    double *rows[nt];
+    for (int t = 0; t < nt; t++) {
+        tables[t] = t ? malloc(table ? table : 1) : objs;
+        rows[t] = malloc((size_t)nx * sizeof(double));
+    }
+    for (int t = 0; t < nt; t++)
+        if (!tables[t] || !rows[t])
+            goto out;
+    for (int t = 0; t < nt; t++)
+        objs_init(tables[t], count, nx, ny, nz);
+    struct measure_job j = {raw, labels, count, tables, rows};
+    if (nt > 1)
+        za_par_for((long)ny * nz, 16, measure_rows, &j, NULL);
+    else
+        measure_rows(&j, 0, (long)ny * nz, 0);
+    for (int t = 1; t < nt; t++)
+        for (uint32_t k = 0; k < count; k++)
+            merge_object(&objs[k], &tables[t][k]);
     for (uint32_t k = 0; k < count; k++) {
         struct za_object *o = &objs[k];
         if (o->voxels) {
@@ -232,7 +529,27 @@ int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t coun
             o->wcx = o->cx, o->wcy = o->cy, o->wcz = o->cz;
         }
     }
-    return 0;
+    rc = ZA_OK;
+out:
+    for (int t = 0; t < nt; t++) {
+        if (t)
+            free(tables[t]);
+        free(rows[t]);
+    }
+    return rc;
+}
+
+struct relabel_job {
+    uint32_t *labels;
+    const uint32_t *map;
+};
+
+static void relabel_chunk(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct relabel_job *j = arg;
+    for (long i = begin; i < end; i++)
+        j->labels[i] = j->map[j->labels[i]];
 }
 
 uint32_t za_filter_volume(uint32_t *labels, size_t n, struct za_object *objs, uint32_t count,
@@ -248,9 +565,10 @@ uint32_t za_filter_volume(uint32_t *labels, size_t n, struct za_object *objs, ui
             objs[kept - 1].label = kept;
         }
     }
-    if (kept != count)
-        for (size_t i = 0; i < n; i++)
-            labels[i] = map[labels[i]];
+    if (kept != count) {
+        struct relabel_job j = {labels, map};
+        za_par_for((long)n, ZA_GRAIN, relabel_chunk, &j, NULL);
+    }
     free(map);
     return kept;
 }

@@ -3,6 +3,7 @@
 #ifndef ZA_SEGMENT_H
 #define ZA_SEGMENT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,11 +17,20 @@
  * (0..1; about 2/pi for pure Gaussian noise). Returns the threshold (min when all are equal). */
 double za_otsu(const float *v, size_t n, bool integer, double *separability);
 
+/* Li's minimum cross-entropy threshold as skimage.filters.threshold_li computes it (start at the
+ * mean, iterate t = (m_b - m_f) / (ln m_b - ln m_f) on the values shifted to start at 0), on
+ * the exact histogram of the integer values when integer is true (tolerance 0.5, as skimage),
+ * else on a 65,536-bin histogram from min to max (so within (max - min) / 65,536 of the exact
+ * iteration). Returns the threshold (min when all are equal). */
+double za_li(const float *v, size_t n, bool integer);
+
 /* Labels the voxels above thr in 3D with 6- or 26-connectivity: labels[i] = 0 for background,
  * 1..*count for objects numbered in the raster order of their first voxel (as
- * scipy.ndimage.label). Returns 0, or -1 when memory is short. */
+ * scipy.ndimage.label); *foreground gets the number of voxels above thr. Works on runs of
+ * foreground along x, in slabs of rows on za_threads() threads. Returns ZA_OK, ZA_ENOMEM or
+ * ZA_ECANCEL (cancel may be NULL). */
 int za_label(const float *v, int nx, int ny, int nz, double thr, int connectivity, uint32_t *labels,
-             uint32_t *count);
+             uint32_t *count, size_t *foreground, const atomic_bool *cancel);
 
 struct za_object {
     uint32_t label;
@@ -34,7 +44,8 @@ struct za_object {
 };
 
 /* Measures every label 1..count over the raw stack (intensities) and the voxel size. objs gets
- * count entries (objs[k] for label k + 1). Returns 0, or -1 when memory is short. */
+ * count entries (objs[k] for label k + 1). On za_threads() threads, each with its own table
+ * (fewer threads when the tables would take much memory). Returns ZA_OK or ZA_ENOMEM. */
 int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t count,
                struct za_object *objs);
 

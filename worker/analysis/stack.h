@@ -50,8 +50,13 @@ static inline size_t za_voxels(const struct za_stack *s)
 int za_stack_alloc(struct za_stack *s, int nx, int ny, int nz, enum za_dtype t);
 void za_stack_free(struct za_stack *s);
 
-/* Every sample as a float into out (za_voxels(s) of them): one typed loop per sample type. */
+/* Every sample as a float into out (za_voxels(s) of them), on za_threads() threads (the output
+ * is first touched by the thread that fills it). */
 void za_to_float(const struct za_stack *s, float *out);
+
+/* Samples begin..begin+n-1 as floats or doubles: one typed loop per sample type. */
+void za_to_float_range(const struct za_stack *s, size_t begin, size_t n, float *out);
+void za_to_double_range(const struct za_stack *s, size_t begin, size_t n, double *out);
 
 /* Sample i as a double, whatever the type. */
 double za_get(const struct za_stack *s, size_t i);

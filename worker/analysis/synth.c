@@ -141,7 +141,7 @@ placed:
                     }
                 }
     }
-    if (za_gaussian3d(v, o->nx, o->ny, o->nz, sig) != 0) {
+    if (za_gaussian3d(v, o->nx, o->ny, o->nz, sig, NULL) != 0) {
         free(v);
         free(sp);
         za_stack_free(out);

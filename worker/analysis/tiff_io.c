@@ -10,6 +10,8 @@
 
 #include "worker/analysis/stack.h"
 
+#include "worker/analysis/par.h"
+
 #define ZA_MAX_ALLOC                                                                               \
     ((tmsize_t)1 << 30) /* libtiff's largest single allocation (a strip, a tile)                   \
                          */
@@ -52,7 +54,7 @@ int za_stack_alloc(struct za_stack *s, int nx, int ny, int nz, enum za_dtype t)
 
 void za_stack_free(struct za_stack *s)
 {
-    free(s->data);
+    za_free(s->data);
     memset(s, 0, sizeof(*s));
 }
 
@@ -72,23 +74,51 @@ double za_get(const struct za_stack *s, size_t i)
 
 #define ZA_CONVERT(T)                                                                              \
     do {                                                                                           \
-        const T *p = s->data;                                                                      \
+        const T *p = (const T *)s->data + begin;                                                   \
         for (size_t i = 0; i < n; i++)                                                             \
-            out[i] = (float)p[i];                                                                  \
+            out[i] = p[i];                                                                         \
     } while (0)
+#define ZA_CONVERT_ALL()                                                                           \
+    do {                                                                                           \
+        switch (s->dtype) {                                                                        \
+        case ZA_U8: ZA_CONVERT(uint8_t); break;                                                    \
+        case ZA_U16: ZA_CONVERT(uint16_t); break;                                                  \
+        case ZA_U32: ZA_CONVERT(uint32_t); break;                                                  \
+        case ZA_I8: ZA_CONVERT(int8_t); break;                                                     \
+        case ZA_I16: ZA_CONVERT(int16_t); break;                                                   \
+        case ZA_I32: ZA_CONVERT(int32_t); break;                                                   \
+        case ZA_F32: ZA_CONVERT(float); break;                                                     \
+        }                                                                                          \
+    } while (0)
+
+void za_to_float_range(const struct za_stack *s, size_t begin, size_t n, float *out)
+{
+    ZA_CONVERT_ALL();
+}
+
+void za_to_double_range(const struct za_stack *s, size_t begin, size_t n, double *out)
+{
+    ZA_CONVERT_ALL();
+}
+
+struct to_float {
+    const struct za_stack *s;
+    float *out;
+    size_t row;
+};
+
+static void to_float_rows(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct to_float *t = arg;
+    za_to_float_range(t->s, (size_t)begin * t->row, (size_t)(end - begin) * t->row,
+                      t->out + (size_t)begin * t->row);
+}
 
 void za_to_float(const struct za_stack *s, float *out)
 {
-    size_t n = za_voxels(s);
-    switch (s->dtype) {
-    case ZA_U8: ZA_CONVERT(uint8_t); break;
-    case ZA_U16: ZA_CONVERT(uint16_t); break;
-    case ZA_U32: ZA_CONVERT(uint32_t); break;
-    case ZA_I8: ZA_CONVERT(int8_t); break;
-    case ZA_I16: ZA_CONVERT(int16_t); break;
-    case ZA_I32: ZA_CONVERT(int32_t); break;
-    case ZA_F32: memcpy(out, s->data, n * sizeof(float)); break;
-    }
+    struct to_float t = {s, out, (size_t)s->nx};
+    za_par_for((long)s->ny * s->nz, 64, to_float_rows, &t, NULL);
 }
 
 static void fail(struct za_err *err, const char *code, const char *fmt, ...)
@@ -425,7 +455,7 @@ int za_tiff_load(const char *path, const struct za_load_opts *o, struct za_stack
     /* pages wanted: those of (channel, frame), z = 0.. in order; with no metadata, all */
     int cap = l.z ? l.z : 16, nz = 0;
     size_t psize = page_voxels * za_dtype_size(f0.dtype);
-    unsigned char *data = malloc(psize * (size_t)cap);
+    unsigned char *data = za_alloc(psize * (size_t)cap);
     if (!data) {
         fail(err, "IMAGE_TOO_LARGE", "no memory for %u x %u x %d voxels", f0.w, f0.h, cap);
         goto out;
@@ -456,12 +486,13 @@ int za_tiff_load(const char *path, const struct za_load_opts *o, struct za_stack
                 goto fail_data;
             }
             if (nz == cap) {
-                unsigned char *more =
-                    cap < (1 << 24) ? realloc(data, psize * (size_t)cap * 2) : NULL;
+                unsigned char *more = cap < (1 << 24) ? za_alloc(psize * (size_t)cap * 2) : NULL;
                 if (!more) {
                     fail(err, "IMAGE_TOO_LARGE", "no memory for more than %d pages", cap);
                     goto fail_data;
                 }
+                memcpy(more, data, psize * (size_t)nz);
+                za_free(data);
                 data = more, cap *= 2;
             }
             if (read_page(tif, &f0, data + psize * (size_t)nz, page, &te, err) != 0)
@@ -515,7 +546,7 @@ int za_tiff_load(const char *path, const struct za_load_opts *o, struct za_stack
     rc = 0;
     goto out;
 fail_data:
-    free(data);
+    za_free(data);
 out:
     TIFFClose(tif);
     return rc;
@@ -556,6 +587,8 @@ int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool
         TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
         TIFFSetField(tif, TIFFTAG_COMPRESSION,
                      compress ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE);
+        if (compress) /* zlib's fastest level: label volumes are mostly runs of zeros */
+            TIFFSetField(tif, TIFFTAG_ZIPQUALITY, 1);
         TIFFSetField(tif, TIFFTAG_XRESOLUTION, (float)(1.0 / s->dx));
         TIFFSetField(tif, TIFFTAG_YRESOLUTION, (float)(1.0 / s->dy));
         TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);

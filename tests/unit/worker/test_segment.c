@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "worker/analysis/filter.h"
+#include "worker/analysis/par.h"
 #include "worker/analysis/segment.h"
 #include "worker/analysis/synth.h"
 
@@ -39,9 +40,10 @@ Test(segment, connectivity_6_and_26_differ_on_diagonals)
     v[13] = 1; /* (1,1,1): a corner neighbour */
     v[26] = 1; /* (2,2,2) */
     uint32_t labels[27], n;
-    cr_assert_eq(za_label(v, 3, 3, 3, 0.5, 26, labels, &n), 0);
+    size_t fg;
+    cr_assert_eq(za_label(v, 3, 3, 3, 0.5, 26, labels, &n, &fg, NULL), 0);
     cr_expect_eq(n, 1);
-    cr_assert_eq(za_label(v, 3, 3, 3, 0.5, 6, labels, &n), 0);
+    cr_assert_eq(za_label(v, 3, 3, 3, 0.5, 6, labels, &n, &fg, NULL), 0);
     cr_expect_eq(n, 3);
     cr_expect(labels[0] == 1 && labels[13] == 2 && labels[26] == 3, "raster order numbering");
 }
@@ -52,7 +54,8 @@ Test(segment, labels_a_u_shape_as_one_object)
     int nx = 5, ny = 4;
     float v[20] = {1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1};
     uint32_t labels[20], n;
-    cr_assert_eq(za_label(v, nx, ny, 1, 0.5, 6, labels, &n), 0);
+    size_t fg;
+    cr_assert_eq(za_label(v, nx, ny, 1, 0.5, 6, labels, &n, &fg, NULL), 0);
     cr_expect_eq(n, 1);
     for (int i = 0; i < 20; i++)
         cr_expect_eq(labels[i], v[i] > 0.5f ? 1u : 0u, "voxel %d", i);
@@ -73,14 +76,15 @@ Test(segment, separated_spheres_are_found_exactly_with_their_centroids)
     size_t nv = za_voxels(&s);
     float *v = malloc(nv * sizeof(float));
     uint32_t *labels = malloc(nv * sizeof(uint32_t)), count;
+    size_t fg;
     za_to_float(&s, v);
     for (size_t i = 0; i < nv; i += 997)
         cr_assert_eq(v[i], (float)za_get(&s, i));
     double sigma[3] = {1, 1, 0.5}, sep;
-    cr_assert_eq(za_gaussian3d(v, s.nx, s.ny, s.nz, sigma), 0);
+    cr_assert_eq(za_gaussian3d(v, s.nx, s.ny, s.nz, sigma, NULL), 0);
     double thr = za_otsu(v, nv, false, &sep);
     cr_expect(thr > so.background && thr < so.foreground, "threshold %g", thr);
-    cr_assert_eq(za_label(v, s.nx, s.ny, s.nz, thr, 26, labels, &count), 0);
+    cr_assert_eq(za_label(v, s.nx, s.ny, s.nz, thr, 26, labels, &count, &fg, NULL), 0);
     struct za_object *o = calloc(count, sizeof(*o));
     cr_assert_eq(za_measure(&s, labels, count, o), 0);
     cr_expect_eq(count, (uint32_t)n, "%u objects for %d spheres", count, n);
@@ -106,4 +110,162 @@ Test(segment, separated_spheres_are_found_exactly_with_their_centroids)
     free(v);
     free(sp);
     za_stack_free(&s);
+}
+
+/* ---- the fast paths against plain references, on 1 to 4 threads ------------------------------ */
+
+static unsigned rng(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return (*s >> 16) & 0x7fff;
+}
+
+/* Reference labelling: flood fill from each unlabelled voxel in raster order. */
+static uint32_t ref_label(const float *v, int nx, int ny, int nz, double thr, int conn,
+                          uint32_t *lab)
+{
+    size_t n = (size_t)nx * ny * nz;
+    size_t *stack = malloc(n * sizeof(size_t));
+    uint32_t k = 0;
+    memset(lab, 0, n * sizeof(uint32_t));
+    for (size_t s = 0; s < n; s++) {
+        if (!(v[s] > thr) || lab[s])
+            continue;
+        size_t top = 0;
+        stack[top++] = s;
+        lab[s] = ++k;
+        while (top) {
+            size_t i = stack[--top];
+            int x = (int)(i % nx), y = (int)(i / nx % ny), z = (int)(i / ((size_t)nx * ny));
+            for (int dz = -1; dz <= 1; dz++)
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int m = abs(dx) + abs(dy) + abs(dz);
+                        if (!m || (conn == 6 && m != 1))
+                            continue;
+                        int xx = x + dx, yy = y + dy, zz = z + dz;
+                        if (xx < 0 || yy < 0 || zz < 0 || xx >= nx || yy >= ny || zz >= nz)
+                            continue;
+                        size_t j = ((size_t)zz * ny + yy) * nx + xx;
+                        if (v[j] > thr && !lab[j]) {
+                            lab[j] = k;
+                            stack[top++] = j;
+                        }
+                    }
+        }
+    }
+    free(stack);
+    return k;
+}
+
+Test(segment, labelling_matches_a_flood_fill_on_random_volumes)
+{
+    static const int shapes[][3] = {{17, 13, 11}, {64, 9, 1}, {1, 30, 20}, {33, 1, 7}, {5, 5, 40}};
+    unsigned seed = 7;
+    for (int threads = 1; threads <= 4; threads++) {
+        za_set_threads(threads);
+        for (size_t sh = 0; sh < sizeof(shapes) / sizeof(shapes[0]); sh++)
+            for (int density = 20; density <= 70; density += 25) {
+                int nx = shapes[sh][0], ny = shapes[sh][1], nz = shapes[sh][2];
+                size_t n = (size_t)nx * ny * nz, fg, ref_fg = 0;
+                float *v = malloc(n * sizeof(float));
+                uint32_t *a = malloc(n * sizeof(uint32_t)), *b = malloc(n * sizeof(uint32_t));
+                for (size_t i = 0; i < n; i++) {
+                    v[i] = (float)(rng(&seed) % 100);
+                    ref_fg += v[i] > 100 - density;
+                }
+                for (int conn = 6; conn <= 26; conn += 20) {
+                    uint32_t count;
+                    uint32_t want = ref_label(v, nx, ny, nz, 100 - density, conn, b);
+                    cr_assert_eq(za_label(v, nx, ny, nz, 100 - density, conn, a, &count, &fg, NULL),
+                                 0);
+                    cr_assert_eq(count, want, "%dx%dx%d density %d conn %d threads %d", nx, ny, nz,
+                                 density, conn, threads);
+                    cr_assert_eq(fg, ref_fg);
+                    cr_assert_eq(memcmp(a, b, n * sizeof(uint32_t)), 0,
+                                 "%dx%dx%d conn %d threads %d: labels differ", nx, ny, nz, conn,
+                                 threads);
+                }
+                free(v);
+                free(a);
+                free(b);
+            }
+    }
+    za_set_threads(0);
+}
+
+/* Reference Gaussian: each output voxel from the three 1D kernels applied in turn, straight
+ * from scipy's definition (mirror border). */
+static void ref_gauss_axis(float *v, const int n[3], int axis, double sigma)
+{
+    int r = za_gaussian_radius(sigma);
+    double w[64] = {0}, sum = 0;
+    for (int t = -r; t <= r; t++) {
+        w[t + r] = exp(-0.5 * t * t / (sigma * sigma));
+        sum += w[t + r];
+    }
+    size_t total = (size_t)n[0] * n[1] * n[2];
+    float *out = malloc(total * sizeof(float));
+    long stride = axis == 0 ? 1 : axis == 1 ? n[0] : (long)n[0] * n[1];
+    for (size_t i = 0; i < total; i++) {
+        long c[3] = {(long)(i % n[0]), (long)(i / n[0] % n[1]), (long)(i / ((size_t)n[0] * n[1]))};
+        double acc = 0;
+        for (int t = -r; t <= r; t++) {
+            long k = c[axis] + t, len = n[axis];
+            while (len > 1 && (k < 0 || k >= len))
+                k = k < 0 ? -k : 2 * (len - 1) - k;
+            if (len == 1)
+                k = 0;
+            acc += w[t + r] / sum * v[(long)i + (k - c[axis]) * stride];
+        }
+        out[i] = (float)acc;
+    }
+    memcpy(v, out, total * sizeof(float));
+    free(out);
+}
+
+Test(segment, gaussian_matches_the_definition_on_1_to_4_threads)
+{
+    int n[3] = {70, 23, 9}; /* x spans two column blocks; z shorter than the kernel */
+    size_t total = (size_t)n[0] * n[1] * n[2];
+    float *v = malloc(total * sizeof(float)), *ref = malloc(total * sizeof(float));
+    unsigned seed = 11;
+    for (size_t i = 0; i < total; i++)
+        ref[i] = (float)(rng(&seed) % 1000);
+    double sigma[3] = {1.3, 0.8, 2.6};
+    for (int axis = 2; axis >= 0; axis--)
+        ref_gauss_axis(ref, n, axis, sigma[axis]);
+    for (int threads = 1; threads <= 4; threads++) {
+        za_set_threads(threads);
+        seed = 11;
+        for (size_t i = 0; i < total; i++)
+            v[i] = (float)(rng(&seed) % 1000);
+        cr_assert_eq(za_gaussian3d(v, n[0], n[1], n[2], sigma, NULL), 0);
+        for (size_t i = 0; i < total; i++)
+            cr_assert_float_eq(v[i], ref[i], 1e-3, "voxel %zu: %g vs %g (threads %d)", i, v[i],
+                               ref[i], threads);
+    }
+    za_set_threads(0);
+    free(v);
+    free(ref);
+}
+
+Test(segment, li_threshold_iterates_to_skimage_fixed_point)
+{
+    /* two levels 10 and 100 in equal numbers: the mean 55 already separates them, and the
+     * iteration converges to (mb - mf) / (ln mb - ln mf) on the shifted values 0 and 90, whose
+     * background mean is 0, so the iteration stops at the mean */
+    float v[400];
+    for (int i = 0; i < 400; i++)
+        v[i] = i < 200 ? 10.0f : 100.0f;
+    cr_expect_float_eq(za_li(v, 400, true), 55.0, 1e-9);
+    /* three levels: shifted 0 (x100), 40 (x100), 100 (x200) */
+    float w[400];
+    for (int i = 0; i < 400; i++)
+        w[i] = i < 100 ? 5.0f : i < 200 ? 45.0f : 105.0f;
+    /* start at the mean 60: fore = {100}, back mean 20 -> t = (20 - 100) / ln(20 / 100) */
+    double t = (20.0 - 100.0) / (log(20.0) - log(100.0));
+    cr_expect_float_eq(za_li(w, 400, true), t + 5.0, 1e-9, "%g", za_li(w, 400, true));
+    float flat[4] = {3, 3, 3, 3};
+    cr_expect_float_eq(za_li(flat, 4, true), 3.0, 1e-12);
 }

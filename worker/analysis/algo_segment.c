@@ -1,11 +1,14 @@
-/* The `segmentation_3d` algorithm: load a z-stack, Gaussian smoothing, Otsu's (or a manual)
- * threshold, 3D connected components, a volume filter, per-object measurements, a confidence
- * score; the summary goes into processing_complete, the per-object table (CSV) and the label
- * volume (TIFF) into <results_dir>/<job_id>/. Compute thread.
+/* The `segmentation_3d` algorithm: load a z-stack, Gaussian smoothing, optional background
+ * subtraction, Otsu's, Li's or a manual threshold, 3D connected components, optional watershed
+ * split of touching objects, a volume filter, per-object measurements, a confidence score; the
+ * summary goes into processing_complete, the per-object table (CSV) and the label volume (TIFF)
+ * into <results_dir>/<job_id>/. Compute thread (the steps use za_threads() threads).
  *
- * Parameters: sigma (smoothing in the stack's physical unit: a number, or [x, y, z]; default 1;
- * 0 turns it off), threshold ("otsu" or a number), connectivity (6 or 26, default 26),
- * min_volume / max_volume (voxels; default 1 / none), channel, frame (0-based). */
+ * Parameters (docs/PROTOCOL.md): sigma (physical unit: a number, or [x, y, z]; default 1; 0 turns
+ * it off), background_sigma (physical; subtracts a Gaussian of this width; default 0 = off),
+ * threshold ("otsu", "li" or a number), connectivity (6 or 26, default 26), split (bool),
+ * split_depth (physical; default 0.2 x the smallest voxel side), min_volume / max_volume (voxels;
+ * default 1 / none), channel, frame (0-based). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,53 +21,93 @@
 #include "worker/analysis/filter.h"
 #include "worker/analysis/par.h"
 #include "worker/analysis/segment.h"
+#include "worker/analysis/split.h"
 #include "worker/analysis/stack.h"
 
 #define SEG_MAX_VOXELS ((uint64_t)1 << 31) /* budget: 2 G voxels (8 GB as float) */
 
-static bool sigma_param(const struct pr_value *p, double out[3], char *err, size_t errlen)
+enum seg_thr { SEG_OTSU, SEG_LI, SEG_MANUAL };
+
+struct seg_params {
+    double sigma[3], bg_sigma, thr_value, split_depth; /* split_depth < 0: the default */
+    enum seg_thr thr;
+    int connectivity, channel, frame;
+    long min_vol, max_vol;
+    bool split;
+};
+
+/* A number or [x, y, z] in [0, 1000] at key (def when absent); false when malformed. */
+static bool triple_param(const struct pr_value *p, const char *key, double def, double out[3])
 {
-    const struct pr_value *v = pr_value_get(p, "sigma");
-    out[0] = out[1] = out[2] = 1;
+    const struct pr_value *v = pr_value_get(p, key);
+    out[0] = out[1] = out[2] = def;
     if (!v)
         return true;
     if (v->type == PR_V_ARRAY && v->u.a.n == 3) {
         for (int i = 0; i < 3; i++)
             if (!wk_value_num(&v->u.a.items[i], &out[i]))
-                out[i] = -1;
+                return false;
     } else if (wk_value_num(v, &out[0])) {
         out[1] = out[2] = out[0];
     } else {
-        out[0] = -1;
+        return false;
     }
     for (int i = 0; i < 3; i++)
-        if (!(out[i] >= 0 && out[i] <= 1000)) {
-            snprintf(err, errlen, "sigma: a number or [x, y, z] from 0 to 1000 (physical units)");
+        if (!(out[i] >= 0 && out[i] <= 1000))
             return false;
-        }
     return true;
+}
+
+/* The job's parameters, checked: 0, or -1 with the reason (naming the parameter) in err. */
+static int seg_parse(const struct pr_value *p, struct seg_params *o, char *err, size_t errlen)
+{
+    bool bad = false;
+    double bg[3];
+    memset(o, 0, sizeof(*o));
+    if (!triple_param(p, "sigma", 1, o->sigma))
+        return snprintf(err, errlen,
+                        "sigma: a number or [x, y, z] from 0 to 1000 (physical "
+                        "units)"),
+               -1;
+    if (!triple_param(p, "background_sigma", 0, bg) || bg[0] != bg[1] || bg[1] != bg[2])
+        return snprintf(err, errlen, "background_sigma: a number from 0 to 1000 (physical units)"),
+               -1;
+    o->bg_sigma = bg[0];
+    const struct pr_value *t = pr_value_get(p, "threshold");
+    if (!t || (t->type == PR_V_STR && strcmp(t->u.s.p, "otsu") == 0))
+        o->thr = SEG_OTSU;
+    else if (t->type == PR_V_STR && strcmp(t->u.s.p, "li") == 0)
+        o->thr = SEG_LI;
+    else if (wk_value_num(t, &o->thr_value) && isfinite(o->thr_value))
+        o->thr = SEG_MANUAL;
+    else
+        return snprintf(err, errlen, "threshold: \"otsu\", \"li\" or a number"), -1;
+    double c = wk_param_num(p, "connectivity", 26, &bad);
+    if (bad || (c != 6 && c != 26))
+        return snprintf(err, errlen, "connectivity: 6 or 26"), -1;
+    o->connectivity = (int)c;
+    double mn = wk_param_num(p, "min_volume", 1, &bad), mx = wk_param_num(p, "max_volume", 0, &bad);
+    if (bad || mn < 0 || mx < 0 || (mx > 0 && mx < mn) || mn > 1e15 || mx > 1e15)
+        return snprintf(err, errlen, "min_volume, max_volume: voxel counts, min <= max"), -1;
+    o->min_vol = (long)mn, o->max_vol = (long)mx;
+    double ch = wk_param_num(p, "channel", 0, &bad), fr = wk_param_num(p, "frame", 0, &bad);
+    if (bad || ch < 0 || fr < 0 || ch != floor(ch) || fr != floor(fr) || ch > 1e6 || fr > 1e9)
+        return snprintf(err, errlen, "channel, frame: 0-based integers"), -1;
+    o->channel = (int)ch, o->frame = (int)fr;
+    const struct pr_value *sp = pr_value_get(p, "split");
+    if (sp && sp->type != PR_V_BOOL)
+        return snprintf(err, errlen, "split: true or false"), -1;
+    o->split = sp && sp->u.b;
+    o->split_depth = wk_param_num(p, "split_depth", -1, &bad);
+    if (bad || (pr_value_get(p, "split_depth") && !(o->split_depth > 0 && o->split_depth < 1e6)))
+        return snprintf(err, errlen, "split_depth: a positive number (physical units)"), -1;
+    return 0;
 }
 
 static int seg_check(const struct pr_value *p, char *err, size_t errlen)
 {
-    double s[3];
-    bool bad = false;
-    if (!sigma_param(p, s, err, errlen))
-        return -1;
-    const struct pr_value *t = pr_value_get(p, "threshold");
-    if (t && !(t->type == PR_V_STR && strcmp(t->u.s.p, "otsu") == 0) && t->type != PR_V_INT &&
-        t->type != PR_V_DOUBLE)
-        return snprintf(err, errlen, "threshold: \"otsu\" or a number"), -1;
-    double c = wk_param_num(p, "connectivity", 26, &bad);
-    if (bad || (c != 6 && c != 26))
-        return snprintf(err, errlen, "connectivity: 6 or 26"), -1;
-    double mn = wk_param_num(p, "min_volume", 1, &bad), mx = wk_param_num(p, "max_volume", 0, &bad);
-    if (bad || mn < 0 || mx < 0 || (mx > 0 && mx < mn))
-        return snprintf(err, errlen, "min_volume, max_volume: voxel counts, min <= max"), -1;
-    double ch = wk_param_num(p, "channel", 0, &bad), fr = wk_param_num(p, "frame", 0, &bad);
-    if (bad || ch < 0 || fr < 0 || ch != floor(ch) || fr != floor(fr))
-        return snprintf(err, errlen, "channel, frame: 0-based integers"), -1;
-    return 0;
+    struct seg_params o;
+    return seg_parse(p, &o, err, errlen);
 }
 
 static double now_ms(void)
@@ -79,12 +122,6 @@ static bool load_progress(void *arg, double fraction)
     struct wk_algo_ctx *ctx = arg;
     ctx->progress(ctx, 40 * fraction, "Loading data");
     return !atomic_load(ctx->cancel);
-}
-
-static int cmp_long(const void *a, const void *b)
-{
-    long x = *(const long *)a, y = *(const long *)b;
-    return (x > y) - (x < y);
 }
 
 static struct pr_value *obj(void)
@@ -123,19 +160,17 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
         snprintf(err, errlen, "%.200s: %s", path, strerror(errno));
         return -1;
     }
-    double vv = raw->dx * raw->dy * raw->dz;
     fprintf(f, "label,voxels,volume,centroid_x,centroid_y,centroid_z,weighted_x,weighted_y,"
                "weighted_z,bbox_x0,bbox_y0,bbox_z0,bbox_x1,bbox_y1,bbox_z1,min,max,mean,sum,"
                "surface_area,sphericity,touches_border\n");
     for (uint32_t k = 0; k < n; k++) {
-        double vol = (double)o[k].voxels * vv;
-        double sph = o[k].surface > 0 ? cbrt(M_PI) * pow(6 * vol, 2.0 / 3.0) / o[k].surface : 0;
         fprintf(f,
                 "%u,%ld,%.6g,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.8g,"
                 "%.6g,%.4f,%d\n",
-                o[k].label, o[k].voxels, vol, o[k].cx, o[k].cy, o[k].cz, o[k].wcx, o[k].wcy,
+                o[k].label, o[k].voxels, o[k].volume, o[k].cx, o[k].cy, o[k].cz, o[k].wcx, o[k].wcy,
                 o[k].wcz, o[k].x0, o[k].y0, o[k].z0, o[k].x1, o[k].y1, o[k].z1, o[k].min, o[k].max,
-                o[k].sum / (double)o[k].voxels, o[k].sum, o[k].surface, sph, o[k].touches_border);
+                o[k].sum / (double)o[k].voxels, o[k].sum, o[k].surface, o[k].sphericity,
+                o[k].touches_border);
     }
     bool ok = fclose(f) == 0;
     pr_value_set(arts, "objects_csv", pr_value_str(path));
@@ -169,19 +204,62 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
     return 0;
 }
 
+/* The confidence parts and hints, from the kept objects (docs/PROTOCOL.md). */
+static void seg_confidence(const struct za_object *objs, uint32_t count, size_t fg, size_t nv,
+                           double sep, double parts[4], struct wk_algo_result *res)
+{
+    long kept_vox = 0, big = 0;
+    double *vols = malloc(sizeof(double) * (count ? count : 1));
+    double *sph = malloc(sizeof(double) * (count ? count : 1));
+    for (uint32_t k = 0; k < count && vols && sph; k++) {
+        vols[k] = (double)objs[k].voxels, kept_vox += objs[k].voxels;
+        sph[k] = objs[k].sphericity;
+    }
+    double med_v = vols && sph ? za_median(vols, count) : 0;
+    double med_s = vols && sph ? za_median(sph, count) : 0;
+    /* likely merged: over twice the median volume and clearly less round than the median */
+    for (uint32_t k = 0; k < count && vols && sph; k++)
+        if ((double)objs[k].voxels > 2 * med_v && objs[k].sphericity < 0.9 * med_s)
+            big += objs[k].voxels;
+    free(vols);
+    free(sph);
+    double ff = (double)fg / (double)nv;
+    parts[0] = fmin(1, fmax(0, (sep - 2 / M_PI) / (1 - 2 / M_PI)));
+    parts[1] = fg ? (double)kept_vox / (double)fg : 0;
+    parts[2] = kept_vox ? 1 - (double)big / (double)kept_vox : 0;
+    parts[3] = ff < 0.001 ? ff / 0.001 : ff > 0.5 ? (1 - ff) / 0.5 : 1;
+    double logsum = 0;
+    for (int i = 0; i < 4; i++)
+        logsum += log(fmax(parts[i], 0.01));
+    res->confidence = count ? exp(logsum / 4) : 0;
+    int weakest = 0; /* hints that match the weakest part */
+    for (int i = 1; i < 4; i++)
+        weakest = parts[i] < parts[weakest] ? i : weakest;
+    static const char *const hints[4][2] = {
+        {"Low contrast between objects and background: check the channel and the exposure",
+         "Try threshold \"li\" or a manual value, more smoothing, or background_sigma"},
+        {"Many tiny objects were dropped: raise sigma or check min_volume",
+         "Inspect the label volume for noise"},
+        {"Some objects are large and irregular: they may be touching objects merged",
+         "Re-run with split: true (or a smaller sigma)"},
+        {"The foreground fraction is implausible: check the threshold",
+         "Check that the stack holds stained objects on a darker background"}};
+    snprintf(res->suggested_actions[0], sizeof(res->suggested_actions[0]), "%s", hints[weakest][0]);
+    snprintf(res->suggested_actions[1], sizeof(res->suggested_actions[1]), "%s", hints[weakest][1]);
+}
+
+#define SEG_STEPS 8
+static const char *const seg_steps[SEG_STEPS] = {"load",  "smooth", "background", "threshold",
+                                                 "label", "split",  "measure",    "write"};
+
 static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
 {
-    const struct pr_value *p = ctx->params;
-    double sigma[3], t0 = now_ms(), tms[6] = {0};
+    struct seg_params sp;
     char err[320];
-    sigma_param(p, sigma, err, sizeof(err));
-    const struct pr_value *tp = pr_value_get(p, "threshold");
-    bool manual = tp && (tp->type == PR_V_INT || tp->type == PR_V_DOUBLE);
-    int conn = (int)wk_param_num(p, "connectivity", 26, NULL);
-    long min_vol = (long)wk_param_num(p, "min_volume", 1, NULL);
-    long max_vol = (long)wk_param_num(p, "max_volume", 0, NULL);
-    struct za_load_opts lo = {.channel = (int)wk_param_num(p, "channel", 0, NULL),
-                              .frame = (int)wk_param_num(p, "frame", 0, NULL),
+    double t0 = now_ms(), tms[SEG_STEPS] = {0};
+    seg_parse(ctx->params, &sp, err, sizeof(err)); /* checked before the job started */
+    struct za_load_opts lo = {.channel = sp.channel,
+                              .frame = sp.frame,
                               .max_voxels = SEG_MAX_VOXELS,
                               .progress = load_progress,
                               .arg = ctx};
@@ -194,115 +272,107 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     }
     tms[0] = now_ms() - t0;
     size_t nv = za_voxels(&raw);
-    float *v = za_alloc(nv * sizeof(float));
+    float *v = za_alloc(nv * sizeof(float)), *bg = NULL;
     uint32_t *labels = za_alloc(nv * sizeof(uint32_t));
     struct za_object *objs = NULL;
-    int rc = -1;
+    int rc = -1, zr;
     if (!v || !labels) {
         fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
         goto out;
     }
     ctx->progress(ctx, 40, "Smoothing");
     double t1 = now_ms();
-    double sv[3] = {sigma[0] / raw.dx, sigma[1] / raw.dy, sigma[2] / raw.dz};
-    int zr = za_gaussian3d_from(&raw, v, sv, ctx->cancel);
-    if (zr == ZA_ECANCEL)
-        goto cancelled;
-    if (zr != ZA_OK) {
-        fail(res, "IMAGE_TOO_LARGE", "no memory for smoothing", true);
-        goto out;
-    }
+    double sv[3] = {sp.sigma[0] / raw.dx, sp.sigma[1] / raw.dy, sp.sigma[2] / raw.dz};
+    if ((zr = za_gaussian3d_from(&raw, v, sv, ctx->cancel)) != ZA_OK)
+        goto step_failed;
     tms[1] = now_ms() - t1;
-    if (atomic_load(ctx->cancel))
-        goto cancelled;
+    if (sp.bg_sigma > 0) {
+        ctx->progress(ctx, 52, "Subtracting background");
+        t1 = now_ms();
+        double sb[3] = {sp.bg_sigma / raw.dx, sp.bg_sigma / raw.dy, sp.bg_sigma / raw.dz};
+        zr = (bg = za_alloc(nv * sizeof(float))) ? ZA_OK : ZA_ENOMEM;
+        if (zr == ZA_OK) {
+            memcpy(bg, v, nv * sizeof(float));
+            zr = za_gaussian3d(bg, raw.nx, raw.ny, raw.nz, sb, ctx->cancel);
+        }
+        if (zr != ZA_OK)
+            goto step_failed;
+        for (size_t i = 0; i < nv; i++)
+            v[i] -= bg[i];
+        za_free(bg);
+        bg = NULL;
+        tms[2] = now_ms() - t1;
+    }
     ctx->progress(ctx, 60, "Thresholding");
     t1 = now_ms();
-    bool integer = raw.dtype != ZA_F32 && sv[0] <= 0 && sv[1] <= 0 && sv[2] <= 0;
+    bool integer =
+        raw.dtype != ZA_F32 && sv[0] <= 0 && sv[1] <= 0 && sv[2] <= 0 && sp.bg_sigma <= 0;
     double sep = 0, thr = za_otsu(v, nv, integer, &sep);
-    if (manual)
-        thr = tp->type == PR_V_INT ? (double)tp->u.i : tp->u.d;
-    tms[2] = now_ms() - t1;
-    ctx->progress(ctx, 65, "Labelling");
-    t1 = now_ms();
-    uint32_t count = 0;
-    size_t fg = 0;
-    zr = za_label(v, raw.nx, raw.ny, raw.nz, thr, conn, labels, &count, &fg, ctx->cancel);
-    if (zr == ZA_ECANCEL)
-        goto cancelled;
-    if (zr != ZA_OK) {
-        fail(res, "IMAGE_TOO_LARGE", "no memory for labelling", true);
-        goto out;
+    if (sp.thr == SEG_LI)
+        thr = za_li(v, nv, integer);
+    else if (sp.thr == SEG_MANUAL)
+        thr = sp.thr_value;
+    if (isnan(thr)) {
+        zr = ZA_ENOMEM;
+        goto step_failed;
     }
     tms[3] = now_ms() - t1;
-    if (atomic_load(ctx->cancel))
-        goto cancelled;
+    ctx->progress(ctx, 63, "Labelling");
+    t1 = now_ms();
+    uint32_t count = 0, before_split = 0;
+    size_t fg = 0;
+    zr =
+        za_label(v, raw.nx, raw.ny, raw.nz, thr, sp.connectivity, labels, &count, &fg, ctx->cancel);
+    if (zr != ZA_OK)
+        goto step_failed;
+    tms[4] = now_ms() - t1;
+    double spacing[3] = {raw.dx, raw.dy, raw.dz};
+    double depth = sp.split_depth > 0 ? sp.split_depth : 0.2 * fmin(raw.dx, fmin(raw.dy, raw.dz));
+    before_split = count;
+    if (sp.split) {
+        ctx->progress(ctx, 70, "Splitting touching objects");
+        t1 = now_ms();
+        zr = za_split(labels, raw.nx, raw.ny, raw.nz, spacing, depth, sp.connectivity, &count,
+                      ctx->cancel);
+        if (zr != ZA_OK)
+            goto step_failed;
+        tms[5] = now_ms() - t1;
+    }
     ctx->progress(ctx, 80, "Measuring");
     t1 = now_ms();
     objs = calloc(count ? count : 1, sizeof(*objs));
-    if (!objs) {
-        fail(res, "IMAGE_TOO_LARGE", "no memory for the object table", true);
-        goto out;
+    if (!objs || za_measure(&raw, labels, count, objs) != ZA_OK) {
+        zr = ZA_ENOMEM;
+        goto step_failed;
     }
-    za_measure(&raw, labels, count, objs);
     uint32_t all = count;
-    count = za_filter_volume(labels, nv, objs, count, min_vol, max_vol);
-    tms[4] = now_ms() - t1;
+    count = za_filter_volume(labels, nv, objs, count, sp.min_vol, sp.max_vol);
+    tms[6] = now_ms() - t1;
+    double parts[4];
+    seg_confidence(objs, count, fg, nv, sep, parts, res);
 
-    /* volumes and the confidence parts */
-    long *vols = malloc(sizeof(long) * (count ? count : 1)), kept_vox = 0;
-    for (uint32_t k = 0; k < count; k++)
-        vols[k] = objs[k].voxels, kept_vox += objs[k].voxels;
-    qsort(vols, count, sizeof(long), cmp_long);
-    double median = count ? (count % 2 ? (double)vols[count / 2]
-                                       : 0.5 * (double)(vols[count / 2 - 1] + vols[count / 2]))
-                          : 0;
-    long big = 0;
-    for (uint32_t k = 0; k < count; k++)
-        big += vols[k] > 2 * median ? vols[k] : 0;
-    double ff = (double)fg / (double)nv;
-    double c_sep = fmin(1, fmax(0, (sep - 2 / M_PI) / (1 - 2 / M_PI)));
-    double c_kept = fg ? (double)kept_vox / (double)fg : 0;
-    double c_merge = kept_vox ? 1 - (double)big / (double)kept_vox : 0;
-    double c_ff = ff < 0.001 ? ff / 0.001 : ff > 0.5 ? (1 - ff) / 0.5 : 1;
-    double parts[4] = {c_sep, c_kept, c_merge, c_ff}, logsum = 0;
-    for (int i = 0; i < 4; i++)
-        logsum += log(fmax(parts[i], 0.01));
-    res->confidence = count ? exp(logsum / 4) : 0;
-    /* hints that match the weakest part */
-    int weakest = 0;
-    for (int i = 1; i < 4; i++)
-        weakest = parts[i] < parts[weakest] ? i : weakest;
-    static const char *const hints[4][2] = {
-        {"Low contrast between objects and background: check the channel and the exposure",
-         "Try a manual threshold or more smoothing (sigma)"},
-        {"Many tiny objects were dropped: raise sigma or check min_volume",
-         "Inspect the label volume for noise"},
-        {"Some objects are much larger than the median: they may be merged",
-         "Re-run with a smaller sigma or split touching objects"},
-        {"The foreground fraction is implausible: check the threshold",
-         "Check that the stack holds stained objects on a darker background"}};
-    snprintf(res->suggested_actions[0], sizeof(res->suggested_actions[0]), "%s", hints[weakest][0]);
-    snprintf(res->suggested_actions[1], sizeof(res->suggested_actions[1]), "%s", hints[weakest][1]);
-
-    ctx->progress(ctx, 95, "Writing results");
+    ctx->progress(ctx, 92, "Writing results");
     t1 = now_ms();
-    struct pr_value *sum = obj(), *img = obj(), *vs = obj(), *cp = obj(), *tm = obj(),
-                    *arts = obj();
+    struct pr_value *arts = obj();
     if (write_artifacts(ctx, &raw, labels, objs, count, arts, err, sizeof(err)) != 0) {
-        pr_value_free(sum), pr_value_free(img), pr_value_free(vs), pr_value_free(cp);
-        pr_value_free(tm), pr_value_free(arts);
-        free(vols);
+        pr_value_free(arts);
         fail(res, "RESULT_WRITE_FAILED", err, true);
         goto out;
     }
-    tms[5] = now_ms() - t1;
+    tms[7] = now_ms() - t1;
+    struct pr_value *sum = obj(), *img = obj(), *vs = obj(), *cp = obj(), *tm = obj();
+    static const char *const methods[] = {"otsu", "li", "manual"};
     pr_value_set(sum, "algorithm", pr_value_str("segmentation_3d"));
     pr_value_set(sum, "object_count", pr_value_int(count));
     pr_value_set(sum, "objects_before_volume_filter", pr_value_int(all));
+    if (sp.split) {
+        pr_value_set(sum, "objects_before_split", pr_value_int(before_split));
+        pr_value_set(sum, "split_depth", pr_value_double(depth));
+    }
     pr_value_set(sum, "threshold", pr_value_double(thr));
-    pr_value_set(sum, "threshold_method", pr_value_str(manual ? "manual" : "otsu"));
-    pr_value_set(sum, "connectivity", pr_value_int(conn));
-    pr_value_set(sum, "foreground_fraction", pr_value_double(ff));
+    pr_value_set(sum, "threshold_method", pr_value_str(methods[sp.thr]));
+    pr_value_set(sum, "connectivity", pr_value_int(sp.connectivity));
+    pr_value_set(sum, "foreground_fraction", pr_value_double((double)fg / (double)nv));
     pr_value_set(img, "nx", pr_value_int(raw.nx));
     pr_value_set(img, "ny", pr_value_int(raw.ny));
     pr_value_set(img, "nz", pr_value_int(raw.nz));
@@ -311,35 +381,44 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     snprintf(vsz, sizeof(vsz), "%g x %g x %g %s", raw.dx, raw.dy, raw.dz, raw.unit);
     pr_value_set(img, "voxel_size", pr_value_str(vsz));
     set_obj(sum, "image", img);
-    double vv = raw.dx * raw.dy * raw.dz, mean = count ? (double)kept_vox / count : 0;
-    pr_value_set(vs, "min_voxels", pr_value_int(count ? vols[0] : 0));
-    pr_value_set(vs, "median_voxels", pr_value_double(median));
-    pr_value_set(vs, "mean_voxels", pr_value_double(mean));
-    pr_value_set(vs, "max_voxels", pr_value_int(count ? vols[count - 1] : 0));
-    pr_value_set(vs, "mean_volume", pr_value_double(mean * vv));
+    double *vols = malloc(sizeof(double) * (count ? count : 1)), vv = raw.dx * raw.dy * raw.dz;
+    double total = 0, vmin = 0, vmax = 0;
+    for (uint32_t k = 0; k < count && vols; k++) {
+        vols[k] = (double)objs[k].voxels, total += vols[k];
+        vmin = k == 0 || vols[k] < vmin ? vols[k] : vmin;
+        vmax = vols[k] > vmax ? vols[k] : vmax;
+    }
+    pr_value_set(vs, "min_voxels", pr_value_double(vmin));
+    pr_value_set(vs, "median_voxels", pr_value_double(vols ? za_median(vols, count) : 0));
+    pr_value_set(vs, "mean_voxels", pr_value_double(count ? total / count : 0));
+    pr_value_set(vs, "max_voxels", pr_value_double(vmax));
+    pr_value_set(vs, "mean_volume", pr_value_double(count ? total / count * vv : 0));
     pr_value_set(vs, "unit", pr_value_str(raw.unit));
+    free(vols);
     set_obj(sum, "volume", vs);
-    pr_value_set(cp, "separability", pr_value_double(c_sep));
-    pr_value_set(cp, "kept_fraction", pr_value_double(c_kept));
-    pr_value_set(cp, "not_merged", pr_value_double(c_merge));
-    pr_value_set(cp, "foreground_plausible", pr_value_double(c_ff));
+    pr_value_set(cp, "separability", pr_value_double(parts[0]));
+    pr_value_set(cp, "kept_fraction", pr_value_double(parts[1]));
+    pr_value_set(cp, "not_merged", pr_value_double(parts[2]));
+    pr_value_set(cp, "foreground_plausible", pr_value_double(parts[3]));
     pr_value_set(cp, "raw_otsu_separability", pr_value_double(sep));
     set_obj(sum, "confidence_parts", cp);
-    static const char *const steps[6] = {"load",  "smooth",  "threshold",
-                                         "label", "measure", "write"};
-    for (int i = 0; i < 6; i++)
-        pr_value_set(tm, steps[i], pr_value_double(round(tms[i] * 10) / 10));
+    for (int i = 0; i < SEG_STEPS; i++)
+        pr_value_set(tm, seg_steps[i], pr_value_double(round(tms[i] * 10) / 10));
     set_obj(sum, "time_ms", tm);
+    pr_value_set(sum, "threads", pr_value_int(za_threads()));
     set_obj(sum, "artifacts", arts);
-    free(vols);
     res->summary = sum;
     ctx->progress(ctx, 100, "Complete");
     rc = 0;
     goto out;
-cancelled:
-    fail(res, "CANCELLED", "cancelled", true);
+step_failed:
+    if (zr == ZA_ECANCEL)
+        fail(res, "CANCELLED", "cancelled", true);
+    else
+        fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
 out:
     za_free(v);
+    za_free(bg);
     za_free(labels);
     free(objs);
     za_stack_free(&raw);

@@ -528,6 +528,9 @@ int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t coun
         } else {
             o->wcx = o->cx, o->wcy = o->cy, o->wcz = o->cz;
         }
+        o->volume = (double)o->voxels * raw->dx * raw->dy * raw->dz;
+        o->sphericity =
+            o->surface > 0 ? cbrt(M_PI) * pow(6 * o->volume, 2.0 / 3.0) / o->surface : 0;
     }
     rc = ZA_OK;
 out:
@@ -571,4 +574,18 @@ uint32_t za_filter_volume(uint32_t *labels, size_t n, struct za_object *objs, ui
     }
     free(map);
     return kept;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double za_median(double *v, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(v, n, sizeof(double), cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }

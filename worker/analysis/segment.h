@@ -39,7 +39,11 @@ struct za_object {
     double wcx, wcy, wcz;       /* intensity-weighted centroid (raw intensities) */
     int x0, y0, z0, x1, y1, z1; /* bounding box, inclusive */
     double min, max, sum;       /* raw intensities */
+    double volume;              /* voxels times the voxel volume, in unit^3 */
     double surface;             /* area of the exposed voxel faces, in unit^2 */
+    double sphericity;          /* pi^(1/3) (6 volume)^(2/3) / surface: 1 for a ball; the face
+                                 * count overestimates a smooth surface, so digital balls score
+                                 * about 0.6-0.7 */
     bool touches_border;
 };
 
@@ -53,5 +57,8 @@ int za_measure(const struct za_stack *raw, const uint32_t *labels, uint32_t coun
  * renumbering labels (in order) and the objs array. Returns the new count. */
 uint32_t za_filter_volume(uint32_t *labels, size_t n, struct za_object *objs, uint32_t count,
                           long min_voxels, long max_voxels);
+
+/* The median of v (n values; sorted in place); 0 when n is 0. */
+double za_median(double *v, size_t n);
 
 #endif

@@ -9,6 +9,7 @@
 #include "worker/analysis/filter.h"
 #include "worker/analysis/par.h"
 #include "worker/analysis/segment.h"
+#include "worker/analysis/split.h"
 #include "worker/analysis/synth.h"
 
 Test(segment, otsu_splits_two_levels_and_matches_skimage_semantics)
@@ -268,4 +269,139 @@ Test(segment, li_threshold_iterates_to_skimage_fixed_point)
     cr_expect_float_eq(za_li(w, 400, true), t + 5.0, 1e-9, "%g", za_li(w, 400, true));
     float flat[4] = {3, 3, 3, 3};
     cr_expect_float_eq(za_li(flat, 4, true), 3.0, 1e-12);
+}
+
+/* ---- distance transform and watershed split ---------------------------------------------------
+ */
+
+Test(segment, distance_transform_matches_brute_force_with_anisotropic_spacing)
+{
+    int nx = 23, ny = 17, nz = 9;
+    size_t n = (size_t)nx * ny * nz;
+    uint32_t *lab = malloc(n * sizeof(uint32_t));
+    float *d2 = malloc(n * sizeof(float));
+    double sp[3] = {0.5, 0.7, 2.0};
+    unsigned seed = 3;
+    for (size_t i = 0; i < n; i++)
+        lab[i] = rng(&seed) % 100 < 93; /* sparse background */
+    for (int threads = 1; threads <= 3; threads += 2) {
+        za_set_threads(threads);
+        cr_assert_eq(za_edt(lab, nx, ny, nz, sp, d2, NULL), 0);
+        for (size_t i = 0; i < n; i++) {
+            double best = INFINITY;
+            int x = (int)(i % nx), y = (int)(i / nx % ny), z = (int)(i / ((size_t)nx * ny));
+            for (size_t j = 0; j < n; j++) {
+                if (lab[j])
+                    continue;
+                double dx = (x - (int)(j % nx)) * sp[0], dy = (y - (int)(j / nx % ny)) * sp[1];
+                double dz = (z - (int)(j / ((size_t)nx * ny))) * sp[2];
+                best = fmin(best, dx * dx + dy * dy + dz * dz);
+            }
+            cr_assert_float_eq(d2[i], best, 1e-4 * (1 + best), "voxel %zu: %g vs %g", i, d2[i],
+                               best);
+        }
+    }
+    za_set_threads(0);
+    for (size_t i = 0; i < n; i++)
+        lab[i] = 1;
+    cr_assert_eq(za_edt(lab, nx, ny, nz, sp, d2, NULL), 0);
+    cr_expect(isinf(d2[0]) && isinf(d2[n - 1]), "no background: infinite distance");
+    free(lab);
+    free(d2);
+}
+
+/* Balls of radius r (voxels) at the given centres, as a mask in labels (1 inside). */
+static void balls(uint32_t *lab, int nx, int ny, int nz, const double (*c)[3], int n, double r)
+{
+    for (int z = 0; z < nz; z++)
+        for (int y = 0; y < ny; y++)
+            for (int x = 0; x < nx; x++) {
+                uint32_t in = 0;
+                for (int k = 0; k < n; k++)
+                    in |= hypot(hypot(x - c[k][0], y - c[k][1]), z - c[k][2]) <= r;
+                lab[((size_t)z * ny + y) * nx + x] = in;
+            }
+}
+
+Test(segment, watershed_splits_overlapping_balls_and_nothing_else)
+{
+    int nx = 48, ny = 24, nz = 24;
+    size_t n = (size_t)nx * ny * nz;
+    uint32_t *lab = malloc(n * sizeof(uint32_t)), count;
+    double sp[3] = {1, 1, 1};
+    /* two balls of radius 7, centres 11 apart: a neck of radius 4.4, 2.6 below the peaks */
+    const double two[2][3] = {{17, 12, 12}, {28, 12, 12}};
+    balls(lab, nx, ny, nz, two, 2, 7);
+    cr_assert_eq(za_split(lab, nx, ny, nz, sp, 0.5, 26, &count, NULL), 0);
+    cr_expect_eq(count, 2u);
+    /* each voxel goes to the ball whose centre is nearer (the neck plane between them) */
+    for (int x = 11; x <= 34; x++) {
+        uint32_t l = lab[((size_t)12 * ny + 12) * nx + x];
+        if (x <= 21)
+            cr_expect_eq(l, 1u, "x %d", x);
+        if (x >= 24)
+            cr_expect_eq(l, 2u, "x %d", x);
+    }
+    /* a depth above the neck's keeps them together */
+    balls(lab, nx, ny, nz, two, 2, 7);
+    cr_assert_eq(za_split(lab, nx, ny, nz, sp, 3.0, 26, &count, NULL), 0);
+    cr_expect_eq(count, 1u);
+    /* one ball, and two separate balls: never split, never merged */
+    const double one[1][3] = {{20, 12, 12}};
+    balls(lab, nx, ny, nz, one, 1, 8);
+    cr_assert_eq(za_split(lab, nx, ny, nz, sp, 0.2, 26, &count, NULL), 0);
+    cr_expect_eq(count, 1u);
+    const double apart[2][3] = {{8, 12, 12}, {30, 12, 12}};
+    balls(lab, nx, ny, nz, apart, 2, 5);
+    uint32_t before;
+    size_t fg;
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        v[i] = (float)lab[i];
+    cr_assert_eq(za_label(v, nx, ny, nz, 0.5, 26, lab, &before, &fg, NULL), 0);
+    cr_assert_eq(before, 2u);
+    cr_assert_eq(za_split(lab, nx, ny, nz, sp, 0.2, 26, &count, NULL), 0);
+    cr_expect_eq(count, 2u);
+    cr_expect_eq(lab[((size_t)12 * ny + 12) * nx + 8], 1u, "raster order numbering");
+    free(v);
+    free(lab);
+}
+
+Test(segment, touching_synthetic_spheres_are_split_to_the_ground_truth)
+{
+    struct za_synth_opts so;
+    za_synth_defaults(&so);
+    so.nx = 96, so.ny = 64, so.nz = 40;
+    so.dx = so.dy = so.dz = 0.5;
+    so.sigma[2] = 1;
+    so.gap = -1; /* pairs of spheres of radius 3 whose centres are 5 apart */
+    struct za_stack s;
+    struct za_sphere *sp;
+    int n;
+    struct za_err e;
+    cr_assert_eq(za_synth(&so, &s, &sp, &n, &e), 0, "%s", e.message);
+    size_t nv = za_voxels(&s), fg;
+    float *v = malloc(nv * sizeof(float));
+    uint32_t *labels = malloc(nv * sizeof(uint32_t)), count, merged;
+    double sigma[3] = {1, 1, 1}, sep, spacing[3] = {s.dx, s.dy, s.dz};
+    cr_assert_eq(za_gaussian3d_from(&s, v, sigma, NULL), 0);
+    double thr = za_otsu(v, nv, false, &sep);
+    cr_assert_eq(za_label(v, s.nx, s.ny, s.nz, thr, 26, labels, &merged, &fg, NULL), 0);
+    cr_expect_lt(merged, (uint32_t)n, "the pairs touch: %u objects for %d spheres", merged, n);
+    cr_assert_eq(za_split(labels, s.nx, s.ny, s.nz, spacing, 0.1, 26, &count, NULL), 0);
+    cr_expect_eq(count, (uint32_t)n, "%u objects after the split for %d spheres", count, n);
+    struct za_object *o = calloc(count, sizeof(*o));
+    cr_assert_eq(za_measure(&s, labels, count, o), 0);
+    for (uint32_t k = 0; k < count; k++) {
+        double best = 1e9;
+        for (int j = 0; j < n; j++)
+            best = fmin(best,
+                        hypot(hypot(o[k].cx - sp[j].cx, o[k].cy - sp[j].cy), o[k].cz - sp[j].cz));
+        cr_expect_leq(best, 1.0, "object %u is %.2f voxels from any sphere centre", k + 1, best);
+    }
+    free(o);
+    free(labels);
+    free(v);
+    free(sp);
+    za_stack_free(&s);
 }

@@ -17,7 +17,8 @@ struct edt_job {
     long nx, ny, nz;
     double s; /* spacing along the pass's axis */
     long len, stride, outer_stride, nblocks;
-    double **buf; /* per thread: f, out, v, z for one line, times ZA_COLS */
+    double **buf; /* per thread: the gathered block, f, out and z for one line */
+    long **vbuf;  /* per thread: v for one line */
 };
 
 /* One line: out[q] = min_p (s (q - p))^2 + f[p] (f may hold INFINITY). Lower envelope of
@@ -63,7 +64,7 @@ static void edt_x(void *arg, long begin, long end, int thread)
     struct edt_job *j = arg;
     long n = j->nx;
     double *f = j->buf[thread], *out = f + n, *z = out + n;
-    long *v = (long *)(z + n + 1);
+    long *v = j->vbuf[thread];
     for (long row = begin; row < end; row++) {
         const uint32_t *l = j->labels + row * n;
         for (long x = 0; x < n; x++)
@@ -80,7 +81,7 @@ static void edt_cols(void *arg, long begin, long end, int thread)
     struct edt_job *j = arg;
     long n = j->len;
     double *g = j->buf[thread], *f = g + n * ZA_COLS, *out = f + n, *z = out + n;
-    long *v = (long *)(z + n + 1);
+    long *v = j->vbuf[thread];
     for (long c = begin; c < end; c++) {
         long x0 = (c % j->nblocks) * ZA_COLS;
         long w = j->nx - x0 < ZA_COLS ? j->nx - x0 : ZA_COLS;
@@ -104,15 +105,21 @@ int za_edt(const uint32_t *labels, int nx, int ny, int nz, const double spacing[
     int nt = za_threads(), rc = ZA_ENOMEM;
     long longest = nx > ny ? nx : ny;
     longest = longest > nz ? longest : nz;
-    /* per thread: the gathered block, f, out, z (n + 1) and v (n, as long) */
-    size_t per = (size_t)longest * (ZA_COLS + 4) + 1;
+    /* per thread: the gathered block, f, out, z (n + 1); v (n) */
+    size_t per = (size_t)longest * (ZA_COLS + 3) + 1;
     double **buf = calloc((size_t)nt, sizeof(double *));
-    if (!buf)
+    long **vbuf = calloc((size_t)nt, sizeof(long *));
+    if (!buf || !vbuf) {
+        free(buf);
+        free(vbuf);
         return ZA_ENOMEM;
+    }
     for (int t = 0; t < nt; t++)
-        if (!(buf[t] = malloc(per * sizeof(double))))
+        if (!(buf[t] = malloc(per * sizeof(double))) ||
+            !(vbuf[t] = malloc((size_t)longest * sizeof(long))))
             goto out;
-    struct edt_job j = {.labels = labels, .d2 = d2, .nx = nx, .ny = ny, .nz = nz, .buf = buf};
+    struct edt_job j = {.labels = labels, .d2 = d2, .nx = nx, .ny = ny, .nz = nz, .buf = buf,
+                        .vbuf = vbuf};
     j.nblocks = (nx + ZA_COLS - 1) / ZA_COLS;
     j.s = spacing[0];
     if ((rc = za_par_for((long)ny * nz, 16, edt_x, &j, cancel)) != ZA_OK)
@@ -127,9 +134,12 @@ int za_edt(const uint32_t *labels, int nx, int ny, int nz, const double spacing[
         rc = za_par_for(ny * j.nblocks, 4, edt_cols, &j, cancel);
     }
 out:
-    for (int t = 0; t < nt; t++)
+    for (int t = 0; t < nt; t++) {
         free(buf[t]);
+        free(vbuf[t]);
+    }
     free(buf);
+    free(vbuf);
     return rc;
 }
 
@@ -347,7 +357,7 @@ int za_split(uint32_t *labels, int nx, int ny, int nz, const double spacing[3], 
             if (seen)
                 continue;
             roots[nr++] = q;
-            if (!best || b.peak[q] > b.peak[best] || (b.peak[q] == b.peak[best] && q < best))
+            if (!best || b.peak[q] > b.peak[best] || (q < best && b.peak[q] == b.peak[best]))
                 best = q;
         }
         if (!best) {

@@ -67,7 +67,10 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/include/event2/event.h /usr/include/msgpack.h /usr/include/json-c/json.h \
              /usr/include/x86_64-linux-gnu/tiffio.h /usr/include/criterion/criterion.h \
              /usr/include/openssl/ssl.h /usr/include/zlib.h /usr/bin/redis-server \
-             /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck /usr/bin/python3
+             /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck /usr/bin/python3 \
+             /usr/lib/python3/dist-packages/skimage/__init__.py \
+             /usr/lib/python3/dist-packages/scipy/__init__.py \
+             /usr/lib/python3/dist-packages/tifffile/__init__.py
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \

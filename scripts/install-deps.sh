@@ -12,6 +12,8 @@ PACKAGES=(
   libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev
   # tests and tools
   libcriterion-dev redis-server redis-tools clang-format cppcheck python3
+  # the analysis oracle test: scipy, scikit-image, numpy, tifffile
+  python3-scipy python3-skimage python3-numpy python3-tifffile
 )
 
 missing=()

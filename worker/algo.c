@@ -6,6 +6,8 @@
 static const struct wk_algo *const registry[] = {
     &wk_algo_simulate,
     &wk_algo_segmentation_3d,
+    &wk_algo_max_projection,
+    &wk_algo_intensity_stats,
 };
 
 #define NALGOS (sizeof(registry) / sizeof(registry[0]))

@@ -66,5 +66,7 @@ void wk_algo_result_deinit(struct wk_algo_result *res);
 
 extern const struct wk_algo wk_algo_simulate;
 extern const struct wk_algo wk_algo_segmentation_3d; /* analysis/algo_segment.c */
+extern const struct wk_algo wk_algo_max_projection;  /* analysis/algo_project.c */
+extern const struct wk_algo wk_algo_intensity_stats; /* analysis/algo_stats.c */
 
 #endif

@@ -644,7 +644,7 @@ Test(worker, published_frames_match_stream_entries_exactly)
 
 /* ---- analysis ------------------------------------------------------------------------------- */
 
-Test(worker, segmentation_3d_runs_end_to_end_from_lpush)
+Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
 {
     char dir[] = "/tmp/zsa-seg-XXXXXX", file[128], results[128], flag[160], csv[256];
     cr_assert_not_null(mkdtemp(dir));
@@ -681,12 +681,48 @@ Test(worker, segmentation_3d_runs_end_to_end_from_lpush)
              "\"algorithm\":\"segmentation_3d\",\"session_id\":\"sg\"}",
              bad);
     lpush(job);
+    static const char *const more[][2] = {
+        {"proj", "\"max_projection\",\"parameters\":{\"method\":\"mean\",\"axis\":\"x\"}"},
+        {"stats", "\"intensity_stats\",\"parameters\":{\"bins\":64}"},
+        {"split", "\"segmentation_3d\",\"parameters\":{\"split\":true,\"threshold\":\"li\"}"},
+        {"badp", "\"max_projection\",\"parameters\":{\"method\":\"median\"}"}};
+    for (size_t i = 0; i < sizeof(more) / sizeof(more[0]); i++) {
+        snprintf(job, sizeof(job),
+                 "{\"job_id\":\"%s\",\"image_id\":\"st\",\"file_path\":\"%s\","
+                 "\"algorithm\":%s,\"session_id\":\"sg\"}",
+                 more[i][0], file, more[i][1]);
+        lpush(job);
+    }
     cr_assert(wait_field("seg1", "status", "complete", 30000), "segmentation did not complete");
+    cr_assert(wait_field("proj", "status", "complete", 30000), "projection did not complete");
+    cr_assert(wait_field("stats", "status", "complete", 30000), "statistics did not complete");
+    cr_assert(wait_field("split", "status", "complete", 30000), "split did not complete");
+    cr_assert(wait_field("badp", "status", "failed", 30000));
     cr_assert(wait_field("seg2", "status", "failed", 30000));
     char buf[256];
+    redisReply *r;
     cr_expect_str_eq(job_field("seg2", "error_code", buf, sizeof(buf)), "INVALID_IMAGE");
+    cr_expect_str_eq(job_field("badp", "error_code", buf, sizeof(buf)), "INVALID_PARAMETERS");
+    snprintf(csv, sizeof(csv), "%s/proj/projection.tif", results);
+    struct za_stack proj;
+    struct za_load_opts lo = {0};
+    cr_assert_eq(za_tiff_load(csv, &lo, &proj, &e), 0, "%s", e.message);
+    cr_expect(proj.nx == so.ny && proj.ny == so.nz && proj.nz == 1 && proj.dtype == ZA_F32,
+              "mean along x: %d x %d x %d", proj.nx, proj.ny, proj.nz);
+    za_stack_free(&proj);
+    r = cmd("GET zsa:result:stats.r1");
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_expect(strstr(r->str, "\"saturated_fraction\":0") && strstr(r->str, "\"best_focus_slice\""),
+              "%.300s", r->str);
+    freeReplyObject(r);
+    r = cmd("GET zsa:result:split.r1");
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_expect(strstr(r->str, "\"objects_before_split\"") &&
+                  strstr(r->str, "\"threshold_method\":\"li\""),
+              "%.300s", r->str);
+    freeReplyObject(r);
 
-    redisReply *r = cmd("GET zsa:result:seg1.r1");
+    r = cmd("GET zsa:result:seg1.r1");
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     struct pr_value v;
     struct pr_err err;

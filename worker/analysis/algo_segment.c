@@ -14,17 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "worker/algo.h"
+#include "worker/analysis/algo_common.h"
 #include "worker/analysis/filter.h"
 #include "worker/analysis/par.h"
 #include "worker/analysis/segment.h"
 #include "worker/analysis/split.h"
 #include "worker/analysis/stack.h"
-
-#define SEG_MAX_VOXELS ((uint64_t)1 << 31) /* budget: 2 G voxels (8 GB as float) */
 
 enum seg_thr { SEG_OTSU, SEG_LI, SEG_MANUAL };
 
@@ -90,10 +87,8 @@ static int seg_parse(const struct pr_value *p, struct seg_params *o, char *err, 
     if (bad || mn < 0 || mx < 0 || (mx > 0 && mx < mn) || mn > 1e15 || mx > 1e15)
         return snprintf(err, errlen, "min_volume, max_volume: voxel counts, min <= max"), -1;
     o->min_vol = (long)mn, o->max_vol = (long)mx;
-    double ch = wk_param_num(p, "channel", 0, &bad), fr = wk_param_num(p, "frame", 0, &bad);
-    if (bad || ch < 0 || fr < 0 || ch != floor(ch) || fr != floor(fr) || ch > 1e6 || fr > 1e9)
-        return snprintf(err, errlen, "channel, frame: 0-based integers"), -1;
-    o->channel = (int)ch, o->frame = (int)fr;
+    if (za_algo_channel_frame(p, &o->channel, &o->frame, err, errlen) != 0)
+        return -1;
     const struct pr_value *sp = pr_value_get(p, "split");
     if (sp && sp->type != PR_V_BOOL)
         return snprintf(err, errlen, "split: true or false"), -1;
@@ -110,50 +105,14 @@ static int seg_check(const struct pr_value *p, char *err, size_t errlen)
     return seg_parse(p, &o, err, errlen);
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static bool load_progress(void *arg, double fraction)
-{
-    struct wk_algo_ctx *ctx = arg;
-    ctx->progress(ctx, 40 * fraction, "Loading data");
-    return !atomic_load(ctx->cancel);
-}
-
-static struct pr_value *obj(void)
-{
-    return pr_value_new_object();
-}
-
-static void set_obj(struct pr_value *parent, const char *key, struct pr_value *child)
-{
-    pr_value_set(parent, key, *child);
-    free(child);
-}
-
-static void fail(struct wk_algo_result *res, const char *code, const char *msg, bool retry)
-{
-    snprintf(res->error_code, sizeof(res->error_code), "%s", code);
-    snprintf(res->error, sizeof(res->error), "%s", msg);
-    res->retry_available = retry;
-}
-
 /* Writes objects.csv and labels.tif under <results_dir>/<job_id>/; returns 0 or -1. */
 static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
                            const uint32_t *labels, const struct za_object *o, uint32_t n,
                            struct pr_value *arts, char *err, size_t errlen)
 {
     char dir[1024], path[1100];
-    snprintf(dir, sizeof(dir), "%s/%s", ctx->results_dir, ctx->job_id);
-    if ((mkdir(ctx->results_dir, 0775) != 0 && errno != EEXIST) ||
-        (mkdir(dir, 0775) != 0 && errno != EEXIST)) {
-        snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
+    if (za_algo_result_dir(ctx, dir, sizeof(dir), err, errlen) != 0)
         return -1;
-    }
     snprintf(path, sizeof(path), "%s/objects.csv", dir);
     FILE *f = fopen(path, "w");
     if (!f) {
@@ -165,7 +124,7 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
                "surface_area,sphericity,touches_border\n");
     for (uint32_t k = 0; k < n; k++) {
         fprintf(f,
-                "%u,%ld,%.6g,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%d,%d,%d,%d,%d,%d,%.6g,%.6g,%.6g,%.8g,"
+                "%u,%ld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%d,%d,%d,%d,%d,%.9g,%.9g,%.9g,%.12g,"
                 "%.6g,%.4f,%d\n",
                 o[k].label, o[k].voxels, o[k].volume, o[k].cx, o[k].cy, o[k].cz, o[k].wcx, o[k].wcy,
                 o[k].wcz, o[k].x0, o[k].y0, o[k].z0, o[k].x1, o[k].y1, o[k].z1, o[k].min, o[k].max,
@@ -256,39 +215,30 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
 {
     struct seg_params sp;
     char err[320];
-    double t0 = now_ms(), tms[SEG_STEPS] = {0};
+    double t0 = za_now_ms(), tms[SEG_STEPS] = {0};
     seg_parse(ctx->params, &sp, err, sizeof(err)); /* checked before the job started */
-    struct za_load_opts lo = {.channel = sp.channel,
-                              .frame = sp.frame,
-                              .max_voxels = SEG_MAX_VOXELS,
-                              .progress = load_progress,
-                              .arg = ctx};
     struct za_stack raw;
-    struct za_err ze;
-    ctx->progress(ctx, 0, "Loading data");
-    if (za_tiff_load(ctx->input_path, &lo, &raw, &ze) != 0) {
-        fail(res, ze.code, ze.message, strcmp(ze.code, "CANCELLED") == 0);
+    if (za_algo_load(ctx, 40, &raw, res) != 0)
         return -1;
-    }
-    tms[0] = now_ms() - t0;
+    tms[0] = za_now_ms() - t0;
     size_t nv = za_voxels(&raw);
     float *v = za_alloc(nv * sizeof(float)), *bg = NULL;
     uint32_t *labels = za_alloc(nv * sizeof(uint32_t));
     struct za_object *objs = NULL;
     int rc = -1, zr;
     if (!v || !labels) {
-        fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
+        za_algo_fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
         goto out;
     }
     ctx->progress(ctx, 40, "Smoothing");
-    double t1 = now_ms();
+    double t1 = za_now_ms();
     double sv[3] = {sp.sigma[0] / raw.dx, sp.sigma[1] / raw.dy, sp.sigma[2] / raw.dz};
     if ((zr = za_gaussian3d_from(&raw, v, sv, ctx->cancel)) != ZA_OK)
         goto step_failed;
-    tms[1] = now_ms() - t1;
+    tms[1] = za_now_ms() - t1;
     if (sp.bg_sigma > 0) {
         ctx->progress(ctx, 52, "Subtracting background");
-        t1 = now_ms();
+        t1 = za_now_ms();
         double sb[3] = {sp.bg_sigma / raw.dx, sp.bg_sigma / raw.dy, sp.bg_sigma / raw.dz};
         zr = (bg = za_alloc(nv * sizeof(float))) ? ZA_OK : ZA_ENOMEM;
         if (zr == ZA_OK) {
@@ -301,10 +251,10 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
             v[i] -= bg[i];
         za_free(bg);
         bg = NULL;
-        tms[2] = now_ms() - t1;
+        tms[2] = za_now_ms() - t1;
     }
     ctx->progress(ctx, 60, "Thresholding");
-    t1 = now_ms();
+    t1 = za_now_ms();
     bool integer =
         raw.dtype != ZA_F32 && sv[0] <= 0 && sv[1] <= 0 && sv[2] <= 0 && sp.bg_sigma <= 0;
     double sep = 0, thr = za_otsu(v, nv, integer, &sep);
@@ -316,30 +266,30 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
         zr = ZA_ENOMEM;
         goto step_failed;
     }
-    tms[3] = now_ms() - t1;
+    tms[3] = za_now_ms() - t1;
     ctx->progress(ctx, 63, "Labelling");
-    t1 = now_ms();
+    t1 = za_now_ms();
     uint32_t count = 0, before_split = 0;
     size_t fg = 0;
     zr =
         za_label(v, raw.nx, raw.ny, raw.nz, thr, sp.connectivity, labels, &count, &fg, ctx->cancel);
     if (zr != ZA_OK)
         goto step_failed;
-    tms[4] = now_ms() - t1;
+    tms[4] = za_now_ms() - t1;
     double spacing[3] = {raw.dx, raw.dy, raw.dz};
     double depth = sp.split_depth > 0 ? sp.split_depth : 0.2 * fmin(raw.dx, fmin(raw.dy, raw.dz));
     before_split = count;
     if (sp.split) {
         ctx->progress(ctx, 70, "Splitting touching objects");
-        t1 = now_ms();
+        t1 = za_now_ms();
         zr = za_split(labels, raw.nx, raw.ny, raw.nz, spacing, depth, sp.connectivity, &count,
                       ctx->cancel);
         if (zr != ZA_OK)
             goto step_failed;
-        tms[5] = now_ms() - t1;
+        tms[5] = za_now_ms() - t1;
     }
     ctx->progress(ctx, 80, "Measuring");
-    t1 = now_ms();
+    t1 = za_now_ms();
     objs = calloc(count ? count : 1, sizeof(*objs));
     if (!objs || za_measure(&raw, labels, count, objs) != ZA_OK) {
         zr = ZA_ENOMEM;
@@ -347,20 +297,21 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     }
     uint32_t all = count;
     count = za_filter_volume(labels, nv, objs, count, sp.min_vol, sp.max_vol);
-    tms[6] = now_ms() - t1;
+    tms[6] = za_now_ms() - t1;
     double parts[4];
     seg_confidence(objs, count, fg, nv, sep, parts, res);
 
     ctx->progress(ctx, 92, "Writing results");
-    t1 = now_ms();
-    struct pr_value *arts = obj();
+    t1 = za_now_ms();
+    struct pr_value *arts = pr_value_new_object();
     if (write_artifacts(ctx, &raw, labels, objs, count, arts, err, sizeof(err)) != 0) {
         pr_value_free(arts);
-        fail(res, "RESULT_WRITE_FAILED", err, true);
+        za_algo_fail(res, "RESULT_WRITE_FAILED", err, true);
         goto out;
     }
-    tms[7] = now_ms() - t1;
-    struct pr_value *sum = obj(), *img = obj(), *vs = obj(), *cp = obj(), *tm = obj();
+    tms[7] = za_now_ms() - t1;
+    struct pr_value *sum = pr_value_new_object(), *vs = pr_value_new_object(),
+                    *cp = pr_value_new_object(), *tm = pr_value_new_object();
     static const char *const methods[] = {"otsu", "li", "manual"};
     pr_value_set(sum, "algorithm", pr_value_str("segmentation_3d"));
     pr_value_set(sum, "object_count", pr_value_int(count));
@@ -373,14 +324,7 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     pr_value_set(sum, "threshold_method", pr_value_str(methods[sp.thr]));
     pr_value_set(sum, "connectivity", pr_value_int(sp.connectivity));
     pr_value_set(sum, "foreground_fraction", pr_value_double((double)fg / (double)nv));
-    pr_value_set(img, "nx", pr_value_int(raw.nx));
-    pr_value_set(img, "ny", pr_value_int(raw.ny));
-    pr_value_set(img, "nz", pr_value_int(raw.nz));
-    pr_value_set(img, "dtype", pr_value_str(za_dtype_name(raw.dtype)));
-    char vsz[96];
-    snprintf(vsz, sizeof(vsz), "%g x %g x %g %s", raw.dx, raw.dy, raw.dz, raw.unit);
-    pr_value_set(img, "voxel_size", pr_value_str(vsz));
-    set_obj(sum, "image", img);
+    za_set_obj(sum, "image", za_image_summary(&raw));
     double *vols = malloc(sizeof(double) * (count ? count : 1)), vv = raw.dx * raw.dy * raw.dz;
     double total = 0, vmin = 0, vmax = 0;
     for (uint32_t k = 0; k < count && vols; k++) {
@@ -395,27 +339,27 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     pr_value_set(vs, "mean_volume", pr_value_double(count ? total / count * vv : 0));
     pr_value_set(vs, "unit", pr_value_str(raw.unit));
     free(vols);
-    set_obj(sum, "volume", vs);
+    za_set_obj(sum, "volume", vs);
     pr_value_set(cp, "separability", pr_value_double(parts[0]));
     pr_value_set(cp, "kept_fraction", pr_value_double(parts[1]));
     pr_value_set(cp, "not_merged", pr_value_double(parts[2]));
     pr_value_set(cp, "foreground_plausible", pr_value_double(parts[3]));
     pr_value_set(cp, "raw_otsu_separability", pr_value_double(sep));
-    set_obj(sum, "confidence_parts", cp);
+    za_set_obj(sum, "confidence_parts", cp);
     for (int i = 0; i < SEG_STEPS; i++)
         pr_value_set(tm, seg_steps[i], pr_value_double(round(tms[i] * 10) / 10));
-    set_obj(sum, "time_ms", tm);
+    za_set_obj(sum, "time_ms", tm);
     pr_value_set(sum, "threads", pr_value_int(za_threads()));
-    set_obj(sum, "artifacts", arts);
+    za_set_obj(sum, "artifacts", arts);
     res->summary = sum;
     ctx->progress(ctx, 100, "Complete");
     rc = 0;
     goto out;
 step_failed:
     if (zr == ZA_ECANCEL)
-        fail(res, "CANCELLED", "cancelled", true);
+        za_algo_fail(res, "CANCELLED", "cancelled", true);
     else
-        fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
+        za_algo_fail(res, "IMAGE_TOO_LARGE", "no memory for the working volumes", true);
 out:
     za_free(v);
     za_free(bg);

@@ -118,8 +118,8 @@ int za_edt(const uint32_t *labels, int nx, int ny, int nz, const double spacing[
         if (!(buf[t] = malloc(per * sizeof(double))) ||
             !(vbuf[t] = malloc((size_t)longest * sizeof(long))))
             goto out;
-    struct edt_job j = {.labels = labels, .d2 = d2, .nx = nx, .ny = ny, .nz = nz, .buf = buf,
-                        .vbuf = vbuf};
+    struct edt_job j = {
+        .labels = labels, .d2 = d2, .nx = nx, .ny = ny, .nz = nz, .buf = buf, .vbuf = vbuf};
     j.nblocks = (nx + ZA_COLS - 1) / ZA_COLS;
     j.s = spacing[0];
     if ((rc = za_par_for((long)ny * nz, 16, edt_x, &j, cancel)) != ZA_OK)

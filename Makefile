@@ -122,8 +122,9 @@ demo: all
 	@scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory build-bench
+	@$(MAKE) --no-print-directory build build-bench
 	@set -e; for b in $(BENCH_BIN); do echo "== $$b"; $$b; done
+	@echo "== bench/bench_analysis.py"; /usr/bin/python3 bench/bench_analysis.py $(BUILD)/bin
 
 build-bench: $(BENCH_BIN)
 

@@ -27,7 +27,8 @@ static void usage(FILE *f)
             "  -o, --results DIR   artifacts go to DIR/<job-id>/ (default .)\n"
             "      --job-id ID     (default local)\n"
             "  -t, --threads N     threads (default: the CPUs this process may use)\n"
-            "      --repeat N      run N times (timings of each run on stderr), print the last\n"
+            "      --repeat N      run N times (each run's total and step times on stderr), print\n"
+            "                      the last (runs after the first reuse the working memory)\n"
             "  -q, --quiet         no progress bar on stderr\n"
             "Exit status: 0 done, 1 the analysis failed, 2 bad usage.\n",
             wk_algo_names());
@@ -166,8 +167,15 @@ int main(int argc, char **argv)
         st.last = -1;
         double t0 = now_s();
         rc = algo->run(&ctx, &res);
-        if (repeat > 1)
-            fprintf(stderr, "run %d: %.1f ms\n", i + 1, (now_s() - t0) * 1e3);
+        if (repeat > 1) { /* per run: the total and the algorithm's own step times */
+            const struct pr_value *tm = rc == 0 ? pr_value_get(res.summary, "time_ms") : NULL;
+            struct cm_buf b = CM_BUF_INIT;
+            if (tm)
+                pr_value_write_json(tm, &b);
+            fprintf(stderr, "run %d: %.1f ms %s\n", i + 1, (now_s() - t0) * 1e3,
+                    b.len ? b.data : "{}");
+            cm_buf_deinit(&b);
+        }
         if (rc != 0)
             break;
     }

@@ -3,7 +3,7 @@
 
 usage: /usr/bin/python3 bench/bench_analysis.py BIN_DIR [--sizes 64,256] [--runs N]
 
-For each stack (512 x 512 x Z uint16 from zsa-synth): zsa-analyze --repeat N (run 1 is "cold":
+For each stack (512 x 512 x Z uint16 from zsa-synth, 1-unit voxels, so sigma = 1 voxel): zsa-analyze --repeat N (run 1 is "cold":
 fresh memory from the kernel, as a worker's first job; runs 2.. reuse the working memory, as
 a worker's later jobs), then gaussian_filter (sigma=1, mirror), threshold_otsu, label (26),
 regionprops (area, centroid, weighted centroid, intensity) timed one by one, N times. Also a
@@ -48,7 +48,7 @@ def bandwidth():
 
 def zsa(path, work):
     out = subprocess.run([BIN + "/zsa-analyze", "-q", "-a", "segmentation_3d", "-o", work,
-                          "--repeat", str(runs), path], capture_output=True, text=True, check=True)
+                          "-p", "sigma=1", "--repeat", str(runs), path], capture_output=True, text=True, check=True)
     rows = []
     for line in out.stderr.splitlines():
         m = re.match(r"run (\d+): ([\d.]+) ms (.*)", line)
@@ -63,7 +63,7 @@ def scipy_pipeline(path):
     times = {"smooth": [], "threshold": [], "label": [], "measure": []}
     for _ in range(runs):
         t = time.perf_counter()
-        sm = ndi.gaussian_filter(raw.astype(np.float32), sigma=(1, 2, 2), mode="mirror",
+        sm = ndi.gaussian_filter(raw.astype(np.float32), sigma=1, mode="mirror",
                                  truncate=4.0)
         t1 = time.perf_counter()
         thr = filters.threshold_otsu(sm)
@@ -87,8 +87,8 @@ def main():
     for z in sizes:
         with tempfile.TemporaryDirectory() as work:
             path = work + "/stack.tif"
-            subprocess.run([BIN + "/zsa-synth", "--size", "512x512x%d" % z, "--radius", "3,4",
-                            path], check=True, capture_output=True)
+            subprocess.run([BIN + "/zsa-synth", "--size", "512x512x%d" % z, "--voxel", "1,1,1",
+                            "--radius", "3,4", path], check=True, capture_output=True)
             rows, summary = zsa(path, work)
             sp, nobj = scipy_pipeline(path)
         nv = 512 * 512 * z

@@ -205,32 +205,62 @@ double za_li(const float *v, size_t n, bool integer)
 /* ---- connected components ---------------------------------------------------------------------
  * Runs of foreground along x are the nodes of a union-find whose roots are the smallest run index
  * of their component, i.e. the component's first run in raster order: numbering the roots in
- * index order gives scipy's numbering. Threads take slabs of whole rows: each finds its rows'
- * runs and joins those that touch within the slab; the joins across slab boundaries follow on
- * one thread. */
+ * index order gives scipy's numbering. Threads count the runs of each row, then write them into
+ * one array in raster order (so nothing grows or moves); threads join the touching runs of slabs
+ * of rows, one thread joins across slab boundaries and numbers the roots. */
 
 struct run {
     int x0, x1; /* [x0, x1) */
 };
 
-struct slab {
-    long row0, row1;   /* rows [row0, row1) (row = z * ny + y) */
-    struct run *runs;  /* this slab's runs, in raster order */
-    size_t nruns, cap; /* then: offset of the slab's runs in the global array */
-    bool oom;
-};
-
 struct label_job {
     const float *v;
-    long nx, ny, nz;
-    double thr;
+    long nx, ny, nz, nrows, nslabs;
+    float tf; /* v > thr (in double) is v > tf: thr rounded down to a float */
     int conn;
-    struct slab *slabs;
-    size_t *row_off; /* nrows + 1: first run of each row (slab-local, then global) */
+    size_t *row_off; /* nrows + 1: first run of each row */
+    size_t *fg;      /* per thread: foreground voxels */
     struct run *runs;
     uint32_t *parent, *final;
     uint32_t *labels;
 };
+
+static void count_runs(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct label_job *j = arg;
+    for (long row = begin; row < end; row++) {
+        const float *p = j->v + row * j->nx;
+        float t = j->tf;
+        long n = p[0] > t;
+        for (long x = 1; x < j->nx; x++) /* run starts: no carried state, so it vectorizes */
+            n += (p[x] > t) > (p[x - 1] > t);
+        j->row_off[row + 1] = (size_t)n;
+    }
+}
+
+static void find_runs(void *arg, long begin, long end, int thread)
+{
+    struct label_job *j = arg;
+    for (long row = begin; row < end; row++) {
+        const float *p = j->v + row * j->nx;
+        float t = j->tf;
+        size_t i = j->row_off[row];
+        for (long x = 0; x < j->nx;) {
+            if (!(p[x] > t)) {
+                x++;
+                continue;
+            }
+            long x0 = x;
+            while (x < j->nx && p[x] > t)
+                x++;
+            j->runs[i] = (struct run){(int)x0, (int)x};
+            j->parent[i] = (uint32_t)i;
+            j->fg[thread] += (size_t)(x - x0);
+            i++;
+        }
+    }
+}
 
 static uint32_t find(uint32_t *parent, uint32_t x)
 {
@@ -248,36 +278,6 @@ static void unite(uint32_t *parent, uint32_t a, uint32_t b)
         parent[b] = a;
     else if (b < a)
         parent[a] = b;
-}
-
-static void find_runs(void *arg, long s, long s_end, int thread)
-{
-    (void)thread, (void)s_end;
-    struct label_job *j = arg;
-    struct slab *sl = &j->slabs[s];
-    for (long row = sl->row0; row < sl->row1; row++) {
-        j->row_off[row] = sl->nruns;
-        const float *p = j->v + row * j->nx;
-        for (long x = 0; x < j->nx;) {
-            if (!(p[x] > j->thr)) {
-                x++;
-                continue;
-            }
-            long x0 = x;
-            while (x < j->nx && p[x] > j->thr)
-                x++;
-            if (sl->nruns == sl->cap) {
-                size_t cap = sl->cap ? 2 * sl->cap : 4096;
-                struct run *more = realloc(sl->runs, cap * sizeof(struct run));
-                if (!more) {
-                    sl->oom = true;
-                    return;
-                }
-                sl->runs = more, sl->cap = cap;
-            }
-            sl->runs[sl->nruns++] = (struct run){(int)x0, (int)x};
-        }
-    }
 }
 
 /* Joins the runs of row a with those of row b that touch them (e: 1 to count diagonal
@@ -316,12 +316,18 @@ static void join_row(struct label_job *j, long row, long min_row)
     }
 }
 
+/* Slab s: rows [nrows * s / nslabs, nrows * (s + 1) / nslabs). */
+static long slab_row(const struct label_job *j, long s)
+{
+    return j->nrows * s / j->nslabs;
+}
+
 static void join_slab(void *arg, long s, long s_end, int thread)
 {
     (void)thread, (void)s_end;
     struct label_job *j = arg;
-    for (long row = j->slabs[s].row0; row < j->slabs[s].row1; row++)
-        join_row(j, row, j->slabs[s].row0);
+    for (long row = slab_row(j, s); row < slab_row(j, s + 1); row++)
+        join_row(j, row, slab_row(j, s));
 }
 
 static void write_labels(void *arg, long begin, long end, int thread)
@@ -346,54 +352,49 @@ int za_label(const float *v, int nx, int ny, int nz, double thr, int connectivit
              uint32_t *count, size_t *foreground, const atomic_bool *cancel)
 {
     long nrows = (long)ny * nz;
-    int ns = za_threads() * 4, rc = ZA_ENOMEM;
-    if (ns > nrows)
-        ns = (int)(nrows > 0 ? nrows : 1);
-    struct label_job j = {
-        .v = v, .nx = nx, .ny = ny, .nz = nz, .thr = thr, .conn = connectivity, .labels = labels};
-    j.slabs = calloc((size_t)ns, sizeof(struct slab));
+    int nt = za_threads(), rc = ZA_ENOMEM;
+    size_t fg[nt];
+    memset(fg, 0, sizeof(fg));
+    struct label_job j = {.v = v,
+                          .nx = nx,
+                          .ny = ny,
+                          .nz = nz,
+                          .nrows = nrows,
+                          .tf = (float)thr,
+                          .conn = connectivity,
+                          .labels = labels,
+                          .fg = fg};
+    if ((double)j.tf > thr)
+        j.tf = nextafterf(j.tf, -INFINITY);
+    j.nslabs = nt * 4 < nrows ? nt * 4 : (nrows > 0 ? nrows : 1);
     j.row_off = malloc(((size_t)nrows + 1) * sizeof(size_t));
     *count = 0, *foreground = 0;
-    if (!j.slabs || !j.row_off)
+    if (!j.row_off)
         goto out;
-    for (int s = 0; s < ns; s++)
-        j.slabs[s].row0 = nrows * s / ns, j.slabs[s].row1 = nrows * (s + 1) / ns;
-    if ((rc = za_par_for(ns, 1, find_runs, &j, cancel)) != ZA_OK)
+    /* runs per row, then their places: one array in raster order, nothing to grow or move */
+    j.row_off[0] = 0;
+    if ((rc = za_par_for(nrows, 64, count_runs, &j, cancel)) != ZA_OK)
         goto out;
     rc = ZA_ENOMEM;
-    size_t total = 0;
-    for (int s = 0; s < ns; s++) {
-        if (j.slabs[s].oom)
-            goto out;
-        size_t n = j.slabs[s].nruns;
-        j.slabs[s].nruns = total; /* now the slab's offset */
-        total += n;
-    }
+    for (long row = 0; row < nrows; row++)
+        j.row_off[row + 1] += j.row_off[row];
+    size_t total = j.row_off[nrows];
     if (total >= UINT32_MAX)
         goto out;
-    j.runs = malloc((total ? total : 1) * sizeof(struct run));
-    j.parent = malloc((total ? total : 1) * sizeof(uint32_t));
-    j.final = malloc((total ? total : 1) * sizeof(uint32_t));
+    j.runs = za_alloc((total ? total : 1) * sizeof(struct run));
+    j.parent = za_alloc((total ? total : 1) * sizeof(uint32_t));
+    j.final = za_alloc((total ? total : 1) * sizeof(uint32_t));
     if (!j.runs || !j.parent || !j.final)
         goto out;
-    for (int s = 0; s < ns; s++) {
-        struct slab *sl = &j.slabs[s];
-        size_t n = (s + 1 < ns ? j.slabs[s + 1].nruns : total) - sl->nruns;
-        if (n)
-            memcpy(j.runs + sl->nruns, sl->runs, n * sizeof(struct run));
-        for (long row = sl->row0; row < sl->row1; row++)
-            j.row_off[row] += sl->nruns;
-    }
-    j.row_off[nrows] = total;
-    for (size_t i = 0; i < total; i++) {
-        j.parent[i] = (uint32_t)i;
-        *foreground += (size_t)(j.runs[i].x1 - j.runs[i].x0);
-    }
-    if ((rc = za_par_for(ns, 1, join_slab, &j, cancel)) != ZA_OK)
+    if ((rc = za_par_for(nrows, 64, find_runs, &j, cancel)) != ZA_OK)
+        goto out;
+    for (int t = 0; t < nt; t++)
+        *foreground += fg[t];
+    if ((rc = za_par_for(j.nslabs, 1, join_slab, &j, cancel)) != ZA_OK)
         goto out;
     /* the rows whose neighbours lie in the slab before */
-    for (int s = 1; s < ns; s++)
-        for (long row = j.slabs[s].row0; row < j.slabs[s].row1 && row <= j.slabs[s].row0 + ny;
+    for (long s = 1; s < j.nslabs; s++)
+        for (long row = slab_row(&j, s); row < slab_row(&j, s + 1) && row <= slab_row(&j, s) + ny;
              row++)
             join_row(&j, row, 0);
     uint32_t k = 0;
@@ -404,13 +405,10 @@ int za_label(const float *v, int nx, int ny, int nz, double thr, int connectivit
     *count = k;
     rc = za_par_for(nrows, 64, write_labels, &j, cancel);
 out:
-    for (int s = 0; j.slabs && s < ns; s++)
-        free(j.slabs[s].runs);
-    free(j.slabs);
     free(j.row_off);
-    free(j.runs);
-    free(j.parent);
-    free(j.final);
+    za_free(j.runs);
+    za_free(j.parent);
+    za_free(j.final);
     return rc;
 }
 
@@ -450,30 +448,46 @@ static void measure_rows(void *arg, long begin, long end, int thread)
         int y = (int)(row % ny), z = (int)(row / ny);
         size_t base = (size_t)row * sy;
         za_to_double_range(raw, base, sy, w);
-        for (int x = 0; x < nx; x++) {
-            size_t i = base + (size_t)x;
-            uint32_t l = labels[i];
-            if (!l)
+        const uint32_t *lr = labels + base;
+        for (int x = 0; x < nx;) {
+            uint32_t l = lr[x];
+            if (!l) {
+                x++;
                 continue;
+            }
+            int x0 = x;
+            while (x < nx && lr[x] == l)
+                x++;
+            /* a run [x0, x) of one label: one update of its object */
             struct za_object *o = &objs[l - 1];
-            o->voxels++;
-            o->cx += x, o->cy += y, o->cz += z;
-            o->wcx += w[x] * x, o->wcy += w[x] * y, o->wcz += w[x] * z;
-            o->sum += w[x];
-            o->min = w[x] < o->min ? w[x] : o->min;
-            o->max = w[x] > o->max ? w[x] : o->max;
-            o->x0 = x < o->x0 ? x : o->x0, o->x1 = x > o->x1 ? x : o->x1;
+            long len = x - x0;
+            double s = 0, sx = 0, lo = o->min, hi = o->max;
+            long faces = 0; /* y and z faces towards another label or the outside */
+            for (int k = x0; k < x; k++) {
+                s += w[k], sx += w[k] * k;
+                lo = w[k] < lo ? w[k] : lo, hi = w[k] > hi ? w[k] : hi;
+            }
+            const uint32_t *up = y > 0 ? lr - sy : NULL, *down = y + 1 < ny ? lr + sy : NULL;
+            const uint32_t *front = z > 0 ? lr - sz : NULL, *back = z + 1 < nz ? lr + sz : NULL;
+            for (int k = x0; k < x; k++) {
+                faces += (!up || up[k] != l) + (!down || down[k] != l);
+            }
+            long zfaces = 0;
+            for (int k = x0; k < x; k++)
+                zfaces += (!front || front[k] != l) + (!back || back[k] != l);
+            o->voxels += len;
+            o->cx += 0.5 * (double)(x0 + x - 1) * (double)len;
+            o->cy += (double)y * (double)len, o->cz += (double)z * (double)len;
+            o->wcx += sx, o->wcy += s * y, o->wcz += s * z;
+            o->sum += s;
+            o->min = lo, o->max = hi;
+            o->x0 = x0 < o->x0 ? x0 : o->x0, o->x1 = x - 1 > o->x1 ? x - 1 : o->x1;
             o->y0 = y < o->y0 ? y : o->y0, o->y1 = y > o->y1 ? y : o->y1;
             o->z0 = z < o->z0 ? z : o->z0, o->z1 = z > o->z1 ? z : o->z1;
-            if (x == 0 || y == 0 || z == 0 || x == nx - 1 || y == ny - 1 || z == nz - 1)
+            if (x0 == 0 || x == nx || y == 0 || z == 0 || y == ny - 1 || z == nz - 1)
                 o->touches_border = true;
-            /* faces towards a voxel of another label or the outside */
-            o->surface += (x == 0 || labels[i - 1] != l) * ax;
-            o->surface += (x == nx - 1 || labels[i + 1] != l) * ax;
-            o->surface += (y == 0 || labels[i - sy] != l) * ay;
-            o->surface += (y == ny - 1 || labels[i + sy] != l) * ay;
-            o->surface += (z == 0 || labels[i - sz] != l) * az;
-            o->surface += (z == nz - 1 || labels[i + sz] != l) * az;
+            /* the run's two x ends always face another label, the background or the outside */
+            o->surface += 2 * ax + (double)faces * ay + (double)zfaces * az;
         }
     }
 }

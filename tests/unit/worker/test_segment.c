@@ -405,3 +405,43 @@ Test(segment, touching_synthetic_spheres_are_split_to_the_ground_truth)
     free(sp);
     za_stack_free(&s);
 }
+
+Test(segment, measurements_of_a_box_by_hand)
+{
+    /* a 2 x 2 x 2 box at (1..2, 1..2, 1..2) and a 1 x 3 x 1 bar on the border, voxel 1 x 2 x 3 */
+    struct za_stack s;
+    cr_assert_eq(za_stack_alloc(&s, 4, 4, 4, ZA_U16), 0);
+    s.dx = 1, s.dy = 2, s.dz = 3;
+    uint32_t lab[64] = {0};
+    uint16_t *d = s.data;
+    for (int z = 1; z <= 2; z++)
+        for (int y = 1; y <= 2; y++)
+            for (int x = 1; x <= 2; x++) {
+                lab[(z * 4 + y) * 4 + x] = 1;
+                d[(z * 4 + y) * 4 + x] = (uint16_t)(10 + x); /* 11 or 12 */
+            }
+    for (int y = 0; y < 3; y++) {
+        lab[(3 * 4 + y) * 4 + 3] = 2;
+        d[(3 * 4 + y) * 4 + 3] = 7;
+    }
+    struct za_object o[2];
+    for (int threads = 1; threads <= 2; threads++) {
+        za_set_threads(threads);
+        cr_assert_eq(za_measure(&s, lab, 2, o), 0);
+        cr_expect_eq(o[0].voxels, 8);
+        cr_expect_float_eq(o[0].volume, 48.0, 1e-12);
+        cr_expect_float_eq(o[0].surface, 8 * 6.0 + 8 * 3.0 + 8 * 2.0, 1e-12, "%g", o[0].surface);
+        cr_expect_float_eq(o[0].cx, 1.5, 1e-12);
+        cr_expect_float_eq(o[0].cz, 1.5, 1e-12);
+        cr_expect_float_eq(o[0].wcx, (11.0 * 1 + 12.0 * 2) / 23.0, 1e-12);
+        cr_expect(o[0].min == 11 && o[0].max == 12 && o[0].sum == 92);
+        cr_expect(o[0].x0 == 1 && o[0].x1 == 2 && o[0].z0 == 1 && o[0].z1 == 2);
+        cr_expect(!o[0].touches_border);
+        cr_expect_eq(o[1].voxels, 3);
+        cr_expect_float_eq(o[1].surface, 6 * 6.0 + 2 * 3.0 + 6 * 2.0, 1e-12, "%g", o[1].surface);
+        cr_expect_float_eq(o[1].cy, 1.0, 1e-12);
+        cr_expect(o[1].touches_border);
+    }
+    za_set_threads(0);
+    za_stack_free(&s);
+}

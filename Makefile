@@ -49,7 +49,7 @@ BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/
 # each daemon's code except main.c goes into its own archive, which its tests link too
 daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
-DAEMON_LIBS_worker := -levent -ltiff
+DAEMON_LIBS_worker := -levent -ltiff -lz
 DAEMON_LIBS_gateway := -lwebsockets -luv
 DAEMON_LIBS_scheduler := -levent
 
@@ -190,7 +190,7 @@ $(BUILD)/bin/zsa-synth $(BUILD)/bin/zsa-analyze: $(BUILD)/bin/zsa-%: $(BUILD)/ob
                                                 $(BUILD)/libzsa-worker.a $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -levent $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -lz -levent $(LDLIBS) $(CUDA_LIBS)
 
 $(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
 	@mkdir -p $(@D)

@@ -190,3 +190,42 @@ void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float)
     if (keep_float && isfinite(v) && !strpbrk(tmp, ".eEn"))
         cm_buf_append(b, ".0", 2);
 }
+
+void cm_buf_append_sig(struct cm_buf *b, double v, int sig)
+{
+    if (v == floor(v) && fabs(v) < 1e15) {
+        cm_buf_append_int(b, (long long)v);
+        return;
+    }
+    double a = fabs(v);
+    if (!isfinite(v) || a < 1e-4 || a >= 1e15) {
+        cm_buf_printf(b, "%.*g", sig, v);
+        return;
+    }
+    int e = (int)floor(log10(a));
+    long long m = llround(a * pow(10, sig - 1 - e));
+    if (m >= (long long)pow(10, sig)) /* rounded up to one more digit */
+        m /= 10, e++;
+    char digits[24];
+    int nd = snprintf(digits, sizeof(digits), "%lld", m); /* sig digits */
+    int point = e + 1;                                    /* digits before the point */
+    int last = nd;
+    while (last > point && last > 1 && digits[last - 1] == '0')
+        last--;
+    if (v < 0)
+        cm_buf_putc(b, '-');
+    if (point <= 0) {
+        cm_buf_puts(b, "0.");
+        for (int i = point; i < 0; i++)
+            cm_buf_putc(b, '0');
+        cm_buf_append(b, digits, (size_t)last);
+    } else {
+        cm_buf_append(b, digits, (size_t)(point < last ? point : last));
+        for (int i = last; i < point; i++)
+            cm_buf_putc(b, '0');
+        if (last > point) {
+            cm_buf_putc(b, '.');
+            cm_buf_append(b, digits + point, (size_t)(last - point));
+        }
+    }
+}

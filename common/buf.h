@@ -41,4 +41,10 @@ void cm_buf_append_uint(struct cm_buf *b, unsigned long long v);
  * With keep_float, an integral value gets ".0" so that it reads back as a float. */
 void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float);
 
+/* Appends v with sig (1..17) significant digits, like printf("%.<sig>g") to within one unit of
+ * the last digit, but without printf's cost (a 10,000-object CSV took 30 ms): scaled to an
+ * integer of sig digits, trailing zeros dropped, never an exponent between 1e-4 and 1e15.
+ * Integers below 1e15 are written exactly; other magnitudes and non-finite values use printf. */
+void cm_buf_append_sig(struct cm_buf *b, double v, int sig);
+
 #endif

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "worker/algo.h"
 #include "worker/analysis/algo_common.h"
 #include "worker/analysis/filter.h"
@@ -105,6 +106,41 @@ static int seg_check(const struct pr_value *p, char *err, size_t errlen)
     return seg_parse(p, &o, err, errlen);
 }
 
+#define CSV_CHUNK 1024 /* objects per formatting chunk */
+
+struct csv_job {
+    const struct za_object *o;
+    uint32_t n;
+    struct cm_buf *out; /* per chunk */
+};
+
+static void csv_rows(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct csv_job *j = arg;
+    for (long c = begin; c < end; c++) {
+        struct cm_buf *b = &j->out[c];
+        cm_buf_init(b);
+        uint32_t last = (uint32_t)(c + 1) * CSV_CHUNK < j->n ? (uint32_t)(c + 1) * CSV_CHUNK : j->n;
+        for (uint32_t k = (uint32_t)c * CSV_CHUNK; k < last; k++) {
+            const struct za_object *o = &j->o[k];
+            const double f[] = {o->volume, o->cx,      o->cy,        o->cz,
+                                o->wcx,    o->wcy,     o->wcz,       (double)o->x0,
+                                o->y0,     o->z0,      o->x1,        o->y1,
+                                o->z1,     o->min,     o->max,       o->sum / (double)o->voxels,
+                                o->sum,    o->surface, o->sphericity};
+            cm_buf_append_uint(b, o->label);
+            cm_buf_putc(b, ',');
+            cm_buf_append_int(b, o->voxels);
+            for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+                cm_buf_putc(b, ',');
+                cm_buf_append_sig(b, f[i], i == 16 ? 12 : 9);
+            }
+            cm_buf_puts(b, o->touches_border ? ",1\n" : ",0\n");
+        }
+    }
+}
+
 /* Writes objects.csv and labels.tif under <results_dir>/<job_id>/; returns 0 or -1. */
 static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
                            const uint32_t *labels, const struct za_object *o, uint32_t n,
@@ -122,16 +158,20 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
     fprintf(f, "label,voxels,volume,centroid_x,centroid_y,centroid_z,weighted_x,weighted_y,"
                "weighted_z,bbox_x0,bbox_y0,bbox_z0,bbox_x1,bbox_y1,bbox_z1,min,max,mean,sum,"
                "surface_area,sphericity,touches_border\n");
-    for (uint32_t k = 0; k < n; k++) {
-        fprintf(f,
-                "%u,%ld,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%d,%d,%d,%d,%d,%d,%.9g,%.9g,%.9g,%.12g,"
-                "%.6g,%.4f,%d\n",
-                o[k].label, o[k].voxels, o[k].volume, o[k].cx, o[k].cy, o[k].cz, o[k].wcx, o[k].wcy,
-                o[k].wcz, o[k].x0, o[k].y0, o[k].z0, o[k].x1, o[k].y1, o[k].z1, o[k].min, o[k].max,
-                o[k].sum / (double)o[k].voxels, o[k].sum, o[k].surface, o[k].sphericity,
-                o[k].touches_border);
+    /* formatted on all threads, in chunks written in order */
+    long chunks = ((long)n + CSV_CHUNK - 1) / CSV_CHUNK;
+    struct csv_job cj = {o, n, calloc((size_t)(chunks ? chunks : 1), sizeof(struct cm_buf))};
+    bool ok = cj.out != NULL;
+    if (ok)
+        za_par_for(chunks, 1, csv_rows, &cj, NULL);
+    for (long c = 0; ok && c < chunks; c++) {
+        ok = fwrite(cj.out[c].data, 1, cj.out[c].len, f) == cj.out[c].len;
+        cm_buf_deinit(&cj.out[c]);
     }
-    bool ok = fclose(f) == 0;
+    for (long c = 0; cj.out && c < chunks; c++)
+        cm_buf_deinit(&cj.out[c]);
+    free(cj.out);
+    ok = fclose(f) == 0 && ok;
     pr_value_set(arts, "objects_csv", pr_value_str(path));
     if (!ok) {
         snprintf(err, errlen, "%.200s: write failed", path);
@@ -233,7 +273,8 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     ctx->progress(ctx, 40, "Smoothing");
     double t1 = za_now_ms();
     double sv[3] = {sp.sigma[0] / raw.dx, sp.sigma[1] / raw.dy, sp.sigma[2] / raw.dz};
-    if ((zr = za_gaussian3d_from(&raw, v, sv, ctx->cancel)) != ZA_OK)
+    float range[2];
+    if ((zr = za_gaussian3d_from(&raw, v, sv, range, ctx->cancel)) != ZA_OK)
         goto step_failed;
     tms[1] = za_now_ms() - t1;
     if (sp.bg_sigma > 0) {
@@ -257,9 +298,9 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     t1 = za_now_ms();
     bool integer =
         raw.dtype != ZA_F32 && sv[0] <= 0 && sv[1] <= 0 && sv[2] <= 0 && sp.bg_sigma <= 0;
-    double sep = 0, thr = za_otsu(v, nv, integer, &sep);
+    double sep = 0, thr = za_otsu(v, nv, integer, sp.bg_sigma > 0 ? NULL : range, &sep);
     if (sp.thr == SEG_LI)
-        thr = za_li(v, nv, integer);
+        thr = za_li(v, nv, integer, sp.bg_sigma > 0 ? NULL : range);
     else if (sp.thr == SEG_MANUAL)
         thr = sp.thr_value;
     if (isnan(thr)) {

@@ -37,6 +37,7 @@ struct gpass {
     const double *w;
     int r;
     double **scratch, **acc; /* per thread */
+    float *lo, *hi;          /* per thread: the range of the output, on the last pass */
 };
 
 /* out[x] = sum_t w[|t|] * in[x + t] over rows of width n; in points at the centre row, rows are
@@ -62,6 +63,14 @@ static void convolve_rows(const double *restrict in, long rowstride, long n,
     }
 }
 
+static void row_range(const float *p, long n, float *lo, float *hi)
+{
+    float l = *lo, h = *hi;
+    for (long x = 0; x < n; x++)
+        l = p[x] < l ? p[x] : l, h = p[x] > h ? p[x] : h;
+    *lo = l, *hi = h;
+}
+
 static void pass_x(void *arg, long begin, long end, int thread)
 {
     struct gpass *g = arg;
@@ -81,6 +90,8 @@ static void pass_x(void *arg, long begin, long end, int thread)
         convolve_rows(line + g->r, 1, n, g->w, g->r, acc);
         for (long x = 0; x < n; x++)
             p[x] = (float)acc[x];
+        if (g->lo)
+            row_range(p, n, &g->lo[thread], &g->hi[thread]);
     }
 }
 
@@ -111,20 +122,25 @@ static void pass_cols(void *arg, long begin, long end, int thread)
             float *dst = base + k * g->stride;
             for (long x = 0; x < w; x++)
                 dst[x] = (float)acc[x];
+            if (g->lo)
+                row_range(dst, w, &g->lo[thread], &g->hi[thread]);
         }
     }
 }
 
 static int run_pass(float *v, const struct za_stack *src, const long n[3], int axis, double sigma,
-                    const atomic_bool *cancel)
+                    float *range, const atomic_bool *cancel)
 {
     int r = za_gaussian_radius(sigma), nt = za_threads(), rc = ZA_ENOMEM;
     long len = n[axis];
     double *w = malloc(sizeof(double) * (size_t)(r + 1));
     double **scratch = calloc((size_t)nt, sizeof(double *));
     double **acc = calloc((size_t)nt, sizeof(double *));
-    if (!w || !scratch || !acc)
+    float *lo = malloc(2 * (size_t)nt * sizeof(float)), *hi = lo ? lo + nt : NULL;
+    if (!w || !scratch || !acc || !lo)
         goto out;
+    for (int t = 0; t < nt; t++)
+        lo[t] = INFINITY, hi[t] = -INFINITY;
     size_t scratch_n = axis == 0 ? (size_t)(len + 2 * r) : (size_t)(len + 2 * r) * ZA_BLOCK;
     size_t acc_n = axis == 0 ? (size_t)n[0] : ZA_BLOCK;
     for (int t = 0; t < nt; t++) {
@@ -148,6 +164,8 @@ static int run_pass(float *v, const struct za_stack *src, const long n[3], int a
                       .r = r,
                       .scratch = scratch,
                       .acc = acc,
+                      .lo = range ? lo : NULL,
+                      .hi = range ? hi : NULL,
                       .nblocks = (n[0] + ZA_BLOCK - 1) / ZA_BLOCK};
     if (axis == 0) {
         rc = za_par_for(n[1] * n[2], 16, pass_x, &g, cancel);
@@ -158,6 +176,10 @@ static int run_pass(float *v, const struct za_stack *src, const long n[3], int a
         g.stride = n[0] * n[1], g.outer_stride = n[0];
         rc = za_par_for(n[1] * g.nblocks, 1, pass_cols, &g, cancel);
     }
+    for (int t = 0; range && rc == ZA_OK && t < nt; t++) {
+        range[0] = t == 0 || lo[t] < range[0] ? lo[t] : range[0];
+        range[1] = t == 0 || hi[t] > range[1] ? hi[t] : range[1];
+    }
 out:
     for (int t = 0; t < nt && scratch && acc; t++) {
         free(scratch[t]);
@@ -165,23 +187,30 @@ out:
     }
     free(scratch);
     free(acc);
+    free(lo);
     free(w);
     return rc;
 }
 
 static int gaussian(float *v, const struct za_stack *src, const long n[3], const double sigma[3],
-                    const atomic_bool *cancel)
+                    float *range, const atomic_bool *cancel)
 {
+    int last = -1;
+    for (int axis = 2; axis >= 0; axis--)
+        if (sigma[axis] > 0 && n[axis] >= 1)
+            last = axis;
     for (int axis = 2; axis >= 0; axis--) { /* scipy's order for a (z, y, x) array */
         if (!(sigma[axis] > 0) || n[axis] < 1)
             continue;
-        int rc = run_pass(v, src, n, axis, sigma[axis], cancel);
+        int rc = run_pass(v, src, n, axis, sigma[axis], axis == last ? range : NULL, cancel);
         if (rc != ZA_OK)
             return rc;
         src = NULL; /* the next passes work on v */
     }
     if (src)
         za_to_float(src, v);
+    if (range && last < 0 && n[0] * n[1] * n[2] > 0)
+        za_minmax(v, (size_t)(n[0] * n[1] * n[2]), range);
     return ZA_OK;
 }
 
@@ -189,12 +218,12 @@ int za_gaussian3d(float *v, int nx, int ny, int nz, const double sigma[3],
                   const atomic_bool *cancel)
 {
     long n[3] = {nx, ny, nz};
-    return gaussian(v, NULL, n, sigma, cancel);
+    return gaussian(v, NULL, n, sigma, NULL, cancel);
 }
 
-int za_gaussian3d_from(const struct za_stack *src, float *out, const double sigma[3],
+int za_gaussian3d_from(const struct za_stack *src, float *out, const double sigma[3], float *range,
                        const atomic_bool *cancel)
 {
     long n[3] = {src->nx, src->ny, src->nz};
-    return gaussian(out, src, n, sigma, cancel);
+    return gaussian(out, src, n, sigma, range, cancel);
 }

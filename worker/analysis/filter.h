@@ -17,8 +17,9 @@ int za_gaussian3d(float *v, int nx, int ny, int nz, const double sigma[3],
                   const atomic_bool *cancel);
 
 /* The same filter from a stack of any sample type into out (za_voxels(src) floats): the first
- * pass reads the samples directly (no separate conversion pass). */
-int za_gaussian3d_from(const struct za_stack *src, float *out, const double sigma[3],
+ * pass reads the samples directly (no separate conversion pass). range (may be NULL) gets the
+ * output's minimum and maximum, found by the last pass. */
+int za_gaussian3d_from(const struct za_stack *src, float *out, const double sigma[3], float *range,
                        const atomic_bool *cancel);
 
 /* The kernel's radius for sigma (scipy's truncate = 4). */

@@ -97,6 +97,37 @@ int za_par_for(long n, long grain, za_range_fn fn, void *arg, const atomic_bool 
     return atomic_load(&j.stopped) ? ZA_ECANCEL : ZA_OK;
 }
 
+struct minmax_job {
+    const float *v;
+    float lo[ZA_MAX_THREADS], hi[ZA_MAX_THREADS];
+};
+
+static void minmax_chunk(void *arg, long begin, long end, int thread)
+{
+    struct minmax_job *j = arg;
+    float lo = j->lo[thread], hi = j->hi[thread];
+    for (long i = begin; i < end; i++) {
+        lo = j->v[i] < lo ? j->v[i] : lo;
+        hi = j->v[i] > hi ? j->v[i] : hi;
+    }
+    j->lo[thread] = lo, j->hi[thread] = hi;
+}
+
+void za_minmax(const float *v, size_t n, float out[2])
+{
+    struct minmax_job j; /* 2 KB */
+    int nt = za_threads();
+    j.v = v;
+    for (int t = 0; t < nt; t++)
+        j.lo[t] = j.hi[t] = v[0];
+    za_par_for((long)n, 65536, minmax_chunk, &j, NULL);
+    out[0] = j.lo[0], out[1] = j.hi[0];
+    for (int t = 1; t < nt; t++) {
+        out[0] = j.lo[t] < out[0] ? j.lo[t] : out[0];
+        out[1] = j.hi[t] > out[1] ? j.hi[t] : out[1];
+    }
+}
+
 /* Large blocks: every live or cached one, with its size (za_free needs it). */
 #define ZA_BLOCKS 64
 #define ZA_HUGE ((size_t)2 << 20)

@@ -24,6 +24,9 @@ typedef void (*za_range_fn)(void *arg, long begin, long end, int thread);
  * one of them. When cancel is set, no further chunk starts and ZA_ECANCEL comes back. */
 int za_par_for(long n, long grain, za_range_fn fn, void *arg, const atomic_bool *cancel);
 
+/* The minimum and maximum of v (n > 0) into out[0], out[1], on za_threads() threads. */
+void za_minmax(const float *v, size_t n, float out[2]);
+
 /* A large allocation (not zeroed), aligned and backed by huge pages where the kernel offers them
  * (fewer page faults on first touch); NULL when memory is short. Free with za_free(), which keeps
  * up to za_cache_limit() bytes of freed volumes for the next job: the kernel then need not fault

@@ -24,20 +24,8 @@ struct hist_job {
     const float *v;
     size_t n;
     struct hist *h;
-    float *lo, *hi; /* per thread */
-    uint64_t **count;
+    uint64_t **count; /* per thread */
 };
-
-static void range_chunk(void *arg, long begin, long end, int thread)
-{
-    struct hist_job *j = arg;
-    float lo = j->lo[thread], hi = j->hi[thread];
-    for (size_t i = (size_t)begin; i < (size_t)end; i++) {
-        lo = j->v[i] < lo ? j->v[i] : lo;
-        hi = j->v[i] > hi ? j->v[i] : hi;
-    }
-    j->lo[thread] = lo, j->hi[thread] = hi;
-}
 
 static void hist_chunk(void *arg, long begin, long end, int thread)
 {
@@ -61,23 +49,21 @@ static void hist_chunk(void *arg, long begin, long end, int thread)
 /* The histogram of v (n > 0): exact integer bins when integer and the range allows, else nbins
  * equal bins from min to max. h->nb = 0 when all values are equal (h->lo). Returns ZA_OK or
  * ZA_ENOMEM. */
-static int histogram(const float *v, size_t n, bool integer, size_t nbins, struct hist *h)
+static int histogram(const float *v, size_t n, bool integer, size_t nbins, const float *range,
+                     struct hist *h)
 {
     memset(h, 0, sizeof(*h));
     int nt = za_threads(), rc = ZA_ENOMEM;
-    float lo[nt], hi[nt];
     uint64_t **count = calloc((size_t)nt, sizeof(uint64_t *));
     if (!count)
         return ZA_ENOMEM;
-    for (int t = 0; t < nt; t++)
-        lo[t] = hi[t] = v[0];
-    struct hist_job j = {v, n, h, lo, hi, count};
-    za_par_for((long)n, ZA_GRAIN, range_chunk, &j, NULL);
-    h->lo = lo[0], h->hi = hi[0];
-    for (int t = 1; t < nt; t++) {
-        h->lo = lo[t] < h->lo ? lo[t] : h->lo;
-        h->hi = hi[t] > h->hi ? hi[t] : h->hi;
-    }
+    struct hist_job j = {v, n, h, count};
+    float mm[2];
+    if (range)
+        mm[0] = range[0], mm[1] = range[1];
+    else
+        za_minmax(v, n, mm);
+    h->lo = mm[0], h->hi = mm[1];
     if (h->lo == h->hi) {
         rc = ZA_OK;
         goto out;
@@ -124,13 +110,13 @@ static void hist_free(struct hist *h)
 
 /* ---- Otsu ------------------------------------------------------------------------------------ */
 
-double za_otsu(const float *v, size_t n, bool integer, double *separability)
+double za_otsu(const float *v, size_t n, bool integer, const float *range, double *separability)
 {
     *separability = 0;
     if (n == 0)
         return 0;
     struct hist h;
-    if (histogram(v, n, integer, 256, &h) != ZA_OK)
+    if (histogram(v, n, integer, 256, range, &h) != ZA_OK)
         return NAN;
     if (h.nb == 0)
         return h.lo;
@@ -165,12 +151,12 @@ double za_otsu(const float *v, size_t n, bool integer, double *separability)
 
 /* ---- Li -------------------------------------------------------------------------------------- */
 
-double za_li(const float *v, size_t n, bool integer)
+double za_li(const float *v, size_t n, bool integer, const float *range)
 {
     if (n == 0)
         return 0;
     struct hist h;
-    if (histogram(v, n, integer, 65536, &h) != ZA_OK)
+    if (histogram(v, n, integer, 65536, range, &h) != ZA_OK)
         return NAN;
     if (h.nb == 0)
         return h.lo;

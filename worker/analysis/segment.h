@@ -14,15 +14,16 @@
  * integer values (one bin per value from min to max) when integer is true, else on 256 equal
  * bins from min to max (the threshold is a bin centre). Foreground is what lies strictly above
  * it. *separability gets the between-class variance over the total variance at the threshold
- * (0..1; about 2/pi for pure Gaussian noise). Returns the threshold (min when all are equal). */
-double za_otsu(const float *v, size_t n, bool integer, double *separability);
+ * (0..1; about 2/pi for pure Gaussian noise). range: {min, max} of v when known (saves a pass;
+ * NULL: computed). Returns the threshold (min when all are equal). */
+double za_otsu(const float *v, size_t n, bool integer, const float *range, double *separability);
 
 /* Li's minimum cross-entropy threshold as skimage.filters.threshold_li computes it (start at the
  * mean, iterate t = (m_b - m_f) / (ln m_b - ln m_f) on the values shifted to start at 0), on
  * the exact histogram of the integer values when integer is true (tolerance 0.5, as skimage),
  * else on a 65,536-bin histogram from min to max (so within (max - min) / 65,536 of the exact
- * iteration). Returns the threshold (min when all are equal). */
-double za_li(const float *v, size_t n, bool integer);
+ * iteration). range as for za_otsu. Returns the threshold (min when all are equal). */
+double za_li(const float *v, size_t n, bool integer, const float *range);
 
 /* Labels the voxels above thr in 3D with 6- or 26-connectivity: labels[i] = 0 for background,
  * 1..*count for objects numbered in the raster order of their first voxel (as

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <tiffio.h>
+#include <zlib.h>
 
 #include "worker/analysis/stack.h"
 
@@ -555,6 +556,51 @@ out:
 /* ---- writing -----------------------------------------------------------------------------------
  */
 
+/* Deflate of strips on all threads: libtiff compresses one strip after the other, which made
+ * writing a label volume slower than the whole segmentation. Each strip becomes a zlib stream
+ * (what TIFF's Adobe deflate holds) at zlib's fastest level; label volumes are mostly zeros. */
+struct zstrips {
+    const unsigned char *data; /* the first strip of the batch */
+    size_t row, page;          /* bytes per row and per page */
+    uint32_t rps, ny, spp;     /* rows per strip, rows per page, strips per page */
+    unsigned char **buf;       /* per strip of the batch */
+    size_t *len;
+    z_stream *zs; /* per thread, made once: a deflate state is 256 KB that zlib clears */
+    bool *ready;
+    atomic_bool failed;
+};
+
+static void deflate_strips(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct zstrips *z = arg;
+    for (long k = begin; k < end; k++) {
+        uint32_t strip = (uint32_t)(k % z->spp), y = strip * z->rps;
+        uint32_t rows = y + z->rps > z->ny ? z->ny - y : z->rps;
+        const unsigned char *src = z->data + (size_t)(k / z->spp) * z->page + (size_t)y * z->row;
+        uLong n = (uLong)rows * z->row, bound = compressBound(n);
+        z_stream *st = &z->zs[thread];
+        if (!z->ready[thread]) {
+            memset(st, 0, sizeof(*st));
+            z->ready[thread] = deflateInit(st, 1) == Z_OK;
+        } else {
+            deflateReset(st);
+        }
+        z->buf[k] = malloc(bound);
+        if (!z->ready[thread] || !z->buf[k]) {
+            atomic_store(&z->failed, true);
+            continue;
+        }
+        st->next_in = (Bytef *)src, st->avail_in = (uInt)n;
+        st->next_out = z->buf[k], st->avail_out = (uInt)bound;
+        if (deflate(st, Z_FINISH) != Z_STREAM_END)
+            atomic_store(&z->failed, true);
+        z->len[k] = bound - st->avail_out;
+    }
+}
+
+#define ZA_WRITE_BATCH 16 /* pages compressed at a time (bounds the memory) */
+
 int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool compress,
                   struct za_err *err)
 {
@@ -575,8 +621,29 @@ int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool
              s->nz, s->nz, s->unit, s->dz);
     size_t row = (size_t)s->nx * za_dtype_size(s->dtype);
     uint32_t rps = (uint32_t)(65536 / row ? 65536 / row : 1);
-    int rc = 0;
+    uint32_t spp = ((uint32_t)s->ny + rps - 1) / rps;
+    struct zstrips zs = {
+        .row = row, .page = row * (size_t)s->ny, .rps = rps, .ny = (uint32_t)s->ny, .spp = spp};
+    zs.buf = calloc((size_t)spp * ZA_WRITE_BATCH, sizeof(unsigned char *));
+    zs.len = calloc((size_t)spp * ZA_WRITE_BATCH, sizeof(size_t));
+    int nt = za_threads();
+    zs.zs = calloc((size_t)nt, sizeof(z_stream));
+    zs.ready = calloc((size_t)nt, sizeof(bool));
+    int rc = compress && (!zs.buf || !zs.len || !zs.zs || !zs.ready) ? -1 : 0;
     for (int z = 0; z < s->nz && rc == 0; z++) {
+        int b = z % ZA_WRITE_BATCH; /* place in the batch */
+        if (compress && b == 0) {
+            for (size_t k = 0; k < (size_t)spp * ZA_WRITE_BATCH; k++)
+                free(zs.buf[k]), zs.buf[k] = NULL;
+            int pages = s->nz - z < ZA_WRITE_BATCH ? s->nz - z : ZA_WRITE_BATCH;
+            zs.data = (const unsigned char *)s->data + (size_t)z * zs.page;
+            atomic_init(&zs.failed, false);
+            za_par_for((long)spp * pages, 1, deflate_strips, &zs, NULL);
+            if (atomic_load(&zs.failed)) {
+                rc = -1;
+                break;
+            }
+        }
         TIFFSetField(tif, TIFFTAG_IMAGEWIDTH, (uint32_t)s->nx);
         TIFFSetField(tif, TIFFTAG_IMAGELENGTH, (uint32_t)s->ny);
         TIFFSetField(tif, TIFFTAG_BITSPERSAMPLE, (uint16_t)(za_dtype_size(s->dtype) * 8));
@@ -587,8 +654,6 @@ int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool
         TIFFSetField(tif, TIFFTAG_ROWSPERSTRIP, rps);
         TIFFSetField(tif, TIFFTAG_COMPRESSION,
                      compress ? COMPRESSION_ADOBE_DEFLATE : COMPRESSION_NONE);
-        if (compress) /* zlib's fastest level: label volumes are mostly runs of zeros */
-            TIFFSetField(tif, TIFFTAG_ZIPQUALITY, 1);
         TIFFSetField(tif, TIFFTAG_XRESOLUTION, (float)(1.0 / s->dx));
         TIFFSetField(tif, TIFFTAG_YRESOLUTION, (float)(1.0 / s->dy));
         TIFFSetField(tif, TIFFTAG_RESOLUTIONUNIT, RESUNIT_NONE);
@@ -597,8 +662,10 @@ int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool
         const unsigned char *page = (const unsigned char *)s->data + (size_t)z * s->ny * row;
         for (uint32_t y = 0, strip = 0; y < (uint32_t)s->ny; y += rps, strip++) {
             uint32_t rows = y + rps > (uint32_t)s->ny ? (uint32_t)s->ny - y : rps;
-            if (TIFFWriteEncodedStrip(tif, strip, (void *)(page + (size_t)y * row),
-                                      (tmsize_t)(rows * row)) < 0) {
+            size_t k = (size_t)b * spp + strip;
+            if (compress ? TIFFWriteRawStrip(tif, strip, zs.buf[k], (tmsize_t)zs.len[k]) < 0
+                         : TIFFWriteEncodedStrip(tif, strip, (void *)(page + (size_t)y * row),
+                                                 (tmsize_t)(rows * row)) < 0) {
                 rc = -1;
                 break;
             }
@@ -607,6 +674,15 @@ int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool
             rc = -1;
     }
     TIFFClose(tif);
+    for (size_t k = 0; zs.buf && k < (size_t)spp * ZA_WRITE_BATCH; k++)
+        free(zs.buf[k]);
+    free(zs.buf);
+    free(zs.len);
+    for (int t = 0; zs.ready && t < nt; t++)
+        if (zs.ready[t])
+            deflateEnd(&zs.zs[t]);
+    free(zs.zs);
+    free(zs.ready);
     if (rc != 0)
         fail(err, "WRITE_FAILED", "%s: %s", path, te.first[0] ? te.first : "write failed");
     return rc;

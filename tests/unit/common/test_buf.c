@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,4 +94,26 @@ Test(common_buf, every_double_reads_back_exactly_with_at_most_17_digits)
     cm_buf_append_double(&b, 311.25, false);
     cr_assert_str_eq(b.data, "311.25");
     cm_buf_deinit(&b);
+}
+
+Test(buf, sig_digits_match_printf_g_to_the_last_digit)
+{
+    unsigned seed = 5;
+    for (int i = 0; i < 200000; i++) {
+        seed = seed * 1103515245u + 12345u;
+        double mant = (double)(seed >> 8) / (double)(1u << 24) * 10;
+        int ex = (int)(seed % 24) - 6, sig = 1 + (int)(seed % 12);
+        double v = mant * pow(10, ex) * ((seed >> 5) & 1 ? -1 : 1);
+        if (i % 7 == 0)
+            v = round(v); /* integers */
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_append_sig(&b, v, sig);
+        char ref[64];
+        snprintf(ref, sizeof(ref), "%.*g", sig, v);
+        double got = strtod(b.data, NULL), want = strtod(ref, NULL);
+        cr_assert(strchr(b.data, 'e') == NULL || fabs(v) < 1e-4 || fabs(v) >= 1e15, "%s", b.data);
+        cr_assert_leq(fabs(got - want), fabs(want) * pow(10, 1 - sig) * 1.0000001 + 1e-300,
+                      "%.17g with %d digits: %s, printf %s", v, sig, b.data, ref);
+        cm_buf_deinit(&b);
+    }
 }

@@ -19,18 +19,18 @@ Test(segment, otsu_splits_two_levels_and_matches_skimage_semantics)
         v[i] = i < 100 ? 0.0f : 10.0f;
     double sep;
     /* integer histogram: class 1 = bins up to the threshold, foreground strictly above */
-    cr_expect_float_eq(za_otsu(v, 200, true, &sep), 0.0, 1e-12);
+    cr_expect_float_eq(za_otsu(v, 200, true, NULL, &sep), 0.0, 1e-12);
     cr_expect_float_eq(sep, 1.0, 1e-9, "two spikes separate perfectly");
     /* 256 float bins over [0, 10]: the threshold is the first bin's centre */
-    cr_expect_float_eq(za_otsu(v, 200, false, &sep), 10.0 / 512, 1e-9);
+    cr_expect_float_eq(za_otsu(v, 200, false, NULL, &sep), 10.0 / 512, 1e-9);
     /* three levels 1, 2, 9 (equal counts): the split falls between 2 and 9 */
     float w[300];
     for (int i = 0; i < 300; i++)
         w[i] = i < 100 ? 1.0f : i < 200 ? 2.0f : 9.0f;
-    cr_expect_float_eq(za_otsu(w, 300, true, &sep), 2.0, 1e-12);
+    cr_expect_float_eq(za_otsu(w, 300, true, NULL, &sep), 2.0, 1e-12);
     cr_expect(sep > 0.8 && sep < 1.0, "%g", sep);
     float flat[10] = {5, 5, 5, 5, 5, 5, 5, 5, 5, 5};
-    cr_expect_float_eq(za_otsu(flat, 10, true, &sep), 5.0, 1e-12);
+    cr_expect_float_eq(za_otsu(flat, 10, true, NULL, &sep), 5.0, 1e-12);
     cr_expect_float_eq(sep, 0.0, 1e-12);
 }
 
@@ -83,7 +83,7 @@ Test(segment, separated_spheres_are_found_exactly_with_their_centroids)
         cr_assert_eq(v[i], (float)za_get(&s, i));
     double sigma[3] = {1, 1, 0.5}, sep;
     cr_assert_eq(za_gaussian3d(v, s.nx, s.ny, s.nz, sigma, NULL), 0);
-    double thr = za_otsu(v, nv, false, &sep);
+    double thr = za_otsu(v, nv, false, NULL, &sep);
     cr_expect(thr > so.background && thr < so.foreground, "threshold %g", thr);
     cr_assert_eq(za_label(v, s.nx, s.ny, s.nz, thr, 26, labels, &count, &fg, NULL), 0);
     struct za_object *o = calloc(count, sizeof(*o));
@@ -259,16 +259,16 @@ Test(segment, li_threshold_iterates_to_skimage_fixed_point)
     float v[400];
     for (int i = 0; i < 400; i++)
         v[i] = i < 200 ? 10.0f : 100.0f;
-    cr_expect_float_eq(za_li(v, 400, true), 55.0, 1e-9);
+    cr_expect_float_eq(za_li(v, 400, true, NULL), 55.0, 1e-9);
     /* three levels: shifted 0 (x100), 40 (x100), 100 (x200) */
     float w[400];
     for (int i = 0; i < 400; i++)
         w[i] = i < 100 ? 5.0f : i < 200 ? 45.0f : 105.0f;
     /* start at the mean 60: fore = {100}, back mean 20 -> t = (20 - 100) / ln(20 / 100) */
     double t = (20.0 - 100.0) / (log(20.0) - log(100.0));
-    cr_expect_float_eq(za_li(w, 400, true), t + 5.0, 1e-9, "%g", za_li(w, 400, true));
+    cr_expect_float_eq(za_li(w, 400, true, NULL), t + 5.0, 1e-9, "%g", za_li(w, 400, true, NULL));
     float flat[4] = {3, 3, 3, 3};
-    cr_expect_float_eq(za_li(flat, 4, true), 3.0, 1e-12);
+    cr_expect_float_eq(za_li(flat, 4, true, NULL), 3.0, 1e-12);
 }
 
 /* ---- distance transform and watershed split ---------------------------------------------------
@@ -384,8 +384,12 @@ Test(segment, touching_synthetic_spheres_are_split_to_the_ground_truth)
     float *v = malloc(nv * sizeof(float));
     uint32_t *labels = malloc(nv * sizeof(uint32_t)), count, merged;
     double sigma[3] = {1, 1, 1}, sep, spacing[3] = {s.dx, s.dy, s.dz};
-    cr_assert_eq(za_gaussian3d_from(&s, v, sigma, NULL), 0);
-    double thr = za_otsu(v, nv, false, &sep);
+    float range[2], mm[2];
+    cr_assert_eq(za_gaussian3d_from(&s, v, sigma, range, NULL), 0);
+    za_minmax(v, nv, mm);
+    cr_expect(range[0] == mm[0] && range[1] == mm[1], "the last pass's range %g..%g vs %g..%g",
+              range[0], range[1], mm[0], mm[1]);
+    double thr = za_otsu(v, nv, false, NULL, &sep);
     cr_assert_eq(za_label(v, s.nx, s.ny, s.nz, thr, 26, labels, &merged, &fg, NULL), 0);
     cr_expect_lt(merged, (uint32_t)n, "the pairs touch: %u objects for %d spheres", merged, n);
     cr_assert_eq(za_split(labels, s.nx, s.ny, s.nz, spacing, 0.1, 26, &count, NULL), 0);

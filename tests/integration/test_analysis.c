@@ -27,7 +27,7 @@ Test(analysis, agrees_with_scipy_and_scikit_image_on_the_same_file, .timeout = 3
     int checks = 0;
     for (const char *p = res.out; (p = strstr(p, "ok ")); p += 3)
         checks++;
-    cr_expect_eq(checks, 5, "%s", res.out);
+    cr_expect_eq(checks, 6, "%s", res.out);
     snprintf(cleanup, sizeof(cleanup), "rm -rf '%s'", dir);
     cr_expect_eq(system(cleanup), 0);
 }

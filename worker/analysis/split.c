@@ -21,12 +21,12 @@ struct edt_job {
     long **vbuf;  /* per thread: v for one line */
 };
 
-/* One line: out[q] = min_p (s (q - p))^2 + f[p] (f may hold INFINITY). Lower envelope of
- * parabolas; v and z are scratch of n and n + 1. */
-static void edt_line(const double *f, double *out, long n, double s, long *v, double *z)
+/* out[q] = min_p (s (q - p))^2 + f[p] for q, p in [from, to) (f may hold INFINITY): the
+ * lower envelope of the parabolas; v and z are scratch. */
+static void envelope(const double *f, double *out, long from, long to, double s, long *v, double *z)
 {
     long k = -1;
-    for (long q = 0; q < n; q++) {
+    for (long q = from; q < to; q++) {
         if (isinf(f[q]))
             continue;
         double aq = s * (double)q;
@@ -37,7 +37,8 @@ static void edt_line(const double *f, double *out, long n, double s, long *v, do
         double x;
         for (;;) { /* z[0] is -inf: stops at k = 0 at the latest */
             double ap = s * (double)v[k];
-            x = ((f[q] + aq * aq) - (f[v[k]] + ap * ap)) / (2 * (aq - ap));
+            x = f[q] == f[v[k]] ? 0.5 * (aq + ap) /* equal heights: the midpoint */
+                                : ((f[q] + aq * aq) - (f[v[k]] + ap * ap)) / (2 * (aq - ap));
             if (x > z[k])
                 break;
             k--;
@@ -45,12 +46,12 @@ static void edt_line(const double *f, double *out, long n, double s, long *v, do
         k++, v[k] = q, z[k] = x, z[k + 1] = INFINITY;
     }
     if (k < 0) {
-        for (long q = 0; q < n; q++)
+        for (long q = from; q < to; q++)
             out[q] = INFINITY;
         return;
     }
     k = 0;
-    for (long q = 0; q < n; q++) {
+    for (long q = from; q < to; q++) {
         double aq = s * (double)q;
         while (z[k + 1] < aq)
             k++;
@@ -59,20 +60,50 @@ static void edt_line(const double *f, double *out, long n, double s, long *v, do
     }
 }
 
+/* One line of a pass after the first: background (f = 0) stays 0, and each run of foreground
+ * needs only its own parabolas and the background voxel at each end (any site beyond one of
+ * those is farther than it, and that one adds nothing). So the work follows the foreground. */
+static void edt_line(const double *f, double *out, long n, double s, long *v, double *z)
+{
+    for (long q = 0; q < n;) {
+        if (f[q] == 0) {
+            out[q++] = 0;
+            continue;
+        }
+        long r0 = q;
+        while (q < n && f[q] != 0)
+            q++;
+        long from = r0 > 0 ? r0 - 1 : r0, to = q < n ? q + 1 : q;
+        envelope(f, out, from, to, s, v, z);
+        /* envelope wrote the end voxels too: they are background, 0 either way */
+    }
+}
+
+/* The first pass on the binary input needs no parabolas: the distance to the nearest background
+ * voxel of the row, from a scan each way. */
 static void edt_x(void *arg, long begin, long end, int thread)
 {
+    (void)thread;
     struct edt_job *j = arg;
     long n = j->nx;
-    double *f = j->buf[thread], *out = f + n, *z = out + n;
-    long *v = j->vbuf[thread];
     for (long row = begin; row < end; row++) {
         const uint32_t *l = j->labels + row * n;
-        for (long x = 0; x < n; x++)
-            f[x] = l[x] ? INFINITY : 0;
-        edt_line(f, out, n, j->s, v, z);
         float *d = j->d2 + row * n;
-        for (long x = 0; x < n; x++)
-            d[x] = (float)out[x];
+        long last = -1; /* the last background voxel seen */
+        for (long x = 0; x < n; x++) {
+            if (!l[x])
+                last = x;
+            d[x] = last < 0 ? INFINITY : (float)(x - last);
+        }
+        last = -1;
+        for (long x = n - 1; x >= 0; x--) {
+            if (!l[x])
+                last = x;
+            if (last >= 0 && (float)(last - x) < d[x])
+                d[x] = (float)(last - x);
+            double dd = (double)d[x] * j->s;
+            d[x] = isinf(d[x]) ? INFINITY : (float)(dd * dd);
+        }
     }
 }
 
@@ -93,9 +124,12 @@ static void edt_cols(void *arg, long begin, long end, int thread)
             for (long k = 0; k < n; k++)
                 f[k] = g[k * ZA_COLS + x];
             edt_line(f, out, n, j->s, v, z);
-            for (long k = 0; k < n; k++)
-                base[k * j->stride + x] = (float)out[k];
+            for (long k = 0; k < n; k++) /* back into the block, written out by rows below */
+                g[k * ZA_COLS + x] = out[k];
         }
+        for (long k = 0; k < n; k++)
+            for (long x = 0; x < w; x++)
+                base[k * j->stride + x] = (float)g[k * ZA_COLS + x];
     }
 }
 
@@ -143,34 +177,45 @@ out:
     return rc;
 }
 
-/* ---- watershed ------------------------------------------------------------------------------ */
+/* ---- watershed ------------------------------------------------------------------------------
+ * Each object is split on its own, in the box that bounds it (local arrays that stay in cache;
+ * objects in parallel). Within an object: its voxels sorted by decreasing distance; a union-find
+ * flood finds the basins and merges the shallow ones; markers are the voxels within depth of
+ * their basin's maximum; a heap-ordered flood from the markers assigns every voxel. */
 
-/* Sorts idx (n) by key ascending, stably: two passes of 16-bit LSD radix. tmp: n + n scratch. */
-static int radix_sort(uint32_t *key, uint32_t *idx, size_t n)
+/* Sorts v (n) ascending: 16-bit LSD radix (stable) for large arrays, qsort for small ones. */
+static int cmp_u64(const void *a, const void *b)
 {
-    uint32_t *k2 = malloc(n * sizeof(uint32_t)), *i2 = malloc(n * sizeof(uint32_t));
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int sort_u64(uint64_t *v, size_t n)
+{
+    if (n < 4096) {
+        qsort(v, n, sizeof(uint64_t), cmp_u64);
+        return ZA_OK;
+    }
+    uint64_t *tmp = malloc(n * sizeof(uint64_t));
     size_t *cnt = malloc(65536 * sizeof(size_t));
-    if (!k2 || !i2 || !cnt) {
-        free(k2), free(i2), free(cnt);
+    if (!tmp || !cnt) {
+        free(tmp), free(cnt);
         return ZA_ENOMEM;
     }
-    for (int shift = 0; shift < 32; shift += 16) {
+    for (int shift = 0; shift < 64; shift += 16) {
         memset(cnt, 0, 65536 * sizeof(size_t));
         for (size_t i = 0; i < n; i++)
-            cnt[(key[i] >> shift) & 0xffff]++;
+            cnt[(v[i] >> shift) & 0xffff]++;
         size_t sum = 0;
         for (size_t b = 0; b < 65536; b++) {
             size_t c = cnt[b];
             cnt[b] = sum, sum += c;
         }
-        for (size_t i = 0; i < n; i++) {
-            size_t o = cnt[(key[i] >> shift) & 0xffff]++;
-            k2[o] = key[i], i2[o] = idx[i];
-        }
-        memcpy(key, k2, n * sizeof(uint32_t));
-        memcpy(idx, i2, n * sizeof(uint32_t));
+        for (size_t i = 0; i < n; i++)
+            tmp[cnt[(v[i] >> shift) & 0xffff]++] = v[i];
+        memcpy(v, tmp, n * sizeof(uint64_t));
     }
-    free(k2), free(i2), free(cnt);
+    free(tmp), free(cnt);
     return ZA_OK;
 }
 
@@ -189,10 +234,11 @@ static uint32_t bfind(uint32_t *parent, uint32_t x)
     return x;
 }
 
+/* A new basin (its id), or 0 when memory is short (id 0 is made first and means none). */
 static uint32_t basin_new(struct basins *b, float peak)
 {
     if (b->n == b->cap) {
-        uint32_t cap = b->cap ? 2 * b->cap : 1024;
+        uint32_t cap = b->cap ? 2 * b->cap : 64;
         uint32_t *p = realloc(b->parent, cap * sizeof(uint32_t));
         if (!p)
             return 0;
@@ -249,105 +295,67 @@ static struct hnode heap_pop(struct hnode *h, size_t *n)
     return top;
 }
 
-/* Floods basin (marker voxels set, the rest of the mask 0) over the mask labels != 0. Every
- * voxel enters the heap once (when it gets its basin), so nfg nodes suffice. */
-static int flood(uint32_t *basin, const uint32_t *mask, const float *d2, int nx, int ny, int nz,
-                 int (*off)[3], int no, size_t nfg)
-{
-    struct hnode *h = malloc((nfg ? nfg : 1) * sizeof(struct hnode));
-    if (!h)
-        return ZA_ENOMEM;
-    size_t n = 0, nv = (size_t)nx * ny * nz, sy = (size_t)nx, sz = (size_t)nx * ny;
-    uint64_t age = 0;
-    for (size_t i = 0; i < nv; i++)
-        if (basin[i])
-            heap_push(h, &n, (struct hnode){d2[i], (uint32_t)i, age++});
-    while (n) {
-        struct hnode t = heap_pop(h, &n);
-        size_t p = t.i;
-        int x = (int)(p % sy), y = (int)(p / sy % (size_t)ny), z = (int)(p / sz);
-        for (int k = 0; k < no; k++) {
-            int xx = x + off[k][0], yy = y + off[k][1], zz = z + off[k][2];
-            if (xx < 0 || yy < 0 || zz < 0 || xx >= nx || yy >= ny || zz >= nz)
-                continue;
-            size_t q = (size_t)zz * sz + (size_t)yy * sy + (size_t)xx;
-            if (!mask[q] || basin[q])
-                continue;
-            basin[q] = basin[p];
-            heap_push(h, &n, (struct hnode){d2[q], (uint32_t)q, age++});
-        }
-    }
-    free(h);
-    return ZA_OK;
-}
+struct box {
+    int x0, y0, z0, x1, y1, z1; /* inclusive */
+};
 
-int za_split(uint32_t *labels, int nx, int ny, int nz, const double spacing[3], double depth,
-             int connectivity, uint32_t *count, const atomic_bool *cancel)
+struct split_job {
+    uint32_t *labels; /* the objects (read) */
+    uint32_t *local;  /* out: each voxel's basin number within its object, 1.. */
+    const float *d2;
+    int nx, ny, nz, no;
+    int (*off)[3];
+    double depth;
+    const size_t *first;   /* count + 1: object k's voxels are vox[first[k - 1] .. first[k]) */
+    const uint32_t *vox;   /* voxel indices grouped by object, raster order within */
+    const struct box *box; /* per object */
+    uint32_t *parts;       /* out: basins kept per object */
+    atomic_bool failed;
+};
+
+/* Splits object k (label k + 1). Returns ZA_OK or ZA_ENOMEM. */
+static int split_object(struct split_job *j, uint32_t k)
 {
-    size_t nv = (size_t)nx * ny * nz, nfg = 0;
-    if (nv >= UINT32_MAX)
-        return ZA_ENOMEM;
-    float *d2 = za_alloc(nv * sizeof(float));
-    uint32_t *key = NULL, *idx = NULL, *map = NULL;
+    const uint32_t *vox = j->vox + j->first[k];
+    size_t n = j->first[k + 1] - j->first[k];
+    const struct box *bx = &j->box[k];
+    long bw = bx->x1 - bx->x0 + 1, bh = bx->y1 - bx->y0 + 1, bd = bx->z1 - bx->z0 + 1;
+    size_t sy = (size_t)j->nx, sz = (size_t)j->nx * j->ny;
+    uint32_t label = k + 1;
+    uint32_t *lb = calloc((size_t)(bw * bh * bd), sizeof(uint32_t)); /* basin per box voxel */
+    uint64_t *order = malloc(n * sizeof(uint64_t));
+    struct hnode *h = malloc(n * sizeof(struct hnode));
+    uint32_t *ids = NULL;
     struct basins b = {0};
     int rc = ZA_ENOMEM;
-    if (!d2)
-        return ZA_ENOMEM;
-    if ((rc = za_edt(labels, nx, ny, nz, spacing, d2, cancel)) != ZA_OK)
+    if (!lb || !order || !h || (basin_new(&b, 0), b.n != 1))
         goto out;
-    rc = ZA_ENOMEM;
-    for (size_t i = 0; i < nv; i++)
-        nfg += labels[i] != 0;
-    key = malloc((nfg ? nfg : 1) * sizeof(uint32_t));
-    idx = malloc((nfg ? nfg : 1) * sizeof(uint32_t));
-    if (!key || !idx)
-        goto out;
-    for (size_t i = 0, k = 0; i < nv; i++) {
-        if (!labels[i])
-            continue;
-        memcpy(&key[k], &d2[i], sizeof(uint32_t)); /* non-negative floats sort as integers */
-        idx[k++] = (uint32_t)i;
+/* box-local index of global voxel g, and back */
+#define LOCAL(g)                                                                                   \
+    ((size_t)((long)((g) / sz) - bx->z0) * (size_t)(bw * bh) +                                     \
+     (size_t)((long)((g) / sy % (size_t)j->ny) - bx->y0) * (size_t)bw +                            \
+     (size_t)((long)((g) % sy) - bx->x0))
+    /* decreasing distance, then raster order: sort (~d2 bits, position in vox) ascending */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key;
+        memcpy(&key, &j->d2[vox[i]], sizeof(key)); /* non-negative floats sort as integers */
+        order[i] = (uint64_t)(~key) << 32 | (uint64_t)i;
     }
-    if (radix_sort(key, idx, nfg) != ZA_OK)
+    if (sort_u64(order, n) != ZA_OK)
         goto out;
-    if (cancel && atomic_load(cancel)) {
-        rc = ZA_ECANCEL;
-        goto out;
-    }
-    /* neighbours: offsets and coordinate steps */
-    int off[26][3], no = 0;
-    for (int dz = -1; dz <= 1; dz++)
-        for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++) {
-                int m = abs(dx) + abs(dy) + abs(dz);
-                if (m == 0 || (connectivity == 6 && m != 1))
-                    continue;
-                off[no][0] = dx, off[no][1] = dy, off[no][2] = dz, no++;
-            }
-    /* the basin of each flooded voxel (0: not yet) */
-    uint32_t *basin = za_alloc(nv * sizeof(uint32_t));
-    if (!basin || (basin_new(&b, 0), b.n != 1)) { /* basin 0 stands for none */
-        za_free(basin);
-        goto out;
-    }
-    memset(basin, 0, nv * sizeof(uint32_t));
-    size_t sy = (size_t)nx, sz = (size_t)nx * ny;
-    for (size_t r = nfg; r-- > 0;) {
-        if ((r & 0xfffff) == 0 && cancel && atomic_load(cancel)) {
-            za_free(basin);
-            rc = ZA_ECANCEL;
-            goto out;
-        }
-        size_t p = idx[r];
-        int x = (int)(p % sy), y = (int)(p / sy % (size_t)ny), z = (int)(p / sz);
-        float dp = sqrtf(d2[p]);
+    for (size_t r = 0; r < n; r++) {
+        size_t g = vox[(uint32_t)order[r]], p = LOCAL(g);
+        int x = (int)(g % sy), y = (int)(g / sy % (size_t)j->ny), z = (int)(g / sz);
+        float dp = sqrtf(j->d2[g]);
         uint32_t best = 0, roots[26];
         int nr = 0;
-        for (int k = 0; k < no; k++) {
-            int xx = x + off[k][0], yy = y + off[k][1], zz = z + off[k][2];
-            if (xx < 0 || yy < 0 || zz < 0 || xx >= nx || yy >= ny || zz >= nz)
+        for (int t = 0; t < j->no; t++) {
+            int xx = x + j->off[t][0], yy = y + j->off[t][1], zz = z + j->off[t][2];
+            if (xx < bx->x0 || yy < bx->y0 || zz < bx->z0 || xx > bx->x1 || yy > bx->y1 ||
+                zz > bx->z1)
                 continue;
-            uint32_t q = basin[(size_t)zz * sz + (size_t)yy * sy + (size_t)xx];
+            uint32_t q = lb[(size_t)(zz - bx->z0) * (size_t)(bw * bh) +
+                            (size_t)(yy - bx->y0) * (size_t)bw + (size_t)(xx - bx->x0)];
             if (!q)
                 continue;
             q = bfind(b.parent, q);
@@ -360,59 +368,186 @@ int za_split(uint32_t *labels, int nx, int ny, int nz, const double spacing[3], 
             if (!best || b.peak[q] > b.peak[best] || (q < best && b.peak[q] == b.peak[best]))
                 best = q;
         }
-        if (!best) {
-            best = basin_new(&b, isinf(dp) ? (float)INFINITY : dp);
-            if (!best) {
-                za_free(basin);
-                goto out;
-            }
-        }
+        if (!best && !(best = basin_new(&b, dp)))
+            goto out;
         for (int i = 0; i < nr; i++) /* shallow basins join the highest one */
-            if (roots[i] != best && b.peak[roots[i]] - dp < depth)
+            if (roots[i] != best && b.peak[roots[i]] - dp < j->depth)
                 b.parent[roots[i]] = best;
-        basin[p] = best;
+        lb[p] = best;
     }
-    /* markers: the voxels within depth of their basin's maximum (the h-maxima). Any saddle
-     * between two basins that stayed apart lies lower, so these are all assigned right. */
-    for (size_t r = 0; r < nfg; r++) {
-        size_t p = idx[r];
-        uint32_t root = bfind(b.parent, basin[p]);
-        float d = sqrtf(d2[p]);
-        basin[p] = isinf(d) || d > b.peak[root] - depth ? root : 0;
+    /* markers: the voxels within depth of their basin's maximum (the h-maxima); any saddle
+     * between basins that stayed apart lies lower, so these are all assigned right */
+    size_t hn = 0;
+    uint64_t age = 0;
+    for (size_t r = 0; r < n; r++) {
+        size_t g = vox[(uint32_t)order[r]], p = LOCAL(g);
+        uint32_t root = bfind(b.parent, lb[p]);
+        float d = sqrtf(j->d2[g]);
+        lb[p] = isinf(d) || d > b.peak[root] - j->depth ? root : 0;
+        if (lb[p])
+            heap_push(h, &hn, (struct hnode){j->d2[g], (uint32_t)g, age++});
     }
     /* the watershed proper: flood from the markers, highest distance first, first come first
      * served among equals (each voxel takes the basin of the voxel that reached it) */
-    if ((rc = flood(basin, labels, d2, nx, ny, nz, off, no, nfg)) != ZA_OK) {
-        za_free(basin);
-        goto out;
+    long loff[26], goff[26]; /* neighbour steps in the box and in the volume */
+    for (int u = 0; u < j->no; u++) {
+        loff[u] = (long)j->off[u][2] * bw * bh + (long)j->off[u][1] * bw + j->off[u][0];
+        goff[u] = (long)j->off[u][2] * (long)sz + (long)j->off[u][1] * (long)sy + j->off[u][0];
     }
-    rc = ZA_ENOMEM;
-    /* new labels in raster order of the first voxel */
-    map = calloc(b.n, sizeof(uint32_t));
-    if (!map) {
-        za_free(basin);
-        goto out;
-    }
-    uint32_t k = 0;
-    for (size_t i = 0; i < nv; i++) {
-        if (!basin[i]) {
-            labels[i] = 0;
-            continue;
+    while (hn) {
+        struct hnode t = heap_pop(h, &hn);
+        size_t g = t.i, p = LOCAL(g);
+        int x = (int)(g % sy), y = (int)(g / sy % (size_t)j->ny), z = (int)(g / sz);
+        for (int u = 0; u < j->no; u++) {
+            int xx = x + j->off[u][0], yy = y + j->off[u][1], zz = z + j->off[u][2];
+            if (xx < bx->x0 || yy < bx->y0 || zz < bx->z0 || xx > bx->x1 || yy > bx->y1 ||
+                zz > bx->z1)
+                continue;
+            size_t q = (size_t)((long)g + goff[u]), lq = (size_t)((long)p + loff[u]);
+            if (j->labels[q] != label || lb[lq])
+                continue;
+            lb[lq] = lb[p];
+            heap_push(h, &hn, (struct hnode){j->d2[q], (uint32_t)q, age++});
         }
-        uint32_t r = bfind(b.parent, basin[i]);
-        if (!map[r])
-            map[r] = ++k;
-        labels[i] = map[r];
     }
-    za_free(basin);
-    *count = k;
+    /* numbers within the object in raster order of first voxel */
+    ids = calloc(b.n, sizeof(uint32_t));
+    if (!ids)
+        goto out;
+    uint32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r = bfind(b.parent, lb[LOCAL(vox[i])]);
+        if (!ids[r])
+            ids[r] = ++m;
+        j->local[vox[i]] = ids[r];
+    }
+#undef LOCAL
+    j->parts[k] = m;
+    rc = ZA_OK;
+out:
+    free(lb);
+    free(order);
+    free(h);
+    free(ids);
+    free(b.parent);
+    free(b.peak);
+    return rc;
+}
+
+static void split_objects(void *arg, long begin, long end, int thread)
+{
+    (void)thread;
+    struct split_job *j = arg;
+    for (long k = begin; k < end; k++)
+        if (split_object(j, (uint32_t)k) != ZA_OK)
+            atomic_store(&j->failed, true);
+}
+
+int za_split(uint32_t *labels, int nx, int ny, int nz, const double spacing[3], double depth,
+             int connectivity, uint32_t *count, const atomic_bool *cancel)
+{
+    size_t nv = (size_t)nx * ny * nz;
+    uint32_t nobj = 0;
+    if (nv >= UINT32_MAX)
+        return ZA_ENOMEM;
+    for (size_t i = 0; i < nv; i++)
+        nobj = labels[i] > nobj ? labels[i] : nobj;
+    float *d2 = za_alloc(nv * sizeof(float));
+    uint32_t *local = za_alloc(nv * sizeof(uint32_t)), *vox = NULL, *parts = NULL, *map = NULL;
+    size_t *first = calloc((size_t)nobj + 2, sizeof(size_t));
+    struct box *box = malloc(((size_t)nobj + 1) * sizeof(struct box));
+    int rc = ZA_ENOMEM;
+    if (!d2 || !local || !first || !box)
+        goto out;
+    if ((rc = za_edt(labels, nx, ny, nz, spacing, d2, cancel)) != ZA_OK)
+        goto out;
+    rc = ZA_ENOMEM;
+    /* the voxels of each object, in raster order, and its bounding box */
+    for (uint32_t k = 0; k < nobj; k++)
+        box[k] = (struct box){nx, ny, nz, -1, -1, -1};
+    for (size_t i = 0; i < nv; i++)
+        first[labels[i]]++; /* first[l] counts label l - 1's voxels, shifted below */
+    size_t total = 0;
+    for (uint32_t l = 1; l <= nobj; l++) {
+        size_t c = first[l];
+        first[l - 1] = total, total += c;
+    }
+    first[nobj] = total;
+    vox = malloc((total ? total : 1) * sizeof(uint32_t));
+    parts = calloc((size_t)nobj + 1, sizeof(uint32_t));
+    size_t *fill = malloc(((size_t)nobj + 1) * sizeof(size_t));
+    if (!vox || !parts || !fill) {
+        free(fill);
+        goto out;
+    }
+    memcpy(fill, first, ((size_t)nobj + 1) * sizeof(size_t));
+    for (size_t i = 0; i < nv; i++) {
+        uint32_t l = labels[i];
+        if (!l)
+            continue;
+        vox[fill[l - 1]++] = (uint32_t)i;
+        struct box *b = &box[l - 1];
+        int x = (int)(i % (size_t)nx), y = (int)(i / (size_t)nx % (size_t)ny);
+        int z = (int)(i / ((size_t)nx * ny));
+        b->x0 = x < b->x0 ? x : b->x0, b->x1 = x > b->x1 ? x : b->x1;
+        b->y0 = y < b->y0 ? y : b->y0, b->y1 = y > b->y1 ? y : b->y1;
+        b->z0 = z < b->z0 ? z : b->z0, b->z1 = z > b->z1 ? z : b->z1;
+    }
+    free(fill);
+    int off[26][3], no = 0;
+    for (int dz = -1; dz <= 1; dz++)
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                int m = abs(dx) + abs(dy) + abs(dz);
+                if (m == 0 || (connectivity == 6 && m != 1))
+                    continue;
+                off[no][0] = dx, off[no][1] = dy, off[no][2] = dz, no++;
+            }
+    struct split_job j = {.labels = labels,
+                          .local = local,
+                          .d2 = d2,
+                          .nx = nx,
+                          .ny = ny,
+                          .nz = nz,
+                          .no = no,
+                          .off = off,
+                          .depth = depth,
+                          .first = first,
+                          .vox = vox,
+                          .box = box,
+                          .parts = parts};
+    atomic_init(&j.failed, false);
+    if ((rc = za_par_for(nobj, 1, split_objects, &j, cancel)) != ZA_OK)
+        goto out;
+    rc = ZA_ENOMEM;
+    if (atomic_load(&j.failed))
+        goto out;
+    /* global numbers: object k's parts are base[k] + 1.., renumbered in raster order */
+    size_t nparts = 0;
+    for (uint32_t k = 0; k < nobj; k++) {
+        uint32_t c = parts[k];
+        parts[k] = (uint32_t)nparts, nparts += c;
+    }
+    if (nparts >= UINT32_MAX || !(map = calloc(nparts + 1, sizeof(uint32_t))))
+        goto out;
+    uint32_t next = 0;
+    for (size_t i = 0; i < nv; i++) {
+        if (!labels[i])
+            continue;
+        uint32_t p = parts[labels[i] - 1] + local[i];
+        if (!map[p])
+            map[p] = ++next;
+        labels[i] = map[p];
+    }
+    *count = next;
     rc = ZA_OK;
 out:
     za_free(d2);
-    free(key);
-    free(idx);
+    za_free(local);
+    free(first);
+    free(box);
+    free(vox);
+    free(parts);
     free(map);
-    free(b.parent);
-    free(b.peak);
     return rc;
 }

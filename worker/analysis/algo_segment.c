@@ -7,7 +7,7 @@
  * Parameters (docs/PROTOCOL.md): sigma (physical unit: a number, or [x, y, z]; default 1; 0 turns
  * it off), background_sigma (physical; subtracts a Gaussian of this width; default 0 = off),
  * threshold ("otsu", "li" or a number), connectivity (6 or 26, default 26), split (bool),
- * split_depth (physical; default 0.2 x the smallest voxel side), min_volume / max_volume (voxels;
+ * split_depth (physical; default 0.1 x the smallest voxel side), min_volume / max_volume (voxels;
  * default 1 / none), channel, frame (0-based). */
 #include <errno.h>
 #include <math.h>
@@ -318,7 +318,7 @@ static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
         goto step_failed;
     tms[4] = za_now_ms() - t1;
     double spacing[3] = {raw.dx, raw.dy, raw.dz};
-    double depth = sp.split_depth > 0 ? sp.split_depth : 0.2 * fmin(raw.dx, fmin(raw.dy, raw.dz));
+    double depth = sp.split_depth > 0 ? sp.split_depth : 0.1 * fmin(raw.dx, fmin(raw.dy, raw.dz));
     before_split = count;
     if (sp.split) {
         ctx->progress(ctx, 70, "Splitting touching objects");

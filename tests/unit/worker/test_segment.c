@@ -449,3 +449,23 @@ Test(segment, measurements_of_a_box_by_hand)
     za_set_threads(0);
     za_stack_free(&s);
 }
+
+Test(segment, long_steps_stop_when_cancelled)
+{
+    int nx = 64, ny = 64, nz = 32;
+    size_t n = (size_t)nx * ny * nz, fg;
+    float *v = calloc(n, sizeof(float));
+    uint32_t *lab = calloc(n, sizeof(uint32_t)), count;
+    double sigma[3] = {1, 1, 1}, sp[3] = {1, 1, 1};
+    atomic_bool cancel;
+    atomic_init(&cancel, true);
+    for (size_t i = 0; i < n; i += 3)
+        v[i] = 1, lab[i] = 1;
+    cr_expect_eq(za_gaussian3d(v, nx, ny, nz, sigma, &cancel), ZA_ECANCEL);
+    cr_expect_eq(za_label(v, nx, ny, nz, 0.5, 26, lab, &count, &fg, &cancel), ZA_ECANCEL);
+    cr_expect_eq(za_split(lab, nx, ny, nz, sp, 0.1, 26, &count, &cancel), ZA_ECANCEL);
+    atomic_store(&cancel, false);
+    cr_expect_eq(za_gaussian3d(v, nx, ny, nz, sigma, &cancel), ZA_OK);
+    free(v);
+    free(lab);
+}

@@ -285,9 +285,9 @@ static void settle(pid_t gw, bool is_gw)
         double c0 = th_proc_cpu_tree(gw);
         struct timespec ts = {0, 300000000};
         nanosleep(&ts, NULL);
-        if ((!is_gw ||
-             (th_http(gw_port, "GET", "/ws/stats", NULL, false, body, sizeof(body)) == 200 &&
-              strstr(body, "\"connections\":0,"))) &&
+        if ((!is_gw || (cm_http("127.0.0.1", gw_port, "GET", "/ws/stats", NULL, false, body,
+                                sizeof(body)) == 200 &&
+                        strstr(body, "\"connections\":0,"))) &&
             th_proc_cpu_tree(gw) - c0 < 0.03)
             return;
     }
@@ -548,7 +548,7 @@ int main(int argc, char **argv)
         return 1;
     char body[256];
     for (int64_t deadline = cm_time_mono_ms() + 10000; cm_time_mono_ms() < deadline;) {
-        if (th_http(gw_port, "GET", "/readyz", NULL, false, body, sizeof(body)) == 200)
+        if (cm_http("127.0.0.1", gw_port, "GET", "/readyz", NULL, false, body, sizeof(body)) == 200)
             break;
         struct timespec ts = {0, 50000000};
         nanosleep(&ts, NULL);

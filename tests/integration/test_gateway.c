@@ -83,7 +83,7 @@ static int start_gateway(struct th_proc *p, ...)
     char body[512];
     int64_t deadline = cm_time_mono_ms() + 15000;
     while (cm_time_mono_ms() < deadline) {
-        if (th_http(port, "GET", "/readyz", NULL, false, body, sizeof(body)) == 200)
+        if (cm_http("127.0.0.1", port, "GET", "/readyz", NULL, false, body, sizeof(body)) == 200)
             return port;
         sleep_ms(50);
     }
@@ -116,15 +116,15 @@ static void submit(const char *job_id, const char *session, double seconds, int 
              "{\"job_id\":\"%s\",\"image_id\":\"img\",\"algorithm\":\"simulate\",\"session_id\":"
              "\"%s\",\"parameters\":{\"duration_seconds\":%g,\"steps\":%d}}",
              job_id, session, seconds, steps);
-    int st = th_http(PORT, "POST", "/api/jobs", body, true, out, sizeof(out));
+    int st = cm_http("127.0.0.1", PORT, "POST", "/api/jobs", body, true, out, sizeof(out));
     cr_assert_eq(st, 202, "submit %s: %d %s", job_id, st, out);
 }
 
 /* Next message, decoded (JSON text or MessagePack binary). 1, 0 (timeout), -1 (closed). */
-static int next_msg(struct th_ws *w, int timeout_ms, struct pr_msg *m)
+static int next_msg(struct cm_ws *w, int timeout_ms, struct pr_msg *m)
 {
-    struct th_ws_msg raw;
-    int rc = th_ws_recv(w, timeout_ms, &raw);
+    struct cm_ws_msg raw;
+    int rc = cm_ws_recv(w, timeout_ms, &raw);
     if (rc != 1)
         return rc;
     struct pr_err err;
@@ -136,7 +136,7 @@ static int next_msg(struct th_ws *w, int timeout_ms, struct pr_msg *m)
 }
 
 /* Skips heartbeats and system_status; waits for a message of type t. */
-static bool wait_type(struct th_ws *w, enum pr_type t, int timeout_ms, struct pr_msg *out)
+static bool wait_type(struct cm_ws *w, enum pr_type t, int timeout_ms, struct pr_msg *out)
 {
     int64_t deadline = cm_time_mono_ms() + timeout_ms;
     while (cm_time_mono_ms() < deadline) {
@@ -166,7 +166,7 @@ struct seen {
 
 /* Collects job events (with event ids) until `complete` processing_complete were seen. Other
  * messages are skipped; a replay_complete is recorded in *rc_count / *rc_trunc when given. */
-static void collect(struct th_ws *w, struct seen *s, int complete, int timeout_ms, int *rc_count,
+static void collect(struct cm_ws *w, struct seen *s, int complete, int timeout_ms, int *rc_count,
                     bool *rc_trunc)
 {
     int64_t deadline = cm_time_mono_ms() + timeout_ms;
@@ -227,10 +227,10 @@ static void assert_same_ids(const struct seen *got, const struct seen *want, con
         cr_assert_str_eq(got->id[i], want->id[i], "%s: event %d", what, i);
 }
 
-static void ws_open(struct th_ws *w, const char *target, const char *proto)
+static void ws_open(struct cm_ws *w, const char *target, const char *proto)
 {
-    cr_assert_eq(th_ws_connect(w, PORT, target, proto, false), 0, "connect %s: HTTP %d", target,
-                 w->http_status);
+    cr_assert_eq(cm_ws_connect(w, "127.0.0.1", PORT, target, proto, false), 0,
+                 "connect %s: HTTP %d", target, w->http_status);
 }
 
 static struct seen S1, S2, S3;
@@ -238,7 +238,7 @@ static struct seen S1, S2, S3;
 Test(gateway, connect_generates_a_session_and_sends_heartbeats)
 {
     PORT = start_gateway(&GW, "--heartbeat-s=1", NULL);
-    struct th_ws w = {0};
+    struct cm_ws w = {0};
     ws_open(&w, "/ws", NULL);
     struct pr_msg m;
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, &m), "no connected message");
@@ -257,24 +257,24 @@ Test(gateway, connect_generates_a_session_and_sends_heartbeats)
         }
     }
     cr_assert(beats >= 2 && beats <= 4, "%d heartbeats in 3.5 s with --heartbeat-s=1", beats);
-    th_ws_send_text(&w, "{\"type\":\"ping\"}");
+    cm_ws_send_text(&w, "{\"type\":\"ping\"}");
     cr_assert(wait_type(&w, PR_PONG, 3000, NULL), "no pong");
-    th_ws_send_text(&w, "{\"type\":\"ping\"");
+    cm_ws_send_text(&w, "{\"type\":\"ping\"");
     cr_assert(wait_type(&w, PR_ERROR, 3000, &m), "no error for malformed JSON");
     cr_assert_str_eq(m.u.error.code, "INVALID_MESSAGE");
     pr_msg_deinit(&m);
-    th_ws_send_text(&w, "{\"type\":\"cancel\",\"job_id\":\"nope\"}");
+    cm_ws_send_text(&w, "{\"type\":\"cancel\",\"job_id\":\"nope\"}");
     cr_assert(wait_type(&w, PR_ERROR, 3000, &m), "no error for an unknown job");
     cr_assert_str_eq(m.u.error.code, "UNKNOWN_JOB");
     pr_msg_deinit(&m);
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }
 
 Test(gateway, sessions_are_isolated_and_every_client_of_a_session_gets_every_event)
 {
     PORT = start_gateway(&GW, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws a = {0}, b = {0}, c = {0};
+    struct cm_ws a = {0}, b = {0}, c = {0};
     ws_open(&a, "/ws?session_id=s1", NULL);
     ws_open(&b, "/ws?session_id=s1", NULL);
     ws_open(&c, "/ws?session_id=s2", NULL);
@@ -295,16 +295,16 @@ Test(gateway, sessions_are_isolated_and_every_client_of_a_session_gets_every_eve
     assert_same_ids(&S1, &want, "client a");
     assert_same_ids(&S2, &want, "client b");
     cr_assert_geq(S1.n, 7, "started, 5 progress, complete");
-    th_ws_close(&a);
-    th_ws_close(&b);
-    th_ws_close(&c);
+    cm_ws_close(&a);
+    cm_ws_close(&b);
+    cm_ws_close(&c);
 }
 
 Test(gateway, reconnect_with_last_event_id_replays_exactly_the_missed_events)
 {
     PORT = start_gateway(&GW, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws w = {0};
+    struct cm_ws w = {0};
     ws_open(&w, "/ws?session_id=r1", NULL);
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
     submit("r-a", "r1", 0.1, 5);
@@ -312,15 +312,17 @@ Test(gateway, reconnect_with_last_event_id_replays_exactly_the_missed_events)
     collect(&w, &S1, 1, 15000, NULL, NULL);
     char last[32];
     snprintf(last, sizeof(last), "%s", S1.id[S1.n - 1]);
-    th_ws_close(&w);
+    cm_ws_close(&w);
     /* missed while away: one job that ended, one still running when the client is back */
     submit("r-b", "r1", 0.1, 5);
     submit("r-c", "r1", 1.5, 10);
     char out[1024];
     int64_t deadline = cm_time_mono_ms() + 15000;
-    while (cm_time_mono_ms() < deadline &&
-           !strstr((th_http(PORT, "GET", "/api/jobs/r-b", NULL, false, out, sizeof(out)), out),
-                   "\"complete\""))
+    while (
+        cm_time_mono_ms() < deadline &&
+        !strstr((cm_http("127.0.0.1", PORT, "GET", "/api/jobs/r-b", NULL, false, out, sizeof(out)),
+                 out),
+                "\"complete\""))
         sleep_ms(20);
     char target[128];
     snprintf(target, sizeof(target), "/ws?session_id=r1&last_event_id=%s", last);
@@ -340,17 +342,17 @@ Test(gateway, reconnect_with_last_event_id_replays_exactly_the_missed_events)
     assert_same_ids(&S2, &want, "replayed + live");
     for (int i = 1; i < S2.n; i++)
         cr_assert(id_less(S2.id[i - 1], S2.id[i]));
-    th_ws_close(&w);
+    cm_ws_close(&w);
     /* a resume message on an open connection does the same */
     ws_open(&w, "/ws?session_id=r1", NULL);
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
     char msg[128];
     snprintf(msg, sizeof(msg), "{\"type\":\"resume\",\"last_event_id\":\"%s\"}", last);
-    th_ws_send_text(&w, msg);
+    cm_ws_send_text(&w, msg);
     cr_assert(wait_type(&w, PR_REPLAY_COMPLETE, 5000, &m));
     cr_assert_eq(m.u.replay_complete.count, want.n);
     pr_msg_deinit(&m);
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }
 
 Test(gateway, too_old_id_or_too_many_events_are_flagged_truncated)
@@ -358,7 +360,7 @@ Test(gateway, too_old_id_or_too_many_events_are_flagged_truncated)
     freeReplyObject(redisCommand(C, "CONFIG SET stream-node-max-entries 4"));
     PORT = start_gateway(&GW, "--replay-max=5", NULL);
     start_worker("--stream-maxlen=10");
-    struct th_ws w = {0};
+    struct cm_ws w = {0};
     ws_open(&w, "/ws?session_id=t1", NULL);
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
     for (int i = 0; i < 4; i++) {
@@ -368,7 +370,7 @@ Test(gateway, too_old_id_or_too_many_events_are_flagged_truncated)
     }
     memset(&S1, 0, sizeof(S1));
     collect(&w, &S1, 4, 20000, NULL, NULL);
-    th_ws_close(&w);
+    cm_ws_close(&w);
     /* the first event is trimmed away: a replay from it cannot be complete */
     char target[128];
     snprintf(target, sizeof(target), "/ws?session_id=t1&last_event_id=%s", S1.id[0]);
@@ -377,7 +379,7 @@ Test(gateway, too_old_id_or_too_many_events_are_flagged_truncated)
     cr_assert(wait_type(&w, PR_REPLAY_COMPLETE, 5000, &m));
     cr_assert(m.u.replay_complete.truncated, "trimmed history must say truncated");
     pr_msg_deinit(&m);
-    th_ws_close(&w);
+    cm_ws_close(&w);
     /* a recent id with more than --replay-max after it: truncated by the cap */
     snprintf(target, sizeof(target), "/ws?session_id=t1&last_event_id=%s", S1.id[S1.n - 7]);
     ws_open(&w, target, NULL);
@@ -385,7 +387,7 @@ Test(gateway, too_old_id_or_too_many_events_are_flagged_truncated)
     cr_assert_eq(m.u.replay_complete.count, 5);
     cr_assert(m.u.replay_complete.truncated);
     pr_msg_deinit(&m);
-    th_ws_close(&w);
+    cm_ws_close(&w);
     /* the last id: nothing missed, not truncated */
     snprintf(target, sizeof(target), "/ws?session_id=t1&last_event_id=%s", S1.id[S1.n - 1]);
     ws_open(&w, target, NULL);
@@ -393,20 +395,20 @@ Test(gateway, too_old_id_or_too_many_events_are_flagged_truncated)
     cr_assert_eq(m.u.replay_complete.count, 0);
     cr_assert_not(m.u.replay_complete.truncated);
     pr_msg_deinit(&m);
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }
 
 Test(gateway, msgpack_clients_get_the_same_events_as_json_clients)
 {
     PORT = start_gateway(&GW, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws j = {0}, mp = {0};
+    struct cm_ws j = {0}, mp = {0};
     ws_open(&j, "/ws?session_id=m1", NULL);
     ws_open(&mp, "/ws?session_id=m1", "zsa.v1.msgpack");
     cr_assert_str_eq(mp.protocol, "zsa.v1.msgpack");
     cr_assert(wait_type(&j, PR_CONNECTED, 5000, NULL));
-    struct th_ws_msg raw;
-    cr_assert_eq(th_ws_recv(&mp, 5000, &raw), 1);
+    struct cm_ws_msg raw;
+    cr_assert_eq(cm_ws_recv(&mp, 5000, &raw), 1);
     cr_assert_eq(raw.opcode, 2, "msgpack clients get binary messages");
     free(raw.data);
     submit("m-1", "m1", 0.2, 5);
@@ -417,19 +419,20 @@ Test(gateway, msgpack_clients_get_the_same_events_as_json_clients)
     assert_same_ids(&S2, &S1, "msgpack vs json");
     for (int i = 0; i < S1.n; i++)
         cr_assert_eq(S1.type[i], S2.type[i]);
-    th_ws_close(&j);
-    th_ws_close(&mp);
+    cm_ws_close(&j);
+    cm_ws_close(&mp);
 }
 
 Test(gateway, deflate_clients_get_the_same_events_compressed)
 {
     PORT = start_gateway(&GW, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws j = {0}, z = {0}, zm = {0};
+    struct cm_ws j = {0}, z = {0}, zm = {0};
     ws_open(&j, "/ws?session_id=z1", NULL);
-    cr_assert_eq(th_ws_connect(&z, PORT, "/ws?session_id=z1", NULL, true), 0);
+    cr_assert_eq(cm_ws_connect(&z, "127.0.0.1", PORT, "/ws?session_id=z1", NULL, true), 0);
     cr_assert(z.deflate, "permessage-deflate was not negotiated");
-    cr_assert_eq(th_ws_connect(&zm, PORT, "/ws?session_id=z1", "zsa.v1.msgpack", true), 0);
+    cr_assert_eq(cm_ws_connect(&zm, "127.0.0.1", PORT, "/ws?session_id=z1", "zsa.v1.msgpack", true),
+                 0);
     cr_assert(zm.deflate);
     cr_assert(wait_type(&j, PR_CONNECTED, 5000, NULL));
     cr_assert(wait_type(&z, PR_CONNECTED, 5000, NULL));
@@ -446,32 +449,33 @@ Test(gateway, deflate_clients_get_the_same_events_compressed)
     assert_same_ids(&S3, &S1, "deflate msgpack vs json");
     cr_assert_gt(z.compressed, 5, "messages were not compressed (%d)", z.compressed);
     cr_assert_gt(zm.compressed, 5);
-    th_ws_close(&j);
-    th_ws_close(&z);
-    th_ws_close(&zm);
+    cm_ws_close(&j);
+    cm_ws_close(&z);
+    cm_ws_close(&zm);
     /* an offer lws 4.1 cannot honour is refused with a reason */
-    struct th_ws bad = {.ext_offer = "permessage-deflate; server_no_context_takeover"};
-    cr_assert_eq(th_ws_connect(&bad, PORT, "/ws", NULL, false), -1);
+    struct cm_ws bad = {.ext_offer = "permessage-deflate; server_no_context_takeover"};
+    cr_assert_eq(cm_ws_connect(&bad, "127.0.0.1", PORT, "/ws", NULL, false), -1);
     cr_assert_eq(bad.http_status, 400);
-    th_ws_close(&bad);
+    cm_ws_close(&bad);
 }
 
 Test(gateway, bad_upgrades_get_an_http_error)
 {
     PORT = start_gateway(&GW, NULL);
-    struct th_ws w = {0};
-    cr_assert_eq(th_ws_connect(&w, PORT, "/ws", "chat.v2", false), -1);
+    struct cm_ws w = {0};
+    cr_assert_eq(cm_ws_connect(&w, "127.0.0.1", PORT, "/ws", "chat.v2", false), -1);
     cr_assert_eq(w.http_status, 400, "unknown subprotocol: HTTP %d", w.http_status);
-    th_ws_close(&w);
-    cr_assert_eq(th_ws_connect(&w, PORT, "/ws?session_id=bad%20id", NULL, false), -1);
+    cm_ws_close(&w);
+    cr_assert_eq(cm_ws_connect(&w, "127.0.0.1", PORT, "/ws?session_id=bad%20id", NULL, false), -1);
     cr_assert_eq(w.http_status, 400, "bad session id: HTTP %d", w.http_status);
-    th_ws_close(&w);
-    cr_assert_eq(th_ws_connect(&w, PORT, "/ws?last_event_id=yesterday", NULL, false), -1);
+    cm_ws_close(&w);
+    cr_assert_eq(cm_ws_connect(&w, "127.0.0.1", PORT, "/ws?last_event_id=yesterday", NULL, false),
+                 -1);
     cr_assert_eq(w.http_status, 400, "bad last_event_id: HTTP %d", w.http_status);
-    th_ws_close(&w);
-    cr_assert_eq(th_ws_connect(&w, PORT, "/elsewhere", NULL, false), -1);
+    cm_ws_close(&w);
+    cr_assert_eq(cm_ws_connect(&w, "127.0.0.1", PORT, "/elsewhere", NULL, false), -1);
     cr_assert_eq(w.http_status, 404);
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }
 
 Test(gateway, rest_answers_every_error_with_a_status_and_a_json_body)
@@ -501,8 +505,8 @@ Test(gateway, rest_answers_every_error_with_a_status_and_a_json_body)
     };
     char out[4096];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int st = th_http(PORT, cases[i].method, cases[i].path, cases[i].body, cases[i].length, out,
-                         sizeof(out));
+        int st = cm_http("127.0.0.1", PORT, cases[i].method, cases[i].path, cases[i].body,
+                         cases[i].length, out, sizeof(out));
         cr_assert_eq(st, cases[i].status, "%s %s: %d %s", cases[i].method, cases[i].path, st, out);
         cr_assert(strstr(out, "{\"error\":{\"code\":") && strstr(out, cases[i].needle), "%s %s: %s",
                   cases[i].method, cases[i].path, out);
@@ -510,10 +514,11 @@ Test(gateway, rest_answers_every_error_with_a_status_and_a_json_body)
     char big[2048];
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = 0;
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs", big, true, out, sizeof(out)), 413, "%s", out);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", big, true, out, sizeof(out)), 413,
+                 "%s", out);
     cr_assert(strstr(out, "BODY_TOO_LARGE"));
     /* the gateway is still fine */
-    cr_assert_eq(th_http(PORT, "GET", "/healthz", NULL, false, out, sizeof(out)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/healthz", NULL, false, out, sizeof(out)), 200);
 }
 
 Test(gateway, rest_job_lifecycle_submit_status_cancel_retry_result)
@@ -522,47 +527,60 @@ Test(gateway, rest_job_lifecycle_submit_status_cancel_retry_result)
     char out[4096];
     const char *job = "{\"job_id\":\"L1\",\"image_id\":\"a\",\"algorithm\":\"simulate\","
                       "\"session_id\":\"l1\",\"parameters\":{\"duration_seconds\":0.1}}";
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 202, "%s", out);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 202,
+                 "%s", out);
     cr_assert(strstr(out, "\"job_id\":\"L1\"") && strstr(out, "\"queue_position\":1"), "%s", out);
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 409, "%s", out);
-    cr_assert_eq(th_http(PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 409,
+                 "%s", out);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)),
+                 200);
     cr_assert(strstr(out, "\"status\":\"queued\"") && strstr(out, "\"algorithm\":\"simulate\""),
               "%s", out);
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs/L1/retry", NULL, false, out, sizeof(out)), 409,
-                 "%s", out);
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs/L1/cancel", NULL, false, out, sizeof(out)), 202,
-                 "%s", out);
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "POST", "/api/jobs/L1/retry", NULL, false, out, sizeof(out)),
+        409, "%s", out);
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "POST", "/api/jobs/L1/cancel", NULL, false, out, sizeof(out)),
+        202, "%s", out);
     start_worker("--stream-maxlen=1000");
     int64_t deadline = cm_time_mono_ms() + 15000;
-    while (cm_time_mono_ms() < deadline &&
-           !strstr((th_http(PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)), out),
-                   "\"cancelled\""))
+    while (
+        cm_time_mono_ms() < deadline &&
+        !strstr(
+            (cm_http("127.0.0.1", PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)), out),
+            "\"cancelled\""))
         sleep_ms(20);
     cr_assert(strstr(out, "\"status\":\"cancelled\""), "queued job not skipped: %s", out);
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs/L1/retry", NULL, false, out, sizeof(out)), 202,
-                 "%s", out);
-    while (cm_time_mono_ms() < deadline &&
-           !strstr((th_http(PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)), out),
-                   "\"complete\""))
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "POST", "/api/jobs/L1/retry", NULL, false, out, sizeof(out)),
+        202, "%s", out);
+    while (
+        cm_time_mono_ms() < deadline &&
+        !strstr(
+            (cm_http("127.0.0.1", PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)), out),
+            "\"complete\""))
         sleep_ms(20);
     cr_assert(strstr(out, "\"status\":\"complete\"") && strstr(out, "\"attempts\":2"), "%s", out);
     char *rid = strstr(out, "\"result_id\":\"");
     cr_assert_not_null(rid, "%s", out);
     char path[160];
     snprintf(path, sizeof(path), "/api/results/%.*s", (int)strcspn(rid + 13, "\""), rid + 13);
-    cr_assert_eq(th_http(PORT, "GET", path, NULL, false, out, sizeof(out)), 200, "%s", out);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", path, NULL, false, out, sizeof(out)), 200, "%s",
+                 out);
     cr_assert(strstr(out, "\"job_id\":\"L1\""), "%s", out);
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs/L1/cancel", NULL, false, out, sizeof(out)), 409,
-                 "%s", out);
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "POST", "/api/jobs/L1/cancel", NULL, false, out, sizeof(out)),
+        409, "%s", out);
     /* the seed's demo route enqueues a simulate job */
-    cr_assert_eq(th_http(PORT, "POST", "/demo/simulate-analysis/img7?session_id=d1", NULL, false,
-                         out, sizeof(out)),
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/demo/simulate-analysis/img7?session_id=d1",
+                         NULL, false, out, sizeof(out)),
                  202, "%s", out);
     cr_assert(strstr(out, "\"image_id\":\"img7\""), "%s", out);
-    cr_assert_eq(th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)),
+                 200);
     cr_assert(strstr(out, "\"connections\":0") && strstr(out, "\"redis\":\"connected\""), "%s",
               out);
-    cr_assert_eq(th_http(PORT, "GET", "/metrics", NULL, false, out, sizeof(out)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/metrics", NULL, false, out, sizeof(out)), 200);
     cr_assert(strstr(out, "zsa_gateway_http_requests_total "), "%s", out);
 }
 
@@ -571,7 +589,7 @@ Test(gateway, a_client_that_stops_reading_is_closed_and_resumes_without_loss)
     PORT = start_gateway(&GW, "--queue-soft-kb=16", "--queue-hard-kb=128", "--replay-max=100000",
                          "--sndbuf-kb=16", NULL);
     start_worker("--stream-maxlen=100000");
-    struct th_ws slow = {.small_rcvbuf = true};
+    struct cm_ws slow = {.small_rcvbuf = true};
     ws_open(&slow, "/ws?session_id=q1", NULL);
     cr_assert(wait_type(&slow, PR_CONNECTED, 5000, NULL));
     /* the slow client reads nothing while 600 jobs x 8 events go by */
@@ -592,7 +610,8 @@ Test(gateway, a_client_that_stops_reading_is_closed_and_resumes_without_loss)
               "the jobs did not complete");
     freeReplyObject(r);
     char out[2048];
-    cr_assert_eq(th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)),
+                 200);
     cr_assert(strstr(out, "\"closed_slow\":1"), "the slow client was not closed: %s", out);
     /* it drains what reached it, sees the close, and resumes from the last event it got */
     memset(&S2, 0, sizeof(S2));
@@ -607,7 +626,7 @@ Test(gateway, a_client_that_stops_reading_is_closed_and_resumes_without_loss)
     }
     cr_assert_eq(rc, -1, "the connection must be closed");
     cr_assert(slow.close_code == 0 || slow.close_code == 1013, "close code %d", slow.close_code);
-    th_ws_close(&slow);
+    cm_ws_close(&slow);
     char target[128];
     snprintf(target, sizeof(target), "/ws?session_id=q1&last_event_id=%s",
              S2.n ? S2.id[S2.n - 1] : "0-0");
@@ -642,14 +661,14 @@ Test(gateway, a_client_that_stops_reading_is_closed_and_resumes_without_loss)
             snprintf(keep.id[keep.n++], sizeof(keep.id[0]), "%s", want.id[i]);
     assert_same_ids(&got, &keep, "slow client, before and after resuming (non-progress)");
     cr_assert_gt(S2.n, got.n, "progress events arrive too");
-    th_ws_close(&slow);
+    cm_ws_close(&slow);
 }
 
 Test(gateway, redis_restart_keeps_clients_and_delivers_every_event_once)
 {
     PORT = start_gateway(&GW, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws w = {0};
+    struct cm_ws w = {0};
     ws_open(&w, "/ws?session_id=o1", NULL);
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
     submit("o-1", "o1", 3, 30);
@@ -673,9 +692,9 @@ Test(gateway, redis_restart_keeps_clients_and_delivers_every_event_once)
     for (int i = 1; i < S1.n; i++)
         cr_assert(id_less(S1.id[i - 1], S1.id[i]), "duplicate or reordered at %d", i);
     char out[1024];
-    th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out));
+    cm_http("127.0.0.1", PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out));
     cr_assert(strstr(out, "\"connections\":1"), "the client stayed connected: %s", out);
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }
 
 Test(gateway, two_gateways_serve_one_session_and_sigterm_closes_clients_with_1001)
@@ -683,9 +702,9 @@ Test(gateway, two_gateways_serve_one_session_and_sigterm_closes_clients_with_100
     PORT = start_gateway(&GW, NULL);
     PORT2 = start_gateway(&GW2, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws a = {0}, b = {0};
+    struct cm_ws a = {0}, b = {0};
     ws_open(&a, "/ws?session_id=g2", NULL);
-    cr_assert_eq(th_ws_connect(&b, PORT2, "/ws?session_id=g2", NULL, false), 0);
+    cr_assert_eq(cm_ws_connect(&b, "127.0.0.1", PORT2, "/ws?session_id=g2", NULL, false), 0);
     cr_assert(wait_type(&a, PR_CONNECTED, 5000, NULL));
     cr_assert(wait_type(&b, PR_CONNECTED, 5000, NULL));
     submit("g-1", "g2", 0.2, 5);
@@ -703,8 +722,8 @@ Test(gateway, two_gateways_serve_one_session_and_sigterm_closes_clients_with_100
     cr_assert_eq(b.close_code, 1001, "close code %d", b.close_code);
     cr_assert(th_proc_wait(&GW2, 10000), "gateway 2 did not exit");
     cr_assert_eq(GW2.status, 0);
-    th_ws_close(&a);
-    th_ws_close(&b);
+    cm_ws_close(&a);
+    cm_ws_close(&b);
 }
 
 Test(gateway, processes_share_the_port_and_stop_together)
@@ -713,7 +732,8 @@ Test(gateway, processes_share_the_port_and_stop_together)
     int pids[2] = {0, 0}, distinct = 0;
     char out[1024];
     for (int i = 0; i < 40 && distinct < 2; i++) {
-        cr_assert_eq(th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)), 200);
+        cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out)),
+                     200);
         int pid = 0;
         cr_assert_eq(sscanf(out, "{\"pid\":%d", &pid), 1, "%s", out);
         if (pid != pids[0] && pid != pids[1])
@@ -729,12 +749,12 @@ Test(gateway, processes_share_the_port_and_stop_together)
 Test(gateway, connection_cap_and_silent_peers)
 {
     PORT = start_gateway(&GW, "--max-connections=2", "--idle-timeout-s=2", NULL);
-    struct th_ws a = {.no_pong = true}, b = {0}, c = {0};
+    struct cm_ws a = {.no_pong = true}, b = {0}, c = {0};
     ws_open(&a, "/ws?session_id=c1", NULL);
     ws_open(&b, "/ws?session_id=c1", NULL);
-    cr_assert_eq(th_ws_connect(&c, PORT, "/ws?session_id=c1", NULL, false), -1);
+    cr_assert_eq(cm_ws_connect(&c, "127.0.0.1", PORT, "/ws?session_id=c1", NULL, false), -1);
     cr_assert_eq(c.http_status, 503, "over the cap: HTTP %d", c.http_status);
-    th_ws_close(&c);
+    cm_ws_close(&c);
     /* a peer that answers no ping is closed after the idle timeout; one that answers (it reads,
      * so its client answers) stays */
     struct pr_msg m;
@@ -753,8 +773,8 @@ Test(gateway, connection_cap_and_silent_peers)
             pr_msg_deinit(&m);
         cr_assert_neq(rc_b, -1, "the live peer was closed");
     }
-    th_ws_close(&a);
-    th_ws_close(&b);
+    cm_ws_close(&a);
+    cm_ws_close(&b);
 }
 
 /* Emits a system_status on the broadcast stream through the EMIT script, as the scheduler will. */
@@ -795,15 +815,15 @@ static void emit_big(const char *session, int k)
 Test(gateway, large_events_arrive_intact_and_in_order_over_deflate)
 {
     PORT = start_gateway(&GW, NULL);
-    struct th_ws z = {0}, j = {0};
-    cr_assert_eq(th_ws_connect(&z, PORT, "/ws?session_id=L1", NULL, true), 0);
+    struct cm_ws z = {0}, j = {0};
+    cr_assert_eq(cm_ws_connect(&z, "127.0.0.1", PORT, "/ws?session_id=L1", NULL, true), 0);
     cr_assert(z.deflate);
     ws_open(&j, "/ws?session_id=L1", NULL);
     cr_assert(wait_type(&z, PR_CONNECTED, 5000, NULL));
     cr_assert(wait_type(&j, PR_CONNECTED, 5000, NULL));
     for (int k = 0; k < 20; k++)
         emit_big("L1", k);
-    struct th_ws *cl[] = {&z, &j};
+    struct cm_ws *cl[] = {&z, &j};
     for (int c = 0; c < 2; c++) {
         for (int k = 0; k < 20; k++) {
             struct pr_msg m;
@@ -817,15 +837,15 @@ Test(gateway, large_events_arrive_intact_and_in_order_over_deflate)
         }
     }
     cr_assert_gt(z.compressed, 10);
-    th_ws_close(&z);
-    th_ws_close(&j);
+    cm_ws_close(&z);
+    cm_ws_close(&j);
 }
 
 Test(gateway, broadcasts_reach_every_session_and_the_latest_status_greets_new_clients)
 {
     emit_status(7); /* before the gateway starts: read from the stream */
     PORT = start_gateway(&GW, NULL);
-    struct th_ws a = {0}, b = {0};
+    struct cm_ws a = {0}, b = {0};
     ws_open(&a, "/ws?session_id=b1", NULL);
     struct pr_msg m;
     cr_assert(wait_type(&a, PR_CONNECTED, 5000, NULL));
@@ -843,21 +863,21 @@ Test(gateway, broadcasts_reach_every_session_and_the_latest_status_greets_new_cl
     cr_assert(wait_type(&b, PR_SYSTEM_STATUS, 3000, &m));
     cr_assert_eq(m.u.system_status.queue_length, 9);
     pr_msg_deinit(&m);
-    th_ws_close(&a);
-    th_ws_close(&b);
-    struct th_ws c = {0}; /* a newcomer gets the newest one */
+    cm_ws_close(&a);
+    cm_ws_close(&b);
+    struct cm_ws c = {0}; /* a newcomer gets the newest one */
     ws_open(&c, "/ws?session_id=b3", NULL);
     cr_assert(wait_type(&c, PR_SYSTEM_STATUS, 3000, &m));
     cr_assert_eq(m.u.system_status.queue_length, 9);
     pr_msg_deinit(&m);
-    th_ws_close(&c);
+    cm_ws_close(&c);
 }
 
 Test(gateway, events_published_while_the_subscription_is_down_arrive_once)
 {
     PORT = start_gateway(&GW, NULL);
     start_worker("--stream-maxlen=1000");
-    struct th_ws w = {0};
+    struct cm_ws w = {0};
     ws_open(&w, "/ws?session_id=k1", NULL);
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
     submit("k-1", "k1", 0, 5);
@@ -871,13 +891,13 @@ Test(gateway, events_published_while_the_subscription_is_down_arrive_once)
     static struct seen want;
     stream_ids("k1", S1.id[S1.n - 1], &want);
     assert_same_ids(&S2, &want, "events around the lost subscription");
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }
 
 Test(gateway, redis_down_answers_503_with_json_and_the_gateway_recovers)
 {
     PORT = start_gateway(&GW, NULL);
-    struct th_ws w = {0};
+    struct cm_ws w = {0};
     ws_open(&w, "/ws?session_id=d1", NULL);
     cr_assert(wait_type(&w, PR_CONNECTED, 5000, NULL));
     redisFree(C);
@@ -886,28 +906,32 @@ Test(gateway, redis_down_answers_503_with_json_and_the_gateway_recovers)
     char out[1024];
     int st = 0;
     for (int64_t deadline = cm_time_mono_ms() + 10000; cm_time_mono_ms() < deadline;) {
-        if ((st = th_http(PORT, "GET", "/readyz", NULL, false, out, sizeof(out))) == 503)
+        if ((st = cm_http("127.0.0.1", PORT, "GET", "/readyz", NULL, false, out, sizeof(out))) ==
+            503)
             break;
         sleep_ms(50);
     }
     cr_assert_eq(st, 503, "/readyz while Redis is down: %d %s", st, out);
     const char *job = "{\"image_id\":\"a\",\"algorithm\":\"simulate\",\"session_id\":\"d1\"}";
-    st = th_http(PORT, "POST", "/api/jobs", job, true, out, sizeof(out));
+    st = cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out));
     cr_assert_eq(st, 503, "%d %s", st, out);
     cr_assert(strstr(out, "\"code\":\"UNAVAILABLE\""), "%s", out);
-    cr_assert_eq(th_http(PORT, "GET", "/api/jobs/x", NULL, false, out, sizeof(out)), 503);
-    cr_assert_eq(th_http(PORT, "GET", "/healthz", NULL, false, out, sizeof(out)), 200,
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/api/jobs/x", NULL, false, out, sizeof(out)),
+                 503);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/healthz", NULL, false, out, sizeof(out)), 200,
                  "the process itself is fine");
     cr_assert_eq(th_redis_restart(&R), 0);
     C = th_redis_connect(&R);
     for (int64_t deadline = cm_time_mono_ms() + 15000; cm_time_mono_ms() < deadline;) {
-        if ((st = th_http(PORT, "GET", "/readyz", NULL, false, out, sizeof(out))) == 200)
+        if ((st = cm_http("127.0.0.1", PORT, "GET", "/readyz", NULL, false, out, sizeof(out))) ==
+            200)
             break;
         sleep_ms(50);
     }
     cr_assert_eq(st, 200, "not ready again after Redis came back");
-    cr_assert_eq(th_http(PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 202, "%s", out);
-    th_http(PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out));
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 202,
+                 "%s", out);
+    cm_http("127.0.0.1", PORT, "GET", "/ws/stats", NULL, false, out, sizeof(out));
     cr_assert(strstr(out, "\"connections\":1") && strstr(out, "\"redis_reconnects\":2"), "%s", out);
-    th_ws_close(&w);
+    cm_ws_close(&w);
 }

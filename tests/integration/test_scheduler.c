@@ -611,13 +611,15 @@ Test(scheduler, housekeeping_expires_ended_jobs_and_streams_and_metrics_say_so)
 
     int port = metrics_port(&S[0]);
     char body[16384];
-    cr_assert_eq(th_http(port, "GET", "/metrics", NULL, false, body, sizeof(body)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", port, "GET", "/metrics", NULL, false, body, sizeof(body)),
+                 200);
     cr_expect(strstr(body, "zsa_scheduler_leader{scheduler=\"hk\"} 1\n"), "%s", body);
     cr_expect(strstr(body, "zsa_scheduler_keys_expired_total{scheduler=\"hk\"} 3\n"), "%s", body);
     cr_expect(strstr(body, "zsa_scheduler_status_broadcasts_total{scheduler=\"hk\"} "), "%s", body);
-    cr_assert_eq(th_http(port, "GET", "/healthz", NULL, false, body, sizeof(body)), 200);
+    cr_assert_eq(cm_http("127.0.0.1", port, "GET", "/healthz", NULL, false, body, sizeof(body)),
+                 200);
     cr_expect(strstr(body, "\"leader\":true"), "%s", body);
-    cr_assert_eq(th_http(port, "GET", "/nope", NULL, false, body, sizeof(body)), 404);
+    cr_assert_eq(cm_http("127.0.0.1", port, "GET", "/nope", NULL, false, body, sizeof(body)), 404);
     cr_expect(strstr(body, "\"code\":\"NOT_FOUND\""), "%s", body);
 }
 
@@ -634,7 +636,7 @@ Test(scheduler, survives_a_redis_outage_and_leads_again)
     int code = 0;
     for (int64_t end = cm_time_mono_ms() + 5000; code != 503 && cm_time_mono_ms() < end;
          sleep_ms(50))
-        code = th_http(port, "GET", "/healthz", NULL, false, body, sizeof(body));
+        code = cm_http("127.0.0.1", port, "GET", "/healthz", NULL, false, body, sizeof(body));
     cr_expect_eq(code, 503, "healthz still %d with Redis down", code);
     cr_expect(strstr(body, "\"redis\":false"), "%s", body);
     cr_assert_eq(th_redis_restart(&R), 0);
@@ -648,5 +650,6 @@ Test(scheduler, survives_a_redis_outage_and_leads_again)
     cr_assert(got, "no system_status after Redis came back");
     pr_msg_deinit(&m);
     wait_leader("outage", 10);
-    cr_expect_eq(th_http(port, "GET", "/healthz", NULL, false, body, sizeof(body)), 200);
+    cr_expect_eq(cm_http("127.0.0.1", port, "GET", "/healthz", NULL, false, body, sizeof(body)),
+                 200);
 }

@@ -1,0 +1,382 @@
+/* Blocking WebSocket and HTTP/1.1 client (see wsclient.h). */
+#define _GNU_SOURCE
+#include "common/wsclient.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "common/alloc.h"
+#include "common/time.h"
+
+/* A TCP connection to host:port (names resolved; every address tried in turn), within
+ * timeout_ms; -1 with errno set when none answers. */
+static int dial(const char *host, int port, bool small, int timeout_ms)
+{
+    char service[16];
+    snprintf(service, sizeof(service), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    if (getaddrinfo(host, service, &hints, &res) != 0) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        if (small) {
+            int sz = 4096;
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+        }
+        int rc = connect(fd, a->ai_addr, a->ai_addrlen), err = 0;
+        if (rc != 0 && errno == EINPROGRESS) {
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            socklen_t l = sizeof(err);
+            if (poll(&p, 1, timeout_ms) == 1 &&
+                getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == 0)
+                rc = 0;
+            else if (!err)
+                err = ETIMEDOUT;
+        } else if (rc != 0) {
+            err = errno;
+        }
+        if (rc != 0) {
+            close(fd);
+            fd = -1;
+            errno = err;
+            continue;
+        }
+        int flags = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+    int saved = errno;
+    freeaddrinfo(res);
+    errno = saved;
+    return fd;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        if (k <= 0)
+            return -1;
+        c += k, n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* Reads more into w->buf; 1 read, 0 timeout, -1 closed. */
+static int fill(struct cm_ws *w, int timeout_ms)
+{
+    struct pollfd p = {.fd = w->fd, .events = POLLIN};
+    int r = poll(&p, 1, timeout_ms);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return -1;
+    if (w->cap - w->len < 65536) {
+        w->cap = w->cap * 2 + 65536;
+        w->buf = cm_xrealloc(w->buf, w->cap);
+    }
+    ssize_t n = recv(w->fd, w->buf + w->len, w->cap - w->len, 0);
+    if (n <= 0)
+        return -1;
+    w->len += (size_t)n;
+    return 1;
+}
+
+static void consume(struct cm_ws *w, size_t n)
+{
+    memmove(w->buf, w->buf + n, w->len - n);
+    w->len -= n;
+}
+
+int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *target,
+                  const char *subprotocols, bool deflate)
+{
+    bool small = w->small_rcvbuf;
+    const char *offer = w->ext_offer;
+    bool no_pong = w->no_pong;
+    memset(w, 0, sizeof(*w));
+    w->small_rcvbuf = small;
+    w->no_pong = no_pong;
+    w->ext_offer = offer;
+    char ext[300] = "";
+    if (offer || deflate)
+        snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n",
+                 offer ? offer : "permessage-deflate; client_max_window_bits");
+    w->fd = dial(host, port, small, 5000);
+    if (w->fd < 0)
+        return -1;
+    /* a random key, and the answer it must get (RFC 6455 4.1) */
+    unsigned char nonce[16], digest[EVP_MAX_MD_SIZE];
+    char key[32], want[64], both[128];
+    unsigned dlen = 0;
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1)
+        return -1;
+    EVP_EncodeBlock((unsigned char *)key, nonce, sizeof(nonce));
+    snprintf(both, sizeof(both), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
+    EVP_Digest(both, strlen(both), digest, &dlen, EVP_sha1(), NULL);
+    EVP_EncodeBlock((unsigned char *)want, digest, (int)dlen);
+    char req[2048];
+    int n = snprintf(req, sizeof(req),
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                     "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
+                     target, host, port, key, subprotocols ? "Sec-WebSocket-Protocol: " : "",
+                     subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "", ext);
+    if (write_all(w->fd, req, (size_t)n) != 0)
+        return -1;
+    char *end = NULL;
+    int64_t deadline = cm_time_mono_ms() + 5000;
+    while (!(end = w->len ? memmem(w->buf, w->len, "\r\n\r\n", 4) : NULL)) {
+        if (cm_time_mono_ms() > deadline || fill(w, 100) < 0)
+            return -1;
+    }
+    size_t hlen = (size_t)(end - (char *)w->buf) + 4;
+    char *head = strndup((char *)w->buf, hlen);
+    consume(w, hlen);
+    sscanf(head, "HTTP/1.%*d %d", &w->http_status);
+    bool accept_ok = strstr(head, want) != NULL;
+    for (char *line = strtok(head, "\r\n"); line; line = strtok(NULL, "\r\n")) {
+        if (strncasecmp(line, "Sec-WebSocket-Protocol:", 23) == 0)
+            snprintf(w->protocol, sizeof(w->protocol), "%s", line + 24);
+        if (strncasecmp(line, "Sec-WebSocket-Extensions:", 25) == 0 &&
+            strstr(line, "permessage-deflate"))
+            w->deflate = true;
+    }
+    free(head);
+    if (w->deflate) {
+        z_stream *zs = calloc(1, sizeof(*zs));
+        inflateInit2(zs, -15);
+        w->zs = zs;
+    }
+    return w->http_status == 101 && accept_ok ? 0 : -1;
+}
+
+static int send_frame(struct cm_ws *w, int opcode, const void *data, size_t len)
+{
+    unsigned char hdr[14];
+    size_t h = 0;
+    hdr[h++] = (unsigned char)(0x80 | opcode);
+    if (len < 126) {
+        hdr[h++] = (unsigned char)(0x80 | len);
+    } else if (len < 65536) {
+        hdr[h++] = 0x80 | 126;
+        hdr[h++] = (unsigned char)(len >> 8), hdr[h++] = (unsigned char)len;
+    } else {
+        hdr[h++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            hdr[h++] = (unsigned char)(len >> (8 * i));
+    }
+    unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
+    memcpy(hdr + h, mask, 4);
+    h += 4;
+    unsigned char *body = malloc(len + 1);
+    for (size_t i = 0; i < len; i++)
+        body[i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
+    int rc = write_all(w->fd, hdr, h) || write_all(w->fd, body, len) ? -1 : 0;
+    free(body);
+    return rc;
+}
+
+int cm_ws_send_text(struct cm_ws *w, const char *text)
+{
+    return send_frame(w, 1, text, strlen(text));
+}
+
+static char *inflate_msg(struct cm_ws *w, const unsigned char *in, size_t n, size_t *outlen)
+{
+    z_stream *zs = w->zs;
+    unsigned char *src = malloc(n + 4);
+    memcpy(src, in, n);
+    memcpy(src + n, "\x00\x00\xff\xff", 4);
+    size_t cap = n * 4 + 1024, len = 0;
+    char *out = malloc(cap);
+    zs->next_in = src;
+    zs->avail_in = (unsigned)(n + 4);
+    do {
+        if (cap - len < 1024)
+            out = cm_xrealloc(out, cap *= 2);
+        zs->next_out = (unsigned char *)out + len;
+        zs->avail_out = (unsigned)(cap - len - 1);
+        int r = inflate(zs, Z_SYNC_FLUSH);
+        len = (size_t)((char *)zs->next_out - out);
+        if (r != Z_OK && r != Z_BUF_ERROR && r != Z_STREAM_END)
+            break;
+    } while (zs->avail_in > 0 || zs->avail_out == 0);
+    free(src);
+    out[len] = 0;
+    *outlen = len;
+    return out;
+}
+
+int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m)
+{
+    int64_t deadline = cm_time_mono_ms() + timeout_ms;
+    unsigned char *msg = NULL;
+    size_t mlen = 0;
+    int mop = 0;
+    bool compressed = false;
+    for (;;) {
+        /* a whole frame in the buffer? */
+        if (w->len >= 2) {
+            unsigned char b0 = w->buf[0], b1 = w->buf[1];
+            size_t h = 2;
+            uint64_t plen = b1 & 0x7f;
+            if (plen == 126 && w->len >= 4)
+                plen = ((uint64_t)w->buf[2] << 8) | w->buf[3], h = 4;
+            else if (plen == 127 && w->len >= 10) {
+                plen = 0;
+                for (int i = 0; i < 8; i++)
+                    plen = (plen << 8) | w->buf[2 + i];
+                h = 10;
+            } else if (plen >= 126) {
+                h = 0;
+            }
+            if (h && w->len >= h + plen) {
+                int op = b0 & 0x0f;
+                const unsigned char *p = w->buf + h;
+                if (op == 8) {
+                    w->close_code = plen >= 2 ? (p[0] << 8) | p[1] : 1005;
+                    consume(w, h + (size_t)plen);
+                    free(msg);
+                    return -1;
+                }
+                if (op == 9) { /* ping: pong back */
+                    unsigned char *copy = malloc(plen + 1);
+                    memcpy(copy, p, plen);
+                    consume(w, h + (size_t)plen);
+                    if (!w->no_pong)
+                        send_frame(w, 10, copy, plen);
+                    free(copy);
+                    continue;
+                }
+                if (op == 10) {
+                    consume(w, h + (size_t)plen);
+                    continue;
+                }
+                if (op != 0) {
+                    mop = op;
+                    compressed = (b0 & 0x40) != 0;
+                }
+                msg = cm_xrealloc(msg, mlen + plen + 1);
+                memcpy(msg + mlen, p, plen);
+                mlen += plen;
+                consume(w, h + (size_t)plen);
+                if (b0 & 0x80) {
+                    if (compressed && w->zs) {
+                        w->compressed++;
+                        size_t n;
+                        char *out = inflate_msg(w, msg, mlen, &n);
+                        free(msg);
+                        m->data = out, m->len = n;
+                    } else {
+                        msg[mlen] = 0;
+                        m->data = (char *)msg, m->len = mlen;
+                    }
+                    m->opcode = mop;
+                    return 1;
+                }
+                continue;
+            }
+        }
+        int left = (int)(deadline - cm_time_mono_ms());
+        if (left <= 0) {
+            free(msg); /* (a partial fragmented message is dropped: tests use short waits) */
+            return 0;
+        }
+        int r = fill(w, left);
+        if (r < 0) {
+            free(msg);
+            return -1;
+        }
+    }
+}
+
+void cm_ws_close(struct cm_ws *w)
+{
+    if (w->fd > 0) {
+        send_frame(w, 8, "\x03\xe8", 2);
+        close(w->fd);
+    }
+    w->fd = -1;
+    free(w->buf);
+    w->buf = NULL;
+    w->len = w->cap = 0;
+    if (w->zs) {
+        inflateEnd(w->zs);
+        free(w->zs);
+        w->zs = NULL;
+    }
+}
+
+int cm_http(const char *host, int port, const char *method, const char *path, const char *body,
+            bool with_length, char *out, size_t n)
+{
+    int fd = dial(host, port, false, 5000);
+    out[0] = 0;
+    if (fd < 0)
+        return -1;
+    char req[2048];
+    size_t bl = body ? strlen(body) : 0;
+    char cl[64] = "";
+    if (with_length)
+        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", bl);
+    int k = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\n%s\r\n",
+                     method, path, host, port, cl);
+    if (write_all(fd, req, (size_t)k) || (bl && write_all(fd, body, bl))) {
+        close(fd);
+        return -1;
+    }
+    struct cm_ws w = {.fd = fd};
+    int64_t deadline = cm_time_mono_ms() + 5000;
+    while (cm_time_mono_ms() < deadline) {
+        int r = fill(&w, 100);
+        if (r < 0)
+            break;
+        /* done when the body announced by Content-Length is in */
+        char *hend = w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;
+        if (hend) {
+            char *h = strndup((char *)w.buf, (size_t)(hend - (char *)w.buf));
+            char *c = strcasestr(h, "content-length:");
+            size_t want = c ? strtoul(c + 15, NULL, 10) : 0;
+            free(h);
+            if (c && w.len >= (size_t)(hend - (char *)w.buf) + 4 + want)
+                break;
+        }
+    }
+    close(fd);
+    int status = -1;
+    if (w.len > 12)
+        sscanf((char *)w.buf, "HTTP/1.%*d %d", &status);
+    out[0] = 0;
+    char *hend = w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;
+    if (hend) {
+        size_t bl2 = w.len - (size_t)(hend + 4 - (char *)w.buf);
+        if (bl2 >= n)
+            bl2 = n - 1;
+        memcpy(out, hend + 4, bl2);
+        out[bl2] = 0;
+    }
+    free(w.buf);
+    return status;
+}

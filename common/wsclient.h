@@ -1,0 +1,51 @@
+/* A small blocking WebSocket and HTTP/1.1 client: the zsa CLI and the tests use it. Real
+ * sockets (host names resolved), RFC 6455 framing (masked client frames, a random key whose
+ * answer is checked), optional permessage-deflate, and for tests the ability to stop reading or
+ * answering pings. Any thread; one instance per thread. */
+#ifndef CM_WSCLIENT_H
+#define CM_WSCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cm_ws {
+    int fd;
+    unsigned char *buf; /* bytes received and not yet consumed */
+    size_t len, cap;
+    int http_status;       /* of the handshake */
+    char protocol[64];     /* Sec-WebSocket-Protocol the server chose */
+    bool deflate;          /* permessage-deflate was negotiated */
+    void *zs;              /* inflate state */
+    int close_code;        /* from the server's close frame, 0 before one */
+    bool small_rcvbuf;     /* set before connecting: a tiny receive buffer (slow consumers) */
+    const char *ext_offer; /* set before connecting: Sec-WebSocket-Extensions to offer instead */
+    int compressed;        /* messages that arrived compressed (RSV1) */
+    bool no_pong;          /* set before connecting: answer no pings (a dead peer) */
+};
+
+struct cm_ws_msg {
+    int opcode; /* 1 text, 2 binary */
+    char *data; /* NUL-terminated copy; free() it */
+    size_t len;
+};
+
+/* Connects to host:port and upgrades target ("/ws?session_id=s1"). subprotocols: NULL or a
+ * comma list; deflate: offer permessage-deflate. Returns 0 when the server answered 101 with a
+ * correct Sec-WebSocket-Accept, -1 otherwise (http_status says what it answered; 0 when nothing
+ * answered, errno then says why). */
+int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *target,
+                  const char *subprotocols, bool deflate);
+/* Sends a text message. 0 or -1. */
+int cm_ws_send_text(struct cm_ws *w, const char *text);
+/* Reads the next data message (answering pings, skipping pongs). Returns 1 with *m filled, 0 on
+ * timeout, -1 when the connection closed (close_code set when the server sent one). */
+int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m);
+void cm_ws_close(struct cm_ws *w);
+
+/* One HTTP/1.1 request to host:port with Connection: close (5 s to connect and answer). body may
+ * be NULL; with_length false leaves out Content-Length. Returns the status (or -1 when nothing
+ * answered, errno set) and the body in out (NUL-terminated, truncated to n). */
+int cm_http(const char *host, int port, const char *method, const char *path, const char *body,
+            bool with_length, char *out, size_t n);
+
+#endif

@@ -45,7 +45,7 @@ LIB      := $(BUILD)/libzsa.a
 
 DAEMONS  := gateway worker scheduler
 BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-synth \
-            $(BUILD)/bin/zsa-analyze
+            $(BUILD)/bin/zsa-analyze $(BUILD)/bin/zsa
 # each daemon's code except main.c goes into its own archive, which its tests link too
 daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
@@ -191,6 +191,12 @@ $(BUILD)/bin/zsa-synth $(BUILD)/bin/zsa-analyze: $(BUILD)/bin/zsa-%: $(BUILD)/ob
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -lz -levent $(LDLIBS) $(CUDA_LIBS)
+
+# the CLI: REST and WebSocket to a gateway (common/wsclient), no Redis
+$(BUILD)/bin/zsa: $(BUILD)/obj/tools/zsa_cli.o $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lz $(LDLIBS) $(CUDA_LIBS)
 
 $(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
 	@mkdir -p $(@D)

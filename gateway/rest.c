@@ -1,8 +1,8 @@
-/* REST on the gateway's port: jobs (submit, status, cancel, retry), results, the seed's demo
- * route, /ws/stats, /metrics, /healthz, /readyz. Every answer is JSON (Prometheus text for
- * /metrics); every error is {"error": {"code", "message"[, "field"]}} with a 4xx/5xx status.
- * Redis calls are asynchronous: a request whose connection closes before the reply is orphaned
- * and freed by the reply. Loop thread only. */
+/* REST on the gateway's port: jobs (submit, status, cancel, retry), results, dead letters (list,
+ * requeue, purge), the seed's demo route, /ws/stats, /metrics, /healthz, /readyz. Every answer is
+ * JSON (Prometheus text for /metrics); every error is {"error": {"code", "message"[, "field"]}}
+ * with a 4xx/5xx status. Redis calls are asynchronous: a request whose connection closes before the
+ * reply is orphaned and freed by the reply. Loop thread only. */
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -312,6 +312,101 @@ static void job_control(struct gw_http *h, bool cancel)
     }
 }
 
+/* ---- dead letters ------------------------------------------------------------------------ */
+
+static void dead_list_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    redisReply *r = reply;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_puts(&b, "{\"dead\":[");
+    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *e = r->element[i];
+        if (e->type != REDIS_REPLY_STRING)
+            continue;
+        struct pr_value v;
+        struct pr_err err;
+        if (b.data[b.len - 1] != '[')
+            cm_buf_putc(&b, ',');
+        bool parsed = pr_value_parse_json(e->str, e->len, &v, &err) == 0;
+        if (parsed && v.type == PR_V_OBJECT)
+            cm_buf_append(&b, e->str, e->len); /* the entries are JSON objects */
+        else
+            cm_buf_append_json_str(&b, e->str, e->len);
+        if (parsed)
+            pr_value_deinit(&v);
+    }
+    cm_buf_printf(&b, "],\"count\":%zu}\n", n);
+    respond_json(h, 200, &b);
+    cm_buf_deinit(&b);
+}
+
+/* GET /api/dead?limit=N: the newest N dead letters (default 100, at most 1000). */
+static void dead_list(struct gw_http *h)
+{
+    char key[128], stop[16], v[16];
+    long limit = 100;
+    const char *l = lws_get_urlarg_by_name(h->wsi, "limit=", v, sizeof(v));
+    if (l) {
+        char *end;
+        limit = strtol(l, &end, 10);
+        if (*end || limit < 1 || limit > 1000) {
+            respond_error(h, 400, "INVALID_PARAMETERS", "limit", "limit: 1 to 1000");
+            return;
+        }
+    }
+    cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_DEAD, NULL);
+    snprintf(stop, sizeof(stop), "%ld", limit - 1);
+    const char *argv[] = {"LRANGE", key, "0", stop};
+    command(h, dead_list_reply, 4, argv);
+}
+
+static void dead_ctl_reply(struct gw *g, redisReply *r, void *priv)
+{
+    (void)g;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    bool purge = strstr(h->path, "/purge") != NULL;
+    const char *v = r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS ? r->str : "";
+    if (purge ? r->type == REDIS_REPLY_INTEGER && r->integer > 0 : strcmp(v, "ok") == 0) {
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_puts(&b, "{\"job_id\":");
+        cm_buf_append_json_str(&b, h->id, strlen(h->id));
+        cm_buf_puts(&b, purge ? ",\"status\":\"purged\"}\n" : ",\"status\":\"queued\"}\n");
+        respond_json(h, purge ? 200 : 202, &b);
+        cm_buf_deinit(&b);
+    } else if (purge || strcmp(v, "unknown") == 0) {
+        respond_error(h, 404, "UNKNOWN_JOB", NULL, "no dead letter for this job");
+    } else {
+        respond_error(h, 409, "INVALID_STATE", NULL,
+                      "the dead letter holds no job that can run again (purge it instead)");
+    }
+}
+
+/* POST /api/dead/{id}/requeue or /purge. */
+static void dead_control(struct gw_http *h, bool purge)
+{
+    struct gw *g = h->g;
+    char dead[128], queue[128], key[PR_ID_MAX + 64], now[24];
+    cm_key_fmt(dead, sizeof(dead), g->cfg->common.prefix, CM_KEY_DEAD, NULL);
+    cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
+    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, h->id);
+    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    h->waiting = true;
+    if (purge) {
+        const char *args[] = {dead, h->id};
+        gw_script(g, CM_SCRIPT_DEAD_PURGE, 1, 2, args, NULL, dead_ctl_reply, h);
+    } else {
+        const char *args[] = {dead, queue, key, h->id, now};
+        gw_script(g, CM_SCRIPT_DEAD_REQUEUE, 3, 5, args, NULL, dead_ctl_reply, h);
+    }
+}
+
 static void ready_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -476,10 +571,17 @@ static void dispatch(struct gw_http *h)
         command(h, result_reply, 2, argv);
     } else if (h->post && route_id(p, "/demo/simulate-analysis/", "", h->id, sizeof(h->id))) {
         demo(h);
+    } else if (!h->post && strcmp(p, "/api/dead") == 0) {
+        dead_list(h);
+    } else if (h->post && route_id(p, "/api/dead/", "/requeue", h->id, sizeof(h->id))) {
+        dead_control(h, false);
+    } else if (h->post && route_id(p, "/api/dead/", "/purge", h->id, sizeof(h->id))) {
+        dead_control(h, true);
     } else if (strncmp(p, "/api/", 5) == 0 || strncmp(p, "/demo/", 6) == 0 ||
                strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
                strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0) {
         bool known = strncmp(p, "/api/jobs", 9) == 0 || strncmp(p, "/api/results/", 13) == 0 ||
+                     strncmp(p, "/api/dead", 9) == 0 ||
                      strncmp(p, "/demo/simulate-analysis/", 24) == 0 ||
                      strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
                      strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0;

@@ -1,21 +1,38 @@
 #!/usr/bin/env bash
 # make demo: a local zsa stack without containers. Starts redis-server on a private port in a
-# temp dir, a gateway and two workers, checks the scheduler (its loop lands with issue 5),
-# submits a simulate job over the gateway's REST API and shows its progress live. Ctrl-C stops
-# everything it started and removes the temp dir.
-# ZSA_DEMO_BOUNDED=1: run once and exit (for tests and CI). ZSA_BIN_DIR: where the binaries are.
+# temp dir, the scheduler, a gateway and two workers, makes a synthetic z-stack with a known
+# answer, and runs `zsa submit --watch` for segmentation_3d on it: a live progress bar, then
+# the object count next to the ground truth. The stack stays up until Ctrl-C, which stops
+# everything it started and removes the temp dir. One demo at a time (a lock file says which).
+# ZSA_DEMO_BOUNDED=1: run once and exit (the default without a terminal: tests and CI).
+# ZSA_DEMO_HOLD=1: keep the stack up until a signal even without a terminal.
+# ZSA_BIN_DIR: where the binaries are.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${ZSA_BIN_DIR:-build/bin}
 bounded=${ZSA_DEMO_BOUNDED:-0}
 [ -t 0 ] || bounded=1
+[ "${ZSA_DEMO_HOLD:-0}" = 1 ] && bounded=0
 
 bold() { if [ -t 1 ]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 
-for b in zsa-gateway zsa-worker zsa-scheduler zsa-proto; do
+for b in zsa-gateway zsa-worker zsa-scheduler zsa-proto zsa-synth zsa; do
   [ -x "$bin/$b" ] || { echo "demo: $bin/$b is missing; run 'make' first" >&2; exit 1; }
 done
 command -v redis-server >/dev/null || { echo "demo: redis-server is missing; run scripts/install-deps.sh" >&2; exit 1; }
+
+# one demo at a time: a second one says where the first is instead of failing obscurely
+lock="${TMPDIR:-/tmp}/zsa-demo.lock"
+if [ -f "$lock" ]; then
+  read -r other_pid other_url <"$lock" || true
+  if [ -n "${other_pid:-}" ] && kill -0 "$other_pid" 2>/dev/null; then
+    echo "demo: a demo is already running (pid $other_pid, gateway $other_url)." >&2
+    echo "      Use it (ZSA_URL=$other_url build/bin/zsa status), or stop it with Ctrl-C in its terminal (or kill $other_pid)." >&2
+    exit 1
+  fi
+  rm -f "$lock" # left by a demo that was killed
+fi
+echo "$$ starting" >"$lock"
 
 dir=$(mktemp -d "${TMPDIR:-/tmp}/zsa-demo-XXXXXX")
 redis_pid=""
@@ -30,6 +47,7 @@ cleanup() {
     wait "$redis_pid" 2>/dev/null || true
   fi
   rm -rf "$dir"
+  rm -f "$lock"
   echo "demo: stopped the gateway, the scheduler, the workers and redis-server, removed $dir"
 }
 trap cleanup EXIT
@@ -80,6 +98,8 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 bold "demo: gateway pid $gateway_pid on 127.0.0.1:$gport (WebSocket /ws, REST /api, /metrics)"
+export ZSA_URL="http://127.0.0.1:$gport"
+echo "$$ $ZSA_URL" >"$lock"
 
 mkdir -p "$dir/data"
 worker_pids=()
@@ -90,47 +110,60 @@ for i in 1 2; do
 done
 bold "demo: two workers running (logs in $dir/worker1.log, worker2.log)"
 
-job='{"job_id":"demo1","image_id":"demo1","algorithm":"simulate","parameters":{"duration_seconds":4},"session_id":"demo"}'
-bold "demo: validating the job with the schema table (zsa-proto check --wire job)"
+bold "demo: validating a job with the schema table (zsa-proto check --wire job)"
+job='{"job_id":"check1","image_id":"check1","algorithm":"simulate","parameters":{"duration_seconds":4},"session_id":"demo"}'
 printf '%s' "$job" | "$bin/zsa-proto" check --wire job
 bad='{"image_id":"demo 2","algorithm":"simulate","parameters":{"sigma":1e999}}'
 printf '%s' "$bad" | "$bin/zsa-proto" check --wire job || echo "(refused, as it should be)"
 
-bold "demo: submitting it: POST /api/jobs"
-http POST /api/jobs "$job"
-status=""
-for _ in $(seq 1 300); do
-  mapfile -t f < <(http GET /api/jobs/demo1 | python3 -c '
+stack="$dir/data/stack.tif"
+bold "demo: a synthetic z-stack with a known answer (zsa-synth)"
+"$bin/zsa-synth" --size 256x256x48 --radius 3,4 --truth "$dir/truth.csv" "$stack"
+truth=$(($(wc -l <"$dir/truth.csv") - 1))
+
+bold "demo: zsa submit $stack --algorithm segmentation_3d --watch"
+set +e
+if [ -t 1 ]; then
+  "$bin/zsa" submit "$stack" --algorithm segmentation_3d --param sigma=1 --job-id demo1 \
+    --session demo --watch
+  rc=$?
+else # without a terminal zsa prints JSON lines: keep them in a file, show the last
+  "$bin/zsa" submit "$stack" --algorithm segmentation_3d --param sigma=1 --job-id demo1 \
+    --session demo --watch --json >"$dir/events.jsonl"
+  rc=$?
+  echo "  $(wc -l <"$dir/events.jsonl") events; the last: $(tail -n 1 "$dir/events.jsonl" | cut -c1-160)..."
+fi
+set -e
+[ "$rc" = 0 ] || { echo "demo: the segmentation did not complete (zsa exit $rc); logs in $dir" >&2; exit 1; }
+found=$("$bin/zsa" --json result demo1 | python3 -c '
 import json, sys
-j = json.load(sys.stdin)
-for k in ("status", "progress", "current_step", "eta_seconds", "worker"):
-    print(j.get(k, ""))')
-  status=${f[0]:-} progress=${f[1]:-} step=${f[2]:-} eta=${f[3]:-} worker=${f[4]:-}
-  p=${progress%.*}; p=${p:-0}
-  bar=$(printf '%*s' $((p / 4)) '' | tr ' ' '#')
-  printf '\r  [%-25s] %3s%%  %-14s ETA %5ss  on %s ' "$bar" "$p" "${step:-queued}" "${eta:-?}" "${worker:-?}"
-  case "$status" in complete|failed|cancelled|dead) break ;; esac
-  sleep 0.2
-done
-echo
-bold "demo: job demo1 ended: $status"
-http GET /api/results/demo1.r1
+r = json.load(sys.stdin)
+print(r["summary"]["object_count"], "%.2f" % r["confidence_score"])')
+read -r objects confidence <<<"$found"
+bold "demo: job demo1 ended: complete: $objects objects (ground truth $truth), confidence $confidence"
+[ "$objects" = "$truth" ] || echo "demo: warning: the object count differs from the ground truth" >&2
 echo "events in the session stream zsa:events:demo: $(redis-cli -p "$port" XLEN zsa:events:demo)"
 
 cat <<MSG
 
-Running now: redis-server, zsa-gateway on 127.0.0.1:$gport, zsa-scheduler, two zsa-workers.
-Submit more jobs:
-  curl -s -XPOST 127.0.0.1:$gport/api/jobs -d '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
-  curl -s 127.0.0.1:$gport/api/jobs/<job_id>
+Running now: redis-server (127.0.0.1:$port), zsa-gateway ($ZSA_URL), zsa-scheduler, two
+zsa-workers (data and results in $dir/data). In another terminal:
+  export ZSA_URL=$ZSA_URL
+  build/bin/zsa submit FILE.tif --algorithm segmentation_3d --param split=true --watch
+  build/bin/zsa submit x --algorithm simulate --param duration_seconds=20 --watch   (Ctrl-C offers to cancel)
+  build/bin/zsa watch --session demo          every event of this demo's session, live
+  build/bin/zsa status                        queue, workers, GPU
+  build/bin/zsa result demo1 --csv            the object table
+Over REST and Redis directly:
+  curl -s -XPOST $ZSA_URL/api/jobs -d '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
   redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
-Watch a session live: any WebSocket client on ws://127.0.0.1:$gport/ws?session_id=s1
+WebSocket: ws://127.0.0.1:$gport/ws?session_id=demo (any client); Prometheus: $ZSA_URL/metrics.
+Dashboard: not in this build yet; zsa watch shows the same events.
 Kill a worker (kill -9 <pid>) while a job runs: the scheduler requeues it within seconds.
-Still missing: the dashboard, the real analyses (issue 6) and the zsa CLI (issue 7).
 MSG
 
 if [ "$bounded" = 1 ]; then
   exit 0
 fi
-bold "demo: Redis stays up until Ctrl-C"
+bold "demo: the stack stays up until Ctrl-C"
 wait "$redis_pid"

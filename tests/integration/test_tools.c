@@ -1,5 +1,6 @@
-/* Integration: zsa-proto (schema checks from the command line) and scripts/demo.sh as real
- * processes. */
+/* Integration: zsa-proto (schema checks from the command line) and `make demo` / scripts/demo.sh
+ * as real processes: a live segmentation with the ground-truth count, one demo at a time, and
+ * nothing left behind. */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <signal.h>
@@ -7,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "common/time.h"
 #include "tests/harness/proc.h"
+#include "tests/harness/ws_client.h"
 
 /* Writes data to a new temp file; returns its path in buf. */
 static void temp_file(char *buf, size_t n, const void *data, size_t len)
@@ -94,12 +98,49 @@ static bool process_mentions(const char *needle)
     return found;
 }
 
-Test(demo, bounded_run_completes_a_job_live_and_leaves_nothing_behind)
+/* True when something listens on 127.0.0.1:port. */
+static bool listening(int port)
 {
+    char body[64];
+    return cm_http("127.0.0.1", port, "GET", "/", NULL, false, body, sizeof(body)) >= 0;
+}
+
+/* Checks what a demo printed: everything it started is gone. */
+static void expect_nothing_left(const char *out)
+{
+    int pid = 0, rport = 0, gport = 0, spid = 0;
+    char dir[256] = "";
+    const char *p = strstr(out, "redis-server pid ");
+    cr_assert_not_null(p, "%s", out);
+    cr_assert_eq(
+        sscanf(p, "redis-server pid %d on 127.0.0.1:%d (data in %255[^)])", &pid, &rport, dir), 3,
+        "%s", p);
+    cr_assert(kill(pid, 0) != 0, "redis-server %d is still running", pid);
+    const char *sp = strstr(out, "scheduler pid ");
+    cr_assert(sp && sscanf(sp, "scheduler pid %d", &spid) == 1, "%s", out);
+    cr_assert(kill(spid, 0) != 0, "zsa-scheduler %d is still running", spid);
+    const char *gp = strstr(out, "gateway pid ");
+    cr_assert(gp && sscanf(gp, "gateway pid %*d on 127.0.0.1:%d", &gport) == 1, "%s", out);
+    cr_assert(!listening(rport), "the demo's Redis port %d still answers", rport);
+    cr_assert(!listening(gport), "the demo's gateway port %d still answers", gport);
+    cr_assert(!process_mentions(dir), "a process started by the demo is still running");
+    struct stat st;
+    cr_assert(stat(dir, &st) != 0, "%s was left behind", dir);
+    cr_assert(strstr(out, "demo: stopped the gateway"), "%s", out);
+}
+
+Test(demo, make_demo_segments_live_runs_once_and_leaves_nothing_behind, .timeout = 300)
+{
+    /* a TMPDIR of its own: a demo the developer runs meanwhile has another lock file */
+    char tmp[] = "/tmp/zsa-demo-test-XXXXXX", tmpenv[64];
+    cr_assert_not_null(mkdtemp(tmp));
+    snprintf(tmpenv, sizeof(tmpenv), "TMPDIR=%s", tmp);
     struct th_proc_result res;
-    const char *env[] = {"ZSA_DEMO_BOUNDED=1", NULL};
-    const char *none[] = {NULL};
-    cr_assert_eq(th_proc_run("scripts/demo.sh", none, env, 120000, &res), 0);
+    const char *env[] = {"ZSA_DEMO_BOUNDED=1", tmpenv, NULL};
+    /* the README's command, as a user runs it (not inside this make's jobserver) */
+    const char *argv[] = {
+        "-c", "unset MAKEFLAGS MAKELEVEL MFLAGS; exec make --no-print-directory demo", NULL};
+    cr_assert_eq(th_proc_run("/bin/sh", argv, env, 280000, &res), 0);
     cr_assert_eq(res.status, 0, "demo failed: %s\n%s", res.out, res.err);
     for (int i = 0; i < 2; i++) {
         static const char *const who[] = {"zsa-gateway[", "zsa-scheduler["};
@@ -107,23 +148,41 @@ Test(demo, bounded_run_completes_a_job_live_and_leaves_nothing_behind)
         cr_assert(line && strstr(line, "check ok"), "%s did not check ok: %s", who[i], res.err);
     }
     cr_assert(strstr(res.out, "(refused, as it should be)"), "%s", res.out);
-    cr_assert(strstr(res.err, "invalid job: parameters: must be a finite number"), "%s", res.err);
-    cr_assert(strstr(res.out, "job demo1 ended: complete"), "%s", res.out);
-    cr_assert(strstr(res.out, "100%  Complete"), "no progress bar reached 100 %%: %s", res.out);
-    cr_assert(strstr(res.out, "\"result_id\":\"demo1.r1\""), "%s", res.out);
-    int pid = 0;
-    char dir[256] = "";
-    const char *p = strstr(res.out, "redis-server pid ");
-    cr_assert_not_null(p, "%s", res.out);
-    cr_assert_eq(sscanf(p, "redis-server pid %d on %*s (data in %255[^)])", &pid, dir), 2, "%s", p);
-    cr_assert(kill(pid, 0) != 0, "redis-server %d is still running", pid);
-    const char *sp = strstr(res.out, "scheduler pid ");
-    int spid = 0;
-    cr_assert(sp && sscanf(sp, "scheduler pid %d", &spid) == 1, "%s", res.out);
-    cr_assert(kill(spid, 0) != 0, "zsa-scheduler %d is still running", spid);
-    cr_assert(!process_mentions(dir), "a process started by the demo is still running");
-    struct stat st;
-    cr_assert(stat(dir, &st) != 0, "%s was left behind", dir);
+    int objects = -1, truth = -2;
+    const char *p = strstr(res.out, "job demo1 ended: complete: ");
+    cr_assert(p && sscanf(p, "job demo1 ended: complete: %d objects (ground truth %d)", &objects,
+                          &truth) == 2,
+              "%s", res.out);
+    cr_expect_eq(objects, truth, "the demo's segmentation found %d objects of %d", objects, truth);
+    cr_expect(strstr(res.out, "\"event_type\":\"processing_complete\""), "%s", res.out);
+    expect_nothing_left(res.out);
+
+    /* one demo at a time (in this same test: demos share the lock file); Ctrl-C stops it */
+    struct th_proc first;
+    const char *hold[] = {"ZSA_DEMO_HOLD=1", tmpenv, NULL};
+    const char *none[] = {NULL};
+    cr_assert_eq(th_proc_start(&first, "scripts/demo.sh", none, hold), 0);
+    char log[1 << 15];
+    int64_t deadline = cm_time_mono_ms() + 120000;
+    do {
+        th_proc_log(&first, log, sizeof(log));
+        if (strstr(log, "stays up until Ctrl-C"))
+            break;
+        cr_assert(cm_time_mono_ms() < deadline && kill(first.pid, 0) == 0, "demo: %s", log);
+        struct timespec ts = {0, 100000000};
+        nanosleep(&ts, NULL);
+    } while (1);
+    const char *env2[] = {"ZSA_DEMO_BOUNDED=1", tmpenv, NULL};
+    cr_assert_eq(th_proc_run("scripts/demo.sh", none, env2, 60000, &res), 0);
+    cr_expect_eq(res.status, 1, "%s%s", res.out, res.err);
+    cr_expect(strstr(res.err, "a demo is already running") && strstr(res.err, "gateway http://"),
+              "%s", res.err);
+    th_proc_signal(&first, SIGINT); /* Ctrl-C */
+    cr_assert(th_proc_wait(&first, 30000), "the demo did not stop on Ctrl-C");
+    th_proc_log(&first, log, sizeof(log));
+    expect_nothing_left(log);
+    th_proc_stop(&first);
+    cr_expect_eq(rmdir(tmp), 0, "the demo left something in its TMPDIR");
 }
 
 Test(install_deps, is_quiet_and_succeeds_when_everything_is_installed)

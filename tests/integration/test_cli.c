@@ -1,0 +1,263 @@
+/* Integration: the zsa CLI as a real process against a real local stack (redis-server, one
+ * gateway, one worker, all real processes): submit/watch exit statuses for complete, failed and
+ * cancelled jobs, JSON lines that parse, status, results and their CSV, dead letters, and the
+ * errors for an unreachable gateway (exit 2) and a refused request (exit 4). */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/time.h"
+#include "proto/proto.h"
+#include "tests/harness/proc.h"
+#include "tests/harness/redis_server.h"
+#include "tests/harness/ws_client.h"
+
+static struct th_redis R;
+static struct th_proc GW, WK, SCH;
+static int PORT;
+static char URL_ENV[64], DIR[64];
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void setup(void)
+{
+    cr_assert_eq(th_redis_start(&R), 0);
+    snprintf(DIR, sizeof(DIR), "/tmp/zsa-cli-XXXXXX");
+    cr_assert_not_null(mkdtemp(DIR));
+    static char url[340], listen[64], data[128], rurl[340];
+    PORT = th_free_port();
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
+    const char *gargv[] = {url, listen, "--processes=1", NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    snprintf(data, sizeof(data), "--data-dir=%s", DIR);
+    const char *wargv[] = {url, data, "--metrics-listen=", "--poll-ms=200", "--slots=4", NULL};
+    cr_assert_eq(th_proc_start(&WK, "zsa-worker", wargv, NULL), 0);
+    snprintf(rurl, sizeof(rurl), "--redis-url=%s", R.url);
+    const char *sargv[] = {rurl, "--metrics-listen=", "--status-interval-ms=500", NULL};
+    cr_assert_eq(th_proc_start(&SCH, "zsa-scheduler", sargv, NULL), 0);
+    snprintf(URL_ENV, sizeof(URL_ENV), "ZSA_URL=http://127.0.0.1:%d", PORT);
+    char body[256];
+    int64_t deadline = cm_time_mono_ms() + 15000;
+    while (cm_http("127.0.0.1", PORT, "GET", "/readyz", NULL, false, body, sizeof(body)) != 200)
+        cr_assert(cm_time_mono_ms() < deadline, "gateway not ready");
+}
+
+static void stop(struct th_proc *p, const char *who)
+{
+    static char log[1 << 16];
+    if (p->pid > 0) {
+        th_proc_signal(p, SIGTERM);
+        th_proc_wait(p, 10000);
+        cr_expect(th_proc_log_clean(p, who, log, sizeof(log)), "%s log:\n%s", who, log);
+    }
+    th_proc_stop(p);
+    memset(p, 0, sizeof(*p));
+}
+
+static void teardown(void)
+{
+    stop(&WK, "worker");
+    stop(&SCH, "scheduler");
+    stop(&GW, "gateway");
+    th_redis_stop(&R);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", DIR);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Runs zsa with argv against the stack; *res gets its exit status and output. */
+static void zsa(struct th_proc_result *res, const char *const *argv)
+{
+    const char *env[] = {URL_ENV, NULL};
+    cr_assert_eq(th_proc_run("zsa", argv, env, 60000, res), 0);
+}
+
+/* Every stdout line is a JSON object; returns how many, and the last one's event_type. */
+static int json_lines(const char *out, char *last_type, size_t n)
+{
+    int lines = 0;
+    last_type[0] = 0;
+    for (const char *p = out; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len) {
+            struct pr_value v;
+            struct pr_err e;
+            cr_assert_eq(pr_value_parse_json(p, len, &v, &e), 0, "not JSON: %.*s", (int)len, p);
+            cr_assert_eq(v.type, PR_V_OBJECT);
+            const struct pr_value *t = pr_value_get(&v, "event_type");
+            snprintf(last_type, n, "%s", t && t->type == PR_V_STR ? t->u.s.p : "");
+            pr_value_deinit(&v);
+            lines++;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    return lines;
+}
+
+Test(cli, submit_watch_exits_0_on_complete_with_parsable_json_events)
+{
+    struct th_proc_result r;
+    const char *argv[] = {"submit",   "/nonexistent/input.tif", "--algorithm", "simulate",
+                          "--param",  "duration_seconds=0.3",   "--param",     "steps=3",
+                          "--job-id", "ok1",                    "--watch",     "--json",
+                          NULL};
+    zsa(&r, argv);
+    cr_assert_eq(r.status, 0, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
+    char last[64];
+    int n = json_lines(r.out, last, sizeof(last));
+    cr_expect_geq(n, 4, "started, progress..., complete: %s", r.out);
+    cr_expect_str_eq(last, "processing_complete");
+    cr_expect(strstr(r.out, "\"processing_started\"") && strstr(r.out, "\"job_id\":\"ok1\""));
+    /* watching the finished job again: its outcome at once, from REST */
+    const char *argv2[] = {"watch", "--session", "x", "--job", "ok1", NULL};
+    zsa(&r, argv2);
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+}
+
+Test(cli, submit_watch_exits_1_on_failure_and_says_why)
+{
+    struct th_proc_result r;
+    const char *argv[] = {"submit",  "in.tif",          "--algorithm", "simulate", "--param",
+                          "fail_at=50", "--param", "duration_seconds=0.3", "--watch", NULL};
+    zsa(&r, argv);
+    cr_expect_eq(r.status, 1, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
+    char last[64];
+    json_lines(r.out, last, sizeof(last));
+    cr_expect_str_eq(last, "processing_failed");
+    cr_expect(strstr(r.out, "SIMULATED_FAILURE"), "%s", r.out);
+}
+
+Test(cli, a_cancelled_job_ends_the_watch_with_exit_3)
+{
+    struct th_proc w;
+    const char *env[] = {URL_ENV, NULL};
+    const char *argv[] = {"submit", "in.tif", "--algorithm", "simulate", "--param",
+                          "duration_seconds=30", "--job-id", "long1", "--session", "s-cancel",
+                          "--watch", "--json", NULL};
+    cr_assert_eq(th_proc_start(&w, "zsa", argv, env), 0);
+    /* once it runs, cancel it from another zsa */
+    char body[2048];
+    int64_t deadline = cm_time_mono_ms() + 20000;
+    while (!(cm_http("127.0.0.1", PORT, "GET", "/api/jobs/long1", NULL, false, body,
+                     sizeof(body)) == 200 &&
+             strstr(body, "\"status\":\"running\"")))
+        cr_assert(cm_time_mono_ms() < deadline, "long1 never started: %s", body);
+    struct th_proc_result r;
+    const char *cancel[] = {"cancel", "long1", NULL};
+    zsa(&r, cancel);
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_assert(th_proc_wait(&w, 20000), "the watch did not end");
+    cr_expect_eq(w.status, 3, "exit status %d", w.status);
+    /* cancelling an ended job is refused: exit 4 with the gateway's reason */
+    zsa(&r, cancel);
+    cr_expect_eq(r.status, 4);
+    cr_expect(strstr(r.err, "INVALID_STATE"), "%s", r.err);
+    /* a session watch replays the session's events from the start, as JSON lines */
+    const char *watch[] = {"watch", "--session", "s-cancel", "--from", "0-0", "--job", "long1",
+                           NULL};
+    zsa(&r, watch);
+    cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
+    th_proc_stop(&w);
+}
+
+Test(cli, unreachable_gateway_is_exit_2_with_a_clear_message)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", th_free_port());
+    struct th_proc_result r;
+    const char *argv[] = {"--url", url, "status", NULL};
+    cr_assert_eq(th_proc_run("zsa", argv, NULL, 20000, &r), 0);
+    cr_expect_eq(r.status, 2);
+    cr_expect(strstr(r.err, "cannot reach the gateway") && strstr(r.err, url), "%s", r.err);
+    const char *argv2[] = {"--url", url, "submit", "x.tif", "-a", "simulate", "--watch", NULL};
+    cr_assert_eq(th_proc_run("zsa", argv2, NULL, 20000, &r), 0);
+    cr_expect_eq(r.status, 2, "%s", r.err);
+    const char *bad[] = {"--url", "https://x", "status", NULL};
+    cr_assert_eq(th_proc_run("zsa", bad, NULL, 20000, &r), 0);
+    cr_expect_eq(r.status, 64, "%s", r.err);
+}
+
+Test(cli, refused_requests_are_exit_4_and_help_and_usage_work)
+{
+    struct th_proc_result r;
+    const char *argv[] = {"submit", "x.tif", "--algorithm", "bad name", NULL};
+    zsa(&r, argv);
+    cr_expect_eq(r.status, 4);
+    cr_expect(strstr(r.err, "INVALID_JOB") && strstr(r.err, "algorithm"), "%s", r.err);
+    const char *help[] = {"submit", "--help", NULL};
+    zsa(&r, help);
+    cr_expect(r.status == 0 && strstr(r.out, "usage: zsa submit"), "%s", r.out);
+    const char *none[] = {"frobnicate", NULL};
+    zsa(&r, none);
+    cr_expect_eq(r.status, 64);
+    const char *missing[] = {"submit", "x.tif", NULL};
+    zsa(&r, missing);
+    cr_expect_eq(r.status, 64);
+}
+
+Test(cli, status_result_csv_and_dead_letters)
+{
+    struct th_proc_result r;
+    const char *st[] = {"status", "--json", NULL};
+    zsa(&r, st);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    struct pr_value v;
+    struct pr_err e;
+    cr_assert_eq(pr_value_parse_json(r.out, strlen(r.out), &v, &e), 0, "%s", r.out);
+    const struct pr_value *ss = pr_value_get(&v, "system_status");
+    cr_expect(ss && ss->type == PR_V_OBJECT, "no system_status: %s", r.out);
+    cr_expect_not_null(pr_value_get(&v, "gateway"));
+    pr_value_deinit(&v);
+
+    /* a real segmentation, then its result and object table */
+    char file[128], cmd[300];
+    snprintf(file, sizeof(file), "%s/stack.tif", DIR);
+    snprintf(cmd, sizeof(cmd), "zsa-synth");
+    const char *synth[] = {"--size", "64x48x16", file, NULL};
+    cr_assert_eq(th_proc_run("zsa-synth", synth, NULL, 20000, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    const char *sub[] = {"submit", file, "-a", "segmentation_3d", "--job-id", "seg1", "--watch",
+                         NULL};
+    zsa(&r, sub);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    const char *res[] = {"result", "seg1", NULL};
+    zsa(&r, res);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.out, "\"object_count\""), "%s", r.out);
+    const char *csv[] = {"result", "seg1.r1", "--csv", NULL};
+    zsa(&r, csv);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strncmp(r.out, "label,voxels,", 13) == 0, "%.200s", r.out);
+
+    /* a malformed job lands in the dead letters; list them; requeue what is not there: 4 */
+    redisContext *c = th_redis_connect(&R);
+    redisReply *rep = redisCommand(c, "LPUSH zsa:jobs {not-json");
+    freeReplyObject(rep);
+    redisFree(c);
+    const char *dl[] = {"dead", "list", NULL};
+    int64_t deadline = cm_time_mono_ms() + 10000;
+    do {
+        zsa(&r, dl);
+        cr_assert_eq(r.status, 0, "%s", r.err);
+        if (strstr(r.out, "INVALID_JOB"))
+            break;
+        sleep_ms(100);
+    } while (cm_time_mono_ms() < deadline);
+    cr_expect(strstr(r.out, "\"count\":1") && strstr(r.out, "INVALID_JOB"), "%s", r.out);
+    const char *rq[] = {"dead", "requeue", "nosuch", NULL};
+    zsa(&r, rq);
+    cr_expect_eq(r.status, 4, "%s", r.err);
+    cr_expect(strstr(r.err, "UNKNOWN_JOB"), "%s", r.err);
+}

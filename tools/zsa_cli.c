@@ -413,8 +413,7 @@ static void check_job(struct watch *w)
         else if (s && strcmp(s, "cancelled") == 0)
             w->rc = EX_CANCELLED;
         if (w->rc >= 0 && !w->c->json)
-            fprintf(stderr, "Job %s is %s%s%s\n", w->job_id, s,
-                    str_of(&v, "error") ? ": " : "",
+            fprintf(stderr, "Job %s is %s%s%s\n", w->job_id, s, str_of(&v, "error") ? ": " : "",
                     str_of(&v, "error") ? str_of(&v, "error") : "");
         else if (w->rc >= 0)
             printf("%s\n", body);
@@ -430,8 +429,9 @@ static int offer_cancel(struct watch *w)
         return EX_INTERRUPTED;
     clear_bar(w);
     FILE *tty = fopen("/dev/tty", "r");
-    fprintf(stderr, "\nCancel job %s? [y]es, [n]o (keep watching), [d]etach (it keeps "
-                    "running): ",
+    fprintf(stderr,
+            "\nCancel job %s? [y]es, [n]o (keep watching), [d]etach (it keeps "
+            "running): ",
             w->job_id);
     char line[16] = "";
     interrupted = 0;
@@ -558,8 +558,8 @@ static void image_id_of(const char *path, char *out, size_t n)
     size_t k = 0;
     for (size_t i = 0; i < len && k + 1 < n; i++) {
         char ch = b[i];
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '_' || ch == '-' || ch == '.' || ch == ':';
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.' || ch == ':';
         out[k++] = ok ? ch : '_';
     }
     out[k] = 0;
@@ -913,8 +913,8 @@ static int cmd_dead(const struct cli *c, struct opts *o)
         char path[300], done[300];
         bool requeue = strcmp(sub, "requeue") == 0;
         snprintf(path, sizeof(path), "/api/dead/%s/%s", o->args[1], sub);
-        snprintf(done, sizeof(done), requeue ? "Job %s is queued again" : "Dead letter of %s purged",
-                 o->args[1]);
+        snprintf(done, sizeof(done),
+                 requeue ? "Job %s is queued again" : "Dead letter of %s purged", o->args[1]);
         return simple_post(c, requeue ? "dead requeue" : "dead purge", path, done);
     }
     fprintf(stderr, "usage: zsa dead list [--limit N] | zsa dead requeue JOB_ID | "
@@ -946,17 +946,19 @@ static const char *const usage_text =
     "\n"
     "Parameters: --param K=V takes V as JSON when it parses (--param sigma=[1,1,2],\n"
     "--param split=true), else as a string (--param threshold=otsu). Algorithms and their\n"
-    "parameters: docs/PROTOCOL.md. Ctrl-C while a job is watched on a terminal offers to cancel it.\n"
+    "parameters: docs/PROTOCOL.md. Ctrl-C while a job is watched on a terminal offers to cancel "
+    "it.\n"
     "\n"
     "Exit status: 0 done, 1 the job failed, 2 the gateway is unreachable, 3 the job was\n"
     "cancelled, 4 the gateway refused the request, 64 bad usage, 130 interrupted.\n";
 
 static const char *const command_help[][2] = {
-    {"submit", "usage: zsa submit FILE --algorithm A [--param K=V ...] [--session S] [--job-id ID]\n"
-               "                  [--image-id ID] [--watch]\n"
-               "Submits FILE (its absolute path, as the workers see it) for analysis. --watch\n"
-               "subscribes first, then shows a progress bar with step, ETA and GPU load (or JSON\n"
-               "events without a terminal) and the result; the exit status is the job's.\n"},
+    {"submit",
+     "usage: zsa submit FILE --algorithm A [--param K=V ...] [--session S] [--job-id ID]\n"
+     "                  [--image-id ID] [--watch]\n"
+     "Submits FILE (its absolute path, as the workers see it) for analysis. --watch\n"
+     "subscribes first, then shows a progress bar with step, ETA and GPU load (or JSON\n"
+     "events without a terminal) and the result; the exit status is the job's.\n"},
     {"watch", "usage: zsa watch [--session S] [--from EVENT_ID] [--job ID]\n"
               "Prints the session's events as they come (replaying those after EVENT_ID). With\n"
               "--job, stops when that job ends and exits with its status. Reconnects by itself,\n"

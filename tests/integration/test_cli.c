@@ -109,9 +109,12 @@ static int json_lines(const char *out, char *last_type, size_t n)
 Test(cli, submit_watch_exits_0_on_complete_with_parsable_json_events)
 {
     struct th_proc_result r;
-    const char *argv[] = {"submit",   "/nonexistent/input.tif", "--algorithm", "simulate",
-                          "--param",  "duration_seconds=0.3",   "--param",     "steps=3",
-                          "--job-id", "ok1",                    "--watch",     "--json",
+    const char *argv[] = {"submit",      "/nonexistent/input.tif",
+                          "--algorithm", "simulate",
+                          "--param",     "duration_seconds=0.3",
+                          "--param",     "steps=3",
+                          "--job-id",    "ok1",
+                          "--watch",     "--json",
                           NULL};
     zsa(&r, argv);
     cr_assert_eq(r.status, 0, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
@@ -129,8 +132,8 @@ Test(cli, submit_watch_exits_0_on_complete_with_parsable_json_events)
 Test(cli, submit_watch_exits_1_on_failure_and_says_why)
 {
     struct th_proc_result r;
-    const char *argv[] = {"submit",  "in.tif",          "--algorithm", "simulate", "--param",
-                          "fail_at=50", "--param", "duration_seconds=0.3", "--watch", NULL};
+    const char *argv[] = {"submit",     "in.tif",  "--algorithm",          "simulate", "--param",
+                          "fail_at=50", "--param", "duration_seconds=0.3", "--watch",  NULL};
     zsa(&r, argv);
     cr_expect_eq(r.status, 1, "stdout:\n%s\nstderr:\n%s", r.out, r.err);
     char last[64];
@@ -143,9 +146,10 @@ Test(cli, a_cancelled_job_ends_the_watch_with_exit_3)
 {
     struct th_proc w;
     const char *env[] = {URL_ENV, NULL};
-    const char *argv[] = {"submit", "in.tif", "--algorithm", "simulate", "--param",
-                          "duration_seconds=30", "--job-id", "long1", "--session", "s-cancel",
-                          "--watch", "--json", NULL};
+    const char *argv[] = {
+        "submit",   "in.tif", "--algorithm", "simulate", "--param", "duration_seconds=30",
+        "--job-id", "long1",  "--session",   "s-cancel", "--watch", "--json",
+        NULL};
     cr_assert_eq(th_proc_start(&w, "zsa", argv, env), 0);
     /* once it runs, cancel it from another zsa */
     char body[2048];
@@ -165,8 +169,8 @@ Test(cli, a_cancelled_job_ends_the_watch_with_exit_3)
     cr_expect_eq(r.status, 4);
     cr_expect(strstr(r.err, "INVALID_STATE"), "%s", r.err);
     /* a session watch replays the session's events from the start, as JSON lines */
-    const char *watch[] = {"watch", "--session", "s-cancel", "--from", "0-0", "--job", "long1",
-                           NULL};
+    const char *watch[] = {"watch", "--session", "s-cancel", "--from",
+                           "0-0",   "--job",     "long1",    NULL};
     zsa(&r, watch);
     cr_expect_eq(r.status, 3, "%s%s", r.out, r.err);
     th_proc_stop(&w);
@@ -228,8 +232,8 @@ Test(cli, status_result_csv_and_dead_letters)
     const char *synth[] = {"--size", "64x48x16", file, NULL};
     cr_assert_eq(th_proc_run("zsa-synth", synth, NULL, 20000, &r), 0);
     cr_assert_eq(r.status, 0, "%s", r.err);
-    const char *sub[] = {"submit", file, "-a", "segmentation_3d", "--job-id", "seg1", "--watch",
-                         NULL};
+    const char *sub[] = {"submit",   file,   "-a",      "segmentation_3d",
+                         "--job-id", "seg1", "--watch", NULL};
     zsa(&r, sub);
     cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
     const char *res[] = {"result", "seg1", NULL};

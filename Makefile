@@ -70,7 +70,7 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck /usr/bin/python3 \
              /usr/lib/python3/dist-packages/skimage/__init__.py \
              /usr/lib/python3/dist-packages/scipy/__init__.py \
-             /usr/lib/python3/dist-packages/tifffile/__init__.py
+             /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \

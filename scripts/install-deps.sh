@@ -14,6 +14,8 @@ PACKAGES=(
   libcriterion-dev redis-server redis-tools clang-format cppcheck python3
   # the analysis oracle test: scipy, scikit-image, numpy, tifffile
   python3-scipy python3-skimage python3-numpy python3-tifffile
+  # the deployment tests: nginx in front of two gateways, docker-compose config (no engine)
+  nginx-light docker-compose
 )
 
 missing=()

@@ -28,9 +28,9 @@ enum { EX_DONE = 0, EX_FAILED = 1, EX_UNREACHABLE = 2, EX_CANCELLED = 3, EX_REFU
 #define RESP_MAX (4 << 20) /* largest REST answer read */
 
 struct cli {
-    char host[256];
+    char host[300];
     int port;
-    char url[300];
+    char url[340];
     bool json; /* one JSON object per line (also when stdout is not a terminal) */
     bool tty;  /* stderr is a terminal: progress bar and prompts */
 };

@@ -265,3 +265,28 @@ Test(cli, status_result_csv_and_dead_letters)
     cr_expect_eq(r.status, 4, "%s", r.err);
     cr_expect(strstr(r.err, "UNKNOWN_JOB"), "%s", r.err);
 }
+
+Test(cli, ctrl_c_on_a_terminal_offers_to_cancel_and_yes_cancels)
+{
+    /* a real terminal (script(1) gives zsa a pty): Ctrl-C is the byte 0x03 typed into it, the
+     * answer "y" follows; the job must end cancelled and zsa with exit status 3 */
+    char bin[512], cmd[2048];
+    th_bin_path("zsa", bin, sizeof(bin));
+    snprintf(cmd, sizeof(cmd),
+             "(sleep 3; printf '\\003'; sleep 1; printf 'y\\n'; sleep 6) | "
+             "script -qec 'exec %s submit in.tif --algorithm simulate --param "
+             "duration_seconds=30 --job-id tty1 --session s-tty --watch' /dev/null",
+             bin);
+    const char *argv[] = {"-c", cmd, NULL};
+    const char *env[] = {URL_ENV, NULL};
+    struct th_proc_result r;
+    cr_assert_eq(th_proc_run("/bin/sh", argv, env, 60000, &r), 0);
+    cr_expect_eq(r.status, 3, "exit %d; the terminal showed:\n%s\n%s", r.status, r.out, r.err);
+    cr_expect(strstr(r.out, "Cancel job tty1?"), "no prompt on the terminal:\n%s", r.out);
+    cr_expect(strstr(r.out, "cancelled: CANCELLED"), "%s", r.out);
+    char body[1024];
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/api/jobs/tty1", NULL, false, body,
+                         sizeof(body)),
+                 200);
+    cr_expect(strstr(body, "\"status\":\"cancelled\""), "%s", body);
+}

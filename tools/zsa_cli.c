@@ -585,7 +585,7 @@ static int cmd_submit(const struct cli *c, struct opts *o)
     image_id_of(o->image_id ? o->image_id : abs, image, sizeof(image));
     if (o->session)
         snprintf(session, sizeof(session), "%s", o->session);
-    else if (o->watch)
+    else /* a session of its own: its events reach its watchers, not every client */
         random_session(session, sizeof(session));
     struct pr_value *job = pr_value_new_object();
     if (o->job_id)
@@ -637,9 +637,13 @@ static int cmd_submit(const struct cli *c, struct opts *o)
         num_of(&v, "queue_position", &pos);
         if (c->json && !o->watch)
             printf("%s", resp);
+        else if (!c->json && o->watch)
+            fprintf(stderr, "Submitted job %s (queue position %.0f), session %s\n", job_id, pos,
+                    session);
         else if (!c->json)
-            fprintf(o->watch ? stderr : stdout, "Submitted job %s (queue position %.0f)%s%s\n",
-                    job_id, pos, session[0] ? ", session " : "", session);
+            printf("Submitted job %s (queue position %.0f)\nFollow it: zsa watch --session %s "
+                   "--job %s\n",
+                   job_id, pos, session, job_id);
         pr_value_deinit(&v);
     }
     free(resp);
@@ -669,7 +673,9 @@ static int cmd_watch(const struct cli *c, struct opts *o)
         return r;
     }
     if (!c->json && !o->watch_job)
-        fprintf(stderr, "Watching session %s on %s (Ctrl-C to stop)\n", w.session, c->url);
+        fprintf(stderr, "Watching %s%s on %s (Ctrl-C to stop)\n",
+                o->session ? "session " : "broadcasts (no --session)", o->session ? w.session : "",
+                c->url);
     if (o->watch_job) {
         check_job(&w); /* it may have ended already */
         if (w.rc >= 0) {
@@ -956,7 +962,8 @@ static const char *const command_help[][2] = {
     {"submit",
      "usage: zsa submit FILE --algorithm A [--param K=V ...] [--session S] [--job-id ID]\n"
      "                  [--image-id ID] [--watch]\n"
-     "Submits FILE (its absolute path, as the workers see it) for analysis. --watch\n"
+     "Submits FILE (its absolute path, as the workers see it) for analysis, in session S (a\n"
+     "new one when not given; printed). --watch\n"
      "subscribes first, then shows a progress bar with step, ETA and GPU load (or JSON\n"
      "events without a terminal) and the result; the exit status is the job's.\n"},
     {"watch", "usage: zsa watch [--session S] [--from EVENT_ID] [--job ID]\n"
@@ -1010,7 +1017,7 @@ int main(int argc, char **argv)
     if (strcmp(a, name) == 0) {                                                                    \
         if (!val) {                                                                                \
             fprintf(stderr, "zsa: %s needs a value\n", name);                                      \
-            return EX_USAGE_;                                                                      \
+            goto usage;                                                                            \
         }                                                                                          \
         field = val;                                                                               \
         i++;                                                                                       \
@@ -1027,7 +1034,7 @@ int main(int argc, char **argv)
 #undef OPTV
         if ((strcmp(a, "--param") == 0 || strcmp(a, "-p") == 0) && val) {
             if (add_param(o.params, val) != 0)
-                return EX_USAGE_;
+                goto usage;
             i++;
         } else if (strcmp(a, "--limit") == 0 && val) {
             o.limit = atol(val);
@@ -1042,7 +1049,7 @@ int main(int argc, char **argv)
             o.help = true;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "zsa %s: unknown option %s (zsa %s --help)\n", cmd, a, cmd);
-            return EX_USAGE_;
+            goto usage;
         } else if (o.nargs < 8) {
             o.args[o.nargs++] = argv[i];
         }
@@ -1057,7 +1064,7 @@ int main(int argc, char **argv)
     }
     if (parse_url(url ? url : "http://127.0.0.1:8080", &c) != 0) {
         fprintf(stderr, "zsa: bad gateway URL \"%s\" (expected http://host:port)\n", url);
-        return EX_USAGE_;
+        goto usage;
     }
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
@@ -1081,4 +1088,7 @@ int main(int argc, char **argv)
     }
     pr_value_free(o.params);
     return rc;
+usage:
+    pr_value_free(o.params);
+    return EX_USAGE_;
 }

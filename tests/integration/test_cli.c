@@ -285,8 +285,7 @@ Test(cli, ctrl_c_on_a_terminal_offers_to_cancel_and_yes_cancels)
     cr_expect(strstr(r.out, "Cancel job tty1?"), "no prompt on the terminal:\n%s", r.out);
     cr_expect(strstr(r.out, "cancelled: CANCELLED"), "%s", r.out);
     char body[1024];
-    cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/api/jobs/tty1", NULL, false, body,
-                         sizeof(body)),
-                 200);
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "GET", "/api/jobs/tty1", NULL, false, body, sizeof(body)), 200);
     cr_expect(strstr(body, "\"status\":\"cancelled\""), "%s", body);
 }

@@ -70,7 +70,8 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck /usr/bin/python3 \
              /usr/lib/python3/dist-packages/skimage/__init__.py \
              /usr/lib/python3/dist-packages/scipy/__init__.py \
-             /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose
+             /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
+             /usr/bin/chromium
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
@@ -172,8 +173,16 @@ $(LIB): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR    $@")
 	$(Q)$(AR) rcs $@ $^
 
+# files embedded in a daemon (generated C arrays)
+GEN := $(BUILD)/gen
+DAEMON_OBJS_gateway := $(BUILD)/obj/$(GEN)/dashboard.o
+$(GEN)/dashboard.c: gateway/dashboard/index.html scripts/embed-file.py
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  GEN   $@")
+	$(Q)python3 scripts/embed-file.py gw_dashboard_html $< $@
+
 define daemon_rules
-$(BUILD)/libzsa-$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call daemon_src,$(1)))
+$(BUILD)/libzsa-$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call daemon_src,$(1))) $(DAEMON_OBJS_$(1))
 	@mkdir -p $$(@D)
 	@$$(if $(Q),echo "  AR    $$@")
 	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^

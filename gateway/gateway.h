@@ -163,6 +163,10 @@ typedef void (*gw_reply_cb)(struct gw *g, redisReply *r, void *priv);
 void gw_script(struct gw *g, enum cm_script_id id, int nkeys, int nargs, const char **args,
                const size_t *lens, gw_reply_cb cb, void *priv);
 
+/* The dashboard page (gateway/dashboard/index.html, embedded at build time). */
+extern const char gw_dashboard_html[];
+extern const size_t gw_dashboard_html_len;
+
 /* frames */
 struct gw_frame *gw_frame_new(const void *data, size_t len, bool binary);
 /* Encodes a message (validated) as JSON text or MessagePack binary; NULL when it is invalid. */

@@ -1,8 +1,8 @@
-/* REST on the gateway's port: jobs (submit, status, cancel, retry), results, dead letters (list,
- * requeue, purge), the seed's demo route, /ws/stats, /metrics, /healthz, /readyz. Every answer is
- * JSON (Prometheus text for /metrics); every error is {"error": {"code", "message"[, "field"]}}
- * with a 4xx/5xx status. Redis calls are asynchronous: a request whose connection closes before the
- * reply is orphaned and freed by the reply. Loop thread only. */
+/* REST on the gateway's port, and the dashboard page at /: jobs (submit, status, cancel, retry),
+ * results, dead letters (list, requeue, purge), the seed's demo route, /ws/stats, /metrics,
+ * /healthz, /readyz. Every answer is JSON (Prometheus text for /metrics); every error is {"error":
+ * {"code", "message"[, "field"]}} with a 4xx/5xx status. Redis calls are asynchronous: a request
+ * whose connection closes before the reply is orphaned and freed by the reply. Loop thread only. */
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -536,7 +536,10 @@ static void dispatch(struct gw_http *h)
     struct gw *g = h->g;
     const char *p = h->path;
     g->st.rest_requests++;
-    if (!h->post && strcmp(p, "/healthz") == 0) {
+    if (!h->post &&
+        (strcmp(p, "/") == 0 || strcmp(p, "/dashboard") == 0 || strcmp(p, "/index.html") == 0)) {
+        respond(h, 200, "text/html; charset=utf-8", gw_dashboard_html, gw_dashboard_html_len);
+    } else if (!h->post && strcmp(p, "/healthz") == 0) {
         const char *b = "{\"status\":\"ok\"}\n";
         respond(h, 200, "application/json", b, strlen(b));
     } else if (!h->post && strcmp(p, "/readyz") == 0) {

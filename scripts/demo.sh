@@ -157,8 +157,8 @@ zsa-workers (data and results in $dir/data). In another terminal:
 Over REST and Redis directly:
   curl -s -XPOST $ZSA_URL/api/jobs -d '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
   redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
-WebSocket: ws://127.0.0.1:$gport/ws?session_id=demo (any client); Prometheus: $ZSA_URL/metrics.
-Dashboard: not in this build yet; zsa watch shows the same events.
+Dashboard: open $ZSA_URL/?session=demo in a browser (the jobs of this session, live; submit
+more from its form). WebSocket: ws://127.0.0.1:$gport/ws?session_id=demo; metrics: $ZSA_URL/metrics.
 Kill a worker (kill -9 <pid>) while a job runs: the scheduler requeues it within seconds.
 MSG
 

@@ -16,6 +16,8 @@ PACKAGES=(
   python3-scipy python3-skimage python3-numpy python3-tifffile
   # the deployment tests: nginx in front of two gateways, docker-compose config (no engine)
   nginx-light docker-compose
+  # the dashboard test: a real headless browser
+  chromium
 )
 
 missing=()

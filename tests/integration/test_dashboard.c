@@ -1,0 +1,238 @@
+/* Integration: the dashboard in a real browser. A real headless Chromium (Debian's chromium,
+ * driven over the DevTools protocol with common/wsclient) opens the page zsa-gateway serves at /,
+ * which connects to the gateway's WebSocket; the stack is real (redis-server, gateway, worker,
+ * scheduler). Checks: the page goes live, shows the scheduler's figures, submits a job from its
+ * form and follows it to complete, shows a failure with its code and a result that needs review
+ * with its reason. */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "common/time.h"
+#include "proto/proto.h"
+#include "tests/harness/proc.h"
+#include "tests/harness/redis_server.h"
+#include "tests/harness/ws_client.h"
+
+static struct th_redis R;
+static struct th_proc GW, WK, SCH, BR;
+static int PORT, DEVPORT;
+static char PROFILE[64];
+static struct cm_ws CDP;
+static int cdp_id;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static void setup(void)
+{
+    cr_assert_eq(th_redis_start(&R), 0);
+    static char url[340], listen[64];
+    PORT = th_free_port();
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
+    const char *gargv[] = {url, listen, "--processes=1", NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    const char *wargv[] = {url, "--metrics-listen=", "--poll-ms=200", "--slots=4", NULL};
+    cr_assert_eq(th_proc_start(&WK, "zsa-worker", wargv, NULL), 0);
+    const char *sargv[] = {url, "--metrics-listen=", "--status-interval-ms=500", NULL};
+    cr_assert_eq(th_proc_start(&SCH, "zsa-scheduler", sargv, NULL), 0);
+    char body[512];
+    int64_t deadline = cm_time_mono_ms() + 15000;
+    while (cm_http("127.0.0.1", PORT, "GET", "/readyz", NULL, false, body, sizeof(body)) != 200)
+        cr_assert(cm_time_mono_ms() < deadline, "gateway not ready");
+
+    /* the browser, with the DevTools protocol on a free port */
+    snprintf(PROFILE, sizeof(PROFILE), "/tmp/zsa-chromium-XXXXXX");
+    cr_assert_not_null(mkdtemp(PROFILE));
+    DEVPORT = th_free_port();
+    static char dev[64], prof[96];
+    snprintf(dev, sizeof(dev), "--remote-debugging-port=%d", DEVPORT);
+    snprintf(prof, sizeof(prof), "--user-data-dir=%s", PROFILE);
+    const char *bargv[] = {"--headless=new",
+                           "--no-sandbox", /* as root in CI containers */
+                           "--disable-gpu",
+                           "--disable-dev-shm-usage",
+                           "--no-first-run",
+                           "--no-default-browser-check",
+                           "--remote-allow-origins=*",
+                           dev,
+                           prof,
+                           "about:blank",
+                           NULL};
+    cr_assert_eq(th_proc_start(&BR, "/usr/bin/chromium", bargv, NULL), 0,
+                 "chromium is missing: scripts/install-deps.sh installs it");
+    /* the page target's WebSocket */
+    static char list[16384];
+    char *ws = NULL;
+    deadline = cm_time_mono_ms() + 30000;
+    while (!ws) {
+        cr_assert(cm_time_mono_ms() < deadline, "no DevTools page target");
+        if (cm_http("127.0.0.1", DEVPORT, "GET", "/json/list", NULL, false, list, sizeof(list)) ==
+                200 &&
+            strstr(list, "\"type\": \"page\""))
+            ws = strstr(list, "/devtools/page/");
+        else
+            sleep_ms(200);
+    }
+    char target[256];
+    snprintf(target, sizeof(target), "%.*s", (int)strcspn(ws, "\""), ws);
+    cr_assert_eq(cm_ws_connect(&CDP, "127.0.0.1", DEVPORT, target, NULL, false), 0,
+                 "DevTools WebSocket: HTTP %d", CDP.http_status);
+}
+
+static void stop(struct th_proc *p)
+{
+    if (p->pid > 0) {
+        th_proc_signal(p, SIGTERM);
+        th_proc_wait(p, 10000);
+    }
+    th_proc_stop(p);
+}
+
+static void teardown(void)
+{
+    cm_ws_close(&CDP);
+    stop(&BR);
+    stop(&WK);
+    stop(&SCH);
+    stop(&GW);
+    th_redis_stop(&R);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", PROFILE);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(dashboard, .init = setup, .fini = teardown, .timeout = 180);
+
+/* A DevTools call; returns its "result" object (pr_value_free it). */
+static struct pr_value *cdp(const char *method, const char *params)
+{
+    char msg[4096];
+    int id = ++cdp_id;
+    snprintf(msg, sizeof(msg), "{\"id\":%d,\"method\":\"%s\",\"params\":%s}", id, method, params);
+    cr_assert_eq(cm_ws_send_text(&CDP, msg), 0);
+    int64_t deadline = cm_time_mono_ms() + 20000;
+    while (cm_time_mono_ms() < deadline) {
+        struct cm_ws_msg m;
+        int r = cm_ws_recv(&CDP, 500, &m);
+        cr_assert_geq(r, 0, "the DevTools connection closed");
+        if (r == 0)
+            continue;
+        struct pr_value *v = cm_xcalloc(1, sizeof(*v));
+        struct pr_err e;
+        bool mine = false;
+        if (pr_value_parse_json(m.data, m.len, v, &e) == 0) {
+            const struct pr_value *i = pr_value_get(v, "id");
+            mine = i && i->type == PR_V_INT && i->u.i == id;
+            cr_assert(!mine || !pr_value_get(v, "error"), "%s failed: %s", method, m.data);
+        }
+        free(m.data);
+        if (mine)
+            return v;
+        pr_value_free(v);
+    }
+    cr_assert_fail("no answer to %s", method);
+    return NULL;
+}
+
+/* Evaluates a JavaScript expression in the page; its value as a string into out. */
+static void eval(const char *expr, char *out, size_t n)
+{
+    struct cm_buf p = CM_BUF_INIT;
+    cm_buf_puts(&p, "{\"expression\":");
+    cm_buf_append_json_str(&p, expr, strlen(expr));
+    cm_buf_puts(&p, ",\"returnByValue\":true}");
+    struct pr_value *v = cdp("Runtime.evaluate", p.data);
+    cm_buf_deinit(&p);
+    const struct pr_value *res = pr_value_get(v, "result");
+    const struct pr_value *r = res ? pr_value_get(res, "result") : NULL;
+    const struct pr_value *val = r ? pr_value_get(r, "value") : NULL;
+    out[0] = 0;
+    if (val && val->type == PR_V_STR)
+        snprintf(out, n, "%s", val->u.s.p);
+    pr_value_free(v);
+}
+
+/* Waits until the expression's value contains want. */
+static void wait_for(const char *expr, const char *want, int ms)
+{
+    char got[4096];
+    int64_t deadline = cm_time_mono_ms() + ms;
+    for (;;) {
+        eval(expr, got, sizeof(got));
+        if (strstr(got, want))
+            return;
+        cr_assert(cm_time_mono_ms() < deadline, "%s: waited for \"%s\", the page shows \"%s\"",
+                  expr, want, got);
+        sleep_ms(200);
+    }
+}
+
+#define ROWS                                                                                       \
+    "[...document.querySelectorAll('#jobs tr')].map(t => t.dataset.job + '|' + "                   \
+    "t.className + '|' + t.textContent).join('\\n')"
+
+Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
+{
+    char nav[256];
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=dash1\"}", PORT);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn').textContent", "live", 20000);
+    wait_for("document.getElementById('session').textContent", "dash1", 1000);
+    /* the scheduler's system_status reaches the cards */
+    wait_for("document.getElementById('workers').textContent", "1", 20000);
+    wait_for("document.getElementById('gpu').textContent", "CPU", 1000);
+
+    /* a job from the page's own form */
+    char out[256];
+    eval("document.getElementById('algorithm').value = 'simulate';"
+         "document.getElementById('params').value = '{\"duration_seconds\": 0.5, \"steps\": 4}';"
+         "document.getElementById('submit').requestSubmit(); 'sent'",
+         out, sizeof(out));
+    cr_assert_str_eq(out, "sent");
+    wait_for(ROWS, "complete|", 20000);
+    wait_for(ROWS, "confidence 0.92", 1000);
+
+    /* a failure and a result that needs review, submitted elsewhere, show up live */
+    char body[1024];
+    const char *fail = "{\"job_id\":\"fail1\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
+                       "\"session_id\":\"dash1\",\"parameters\":{\"duration_seconds\":0.3,"
+                       "\"fail_at\":50}}";
+    const char *low = "{\"job_id\":\"low1\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
+                      "\"session_id\":\"dash1\",\"parameters\":{\"duration_seconds\":0.3,"
+                      "\"confidence\":0.3}}";
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", fail, true, body, sizeof(body)),
+                 202, "%s", body);
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", low, true, body, sizeof(body)),
+                 202, "%s", body);
+    wait_for(ROWS, "fail1|failed|", 20000);
+    wait_for(ROWS, "SIMULATED_FAILURE", 1000);
+    wait_for(ROWS, "low1|complete review|", 20000);
+    wait_for(ROWS, "Needs review (confidence 0.30)", 1000);
+    /* a job of another session does not appear */
+    const char *other = "{\"job_id\":\"other1\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
+                        "\"session_id\":\"elsewhere\",\"parameters\":{\"duration_seconds\":0.1}}";
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", other, true, body, sizeof(body)),
+                 202);
+    char job[64];
+    int64_t deadline = cm_time_mono_ms() + 10000;
+    do {
+        cr_assert_eq(
+            cm_http("127.0.0.1", PORT, "GET", "/api/jobs/other1", NULL, false, body, sizeof(body)),
+            200);
+        sleep_ms(100);
+    } while (!strstr(body, "\"complete\"") && cm_time_mono_ms() < deadline);
+    eval(ROWS, body, sizeof(body));
+    snprintf(job, sizeof(job), "other1|");
+    cr_expect(!strstr(body, job), "a job of another session is shown: %s", body);
+}

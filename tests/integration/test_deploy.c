@@ -1,5 +1,6 @@
 /* Integration: the container stack's files. docker-compose.yml is validated by Debian's
- * docker-compose (no engine runs here); deploy/nginx/zsa.conf is checked with `nginx -t` and run
+ * docker-compose (no engine runs here), the image's package list is checked against the
+ * libraries the binaries link; deploy/nginx/zsa.conf is checked with `nginx -t` and run
  * for real in front of two zsa-gateway processes: a WebSocket client reaches a gateway through
  * nginx, one of the two gateways is killed, the client reconnects with its last_event_id and
  * gets every event of the session exactly once. */
@@ -39,6 +40,15 @@ Test(deploy, compose_file_is_valid_with_the_services_the_docs_name)
     cr_expect(strstr(r.out, "noeviction") && strstr(r.out, "appendonly"), "%s", r.out);
     cr_expect(strstr(r.out, "driver: nvidia") && strstr(r.out, "- gpu"), "%s", r.out);
     cr_expect(strstr(r.out, "- data:/data"), "%s", r.out);
+}
+
+Test(deploy, the_image_installs_every_library_the_binaries_link)
+{
+    /* the Dockerfile's runtime stage against readelf NEEDED of the release binaries */
+    struct th_proc_result r;
+    const char *argv[] = {"build/bin", NULL};
+    cr_assert_eq(th_proc_run("scripts/check-image-deps.sh", argv, NULL, 60000, &r), 0);
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
 }
 
 /* ---- nginx in front of two gateways ------------------------------------------------------- */

@@ -230,10 +230,6 @@ static char *inflate_msg(struct cm_ws *w, const unsigned char *in, size_t n, siz
 int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m)
 {
     int64_t deadline = cm_time_mono_ms() + timeout_ms;
-    unsigned char *msg = NULL;
-    size_t mlen = 0;
-    int mop = 0;
-    bool compressed = false;
     for (;;) {
         /* a whole frame in the buffer? */
         if (w->len >= 2) {
@@ -256,7 +252,6 @@ int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m)
                 if (op == 8) {
                     w->close_code = plen >= 2 ? (p[0] << 8) | p[1] : 1005;
                     consume(w, h + (size_t)plen);
-                    free(msg);
                     return -1;
                 }
                 if (op == 9) { /* ping: pong back */
@@ -273,15 +268,18 @@ int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m)
                     continue;
                 }
                 if (op != 0) {
-                    mop = op;
-                    compressed = (b0 & 0x40) != 0;
+                    w->part_op = op;
+                    w->part_compressed = (b0 & 0x40) != 0;
                 }
-                msg = cm_xrealloc(msg, mlen + plen + 1);
-                memcpy(msg + mlen, p, plen);
-                mlen += plen;
+                w->part = cm_xrealloc(w->part, w->part_len + plen + 1);
+                memcpy(w->part + w->part_len, p, plen);
+                w->part_len += plen;
                 consume(w, h + (size_t)plen);
                 if (b0 & 0x80) {
-                    if (compressed && w->zs) {
+                    unsigned char *msg = w->part;
+                    size_t mlen = w->part_len;
+                    w->part = NULL, w->part_len = 0;
+                    if (w->part_compressed && w->zs) {
                         w->compressed++;
                         size_t n;
                         char *out = inflate_msg(w, msg, mlen, &n);
@@ -291,22 +289,17 @@ int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m)
                         msg[mlen] = 0;
                         m->data = (char *)msg, m->len = mlen;
                     }
-                    m->opcode = mop;
+                    m->opcode = w->part_op;
                     return 1;
                 }
                 continue;
             }
         }
         int left = (int)(deadline - cm_time_mono_ms());
-        if (left <= 0) {
-            free(msg); /* (a partial fragmented message is dropped: tests use short waits) */
-            return 0;
-        }
-        int r = fill(w, left);
-        if (r < 0) {
-            free(msg);
+        if (left <= 0)
+            return 0; /* a partial message stays in w->part for the next call */
+        if (fill(w, left) < 0)
             return -1;
-        }
     }
 }
 
@@ -319,6 +312,9 @@ void cm_ws_close(struct cm_ws *w)
     w->fd = -1;
     free(w->buf);
     w->buf = NULL;
+    free(w->part);
+    w->part = NULL;
+    w->part_len = 0;
     w->len = w->cap = 0;
     if (w->zs) {
         inflateEnd(w->zs);

@@ -21,6 +21,11 @@ struct cm_ws {
     const char *ext_offer; /* set before connecting: Sec-WebSocket-Extensions to offer instead */
     int compressed;        /* messages that arrived compressed (RSV1) */
     bool no_pong;          /* set before connecting: answer no pings (a dead peer) */
+    /* a fragmented message being assembled (kept across timeouts) */
+    unsigned char *part;
+    size_t part_len;
+    int part_op;
+    bool part_compressed;
 };
 
 struct cm_ws_msg {

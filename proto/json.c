@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <json-c/json.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -214,5 +215,20 @@ int pr_encode_json(const struct pr_msg *m, struct cm_buf *out, struct pr_err *er
         write_field(out, m, &d->fields[i]);
     }
     cm_buf_putc(out, '}');
+    return 0;
+}
+
+int pr_value_set_param(struct pr_value *obj, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv || eq - kv >= 128)
+        return -1;
+    char key[128];
+    snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+    struct pr_value v;
+    struct pr_err e;
+    if (pr_value_parse_json(eq + 1, strlen(eq + 1), &v, &e) != 0)
+        v = pr_value_str(eq + 1);
+    pr_value_set(obj, key, v);
     return 0;
 }

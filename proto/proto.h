@@ -150,6 +150,11 @@ int pr_value_parse_msgpack(const char *buf, size_t len, struct pr_value *out, st
 void pr_value_write_json(const struct pr_value *v, struct cm_buf *out);
 void pr_value_write_msgpack(const struct pr_value *v, struct cm_buf *out);
 
+/* A command-line parameter "KEY=VALUE" into the object obj: VALUE is read as JSON when it parses
+ * (2, [1,1,2], true, "x"), else taken as a string (otsu). Returns 0, or -1 when kv has no '='
+ * or an empty or too long key. */
+int pr_value_set_param(struct pr_value *obj, const char *kv);
+
 /* Published messages (Redis pub/sub) carry one or more frames, each "<stream id>\n" followed by
  * one MessagePack event. pr_pub_next reads the frame at *pos into *f (pointers into buf) and
  * advances *pos: 1 for a frame, 0 at the end, -EINVAL (err filled) for a malformed one. The

@@ -71,19 +71,10 @@ static int parse_params(const char *json, struct pr_value *out)
 
 static int add_param(struct pr_value *params, const char *kv)
 {
-    const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) {
-        fprintf(stderr, "zsa-analyze: --param: expected KEY=VALUE, got \"%s\"\n", kv);
-        return -1;
-    }
-    char key[128];
-    snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-    struct pr_value v;
-    struct pr_err e;
-    if (pr_value_parse_json(eq + 1, strlen(eq + 1), &v, &e) != 0)
-        v = pr_value_str(eq + 1);
-    pr_value_set(params, key, v);
-    return 0;
+    if (pr_value_set_param(params, kv) == 0)
+        return 0;
+    fprintf(stderr, "%s: --param: expected KEY=VALUE, got \"%s\"\n", "zsa-analyze", kv);
+    return -1;
 }
 
 int main(int argc, char **argv)

@@ -530,19 +530,10 @@ struct opts {
 
 static int add_param(struct pr_value *params, const char *kv)
 {
-    const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) {
-        fprintf(stderr, "zsa: --param: expected KEY=VALUE, got \"%s\"\n", kv);
-        return -1;
-    }
-    char key[128];
-    snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
-    struct pr_value v;
-    struct pr_err e;
-    if (pr_value_parse_json(eq + 1, strlen(eq + 1), &v, &e) != 0)
-        v = pr_value_str(eq + 1); /* not JSON: a string (otsu) */
-    pr_value_set(params, key, v);
-    return 0;
+    if (pr_value_set_param(params, kv) == 0)
+        return 0;
+    fprintf(stderr, "%s: --param: expected KEY=VALUE, got \"%s\"\n", "zsa", kv);
+    return -1;
 }
 
 /* A valid id from a file name: its base name without the extension, other bytes as '_'. */

@@ -38,3 +38,26 @@ Test(proto_value, int_and_double_are_different_values)
     struct pr_value a = pr_value_int(2), b = pr_value_double(2.0);
     cr_assert(!pr_value_equal(&a, &b));
 }
+
+Test(value, command_line_parameters_are_json_when_they_parse)
+{
+    struct pr_value *o = pr_value_new_object();
+    cr_assert_eq(pr_value_set_param(o, "sigma=[1,1,2]"), 0);
+    cr_assert_eq(pr_value_set_param(o, "threshold=otsu"), 0);
+    cr_assert_eq(pr_value_set_param(o, "split=true"), 0);
+    cr_assert_eq(pr_value_set_param(o, "n=2"), 0);
+    cr_assert_eq(pr_value_set_param(o, "empty="), 0);
+    cr_expect_eq(pr_value_set_param(o, "=1"), -1);
+    cr_expect_eq(pr_value_set_param(o, "novalue"), -1);
+    const struct pr_value *v = pr_value_get(o, "sigma");
+    cr_expect(v && v->type == PR_V_ARRAY && v->u.a.n == 3);
+    v = pr_value_get(o, "threshold");
+    cr_expect(v && v->type == PR_V_STR && strcmp(v->u.s.p, "otsu") == 0);
+    v = pr_value_get(o, "split");
+    cr_expect(v && v->type == PR_V_BOOL && v->u.b);
+    v = pr_value_get(o, "n");
+    cr_expect(v && v->type == PR_V_INT && v->u.i == 2);
+    v = pr_value_get(o, "empty");
+    cr_expect(v && v->type == PR_V_STR && v->u.s.len == 0);
+    pr_value_free(o);
+}

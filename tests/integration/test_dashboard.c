@@ -235,4 +235,37 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
     eval(ROWS, body, sizeof(body));
     snprintf(job, sizeof(job), "other1|");
     cr_expect(!strstr(body, job), "a job of another session is shown: %s", body);
+
+    /* the gateway dies while a job runs and comes back on the same port: the page reconnects
+     * with its last event id and gets every event of the session once, in order */
+    const char *slow = "{\"job_id\":\"slow1\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
+                       "\"session_id\":\"dash1\",\"parameters\":{\"duration_seconds\":3,"
+                       "\"steps\":30}}";
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", slow, true, body, sizeof(body)),
+                 202);
+    wait_for(ROWS, "slow1|running|", 10000);
+    th_proc_signal(&GW, SIGKILL);
+    th_proc_wait(&GW, 5000);
+    th_proc_stop(&GW);
+    wait_for("document.getElementById('conn').textContent", "reconnecting", 10000);
+    static char url[340], listen[64];
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
+    const char *gargv[] = {url, listen, "--processes=1", NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    wait_for("document.getElementById('conn').textContent", "live", 20000);
+    wait_for(ROWS, "slow1|complete|", 20000);
+    static char ids[65536];
+    eval("window.zsa.ids.join(' ')", ids, sizeof(ids));
+    redisContext *c = th_redis_connect(&R);
+    redisReply *x = redisCommand(c, "XRANGE zsa:events:dash1 - +");
+    cr_assert_eq(x->type, REDIS_REPLY_ARRAY);
+    struct cm_buf want = CM_BUF_INIT;
+    for (size_t i = 0; i < x->elements; i++)
+        cm_buf_printf(&want, "%s%s", i ? " " : "", x->element[i]->element[0]->str);
+    cr_expect_str_eq(ids, want.data ? want.data : "",
+                     "the page's events differ from the session stream");
+    cm_buf_deinit(&want);
+    freeReplyObject(x);
+    redisFree(c);
 }

@@ -2,9 +2,10 @@
  * submits jobs and watches them live (progress bar on a terminal, one JSON event per line
  * otherwise), shows the system status, cancels, retries, fetches results, handles dead letters.
  *
- * Exit status: 0 done (job complete), 1 the job failed, 2 the gateway is unreachable or the
- * connection was lost for good, 3 the job was cancelled, 4 the gateway refused the request (the
- * error is printed), 64 bad usage, 130 interrupted (the job keeps running). */
+ * Exit status: 0 done (job complete), 1 the job failed, 2 the gateway (or its Redis) is
+ * unreachable or the connection was lost for good, 3 the job was cancelled, 4 the gateway
+ * refused the request (the error is printed), 64 bad usage, 130 interrupted (the job keeps
+ * running). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
@@ -134,6 +135,13 @@ static void print_error(const char *what, int status, const char *body)
         return;
     }
     fprintf(stderr, "zsa: %s: HTTP %d: %.300s\n", what, status, body ? body : "");
+}
+
+/* The exit status for an HTTP error answer: 5xx (the gateway cannot reach Redis, or is shutting
+ * down) is "unavailable", like an unreachable gateway; 4xx is a refusal. */
+static int status_exit(int st)
+{
+    return st >= 500 ? EX_UNREACHABLE : EX_REFUSED;
 }
 
 /* ---- printing ------------------------------------------------------------------------------ */
@@ -617,7 +625,7 @@ static int cmd_submit(const struct cli *c, struct opts *o)
         free(resp);
         if (w.open)
             cm_ws_close(&w.ws);
-        return EX_REFUSED;
+        return status_exit(st);
     }
     struct pr_value v;
     struct pr_err e;
@@ -773,7 +781,7 @@ static int simple_post(const struct cli *c, const char *what, const char *path, 
             printf("%s\n", done);
     } else {
         print_error(what, st, resp);
-        rc = st >= 500 ? EX_FAILED : EX_REFUSED;
+        rc = status_exit(st);
     }
     free(resp);
     return rc;
@@ -826,7 +834,7 @@ static int cmd_result(const struct cli *c, struct opts *o)
     if (st != 200) {
         print_error("result", st, resp);
         free(resp);
-        return EX_REFUSED;
+        return status_exit(st);
     }
     struct pr_value v;
     struct pr_err e;
@@ -881,7 +889,7 @@ static int cmd_dead(const struct cli *c, struct opts *o)
         if (st != 200) {
             print_error("dead list", st, resp);
             free(resp);
-            return EX_REFUSED;
+            return status_exit(st);
         }
         struct pr_value v;
         struct pr_err e;
@@ -946,8 +954,8 @@ static const char *const usage_text =
     "parameters: docs/PROTOCOL.md. Ctrl-C while a job is watched on a terminal offers to cancel "
     "it.\n"
     "\n"
-    "Exit status: 0 done, 1 the job failed, 2 the gateway is unreachable, 3 the job was\n"
-    "cancelled, 4 the gateway refused the request, 64 bad usage, 130 interrupted.\n";
+    "Exit status: 0 done, 1 the job failed, 2 the gateway (or its Redis) is unreachable, 3 the\n"
+    "job was cancelled, 4 the gateway refused the request, 64 bad usage, 130 interrupted.\n";
 
 static const char *const command_help[][2] = {
     {"submit",

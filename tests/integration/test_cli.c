@@ -289,3 +289,19 @@ Test(cli, ctrl_c_on_a_terminal_offers_to_cancel_and_yes_cancels)
         cm_http("127.0.0.1", PORT, "GET", "/api/jobs/tty1", NULL, false, body, sizeof(body)), 200);
     cr_expect(strstr(body, "\"status\":\"cancelled\""), "%s", body);
 }
+
+Test(cli, redis_down_behind_the_gateway_is_exit_2_with_its_reason)
+{
+    th_redis_kill(&R); /* the gateway stays up and answers 503 UNAVAILABLE */
+    struct th_proc_result r;
+    const char *argv[] = {"submit", "x.tif", "--algorithm", "simulate", NULL};
+    int64_t deadline = cm_time_mono_ms() + 15000;
+    do { /* until the gateway has noticed */
+        zsa(&r, argv);
+        if (r.status == 2)
+            break;
+        sleep_ms(200);
+    } while (cm_time_mono_ms() < deadline);
+    cr_expect_eq(r.status, 2, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "UNAVAILABLE"), "%s", r.err);
+}

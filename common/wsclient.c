@@ -81,7 +81,8 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* Reads more into w->buf; 1 read, 0 timeout, -1 closed. */
+/* Reads more into w->buf; 1 read, 0 timeout, -2 interrupted by a signal (the caller's handler
+ * may want to act: Ctrl-C in the CLI), -1 closed. */
 static int fill(struct cm_ws *w, int timeout_ms)
 {
     struct pollfd p = {.fd = w->fd, .events = POLLIN};
@@ -89,12 +90,14 @@ static int fill(struct cm_ws *w, int timeout_ms)
     if (r == 0)
         return 0;
     if (r < 0)
-        return -1;
+        return errno == EINTR ? -2 : -1;
     if (w->cap - w->len < 65536) {
         w->cap = w->cap * 2 + 65536;
         w->buf = cm_xrealloc(w->buf, w->cap);
     }
     ssize_t n = recv(w->fd, w->buf + w->len, w->cap - w->len, 0);
+    if (n < 0 && errno == EINTR)
+        return -2;
     if (n <= 0)
         return -1;
     w->len += (size_t)n;
@@ -146,7 +149,7 @@ int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *targe
     char *end = NULL;
     int64_t deadline = cm_time_mono_ms() + 5000;
     while (!(end = w->len ? memmem(w->buf, w->len, "\r\n\r\n", 4) : NULL)) {
-        if (cm_time_mono_ms() > deadline || fill(w, 100) < 0)
+        if (cm_time_mono_ms() > deadline || fill(w, 100) == -1)
             return -1;
     }
     size_t hlen = (size_t)(end - (char *)w->buf) + 4;
@@ -298,7 +301,10 @@ int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m)
         int left = (int)(deadline - cm_time_mono_ms());
         if (left <= 0)
             return 0; /* a partial message stays in w->part for the next call */
-        if (fill(w, left) < 0)
+        int r = fill(w, left);
+        if (r == -2)
+            return 0; /* a signal: like a timeout, so that the caller sees its flag now */
+        if (r < 0)
             return -1;
     }
 }
@@ -347,7 +353,7 @@ int cm_http(const char *host, int port, const char *method, const char *path, co
     int64_t deadline = cm_time_mono_ms() + 5000;
     while (cm_time_mono_ms() < deadline) {
         int r = fill(&w, 100);
-        if (r < 0)
+        if (r == -1)
             break;
         /* done when the body announced by Content-Length is in */
         char *hend = w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;

@@ -43,7 +43,8 @@ int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *targe
 /* Sends a text message. 0 or -1. */
 int cm_ws_send_text(struct cm_ws *w, const char *text);
 /* Reads the next data message (answering pings, skipping pongs). Returns 1 with *m filled, 0 on
- * timeout, -1 when the connection closed (close_code set when the server sent one). */
+ * timeout or when a signal interrupted the wait (a partial message is kept for the next call),
+ * -1 when the connection closed (close_code set when the server sent one). */
 int cm_ws_recv(struct cm_ws *w, int timeout_ms, struct cm_ws_msg *m);
 void cm_ws_close(struct cm_ws *w);
 

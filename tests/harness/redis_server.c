@@ -10,6 +10,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,4 +278,17 @@ bool th_wait_job_field(redisContext *c, const char *job_id, const char *field, c
         nanosleep(&ts, NULL);
     }
     return false;
+}
+
+redisReply *th_cmd(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(c, fmt, ap);
+    va_end(ap);
+    if (!r) {
+        fprintf(stderr, "th_cmd: no reply from Redis (%s) to: %s\n", c->errstr, fmt);
+        abort();
+    }
+    return r;
 }

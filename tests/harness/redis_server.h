@@ -38,6 +38,10 @@ redisContext *th_redis_connect(const struct th_redis *r);
 const char *th_job_field(redisContext *c, const char *job_id, const char *field, char *buf,
                          size_t n);
 
+/* A command on c (redisCommand's format); aborts the test, saying why, when Redis gave no reply
+ * (the connection failed). The caller frees the reply. */
+redisReply *th_cmd(redisContext *c, const char *fmt, ...);
+
 /* Polls th_job_field every 10 ms until it equals want; false after timeout_ms. */
 bool th_wait_job_field(redisContext *c, const char *job_id, const char *field, const char *want,
                        int timeout_ms);

@@ -268,22 +268,33 @@ Test(cli, status_result_csv_and_dead_letters)
 
 Test(cli, ctrl_c_on_a_terminal_offers_to_cancel_and_yes_cancels)
 {
-    /* a real terminal (script(1) gives zsa a pty): Ctrl-C is the byte 0x03 typed into it, the
-     * answer "y" follows; the job must end cancelled and zsa with exit status 3 */
-    char bin[512], cmd[2048];
+    /* a real terminal (script(1) gives zsa a pty): Ctrl-C is the byte 0x03 typed into it once
+     * the job is submitted, "y" once the prompt shows; the terminal's output goes to a file the
+     * typist watches. The job must end cancelled and zsa with exit status 3. */
+    char bin[512], cmd[2048], tty[128];
     th_bin_path("zsa", bin, sizeof(bin));
+    snprintf(tty, sizeof(tty), "%s/tty.out", DIR);
     snprintf(cmd, sizeof(cmd),
-             "(sleep 3; printf '\\003'; sleep 1; printf 'y\\n'; sleep 6) | "
-             "script -qec 'exec %s submit in.tif --algorithm simulate --param "
-             "duration_seconds=30 --job-id tty1 --session s-tty --watch' /dev/null",
-             bin);
+             "t='%s'; : >\"$t\"\n"
+             "seen() { i=0; until grep -q \"$1\" \"$t\"; do i=$((i+1)); [ $i -le 300 ] || return 1;"
+             " sleep 0.1; done; }\n"
+             "( seen 'Submitted job tty1' && printf '\\003' && seen 'Cancel job tty1?' &&"
+             " printf 'y\\n' && seen 'cancelled: CANCELLED'; true ) |"
+             " script -qec 'exec %s submit in.tif --algorithm simulate --param"
+             " duration_seconds=30 --job-id tty1 --session s-tty --watch' /dev/null >\"$t\"\n",
+             tty, bin);
     const char *argv[] = {"-c", cmd, NULL};
     const char *env[] = {URL_ENV, NULL};
     struct th_proc_result r;
     cr_assert_eq(th_proc_run("/bin/sh", argv, env, 60000, &r), 0);
-    cr_expect_eq(r.status, 3, "exit %d; the terminal showed:\n%s\n%s", r.status, r.out, r.err);
-    cr_expect(strstr(r.out, "Cancel job tty1?"), "no prompt on the terminal:\n%s", r.out);
-    cr_expect(strstr(r.out, "cancelled: CANCELLED"), "%s", r.out);
+    static char out[1 << 16];
+    FILE *f = fopen(tty, "r");
+    cr_assert_not_null(f);
+    out[fread(out, 1, sizeof(out) - 1, f)] = 0;
+    fclose(f);
+    cr_expect_eq(r.status, 3, "exit %d; the terminal showed:\n%s\n%s", r.status, out, r.err);
+    cr_expect(strstr(out, "Cancel job tty1?"), "no prompt on the terminal:\n%s", out);
+    cr_expect(strstr(out, "cancelled: CANCELLED"), "%s", out);
     char body[1024];
     cr_assert_eq(
         cm_http("127.0.0.1", PORT, "GET", "/api/jobs/tty1", NULL, false, body, sizeof(body)), 200);

@@ -47,16 +47,6 @@ static bool wait_dead(pid_t pid, int ms)
     return pid_dead(pid);
 }
 
-static redisReply *cmd(redisContext *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(c, fmt, ap);
-    va_end(ap);
-    cr_assert_not_null(r, "redis: %s", c->errstr);
-    return r;
-}
-
 Test(harness_redis, starts_a_private_server_and_removes_it_on_stop)
 {
     struct th_redis r = {0};
@@ -65,11 +55,11 @@ Test(harness_redis, starts_a_private_server_and_removes_it_on_stop)
     cr_assert(dir_exists(r.dir));
     redisContext *c = th_redis_connect(&r);
     cr_assert_not_null(c);
-    freeReplyObject(cmd(c, "SET k v"));
-    redisReply *rep = cmd(c, "GET k");
+    freeReplyObject(th_cmd(c, "SET k v"));
+    redisReply *rep = th_cmd(c, "GET k");
     cr_assert_str_eq(rep->str, "v");
     freeReplyObject(rep);
-    rep = cmd(c, "CONFIG GET dir");
+    rep = th_cmd(c, "CONFIG GET dir");
     cr_assert_eq(rep->elements, 2);
     char real[512];
     cr_assert_not_null(realpath(r.dir, real));
@@ -92,8 +82,8 @@ Test(harness_redis, two_servers_are_independent)
     cr_assert_eq(th_redis_start(&b), 0);
     cr_assert_neq(a.port, b.port);
     redisContext *ca = th_redis_connect(&a), *cb = th_redis_connect(&b);
-    freeReplyObject(cmd(ca, "SET only-a 1"));
-    redisReply *rep = cmd(cb, "EXISTS only-a");
+    freeReplyObject(th_cmd(ca, "SET only-a 1"));
+    redisReply *rep = th_cmd(cb, "EXISTS only-a");
     cr_assert_eq(rep->integer, 0);
     freeReplyObject(rep);
     redisFree(ca);
@@ -167,13 +157,13 @@ Test(harness_redis, restart_with_aof_keeps_the_data)
     struct th_redis r = {.aof = true};
     cr_assert_eq(th_redis_start(&r), 0);
     redisContext *c = th_redis_connect(&r);
-    freeReplyObject(cmd(c, "RPUSH zsa:jobs a b"));
+    freeReplyObject(th_cmd(c, "RPUSH zsa:jobs a b"));
     redisFree(c);
     int port = r.port;
     cr_assert_eq(th_redis_restart(&r), 0);
     cr_assert_eq(r.port, port);
     c = th_redis_connect(&r);
-    redisReply *rep = cmd(c, "LLEN zsa:jobs");
+    redisReply *rep = th_cmd(c, "LLEN zsa:jobs");
     cr_assert_eq(rep->integer, 2);
     freeReplyObject(rep);
     redisFree(c);
@@ -185,7 +175,7 @@ Test(common_redis, connect_authenticates_and_selects_the_database)
     struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     redisContext *admin = th_redis_connect(&r);
-    freeReplyObject(cmd(admin, "CONFIG SET requirepass s3cret"));
+    freeReplyObject(th_cmd(admin, "CONFIG SET requirepass s3cret"));
 
     char url[128], err[256];
     struct cm_redis_url u;
@@ -201,9 +191,9 @@ Test(common_redis, connect_authenticates_and_selects_the_database)
     redisFree(c);
     cm_redis_url_deinit(&u);
 
-    freeReplyObject(cmd(admin, "AUTH s3cret"));
-    freeReplyObject(cmd(admin, "SELECT 3"));
-    rep = cmd(admin, "EXISTS in-db-3");
+    freeReplyObject(th_cmd(admin, "AUTH s3cret"));
+    freeReplyObject(th_cmd(admin, "SELECT 3"));
+    rep = th_cmd(admin, "EXISTS in-db-3");
     cr_assert_eq(rep->integer, 1, "SELECT 3 was not applied");
     freeReplyObject(rep);
 
@@ -252,7 +242,7 @@ Test(common_redis, async_handshake_on_a_libevent_loop)
     struct th_redis r = {0};
     cr_assert_eq(th_redis_start(&r), 0);
     redisContext *admin = th_redis_connect(&r);
-    freeReplyObject(cmd(admin, "CONFIG SET requirepass pw"));
+    freeReplyObject(th_cmd(admin, "CONFIG SET requirepass pw"));
     redisFree(admin);
 
     const char *expect[] = {"OK", "WRONGPASS"};

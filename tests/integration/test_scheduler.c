@@ -105,16 +105,6 @@ static void start_scheduler(struct th_proc *p, const char *sid, ...)
     va_end(ap);
 }
 
-static redisReply *cmd(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(C, fmt, ap);
-    va_end(ap);
-    cr_assert_not_null(r, "redis: %s", C->errstr);
-    return r;
-}
-
 static const char *job_field(const char *id, const char *field, char *buf, size_t n)
 {
     return th_job_field(C, id, field, buf, n);
@@ -127,7 +117,7 @@ static bool wait_field(const char *id, const char *field, const char *want, int 
 
 static long long integer(const char *fmt, const char *key)
 {
-    redisReply *r = cmd(fmt, key);
+    redisReply *r = th_cmd(C, fmt, key);
     long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
     freeReplyObject(r);
     return n;
@@ -140,7 +130,7 @@ static bool wait_worker_idle(const char *wid, int timeout_ms)
     char key[96];
     snprintf(key, sizeof(key), "zsa:worker:%s", wid);
     for (int64_t end = cm_time_mono_ms() + timeout_ms; cm_time_mono_ms() < end; sleep_ms(50)) {
-        redisReply *r = cmd("HGET %s busy", key);
+        redisReply *r = th_cmd(C, "HGET %s busy", key);
         bool idle = r->type == REDIS_REPLY_STRING && strcmp(r->str, "0") == 0;
         freeReplyObject(r);
         if (idle)
@@ -170,7 +160,7 @@ struct tally {
 static void tally_job(const char *stream, const char *job_id, struct tally *t)
 {
     memset(t, 0, sizeof(*t));
-    redisReply *r = cmd("XRANGE %s - +", stream);
+    redisReply *r = th_cmd(C, "XRANGE %s - +", stream);
     for (size_t i = 0; i < r->elements; i++) {
         redisReply *kv = r->element[i]->element[1];
         struct pr_msg m;
@@ -198,7 +188,7 @@ static void tally_job(const char *stream, const char *job_id, struct tally *t)
 /* The newest system_status in the broadcast stream with an id after min_ms, or false. */
 static bool latest_status(int64_t min_ms, struct pr_msg *out)
 {
-    redisReply *r = cmd("XREVRANGE zsa:bcast + - COUNT 1");
+    redisReply *r = th_cmd(C, "XREVRANGE zsa:bcast + - COUNT 1");
     bool ok = false;
     if (r->elements == 1) {
         redisReply *e = r->element[0];
@@ -224,7 +214,7 @@ static void lpush_sim(const char *job_id, const char *session, double seconds, i
              "{\"job_id\":\"%s\",\"image_id\":\"img-%s\",\"algorithm\":\"simulate\","
              "\"parameters\":{\"duration_seconds\":%.2f,\"steps\":%d%s},\"session_id\":\"%s\"}",
              job_id, job_id, seconds, steps, extra, session);
-    freeReplyObject(cmd("LPUSH zsa:jobs %s", job));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:jobs %s", job));
 }
 
 /* ---- system_status ----------------------------------------------------------------------------
@@ -235,24 +225,28 @@ Test(scheduler, system_status_reports_what_redis_holds)
     /* two live GPU workers holding 2 and 1 running jobs, one lost worker with nothing held,
      * 5 jobs queued; no real workers, so nothing moves */
     for (int i = 0; i < 5; i++)
-        freeReplyObject(cmd("LPUSH zsa:jobs {\"job_id\":\"q%d\"}", i));
+        freeReplyObject(th_cmd(C, "LPUSH zsa:jobs {\"job_id\":\"q%d\"}", i));
     const char *ws[2][4] = {{"wa", "40", "1000", "8000"}, {"wb", "80", "3000", "8000"}};
     for (int i = 0; i < 2; i++) {
-        freeReplyObject(cmd("HSET zsa:worker:%s gpu_count 1 gpu_utilization %s gpu_memory_used_mb "
-                            "%s gpu_memory_total_mb %s heartbeat_at 1",
-                            ws[i][0], ws[i][1], ws[i][2], ws[i][3]));
-        freeReplyObject(cmd("EXPIRE zsa:worker:%s 600", ws[i][0]));
-        freeReplyObject(cmd("SADD zsa:workers %s", ws[i][0]));
+        freeReplyObject(
+            th_cmd(C,
+                   "HSET zsa:worker:%s gpu_count 1 gpu_utilization %s gpu_memory_used_mb "
+                   "%s gpu_memory_total_mb %s heartbeat_at 1",
+                   ws[i][0], ws[i][1], ws[i][2], ws[i][3]));
+        freeReplyObject(th_cmd(C, "EXPIRE zsa:worker:%s 600", ws[i][0]));
+        freeReplyObject(th_cmd(C, "SADD zsa:workers %s", ws[i][0]));
     }
-    freeReplyObject(cmd("SADD zsa:workers wlost"));
+    freeReplyObject(th_cmd(C, "SADD zsa:workers wlost"));
     const char *held[3][2] = {{"wa", "h1"}, {"wa", "h2"}, {"wb", "h3"}};
     for (int i = 0; i < 3; i++) {
-        freeReplyObject(cmd("LPUSH zsa:active:%s {\"job_id\":\"%s\",\"image_id\":\"i\","
-                            "\"algorithm\":\"simulate\"}",
-                            held[i][0], held[i][1]));
-        freeReplyObject(cmd("HSET zsa:job:%s status running attempts 1 attempt 1 progress 10 "
-                            "algorithm simulate",
-                            held[i][1]));
+        freeReplyObject(th_cmd(C,
+                               "LPUSH zsa:active:%s {\"job_id\":\"%s\",\"image_id\":\"i\","
+                               "\"algorithm\":\"simulate\"}",
+                               held[i][0], held[i][1]));
+        freeReplyObject(th_cmd(C,
+                               "HSET zsa:job:%s status running attempts 1 attempt 1 progress 10 "
+                               "algorithm simulate",
+                               held[i][1]));
     }
     int64_t t0 = cm_time_now_ms();
     start_scheduler(&S[0], "s1", "--status-interval-ms=200", "--check-interval-ms=100", NULL);
@@ -277,7 +271,7 @@ Test(scheduler, system_status_reports_what_redis_holds)
     cr_expect_eq(integer("SISMEMBER zsa:workers %s", "wa"), 1);
     cr_expect_eq(integer("LLEN %s", "zsa:active:wa"), 2, "a live worker's jobs were touched");
     /* the figures follow what changes: one more job queued */
-    freeReplyObject(cmd("LPUSH zsa:jobs {\"job_id\":\"q9\"}"));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:jobs {\"job_id\":\"q9\"}"));
     int64_t t1 = cm_time_now_ms();
     got = false;
     for (int64_t end = cm_time_mono_ms() + 5000; !got && cm_time_mono_ms() < end; sleep_ms(50))
@@ -294,7 +288,7 @@ static void wait_leader(const char *want, int timeout_ms)
 {
     char cur[64] = "";
     for (int64_t end = cm_time_mono_ms() + timeout_ms; cm_time_mono_ms() < end; sleep_ms(20)) {
-        redisReply *r = cmd("GET zsa:scheduler:leader");
+        redisReply *r = th_cmd(C, "GET zsa:scheduler:leader");
         snprintf(cur, sizeof(cur), "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
         freeReplyObject(r);
         if (strcmp(cur, want) == 0)
@@ -386,7 +380,7 @@ Test(scheduler, chaos_every_job_ends_exactly_once_while_workers_are_killed)
     bool empty = false;
     for (int64_t until = cm_time_mono_ms() + 10000; !empty && cm_time_mono_ms() < until;
          sleep_ms(50)) {
-        redisReply *r = cmd("KEYS zsa:active:*");
+        redisReply *r = th_cmd(C, "KEYS zsa:active:*");
         empty = true;
         for (size_t i = 0; i < r->elements; i++)
             empty = empty && integer("LLEN %s", r->element[i]->str) == 0;
@@ -539,9 +533,9 @@ Test(scheduler, a_job_lost_on_its_last_attempt_is_a_dead_letter_that_can_be_requ
     cr_expect_eq(cm_jobctl_retry(C, "zsa", "d1", 1, err, sizeof(err)), CM_JOBCTL_REFUSED);
 
     /* purge: one entry, then all */
-    freeReplyObject(cmd("LPUSH zsa:dead {\"job_id\":\"x1\"}"));
-    freeReplyObject(cmd("LPUSH zsa:dead {\"job_id\":\"x2\"}"));
-    freeReplyObject(cmd("LPUSH zsa:dead not-json"));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:dead {\"job_id\":\"x1\"}"));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:dead {\"job_id\":\"x2\"}"));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:dead not-json"));
     cr_expect_eq(cm_dead_requeue(C, "zsa", "x1", err, sizeof(err)), CM_JOBCTL_REFUSED);
     cr_expect_eq(cm_dead_purge(C, "zsa", "x1", err, sizeof(err)), 1);
     cr_expect_eq(cm_dead_purge(C, "zsa", "x1", err, sizeof(err)), 0);
@@ -556,12 +550,12 @@ Test(scheduler, a_job_without_an_id_is_recovered_under_the_id_its_worker_gave_it
 {
     start_scheduler(&S[0], "noid", "--check-interval-ms=100", NULL);
     start_worker(&W[0], "first", NULL);
-    freeReplyObject(cmd("LPUSH zsa:jobs {\"image_id\":\"anon\",\"algorithm\":\"simulate\","
-                        "\"parameters\":{\"duration_seconds\":1.5},\"session_id\":\"ns\"}"));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:jobs {\"image_id\":\"anon\",\"algorithm\":\"simulate\","
+                              "\"parameters\":{\"duration_seconds\":1.5},\"session_id\":\"ns\"}"));
     /* wait until it runs: the active entry then carries the id the worker gave it */
     char id[160] = "";
     for (int64_t end = cm_time_mono_ms() + 10000; !id[0] && cm_time_mono_ms() < end; sleep_ms(20)) {
-        redisReply *r = cmd("LRANGE zsa:active:first 0 -1");
+        redisReply *r = th_cmd(C, "LRANGE zsa:active:first 0 -1");
         if (r->elements == 1) {
             const char *p = strstr(r->element[0]->str, "\"job_id\":\"");
             if (p)
@@ -575,7 +569,7 @@ Test(scheduler, a_job_without_an_id_is_recovered_under_the_id_its_worker_gave_it
     start_worker(&W[1], "second", NULL);
     cr_assert(wait_field(id, "status", "complete", 15000));
     /* one job, under one id: no other hash was made for it */
-    redisReply *r = cmd("KEYS zsa:job:*");
+    redisReply *r = th_cmd(C, "KEYS zsa:job:*");
     cr_expect_eq(r->elements, 1, "%zu job hashes", r->elements);
     freeReplyObject(r);
     char buf[16];
@@ -592,12 +586,12 @@ static long long ttl(const char *key)
 
 Test(scheduler, housekeeping_expires_ended_jobs_and_streams_and_metrics_say_so)
 {
-    freeReplyObject(cmd("HSET zsa:job:e1 status complete"));
-    freeReplyObject(cmd("HSET zsa:job:e2 status dead"));
-    freeReplyObject(cmd("HSET zsa:job:r1 status running"));
-    freeReplyObject(cmd("HSET zsa:job:k1 status failed"));
-    freeReplyObject(cmd("EXPIRE zsa:job:k1 100000"));
-    freeReplyObject(cmd("XADD zsa:events:idle * e x"));
+    freeReplyObject(th_cmd(C, "HSET zsa:job:e1 status complete"));
+    freeReplyObject(th_cmd(C, "HSET zsa:job:e2 status dead"));
+    freeReplyObject(th_cmd(C, "HSET zsa:job:r1 status running"));
+    freeReplyObject(th_cmd(C, "HSET zsa:job:k1 status failed"));
+    freeReplyObject(th_cmd(C, "EXPIRE zsa:job:k1 100000"));
+    freeReplyObject(th_cmd(C, "XADD zsa:events:idle * e x"));
     start_scheduler(&S[0], "hk", "--check-interval-ms=100", "--ended-ttl-s=3600",
                     "--stream-ttl-s=7200", "--metrics-listen=127.0.0.1:0", NULL);
     bool done = false;

@@ -61,19 +61,9 @@ static void start_worker(struct th_proc *p, const char *wid, ...)
     cr_assert_eq(th_proc_start(p, "zsa-worker", argv, NULL), 0);
 }
 
-static redisReply *cmd(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    redisReply *r = redisvCommand(C, fmt, ap);
-    va_end(ap);
-    cr_assert_not_null(r, "redis: %s", C->errstr);
-    return r;
-}
-
 static void lpush(const char *json)
 {
-    freeReplyObject(cmd("LPUSH zsa:jobs %s", json));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:jobs %s", json));
 }
 
 static const char *job_field(const char *id, const char *field, char *buf, size_t n)
@@ -97,7 +87,7 @@ struct events {
 static void read_events(const char *stream, struct events *ev)
 {
     ev->n = 0;
-    redisReply *r = cmd("XRANGE %s - +", stream);
+    redisReply *r = th_cmd(C, "XRANGE %s - +", stream);
     for (size_t i = 0; i < r->elements && ev->n < MAX_EV; i++) {
         redisReply *e = r->element[i];
         redisReply *kv = e->element[1];
@@ -121,7 +111,7 @@ static void free_events(struct events *ev)
 
 static long long llen(const char *key)
 {
-    redisReply *r = cmd("LLEN %s", key);
+    redisReply *r = th_cmd(C, "LLEN %s", key);
     long long n = r->integer;
     freeReplyObject(r);
     return n;
@@ -175,11 +165,11 @@ Test(worker, simulate_job_streams_started_progress_complete_in_order)
     cr_assert_float_eq(c->confidence_score, 0.92, 1e-9);
     cr_assert_geq(c->processing_time_seconds, 0.5);
     cr_assert_eq(llen("zsa:active:w1"), 0, "the active list must be empty");
-    redisReply *r = cmd("GET zsa:result:%s", c->result_id);
+    redisReply *r = th_cmd(C, "GET zsa:result:%s", c->result_id);
     cr_assert_eq(r->type, REDIS_REPLY_STRING, "result %s missing", c->result_id);
     cr_assert(strstr(r->str, "\"summary\":{\"algorithm\":\"simulate\""), "%s", r->str);
     freeReplyObject(r);
-    r = cmd("TTL zsa:result:%s", c->result_id);
+    r = th_cmd(C, "TTL zsa:result:%s", c->result_id);
     cr_assert_gt(r->integer, 600000);
     freeReplyObject(r);
     char buf[64];
@@ -233,7 +223,7 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         lpush(bad[i].json);
     /* binary garbage with a NUL byte: still removed from the active list exactly */
-    freeReplyObject(cmd("LPUSH zsa:jobs %b", "{\"a\"\0:1}", (size_t)8));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:jobs %b", "{\"a\"\0:1}", (size_t)8));
     lpush("{\"job_id\":\"good\",\"image_id\":\"g\",\"algorithm\":\"simulate\",\"parameters\":{"
           "\"duration_seconds\":0.1},\"session_id\":\"sb\"}");
     cr_assert(wait_field("good", "status", "complete", 15000), "the worker stopped taking jobs");
@@ -246,7 +236,7 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
         cr_assert_str_eq(job_field(bad[i].job, "error_code", buf, sizeof(buf)), bad[i].code);
     }
     /* every bad job is in the dead-letter list with its raw payload and reason */
-    redisReply *r = cmd("LRANGE zsa:dead 0 -1");
+    redisReply *r = th_cmd(C, "LRANGE zsa:dead 0 -1");
     cr_assert_eq(r->elements, 6);
     int found = 0;
     for (size_t i = 0; i < r->elements; i++)
@@ -299,7 +289,7 @@ Test(worker, cancelled_queued_job_is_skipped_when_taken)
           "\"duration_seconds\":30},\"session_id\":\"sq\"}");
     cr_assert(wait_field("long", "status", "running", 10000));
     /* queued as the REST API will do it: a hash with status queued, then the list */
-    freeReplyObject(cmd("HSET zsa:job:q1 status queued"));
+    freeReplyObject(th_cmd(C, "HSET zsa:job:q1 status queued"));
     lpush(
         "{\"job_id\":\"q1\",\"image_id\":\"b\",\"algorithm\":\"simulate\",\"session_id\":\"sq\"}");
     char err[256];
@@ -353,7 +343,7 @@ Test(worker, kill_9_mid_job_leaves_the_job_in_the_active_list)
     cr_assert(th_proc_wait(&W, 5000));
     cr_assert_eq(llen("zsa:active:wk"), 1, "the job must stay held for recovery");
     cr_assert_eq(llen("zsa:jobs"), 0);
-    redisReply *r = cmd("LINDEX zsa:active:wk 0");
+    redisReply *r = th_cmd(C, "LINDEX zsa:active:wk 0");
     cr_assert(strstr(r->str, "\"job_id\":\"k1\""), "%s", r->str);
     freeReplyObject(r);
 }
@@ -370,7 +360,7 @@ Test(worker, sigterm_lets_a_job_finish_within_the_grace_period)
     char buf[64];
     cr_assert_str_eq(job_field("t1", "status", buf, sizeof(buf)), "complete");
     cr_assert_eq(llen("zsa:active:wt"), 0);
-    redisReply *r = cmd("EXISTS zsa:worker:wt");
+    redisReply *r = th_cmd(C, "EXISTS zsa:worker:wt");
     cr_assert_eq(r->integer, 0, "a stopped worker leaves the registry");
     freeReplyObject(r);
 }
@@ -395,11 +385,11 @@ Test(worker, sigterm_past_the_grace_period_requeues_without_failing)
         cr_assert_neq(EV.m[i].type, PR_PROCESSING_FAILED, "a requeued job did not fail");
     free_events(&EV);
     /* a new worker takes it and finishes it: nothing lost */
-    freeReplyObject(cmd("HSET zsa:job:g1 status queued"));
-    redisReply *r = cmd("LINDEX zsa:jobs 0");
+    freeReplyObject(th_cmd(C, "HSET zsa:job:g1 status queued"));
+    redisReply *r = th_cmd(C, "LINDEX zsa:jobs 0");
     char *raw = strdup(r->str);
     freeReplyObject(r);
-    freeReplyObject(cmd("DEL zsa:jobs"));
+    freeReplyObject(th_cmd(C, "DEL zsa:jobs"));
     char *fast = strdup(raw);
     char *p = strstr(fast, "\"duration_seconds\":30");
     cr_assert_not_null(p);
@@ -492,12 +482,12 @@ Test(worker, slots_run_jobs_side_by_side)
     cr_assert(wait_field("p2", "status", "running", 10000));
     cr_assert_eq(llen("zsa:active:ws"), 2);
     cr_assert_eq(llen("zsa:jobs"), 1, "a third job waits for a free slot");
-    redisReply *r = cmd("HGET zsa:worker:ws busy");
+    redisReply *r = th_cmd(C, "HGET zsa:worker:ws busy");
     int64_t deadline = cm_time_mono_ms() + 5000;
     while (r->type == REDIS_REPLY_STRING && strcmp(r->str, "2") != 0 &&
            cm_time_mono_ms() < deadline) {
         freeReplyObject(r);
-        r = cmd("HGET zsa:worker:ws busy");
+        r = th_cmd(C, "HGET zsa:worker:ws busy");
     }
     cr_assert_str_eq(r->str, "2", "heartbeat shows both slots busy");
     freeReplyObject(r);
@@ -550,8 +540,8 @@ Test(worker, redis_out_of_memory_delays_events_but_loses_none)
     lpush("{\"job_id\":\"o1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
           "\"duration_seconds\":4},\"session_id\":\"so\"}");
     cr_assert(wait_field("o1", "status", "running", 10000));
-    freeReplyObject(cmd("CONFIG SET maxmemory-policy noeviction"));
-    freeReplyObject(cmd("CONFIG SET maxmemory 1")); /* every write is refused with OOM */
+    freeReplyObject(th_cmd(C, "CONFIG SET maxmemory-policy noeviction"));
+    freeReplyObject(th_cmd(C, "CONFIG SET maxmemory 1")); /* every write is refused with OOM */
     /* wait until the worker has met a refusal (its log says so) */
     static char log[65536];
     int64_t deadline = cm_time_mono_ms() + 15000;
@@ -562,7 +552,7 @@ Test(worker, redis_out_of_memory_delays_events_but_loses_none)
     char buf[64];
     cr_assert_str_neq(job_field("o1", "status", buf, sizeof(buf)), "complete",
                       "the job cannot have finished while Redis refused writes");
-    freeReplyObject(cmd("CONFIG SET maxmemory 0"));
+    freeReplyObject(th_cmd(C, "CONFIG SET maxmemory 0"));
     cr_assert(wait_field("o1", "status", "complete", 30000));
     read_events("zsa:events:so", &EV);
     cr_assert_eq(atoi(job_field("o1", "seq", buf, sizeof(buf))), EV.n, "seq %s, %d events", buf,
@@ -620,7 +610,7 @@ Test(worker, published_frames_match_stream_entries_exactly)
         freeReplyObject(r);
     }
     redisFree(sub);
-    redisReply *r = cmd("XRANGE zsa:events:sb - +");
+    redisReply *r = th_cmd(C, "XRANGE zsa:events:sb - +");
     cr_assert_eq((int)r->elements, nframes, "stream entries vs published frames");
     for (int i = 0; i < nframes; i++) {
         redisReply *e = r->element[i];
@@ -710,19 +700,19 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     cr_expect(proj.nx == so.ny && proj.ny == so.nz && proj.nz == 1 && proj.dtype == ZA_F32,
               "mean along x: %d x %d x %d", proj.nx, proj.ny, proj.nz);
     za_stack_free(&proj);
-    r = cmd("GET zsa:result:stats.r1");
+    r = th_cmd(C, "GET zsa:result:stats.r1");
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     cr_expect(strstr(r->str, "\"saturated_fraction\":0") && strstr(r->str, "\"best_focus_slice\""),
               "%.300s", r->str);
     freeReplyObject(r);
-    r = cmd("GET zsa:result:split.r1");
+    r = th_cmd(C, "GET zsa:result:split.r1");
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     cr_expect(strstr(r->str, "\"objects_before_split\"") &&
                   strstr(r->str, "\"threshold_method\":\"li\""),
               "%.300s", r->str);
     freeReplyObject(r);
 
-    r = cmd("GET zsa:result:seg1.r1");
+    r = th_cmd(C, "GET zsa:result:seg1.r1");
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     struct pr_value v;
     struct pr_err err;

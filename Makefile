@@ -71,7 +71,7 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/lib/python3/dist-packages/skimage/__init__.py \
              /usr/lib/python3/dist-packages/scipy/__init__.py \
              /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
-             /usr/bin/chromium
+             /usr/bin/chromium /usr/bin/node /usr/bin/npm
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
@@ -116,8 +116,15 @@ TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:protect_shadow_gap=0 \
 run-unit: $(UNIT_BIN)
 	@$(TEST_ENV) scripts/run-tests.sh $(UNIT_BIN)
 
-run-integration: $(INTEG_BIN) $(BINS)
+# the independent clients of tests/node (Node's ws and @msgpack/msgpack), from the committed lock
+NODE_DEPS := tests/node/node_modules/.package-lock.json
+
+run-integration: $(INTEG_BIN) $(BINS) $(NODE_DEPS)
 	@$(TEST_ENV) scripts/run-tests.sh $(INTEG_BIN)
+
+$(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
+	@echo "  NPM   tests/node (npm ci)"
+	$(Q)cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 
 demo: all
 	@scripts/demo.sh

@@ -63,7 +63,9 @@ struct gw_client {
     bool deflate;              /* permessage-deflate was negotiated */
     struct gw_frame *inflight; /* deflate: the last frame written, lws may still read it */
     bool ready;                /* connected was sent (after the session's subscription is live) */
-    bool doomed;               /* over the hard bound: close with 1013 */
+    bool doomed;               /* closing: nothing more is queued; the close frame goes next */
+    int close_code;            /* doomed: the close frame's code and reason */
+    const char *close_why;     /* static string */
     struct gw_sid last;        /* the last session-stream event it was given */
     bool want_replay;          /* last_event_id given: replay before going live */
     bool replaying;            /* XRANGE in flight: live events wait in held */
@@ -116,6 +118,8 @@ struct gw {
     int nclients;
     struct gw_stats st;
     uv_timer_t heartbeat;
+    uv_check_t pending_check; /* lws connections needing forced service (see server.c) */
+    uv_idle_t forced;         /* runs while one does */
     uv_signal_t sig_term, sig_int;
     uv_timer_t drain; /* SIGTERM: waits for clients to go, up to drain_deadline */
     int listen_fd;    /* ours (see server.c), -1 once closed */
@@ -149,6 +153,9 @@ void gw_broadcast(struct gw *g, struct gw_frame *json, struct gw_frame *mp);
 void gw_send_to_session(struct gw *g, struct gw_session *s, struct gw_frame *json,
                         struct gw_frame *mp);
 void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, uint64_t job_hash);
+/* Closes a client with a WebSocket close code and reason (a static string): drops what is queued
+ * for it, writes the close frame at its next writeable callback and gives it 5 s to get there. */
+void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why);
 void gw_hub_pubsub_ready(struct cm_rconn *rc);
 void gw_hub_pubsub_lost(struct cm_rconn *rc);
 void gw_hub_cmd_ready(struct cm_rconn *rc);

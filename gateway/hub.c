@@ -173,18 +173,28 @@ static void append(struct gw_qent **head, struct gw_qent **tail, struct gw_frame
     *tail = q;
 }
 
-static void doom(struct gw *g, struct gw_client *c)
+void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why)
 {
+    (void)g;
+    if (c->doomed)
+        return;
     c->doomed = true;
+    c->close_code = code;
+    c->close_why = why;
     queue_free(&c->head, &c->tail);
     queue_free(&c->held_head, &c->held_tail);
     c->queued = c->held = 0;
-    g->st.closed_slow++;
-    cm_log(CM_LOG_WARN, "client %s (session %s): over %d KB queued, closing it (1013)",
-           c->client_id, c->sess ? c->sess->id : "-", g->cfg->queue_hard_kb);
     lws_callback_on_writable(c->wsi);
     /* a peer that reads nothing never becomes writeable for the close frame */
     lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+static void doom(struct gw *g, struct gw_client *c)
+{
+    g->st.closed_slow++;
+    cm_log(CM_LOG_WARN, "client %s (session %s): over %d KB queued, closing it (1013)",
+           c->client_id, c->sess ? c->sess->id : "-", g->cfg->queue_hard_kb);
+    gw_client_fail(g, c, 1013, "too slow: resume with last_event_id");
 }
 
 void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, uint64_t job_hash)
@@ -239,7 +249,7 @@ void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, ui
 int gw_client_writeable(struct gw *g, struct gw_client *c)
 {
     if (c->doomed) {
-        gw_close_frame(c->wsi, 1013, "too slow: resume with last_event_id");
+        gw_close_frame(c->wsi, c->close_code, c->close_why);
         return -1;
     }
     /* lws calls us only once permessage-deflate has drained the previous message, which until

@@ -21,6 +21,10 @@ PACKAGES=(
 )
 
 missing=()
+# the independent-client tests (tests/node): Node.js and npm. A machine that already has them from
+# elsewhere (NodeSource) keeps its own: Debian's npm would conflict with that nodejs.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 for p in "${PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")

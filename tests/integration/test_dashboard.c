@@ -269,3 +269,54 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
     freeReplyObject(x);
     redisFree(c);
 }
+
+/* The page's own WebSocket (Chromium negotiates permessage-deflate with a 15-bit window) sends
+ * more than 1 MB of varied messages through WebSocket.send, JSON text and MessagePack binary;
+ * every one is answered and the connection stays open. */
+Test(dashboard, a_browser_sends_megabytes_compressed_and_every_message_is_answered)
+{
+    char nav[256];
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=dfl\"}", PORT);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn').textContent", "live", 20000);
+    char out[1024];
+    eval("window.dfl = 'running'; (async () => {"
+         "  const ws = new WebSocket('ws://' + location.host + '/ws?session_id=dfl2');"
+         "  await new Promise((ok, no) => { ws.onopen = ok; ws.onerror = no; });"
+         "  let closed = null, answers = [], wake = null;"
+         "  ws.onclose = (e) => { closed = e.code; if (wake) wake(); };"
+         "  ws.onmessage = (e) => { const m = JSON.parse(e.data);"
+         "    if (m.event_type === 'pong' || m.event_type === 'error') { answers.push(m);"
+         "      if (wake) wake(); } };"
+         "  const next = () => new Promise((ok) => { wake = ok; if (answers.length || closed) "
+         "ok(); });"
+         "  const utf8 = new TextEncoder();"
+         "  const mpStr = (s) => { const b = utf8.encode(s); const h = b.length < 32 ? [0xa0 | "
+         "b.length]"
+         "    : [0xdb, b.length >>> 24, (b.length >>> 16) & 255, (b.length >>> 8) & 255, b.length "
+         "& 255];"
+         "    return [...h, ...b]; };"
+         "  let bytes = 0, n = 0;"
+         "  for (let i = 0; bytes < 1100000 && closed === null; i++) {"
+         "    const word = Math.random().toString(36).slice(2, 9);"
+         "    const note = i + ':' + Array.from({length: 40 + i % 200}, (_, k) => word + '-' + "
+         "      ((k * 7919 + i) % 1000)).join(' ');"
+         "    if (i % 2) ws.send(JSON.stringify({type: 'ping', note}));"
+         "    else ws.send(new Uint8Array([0x82, ...mpStr('type'), ...mpStr('ping'), "
+         "      ...mpStr('note'), ...mpStr(note)]));"
+         "    bytes += note.length; n++;"
+         "    await next(); const a = answers.shift(); wake = null;"
+         "    if (!a || a.event_type !== 'pong') { window.dfl = 'failed at ' + i + ': ' + "
+         "      JSON.stringify(a) + ' closed ' + closed; return; }"
+         "  }"
+         "  window.dfl = 'done ext=' + ws.extensions + ' sent=' + n + ' bytes=' + bytes + "
+         "    ' closed=' + closed; ws.close();"
+         "})().catch((e) => { window.dfl = 'failed: ' + e; }); 'started'",
+         out, sizeof(out));
+    cr_assert_str_eq(out, "started");
+    wait_for("window.dfl", "done", 60000);
+    eval("window.dfl", out, sizeof(out));
+    cr_log_info("%s", out);
+    cr_expect(strstr(out, "ext=permessage-deflate"), "deflate was not negotiated: %s", out);
+    cr_expect(strstr(out, "closed=null"), "the connection closed: %s", out);
+}

@@ -72,7 +72,8 @@ int cm_opt_check_id_or_empty(const char *v, char *err, size_t errlen)
 {
     if (!v[0] || cm_id_valid(v, strlen(v), 64))
         return 0;
-    snprintf(err, errlen, "must be 1..64 characters of [A-Za-z0-9_.:-], got \"%s\"", v);
+    snprintf(err, errlen,
+             "must be 1..64 characters of [A-Za-z0-9_.:-], not starting with a dot, got \"%s\"", v);
     return -1;
 }
 
@@ -94,6 +95,6 @@ void cm_daemon_id(const char *configured, char *id, size_t n, char *host, size_t
     else
         snprintf(id, n, "%.64s-%d", h, (int)getpid());
     for (char *p = id; *p; p++) /* host names may hold characters keys do not */
-        if (!cm_id_valid(p, 1, 1))
+        if (!cm_id_char(*p))
             *p = '_';
 }

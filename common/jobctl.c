@@ -82,7 +82,9 @@ static bool check_id(const char *job_id, char *err, size_t errlen)
 {
     if (cm_id_valid(job_id, strlen(job_id), CM_ID_MAX))
         return true;
-    snprintf(err, errlen, "job id: must be 1..%d characters of [A-Za-z0-9_.:-]", CM_ID_MAX);
+    snprintf(err, errlen,
+             "job id: must be 1..%d characters of [A-Za-z0-9_.:-], not starting with a dot",
+             CM_ID_MAX);
     return false;
 }
 

@@ -51,7 +51,8 @@ int cm_key_prefix_check(const char *value, char *err, size_t errlen)
 {
     if (cm_id_valid(value, strlen(value), CM_PREFIX_MAX))
         return 0;
-    snprintf(err, errlen, "must be 1..%d characters of [A-Za-z0-9_.:-], got \"%s\"", CM_PREFIX_MAX,
-             value);
+    snprintf(err, errlen,
+             "must be 1..%d characters of [A-Za-z0-9_.:-], not starting with a dot, got \"%s\"",
+             CM_PREFIX_MAX, value);
     return -EINVAL;
 }

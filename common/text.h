@@ -9,8 +9,19 @@
  * When it is not, *bad_at (if not NULL) gets the offset of the first bad byte. */
 bool cm_utf8_valid(const char *s, size_t n, size_t *bad_at);
 
-/* True when s is a usable identifier inside a Redis key name: 1..max bytes of
- * [A-Za-z0-9_.:-]. Session, job, worker, image and result ids all follow this rule. */
+/* True when s is a usable identifier inside a Redis key name and a file name: 1..max bytes of
+ * [A-Za-z0-9_.:-], not starting with a dot (so never "." or ".."). Session, job, worker, image
+ * and result ids all follow this rule. */
 bool cm_id_valid(const char *s, size_t n, size_t max);
+
+/* True when c may appear in an identifier (see cm_id_valid). */
+bool cm_id_char(char c);
+
+/* Writes prefix followed by 22 characters of base64url: 128 bits from the kernel's CSPRNG
+ * (getrandom), never derived from a pid, a counter or the clock, so ids handed out by processes
+ * in different containers or before and after a restart do not collide. out must hold
+ * strlen(prefix) + 23 bytes (CM_RANDOM_ID_LEN + the prefix). Any thread. */
+#define CM_RANDOM_ID_LEN 23 /* 22 characters and the NUL */
+void cm_random_id(char *out, size_t n, const char *prefix);
 
 #endif

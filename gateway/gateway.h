@@ -130,11 +130,10 @@ struct gw {
     bool stopping;
     struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
     struct gw_sid status_sid;                 /* its stream id */
-    uint64_t next_client;
-    struct gw_client *all;       /* every client (all_next ring head) */
+    struct gw_client *all;                    /* every client (all_next ring head) */
     struct gw_client *hb_cursor; /* the next client due a heartbeat; NULL: start over */
     uint64_t hb_acc;             /* heartbeats owed, times ticks per period */
-    char pid_tag[24];
+    char pid_tag[24];            /* for logs only: never part of an id a client sees */
 };
 
 /* hub.c: sessions, clients, fan-out, replay */
@@ -195,6 +194,9 @@ void gw_observe_latency(struct gw *g, double seconds);
 void gw_stats_json(struct gw *g, struct cm_buf *out);
 
 /* server.c */
+/* The URL query argument name (without "="), URL-decoded, into out: its length; -1 when absent,
+ * -2 when present but longer than n - 1 (never silently cut: an id cut short is another id). */
+int gw_urlarg(struct lws *wsi, const char *name, char *out, size_t n);
 /* Writes a WebSocket close frame with code and reason (from a writeable callback). */
 void gw_close_frame(struct lws *wsi, int code, const char *why);
 

@@ -12,6 +12,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/scripts.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "gateway/gateway.h"
 
@@ -889,8 +890,7 @@ static void on_pubsub(redisAsyncContext *ac, void *reply, void *priv)
 void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
                     const char *last_event_id)
 {
-    snprintf(c->client_id, sizeof(c->client_id), "%s-%llu", g->pid_tag,
-             (unsigned long long)++g->next_client);
+    cm_random_id(c->client_id, sizeof(c->client_id), "c-");
     struct gw_session *s = session_get(g, session_id);
     c->sess = s;
     c->next_in_session = s->clients;

@@ -3,7 +3,6 @@
  * /healthz, /readyz. Every answer is JSON (Prometheus text for /metrics); every error is {"error":
  * {"code", "message"[, "field"]}} with a 4xx/5xx status. Redis calls are asynchronous: a request
  * whose connection closes before the reply is orphaned and freed by the reply. Loop thread only. */
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,17 +111,6 @@ static void submit_reply(struct gw *g, redisReply *r, void *priv)
     }
 }
 
-static void random_id(char *out, size_t n)
-{
-    unsigned char rnd[10];
-    if (RAND_bytes(rnd, sizeof(rnd)) != 1)
-        for (size_t i = 0; i < sizeof(rnd); i++)
-            rnd[i] = (unsigned char)rand();
-    snprintf(out, n, "gw-");
-    for (size_t i = 0; i < sizeof(rnd) && strlen(out) + 2 < n; i++)
-        snprintf(out + strlen(out), n - strlen(out), "%02x", rnd[i]);
-}
-
 /* Validates and enqueues a job (JSON text); answers 202 or 400. */
 static void submit(struct gw_http *h, const char *json, size_t len)
 {
@@ -134,8 +122,8 @@ static void submit(struct gw_http *h, const char *json, size_t len)
         return;
     }
     if (!m.u.job.job_id) {
-        char id[32];
-        random_id(id, sizeof(id));
+        char id[CM_RANDOM_ID_LEN + 2];
+        cm_random_id(id, sizeof(id), "j-");
         pr_set_str(&m.u.job.job_id, id);
     }
     struct cm_buf norm = CM_BUF_INIT;
@@ -618,10 +606,16 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
         respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL, "only GET and POST");
         return 0;
     }
-    char v[PR_ID_MAX + 16];
-    const char *s = lws_get_urlarg_by_name(wsi, "session_id=", v, sizeof(v));
-    if (s && cm_id_valid(s, strlen(s), PR_ID_MAX))
-        snprintf(h->session, sizeof(h->session), "%s", s);
+    int sl = gw_urlarg(wsi, "session_id", h->session, sizeof(h->session));
+    if (sl == -2 || (sl >= 0 && !cm_id_valid(h->session, (size_t)sl, PR_ID_MAX))) {
+        g->st.rest_requests++;
+        h->close_after = h->post; /* the body, if any, is not read */
+        respond_error(h, 400, "INVALID_SESSION", "session_id",
+                      "session_id: 1..128 of [A-Za-z0-9_.:-], not starting with a dot");
+        return 0;
+    }
+    if (sl < 0)
+        h->session[0] = '\0';
     char cl[32];
     if (h->post && lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;

@@ -58,6 +58,28 @@ static void deflate_options(struct lws *wsi)
     lws_set_extension_option(wsi, "permessage-deflate", "client_max_window_bits", "10");
 }
 
+int gw_urlarg(struct lws *wsi, const char *name, char *out, size_t n)
+{
+    size_t nl = strlen(name);
+    for (int i = 0;; i++) {
+        int len = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (len <= 0)
+            return -1;
+        char *frag = cm_xmalloc((size_t)len + 1);
+        int rc = -3; /* not this one */
+        if (lws_hdr_copy_fragment(wsi, frag, len + 1, WSI_TOKEN_HTTP_URI_ARGS, i) > 0 &&
+            strncmp(frag, name, nl) == 0 && frag[nl] == '=') {
+            size_t vl = strlen(frag + nl + 1);
+            rc = vl + 1 > n ? -2 : (int)vl;
+            if (rc >= 0)
+                memcpy(out, frag + nl + 1, vl + 1);
+        }
+        free(frag);
+        if (rc != -3)
+            return rc;
+    }
+}
+
 static const char *const subprotocols[] = {"zsa.v1.json", "zsa.v1.msgpack"};
 
 /* The offered subprotocols (comma-separated) include one we speak, or none were offered. */
@@ -114,13 +136,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!subprotocol_ok(wsi))
             return refuse(wsi, 400, "UNKNOWN_SUBPROTOCOL",
                           "unknown subprotocol: offer zsa.v1.json or zsa.v1.msgpack");
-        char v[PR_ID_MAX + 16];
-        const char *s = lws_get_urlarg_by_name(wsi, "session_id=", v, sizeof(v));
-        if (s && !cm_id_valid(s, strlen(s), PR_ID_MAX))
-            return refuse(wsi, 400, "INVALID_SESSION", "session_id: 1..128 of [A-Za-z0-9_.:-]");
-        s = lws_get_urlarg_by_name(wsi, "last_event_id=", v, sizeof(v));
+        char v[PR_ID_MAX + 2];
+        int n = gw_urlarg(wsi, "session_id", v, sizeof(v));
+        if (n == -2 || (n >= 0 && !cm_id_valid(v, (size_t)n, PR_ID_MAX)))
+            return refuse(wsi, 400, "INVALID_SESSION",
+                          "session_id: 1..128 of [A-Za-z0-9_.:-], not starting with a dot");
+        n = gw_urlarg(wsi, "last_event_id", v, sizeof(v));
         struct gw_sid sid;
-        if (s && !gw_sid_parse(s, strlen(s), &sid))
+        if (n == -2 || (n >= 0 && !gw_sid_parse(v, (size_t)n, &sid)))
             return refuse(wsi, 400, "INVALID_EVENT_ID",
                           "last_event_id: must be a stream id <ms>-<seq>");
         return 0;
@@ -148,16 +171,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         p->c.deflate = lws_hdr_copy(wsi, ext, sizeof(ext), WSI_TOKEN_EXTENSIONS) > 0 &&
                        strstr(ext, "permessage-deflate") &&
                        !strstr(ext, "server_no_context_takeover");
-        char sess[PR_ID_MAX + 16], last[64];
-        const char *s = lws_get_urlarg_by_name(wsi, "session_id=", sess, sizeof(sess));
-        const char *l = lws_get_urlarg_by_name(wsi, "last_event_id=", last, sizeof(last));
-        char gen[48];
-        if (!s || !*s) {
-            snprintf(gen, sizeof(gen), "s-%s-%llu", g->pid_tag,
-                     (unsigned long long)g->next_client + 1);
-            s = gen;
-        }
-        gw_client_open(g, &p->c, s, l);
+        /* both were checked at CONFIRM_UPGRADE */
+        char sess[PR_ID_MAX + 2], last[PR_ID_MAX + 2];
+        if (gw_urlarg(wsi, "session_id", sess, sizeof(sess)) < 0)
+            cm_random_id(sess, sizeof(sess), "s-");
+        if (gw_urlarg(wsi, "last_event_id", last, sizeof(last)) < 0)
+            last[0] = '\0';
+        gw_client_open(g, &p->c, sess, last);
         return 0;
     }
     case LWS_CALLBACK_RECEIVE:

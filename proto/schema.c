@@ -227,7 +227,9 @@ static int check_string(const struct pr_field *f, const char *s, struct pr_err *
     switch (f->type) {
     case PR_T_ID:
         if (!cm_id_valid(s, n, PR_ID_MAX))
-            return pr__fail(err, f->name, "must be 1..%d characters of [A-Za-z0-9_.:-]", PR_ID_MAX);
+            return pr__fail(err, f->name,
+                            "must be 1..%d characters of [A-Za-z0-9_.:-], not starting with a dot",
+                            PR_ID_MAX);
         return 0;
     case PR_T_TEXT: return check_text(f->name, s, n, f->hi, err);
     case PR_T_CODE:
@@ -508,7 +510,9 @@ static void doc_range(struct cm_buf *out, const struct pr_field *f)
     case PR_T_NUM:
     case PR_T_INT: cm_buf_printf(out, "%g..%g", f->lo, f->hi); break;
     case PR_T_TEXT: cm_buf_printf(out, "≤ %g bytes", f->hi); break;
-    case PR_T_ID: cm_buf_printf(out, "1..%d of `[A-Za-z0-9_.:-]`", PR_ID_MAX); break;
+    case PR_T_ID:
+        cm_buf_printf(out, "1..%d of `[A-Za-z0-9_.:-]`, no leading dot", PR_ID_MAX);
+        break;
     case PR_T_CODE: cm_buf_printf(out, "1..%d of `[A-Z0-9_]`", PR_CODE_MAX); break;
     case PR_T_STRS: cm_buf_printf(out, "≤ %g items of ≤ %g bytes", f->lo, f->hi); break;
     case PR_T_OBJECT: cm_buf_printf(out, "depth ≤ %d", PR_MAX_DEPTH); break;

@@ -9,9 +9,9 @@
  *   envelope: which common fields come first (PR_ENV_JOB_EVENT, PR_ENV_EVENT, PR_ENV_CONTROL,
  *             PR_ENV_NONE); they are declared once in PR_ENVELOPE_FIELDS below.
  * Field row:   F(msg, name, type, presence, lo, hi, doc)
- *   type:     ID (1..128 of [A-Za-z0-9_.:-]), TEXT (UTF-8, no NUL, at most hi bytes), CODE
- *             (1..64 of [A-Z0-9_]), TIME (RFC 3339), STREAMID ("<ms>-<seq>"), NUM (finite double
- *             in [lo, hi]), INT (integer in [lo, hi]), BOOL, OBJECT (free-form JSON object, kept
+ *   type:     ID (1..128 of [A-Za-z0-9_.:-], not starting with a dot), TEXT (UTF-8, no NUL, at most
+ * hi bytes), CODE (1..64 of [A-Z0-9_]), TIME (RFC 3339), STREAMID ("<ms>-<seq>"), NUM (finite
+ * double in [lo, hi]), INT (integer in [lo, hi]), BOOL, OBJECT (free-form JSON object, kept
  *             exactly), STRS (array of at most lo strings of at most hi bytes).
  *   presence: REQ (must be present), OPT (may be absent), NULLABLE (NUM only: always sent, null
  *             when unknown). INT and BOOL fields are always REQ.

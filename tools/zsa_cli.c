@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <openssl/rand.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/text.h"
 #include "common/time.h"
 #include "common/wsclient.h"
 #include "proto/proto.h"
@@ -517,14 +517,6 @@ static int watch_run(struct watch *w)
     return w->rc < 0 ? EX_DONE : w->rc;
 }
 
-static void random_session(char *out, size_t n)
-{
-    unsigned char r[6];
-    if (RAND_bytes(r, sizeof(r)) != 1)
-        memset(r, getpid() & 0xff, sizeof(r));
-    snprintf(out, n, "cli-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3], r[4], r[5]);
-}
-
 /* ---- commands ------------------------------------------------------------------------------ */
 
 struct opts {
@@ -585,7 +577,7 @@ static int cmd_submit(const struct cli *c, struct opts *o)
     if (o->session)
         snprintf(session, sizeof(session), "%s", o->session);
     else /* a session of its own: its events reach its watchers, not every client */
-        random_session(session, sizeof(session));
+        cm_random_id(session, sizeof(session), "cli-");
     struct pr_value *job = pr_value_new_object();
     if (o->job_id)
         pr_value_set(job, "job_id", pr_value_str(o->job_id));
@@ -662,7 +654,7 @@ static int cmd_watch(const struct cli *c, struct opts *o)
         fprintf(stderr, "zsa: watch --job needs the job's --session\n");
         return EX_USAGE_;
     } else
-        random_session(w.session, sizeof(w.session)); /* broadcasts only */
+        cm_random_id(w.session, sizeof(w.session), "cli-"); /* broadcasts only */
     if (o->from)
         snprintf(w.last_id, sizeof(w.last_id), "%s", o->from);
     int r = watch_open(&w);
@@ -699,7 +691,7 @@ static int cmd_status(const struct cli *c, struct opts *o)
     bool have = false;
     char target[200];
     char session[64];
-    random_session(session, sizeof(session));
+    cm_random_id(session, sizeof(session), "cli-");
     snprintf(target, sizeof(target), "/ws?session_id=%s", session);
     if (cm_ws_connect(&ws, c->host, c->port, target, "zsa.v1.json", false) == 0) {
         int64_t until = cm_time_mono_ms() + 6000; /* the scheduler sends one every 5 s */

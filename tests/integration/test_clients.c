@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common/time.h"
 #include "tests/harness/proc.h"
@@ -66,14 +67,21 @@ static void teardown(void)
 
 TestSuite(clients, .init = setup, .fini = teardown, .timeout = 180);
 
-/* Runs tests/node/<script> with ZSA_GATEWAY pointing at the gateway; asserts it passed. */
-static void node(const char *script, int timeout_ms)
+/* Runs tests/node/<script> with ZSA_GATEWAY pointing at the gateway and extra environment
+ * assignments (NULL-terminated); asserts it passed. */
+static void node_env(const char *script, int timeout_ms, ...)
 {
     char path[256], gw[64];
     snprintf(path, sizeof(path), "tests/node/%s", script);
     snprintf(gw, sizeof(gw), "ZSA_GATEWAY=127.0.0.1:%d", PORT);
     const char *argv[] = {path, NULL};
-    const char *env[] = {gw, NULL};
+    const char *env[16] = {gw};
+    int n = 1;
+    va_list ap;
+    va_start(ap, timeout_ms);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 15;)
+        env[n++] = a;
+    va_end(ap);
     static struct th_proc_result res;
     cr_assert_eq(th_proc_run("/usr/bin/node", argv, env, timeout_ms, &res), 0,
                  "node is missing: scripts/install-deps.sh installs it");
@@ -82,7 +90,84 @@ static void node(const char *script, int timeout_ms)
                  res.err);
 }
 
+#define node(script, timeout_ms) node_env(script, timeout_ms, NULL)
+
 Test(clients, deflating_clients_send_megabytes_and_oversized_messages_close_1009)
 {
     node("deflate.mjs", 120000);
+}
+
+Test(clients, invalid_session_ids_are_refused_whatever_their_length)
+{
+    node("sessions.mjs", 60000);
+}
+
+/* Starts a gateway as pid 1 of its own PID namespace, as in a container. */
+static void start_gateway_pid1(struct th_proc *p, int port)
+{
+    static char url[340], listen[64], bin[512];
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", port);
+    th_bin_path("zsa-gateway", bin, sizeof(bin));
+    const char *argv[] = {"--pid", "--fork", "--kill-child=SIGTERM", bin,
+                          url,     listen,   "--processes=1",        NULL};
+    cr_assert_eq(th_proc_start(p, "/usr/bin/unshare", argv, NULL), 0);
+    char body[512];
+    int64_t deadline = cm_time_mono_ms() + 15000;
+    while (cm_http("127.0.0.1", port, "GET", "/readyz", NULL, false, body, sizeof(body)) != 200) {
+        char log[4096];
+        th_proc_log(p, log, sizeof(log));
+        cr_assert(cm_time_mono_ms() < deadline, "gateway (unshare --pid) not ready:\n%s", log);
+        sleep_ms(50);
+    }
+    cr_assert(strstr(body, "ready"));
+}
+
+/* unshare --fork ignores SIGTERM while it waits: the signal goes to its child, the gateway. */
+static void stop_pid1(struct th_proc *p)
+{
+    char path[64], buf[64] = "";
+    snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)p->pid, (int)p->pid);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (!fgets(buf, sizeof(buf), f))
+            buf[0] = '\0';
+        fclose(f);
+    }
+    int child = atoi(buf);
+    cr_assert_gt(child, 0, "unshare %d has no child", (int)p->pid);
+    kill(child, SIGTERM);
+    cr_assert(th_proc_wait(p, 10000), "the gateway did not stop");
+}
+
+Test(clients, generated_ids_never_collide_across_containers_or_restarts)
+{
+    /* two gateways that are both pid 1 (the old ids were "<pid>-<counter>": identical) */
+    struct th_proc a = {0}, b = {0};
+    int pa = th_free_port(), pb = th_free_port();
+    start_gateway_pid1(&a, pa);
+    start_gateway_pid1(&b, pb);
+    char list[128], file[64], fenv[96];
+    snprintf(list, sizeof(list), "ZSA_GATEWAYS=127.0.0.1:%d,127.0.0.1:%d", pa, pb);
+    snprintf(file, sizeof(file), "/tmp/zsa-ids-XXXXXX");
+    int fd = mkstemp(file);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    unlink(file);
+    snprintf(fenv, sizeof(fenv), "ZSA_IDS_FILE=%s", file);
+    node_env("ids.mjs", 60000, list, fenv, NULL);
+    /* the first one restarts (pid 1 again) and must not hand out any id of before */
+    stop_pid1(&a);
+    th_proc_stop(&a);
+    start_gateway_pid1(&a, pa);
+    snprintf(list, sizeof(list), "ZSA_GATEWAYS=127.0.0.1:%d", pa);
+    node_env("ids.mjs", 60000, list, fenv, NULL);
+    unlink(file);
+    stop_pid1(&a);
+    stop_pid1(&b);
+    static char log[65536];
+    cr_expect(th_proc_log_clean(&a, "gateway a", log, sizeof(log)), "%s", log);
+    cr_expect(th_proc_log_clean(&b, "gateway b", log, sizeof(log)), "%s", log);
+    th_proc_stop(&a);
+    th_proc_stop(&b);
 }

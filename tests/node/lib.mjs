@@ -33,7 +33,7 @@ export function deadline(promise, ms, what) {
 export class Client {
   constructor(query = '', opts = {}) {
     const protocols = opts.msgpack ? ['zsa.v1.msgpack'] : undefined;
-    this.ws = new WebSocket(`ws://${GATEWAY}/ws${query}`, protocols, {
+    this.ws = new WebSocket(`ws://${opts.gateway || GATEWAY}/ws${query}`, protocols, {
       perMessageDeflate: opts.deflate ?? false,
       ...(opts.ws || {}),
     });

@@ -1,5 +1,7 @@
 /* Tests common/text.c. */
 #include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/text.h"
@@ -41,4 +43,34 @@ Test(common_text, ids_are_limited_to_key_safe_characters)
     cr_assert(!cm_id_valid("a*", 2, 128));
     cr_assert(!cm_id_valid("abc", 3, 2));
     cr_assert(!cm_id_valid("\xc3\xbc", 2, 128));
+    /* ids become file names (results, artifacts): never ".", ".." or hidden */
+    cr_assert(!cm_id_valid(".", 1, 128));
+    cr_assert(!cm_id_valid("..", 2, 128));
+    cr_assert(!cm_id_valid(".x", 2, 128));
+    cr_assert(cm_id_valid("x.", 2, 128));
+}
+
+Test(common_text, random_ids_are_url_safe_ids_of_128_bits_and_differ)
+{
+    char a[CM_RANDOM_ID_LEN + 2], b[CM_RANDOM_ID_LEN + 2];
+    cm_random_id(a, sizeof(a), "s-");
+    cm_random_id(b, sizeof(b), "s-");
+    cr_assert_eq(strlen(a), 24, "%s", a);
+    cr_assert(cm_id_valid(a, strlen(a), 128), "%s", a);
+    cr_assert_str_neq(a, b);
+    /* 10,000 draws: no repeat, and every base64url character shows up (not a counter) */
+    static char seen[10000][CM_RANDOM_ID_LEN];
+    bool chars[256] = {false};
+    for (int i = 0; i < 10000; i++) {
+        cm_random_id(seen[i], sizeof(seen[i]), "");
+        for (const char *p = seen[i]; *p; p++)
+            chars[(unsigned char)*p] = true;
+    }
+    qsort(seen, 10000, sizeof(seen[0]), (int (*)(const void *, const void *))strcmp);
+    for (int i = 1; i < 10000; i++)
+        cr_assert_str_neq(seen[i - 1], seen[i]);
+    int distinct = 0;
+    for (int c = 0; c < 256; c++)
+        distinct += chars[c];
+    cr_assert_eq(distinct, 64);
 }

@@ -5,8 +5,10 @@
 #include <unistd.h>
 
 #include "common/log.h"
+#include "common/time.h"
 
 static void connect_now(struct cm_rconn *c);
+static int wd_period(const struct cm_rconn *c);
 
 static void timer_cb(void *arg)
 {
@@ -49,6 +51,10 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv)
     c->lp->timer_stop(c->timer);
     c->ready = true;
     c->connects++;
+    c->probe_inflight = false;
+    c->probe_ok_ms = cm_time_mono_ms();
+    if (c->watch)
+        c->lp->timer_start(c->wd_timer, wd_period(c));
     cm_backoff_reset(&c->backoff);
     if (c->connects > 1)
         cm_log(CM_LOG_INFO, "redis %s: reconnected", c->name);
@@ -75,7 +81,10 @@ static void disconnect_cb(const redisAsyncContext *ac, int status)
     bool was_ready = c->ready;
     c->ac = NULL;
     c->ready = false;
+    c->probe_inflight = false;
     c->lp->timer_stop(c->timer);
+    if (c->wd_timer)
+        c->lp->timer_stop(c->wd_timer);
     if (c->closing)
         return;
     if (status != REDIS_OK)
@@ -110,6 +119,79 @@ static void connect_now(struct cm_rconn *c)
     schedule(c, c->timeout_ms);
 }
 
+/* ---- command deadline ---------------------------------------------------------------------- */
+
+#define CM_RCONN_KEEPALIVE_MS 1000 /* a probe at least this often, so an idle hang is seen too */
+
+static int wd_period(const struct cm_rconn *c)
+{
+    int ms = c->timeout_ms / 4;
+    return ms < 10 ? 10 : ms > 250 ? 250 : ms;
+}
+
+static void probe_cb(redisAsyncContext *ac, void *reply, void *priv)
+{
+    struct cm_rconn *c = priv;
+    if (c->ac != ac)
+        return;
+    c->probe_inflight = false;
+    if (reply)
+        c->probe_ok_ms = cm_time_mono_ms();
+}
+
+static void wd_cb(void *arg)
+{
+    struct cm_rconn *c = arg;
+    if (c->closing)
+        return;
+    c->lp->timer_start(c->wd_timer, wd_period(c));
+    if (!c->ready || !c->ac)
+        return;
+    int64_t now = cm_time_mono_ms();
+    if (c->probe_inflight) {
+        if (now - c->probe_sent_ms < c->timeout_ms)
+            return;
+        cm_log(CM_LOG_WARN,
+               "redis %s: no reply within %d ms (server hung or unreachable); "
+               "dropping the connection",
+               c->name, c->timeout_ms);
+        c->hangs++;
+        cm_rconn_drop(c);
+        return;
+    }
+    if (c->ac->replies.head || now - c->probe_ok_ms >= CM_RCONN_KEEPALIVE_MS) {
+        /* replies come in order: the probe's is due once every earlier one came */
+        if (redisAsyncCommand(c->ac, probe_cb, c, "PING") == REDIS_OK) {
+            c->probe_inflight = true;
+            c->probe_sent_ms = now;
+        }
+    }
+}
+
+void cm_rconn_watch(struct cm_rconn *c)
+{
+    c->watch = true;
+    if (!c->wd_timer)
+        c->wd_timer = c->lp->timer_new(c->lp->loop, wd_cb, c);
+}
+
+void cm_rconn_drop(struct cm_rconn *c)
+{
+    redisAsyncContext *ac = c->ac;
+    if (!ac)
+        return;
+    if (!c->ready) { /* still connecting: the connect deadline's path */
+        c->ac = NULL;
+        redisAsyncFree(ac);
+        c->lp->timer_stop(c->timer);
+        if (!c->closing)
+            connect_now(c);
+        return;
+    }
+    /* pending callbacks get NULL, then disconnect_cb (REDIS_OK) runs on_lost and reconnects */
+    redisAsyncFree(ac);
+}
+
 void cm_rconn_init(struct cm_rconn *c, const char *name, const struct cm_rconn_loop *lp,
                    const struct cm_redis_url *url, int timeout_ms, void *owner)
 {
@@ -129,6 +211,8 @@ void cm_rconn_close(struct cm_rconn *c)
 {
     c->closing = true;
     c->lp->timer_stop(c->timer);
+    if (c->wd_timer)
+        c->lp->timer_stop(c->wd_timer);
     if (c->ac) {
         redisAsyncContext *ac = c->ac;
         if (!c->ready) {
@@ -156,4 +240,7 @@ void cm_rconn_deinit(struct cm_rconn *c)
     if (c->timer)
         c->lp->timer_free(c->timer);
     c->timer = NULL;
+    if (c->wd_timer)
+        c->lp->timer_free(c->wd_timer);
+    c->wd_timer = NULL;
 }

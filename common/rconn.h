@@ -40,6 +40,14 @@ struct cm_rconn {
     void *owner;
     uint64_t connects; /* successful handshakes */
     uint64_t losses;
+    /* command deadline (cm_rconn_watch): a PING probe while commands are pending, and every
+     * second otherwise; a probe unanswered for timeout_ms means a hung server (SIGSTOP, a
+     * partition without RST): the connection is dropped (every pending callback gets NULL) */
+    bool watch;
+    void *wd_timer;
+    bool probe_inflight;
+    int64_t probe_sent_ms, probe_ok_ms;
+    uint64_t hangs; /* connections dropped by the deadline */
 };
 
 void cm_rconn_init(struct cm_rconn *c, const char *name, const struct cm_rconn_loop *lp,
@@ -49,6 +57,12 @@ void cm_rconn_start(struct cm_rconn *c);
 void cm_rconn_close(struct cm_rconn *c);
 /* Drops the connection now and reconnects (e.g. after a protocol surprise). */
 void cm_rconn_reset(struct cm_rconn *c);
+/* Drops the connection at once, even with replies pending (their callbacks get NULL), and
+ * reconnects; on_lost runs when it was ready. */
+void cm_rconn_drop(struct cm_rconn *c);
+/* Gives every command on c a deadline of timeout_ms (see the watch fields); call before start.
+ * Not for connections that run blocking commands (BLMOVE) or SUBSCRIBE. */
+void cm_rconn_watch(struct cm_rconn *c);
 void cm_rconn_deinit(struct cm_rconn *c);
 
 /* The loops zsa uses: libevent (worker, scheduler; rconn_libevent.c) and libuv (gateway;

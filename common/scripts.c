@@ -174,9 +174,15 @@ static const char requeue_lua[] =
 /* SUBMIT: a job submitted over REST: its hash says queued before a worker sees it, so GET and
  * cancel work at once. KEYS: job hash, queue. ARGV: normalized job JSON, now ms, image_id,
  * algorithm, session_id or "". Reply: the queue length after the push (the job's position,
- * counted from the end workers take last), or -1 when a job with this id already exists. */
+ * counted from the end workers take last); {"duplicate", status} when this very job (same id,
+ * same normalized JSON) was submitted before: a client retrying a POST whose answer it lost
+ * creates nothing; -1 when another job has this id. */
 static const char submit_lua[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end\n"
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  local v = redis.call('HMGET', KEYS[1], 'payload', 'status')\n"
+    "  if v[1] == ARGV[1] then return {'duplicate', v[2] or ''} end\n"
+    "  return -1\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], 'status', 'queued', 'queued_at', ARGV[2], 'payload', ARGV[1],\n"
     "  'image_id', ARGV[3], 'algorithm', ARGV[4], 'session_id', ARGV[5], 'progress', '0',\n"
     "  'attempts', '0')\n"

@@ -134,6 +134,8 @@ struct gw {
     struct gw_client *hb_cursor; /* the next client due a heartbeat; NULL: start over */
     uint64_t hb_acc;             /* heartbeats owed, times ticks per period */
     char pid_tag[24];            /* for logs only: never part of an id a client sees */
+    bool backend_up;             /* both Redis connections ready, as last told to clients */
+    uint64_t seen_hangs;         /* cmd.hangs already acted on */
 };
 
 /* hub.c: sessions, clients, fan-out, replay */
@@ -158,6 +160,7 @@ void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why
 void gw_hub_pubsub_ready(struct cm_rconn *rc);
 void gw_hub_pubsub_lost(struct cm_rconn *rc);
 void gw_hub_cmd_ready(struct cm_rconn *rc);
+void gw_hub_cmd_lost(struct cm_rconn *rc);
 /* The heartbeat timer, GW_HB_TICKS_PER_S times a second: the clients of one slice of the session
  * table get a heartbeat message (so each client one per --heartbeat-s). */
 #define GW_HB_TICKS_PER_S 10

@@ -17,6 +17,7 @@
 #include "gateway/gateway.h"
 
 static void replay_page(struct gw *g, struct gw_client *c);
+static struct gw_frame *backend_frame(bool up, bool msgpack);
 
 /* ---- frames and ids ---------------------------------------------------------------------- */
 
@@ -908,6 +909,11 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
     if (last_event_id && *last_event_id) {
         c->want_replay = gw_sid_parse(last_event_id, strlen(last_event_id), &c->from);
     }
+    if (!g->backend_up) { /* connected waits for the subscription: say why */
+        struct gw_frame *f = backend_frame(false, c->msgpack);
+        gw_send_to_client(g, c, f, 0);
+        gw_frame_unref(f);
+    }
     switch (s->sub) {
     case GW_SUB_LIVE: client_start(g, c); break;
     case GW_SUB_NONE: subscribe(g, s); break;
@@ -1067,6 +1073,38 @@ void gw_hub_heartbeat(struct gw *g)
 
 /* ---- Redis connections -------------------------------------------------------------------- */
 
+static struct gw_frame *backend_frame(bool up, bool msgpack)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_BACKEND_STATUS);
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    m.u.backend_status.available = up;
+    pr_set_str(&m.u.backend_status.message,
+               up ? "the gateway reaches Redis again; missed events follow"
+                  : "the gateway lost Redis: no live events until it is back, and requests "
+                    "answer UNAVAILABLE; stay connected");
+    struct gw_frame *f = gw_frame_msg(&m, msgpack);
+    pr_msg_deinit(&m);
+    return f;
+}
+
+/* Tells every client when the gateway loses Redis or has it back (both connections). */
+static void backend_update(struct gw *g)
+{
+    bool up = g->cmd.ready && g->pubsub.ready;
+    if (up == g->backend_up)
+        return;
+    g->backend_up = up;
+    cm_log(up ? CM_LOG_INFO : CM_LOG_WARN, "redis %s (told %d clients)",
+           up ? "available" : "unavailable: events and requests wait for it", g->nclients);
+    struct gw_frame *json = backend_frame(up, false), *mp = backend_frame(up, true);
+    for (struct gw_client *c = g->all; c; c = c->all_next)
+        gw_send_to_client(g, c, c->msgpack ? mp : json, 0);
+    gw_frame_unref(json);
+    gw_frame_unref(mp);
+}
+
 void gw_hub_pubsub_ready(struct cm_rconn *rc)
 {
     struct gw *g = rc->owner;
@@ -1083,11 +1121,13 @@ void gw_hub_pubsub_ready(struct cm_rconn *rc)
             subscribe(g, s);
         }
     }
+    backend_update(g);
 }
 
 void gw_hub_pubsub_lost(struct cm_rconn *rc)
 {
     struct gw *g = rc->owner;
+    backend_update(g);
     /* every subscription is gone; after the reconnect each session catches up from the last
      * event it delivered */
     for (size_t i = 0; i < g->nbuckets; i++)
@@ -1128,6 +1168,19 @@ void gw_hub_cmd_ready(struct cm_rconn *rc)
         for (struct gw_session *s = g->buckets[i]; s; s = s->next)
             if (s->catch_up && s->sub == GW_SUB_LIVE && (s->last.ms || s->last.seq))
                 catchup_next(g, s);
+    backend_update(g);
+}
+
+void gw_hub_cmd_lost(struct cm_rconn *rc)
+{
+    struct gw *g = rc->owner;
+    if (rc->hangs != g->seen_hangs) {
+        /* the server hung (no reply within the deadline): the subscriber connection to it is
+         * as dead, though it cannot tell (it only listens) */
+        g->seen_hangs = rc->hangs;
+        cm_rconn_drop(&g->pubsub);
+    }
+    backend_update(g);
 }
 
 void gw_hub_init(struct gw *g)

@@ -66,6 +66,16 @@ static void respond_error(struct gw_http *h, int status, const char *code, const
     cm_buf_deinit(&b);
 }
 
+/* h waits for Redis. lws would drop the connection after its 5 s keep-alive idle timeout; the
+ * reply (or the NULL of the command deadline, --redis-timeout-ms) comes before this one. */
+static void wait_redis(struct gw_http *h)
+{
+    h->waiting = true;
+    if (h->wsi)
+        lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK,
+                        h->g->cfg->common.redis_timeout_ms / 1000 + 5);
+}
+
 /* A Redis reply for h; returns h when it may still answer, NULL when it was orphaned (freed). */
 static struct gw_http *reply_target(void *priv)
 {
@@ -97,10 +107,22 @@ static void submit_reply(struct gw *g, redisReply *r, void *priv)
     struct gw_http *h = reply_target(priv);
     if (!h || redis_failed(h, r))
         return;
-    if (r->type != REDIS_REPLY_INTEGER) {
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+        r->element[1]->type == REDIS_REPLY_STRING) {
+        /* the same job again (a retried POST): what it is now, nothing created */
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_puts(&b, h->resp.data ? h->resp.data : "{");
+        cm_buf_puts(&b, ",\"status\":");
+        cm_buf_append_json_str(&b, r->element[1]->str, r->element[1]->len);
+        cm_buf_puts(&b, ",\"duplicate\":true}\n");
+        respond_json(h, 200, &b);
+        cm_buf_deinit(&b);
+    } else if (r->type != REDIS_REPLY_INTEGER) {
         respond_error(h, 500, "INTERNAL", NULL, "unexpected reply from Redis");
     } else if (r->integer < 0) {
-        respond_error(h, 409, "JOB_EXISTS", "job_id", "a job with this job_id already exists");
+        respond_error(h, 409, "JOB_EXISTS", "job_id",
+                      "another job with this job_id exists (a retried POST of the same job "
+                      "answers 200 with duplicate: true)");
     } else {
         /* the job JSON we stored is in h->body; answer with its id and position */
         struct cm_buf b = CM_BUF_INIT;
@@ -149,7 +171,7 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     cm_buf_append_json_str(&h->resp, m.u.job.job_id, strlen(m.u.job.job_id));
     cm_buf_puts(&h->resp, ",\"image_id\":");
     cm_buf_append_json_str(&h->resp, m.u.job.image_id, strlen(m.u.job.image_id));
-    h->waiting = true;
+    wait_redis(h);
     gw_script(g, CM_SCRIPT_SUBMIT, 2, 7, args, NULL, submit_reply, h);
     cm_buf_deinit(&norm);
     pr_msg_deinit(&m);
@@ -225,7 +247,7 @@ static void job_reply_ac(redisAsyncContext *ac, void *r, void *priv)
 /* Sends argv on the commands connection; cb gets the reply (NULL when Redis went away). */
 static void command(struct gw_http *h, redisCallbackFn *cb, int argc, const char **argv)
 {
-    h->waiting = true;
+    wait_redis(h);
     if (!h->g->cmd.ready ||
         redisAsyncCommandArgv(h->g->cmd.ac, cb, h, argc, argv, NULL) != REDIS_OK)
         cb(NULL, NULL, h);
@@ -290,7 +312,7 @@ static void job_control(struct gw_http *h, bool cancel)
                NULL);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     snprintf(max, sizeof(max), "%d", g->cfg->max_attempts);
-    h->waiting = true;
+    wait_redis(h);
     if (cancel) {
         const char *args[] = {key, other, h->id, now};
         gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, ctl_reply, h);
@@ -385,7 +407,7 @@ static void dead_control(struct gw_http *h, bool purge)
     cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
     cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, h->id);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    h->waiting = true;
+    wait_redis(h);
     if (purge) {
         const char *args[] = {dead, h->id};
         gw_script(g, CM_SCRIPT_DEAD_PURGE, 1, 2, args, NULL, dead_ctl_reply, h);
@@ -470,6 +492,8 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
               g->st.rest_errors);
     GW_METRIC("zsa_gateway_redis_up", "gauge", "1 while both Redis connections are up.",
               g->cmd.ready && g->pubsub.ready);
+    GW_METRIC("zsa_gateway_redis_hangs_total", "counter",
+              "Redis connections dropped for a reply past --redis-timeout-ms.", g->cmd.hangs);
 #undef GW_METRIC
     cm_buf_puts(b, "# HELP zsa_gateway_publish_to_send_seconds Event timestamp to WebSocket "
                    "write.\n# TYPE zsa_gateway_publish_to_send_seconds histogram\n");

@@ -494,6 +494,8 @@ int gw_run(struct gw_config *cfg)
     g.pubsub.on_ready = gw_hub_pubsub_ready;
     g.pubsub.on_lost = gw_hub_pubsub_lost;
     g.cmd.on_ready = gw_hub_cmd_ready;
+    g.cmd.on_lost = gw_hub_cmd_lost;
+    cm_rconn_watch(&g.cmd); /* every command has --redis-timeout-ms: a hung Redis is dropped */
     cm_rconn_start(&g.pubsub);
     cm_rconn_start(&g.cmd);
 

@@ -40,6 +40,10 @@
     X(REPLAY_COMPLETE, replay_complete, CONTROL, PR_ENV_CONTROL,                                   \
       "End of the replay of missed events; truncated: re-sync from REST.")                         \
     X(ERROR, error, CONTROL, PR_ENV_CONTROL, "A client message was refused.")                      \
+    X(BACKEND_STATUS, backend_status, CONTROL, PR_ENV_CONTROL,                                     \
+      "The gateway lost Redis (no live events; cancels fail; REST answers 503) or has it back "    \
+      "(events of the outage follow). Sent to every client when it changes, and on connect "       \
+      "while it is lost (then before connected).")                                                 \
     X(PONG, pong, CONTROL, PR_ENV_CONTROL, "Answer to a ping.")                                    \
     X(PING, ping, CLIENT, PR_ENV_NONE, "Client liveness check; answered with pong.")               \
     X(CANCEL, cancel, CLIENT, PR_ENV_NONE, "Cancel a queued or running job.")                      \
@@ -113,6 +117,10 @@
 #define PR_FIELDS_error(F)                                                                         \
     F(error, code, CODE, REQ, 0, 0, "INVALID_MESSAGE, UNKNOWN_JOB, RATE_LIMITED, ...")             \
     F(error, message, TEXT, REQ, 0, 1024, "names the field and the reason")
+
+#define PR_FIELDS_backend_status(F)                                                                \
+    F(backend_status, available, BOOL, REQ, 0, 0, "true when the gateway reaches Redis again")     \
+    F(backend_status, message, TEXT, REQ, 0, 256, "what happened, for humans")
 
 #define PR_FIELDS_pong(F)
 #define PR_FIELDS_ping(F)

@@ -171,3 +171,19 @@ Test(clients, generated_ids_never_collide_across_containers_or_restarts)
     th_proc_stop(&a);
     th_proc_stop(&b);
 }
+
+Test(clients, a_hung_redis_gets_deadlines_and_clients_are_told)
+{
+    static char url[340], pid[32];
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    const char *wargv[] = {url, "--metrics-listen=", "--poll-ms=200", "--slots=2", NULL};
+    struct th_proc wk = {0};
+    cr_assert_eq(th_proc_start(&wk, "zsa-worker", wargv, NULL), 0);
+    snprintf(pid, sizeof(pid), "ZSA_REDIS_PID=%d", (int)R.pid);
+    node_env("hung_redis.mjs", 90000, pid, "ZSA_REDIS_TIMEOUT_MS=2000", NULL);
+    th_proc_signal(&wk, SIGTERM);
+    th_proc_wait(&wk, 10000);
+    static char log[65536];
+    cr_expect(th_proc_log_clean(&wk, "worker", log, sizeof(log)), "%s", log);
+    th_proc_stop(&wk);
+}

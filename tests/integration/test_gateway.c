@@ -535,8 +535,18 @@ Test(gateway, rest_job_lifecycle_submit_status_cancel_retry_result)
     cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 202,
                  "%s", out);
     cr_assert(strstr(out, "\"job_id\":\"L1\"") && strstr(out, "\"queue_position\":1"), "%s", out);
-    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 409,
+    /* the same job again (a client retrying a POST whose answer it lost): nothing new */
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", job, true, out, sizeof(out)), 200,
                  "%s", out);
+    cr_assert(strstr(out, "\"duplicate\":true") && strstr(out, "\"status\":\"queued\""), "%s", out);
+    redisReply *len = th_cmd(C, "LLEN zsa:jobs");
+    cr_assert_eq(len->integer, 1, "the duplicate was queued");
+    freeReplyObject(len);
+    /* another job with the same id: a conflict */
+    const char *other = "{\"job_id\":\"L1\",\"image_id\":\"b\",\"algorithm\":\"simulate\"}";
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", other, true, out, sizeof(out)),
+                 409, "%s", out);
+    cr_assert(strstr(out, "JOB_EXISTS"), "%s", out);
     cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", "/api/jobs/L1", NULL, false, out, sizeof(out)),
                  200);
     cr_assert(strstr(out, "\"status\":\"queued\"") && strstr(out, "\"algorithm\":\"simulate\""),

@@ -52,7 +52,7 @@ static void handshake_cb(redisAsyncContext *ac, void *reply, void *priv)
     c->ready = true;
     c->connects++;
     c->probe_inflight = false;
-    c->probe_ok_ms = cm_time_mono_ms();
+    c->probe_ok_ms = c->progress_ms = cm_time_mono_ms();
     if (c->watch)
         c->lp->timer_start(c->wd_timer, wd_period(c));
     cm_backoff_reset(&c->backoff);
@@ -148,8 +148,14 @@ static void wd_cb(void *arg)
     if (!c->ready || !c->ac)
         return;
     int64_t now = cm_time_mono_ms();
+    const redisReader *rd = c->ac->c.reader;
+    if (c->ac->replies.head != c->seen_head || rd->len != c->seen_len || rd->pos != c->seen_pos) {
+        c->seen_head = c->ac->replies.head;
+        c->seen_len = rd->len, c->seen_pos = rd->pos;
+        c->progress_ms = now;
+    }
     if (c->probe_inflight) {
-        if (now - c->probe_sent_ms < c->timeout_ms)
+        if (now - c->probe_sent_ms < c->timeout_ms || now - c->progress_ms < c->timeout_ms)
             return;
         cm_log(CM_LOG_WARN,
                "redis %s: no reply within %d ms (server hung or unreachable); "

@@ -41,13 +41,18 @@ struct cm_rconn {
     uint64_t connects; /* successful handshakes */
     uint64_t losses;
     /* command deadline (cm_rconn_watch): a PING probe while commands are pending, and every
-     * second otherwise; a probe unanswered for timeout_ms means a hung server (SIGSTOP, a
-     * partition without RST): the connection is dropped (every pending callback gets NULL) */
+     * second otherwise; a probe unanswered for timeout_ms while no reply moved either (nothing
+     * read, nothing parsed: a long reply still streaming is not a hang) means a hung server
+     * (SIGSTOP, a partition without RST): the connection is dropped (every pending callback
+     * gets NULL) */
     bool watch;
     void *wd_timer;
     bool probe_inflight;
     int64_t probe_sent_ms, probe_ok_ms;
-    uint64_t hangs; /* connections dropped by the deadline */
+    int64_t progress_ms;       /* when replies last moved (a long reply is not a hang) */
+    const void *seen_head;     /* the oldest pending callback, and the reader's buffer, as last */
+    size_t seen_len, seen_pos; /* sampled */
+    uint64_t hangs;            /* connections dropped by the deadline */
 };
 
 void cm_rconn_init(struct cm_rconn *c, const char *name, const struct cm_rconn_loop *lp,

@@ -3,6 +3,7 @@
  * /healthz, /readyz. Every answer is JSON (Prometheus text for /metrics); every error is {"error":
  * {"code", "message"[, "field"]}} with a 4xx/5xx status. Redis calls are asynchronous: a request
  * whose connection closes before the reply is orphaned and freed by the reply. Loop thread only. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,10 @@ struct gw_http {
     int status;
     const char *ctype;
     struct cm_buf resp;
-    bool close_after; /* answered before reading the body: close the connection after */
+    bool close_after;      /* answered before reading the body: close the connection after */
+    bool headers_sent;     /* the response is being written: resp[sent..] is left */
+    long long page_cursor; /* list endpoints: the request's cursor (0: the first page) */
+    size_t sent;
     char path[512];
     char id[PR_ID_MAX + 1]; /* the {id} of the route */
     char session[PR_ID_MAX + 1];
@@ -324,6 +328,10 @@ static void job_control(struct gw_http *h, bool cancel)
 
 /* ---- dead letters ------------------------------------------------------------------------ */
 
+/* A page of a list endpoint holds at most this many bytes of entries (at least one entry):
+ * no answer needs megabytes of gateway memory; the client follows next_cursor. */
+#define GW_PAGE_MAX_BYTES (1024 * 1024)
+
 static void dead_list_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -331,11 +339,27 @@ static void dead_list_reply(redisAsyncContext *ac, void *reply, void *priv)
     struct gw_http *h = reply_target(priv);
     if (!h || redis_failed(h, r))
         return;
+    /* EXEC: [LLEN, LRANGE] */
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        respond_error(h, 503, "UNAVAILABLE", NULL, "unexpected reply from Redis; try again");
+        return;
+    }
+    long long len = r->element[0]->integer;
+    const redisReply *range = r->element[1];
+    /* entries newest first; the cursor counts the entries older than those returned (an index
+     * from the tail: LPUSHes of new dead letters do not move it) */
+    long long older = h->page_cursor > 0 ? h->page_cursor : len;
+    if (older > len)
+        older = len;
     struct cm_buf b = CM_BUF_INIT;
     cm_buf_puts(&b, "{\"dead\":[");
-    size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
-    for (size_t i = 0; i < n; i++) {
-        const redisReply *e = r->element[i];
+    size_t n = 0;
+    for (size_t i = 0; i < range->elements; i++) {
+        const redisReply *e = range->element[i];
+        if (n > 0 && b.len + e->len > GW_PAGE_MAX_BYTES)
+            break;
+        n++;
         if (e->type != REDIS_REPLY_STRING)
             continue;
         struct pr_value v;
@@ -350,29 +374,67 @@ static void dead_list_reply(redisAsyncContext *ac, void *reply, void *priv)
         if (parsed)
             pr_value_deinit(&v);
     }
-    cm_buf_printf(&b, "],\"count\":%zu}\n", n);
+    long long next = older - (long long)n;
+    cm_buf_printf(&b, "],\"count\":%zu,\"total\":%lld,\"next_cursor\":", n, len);
+    if (next > 0 && n > 0)
+        cm_buf_printf(&b, "\"%lld\"}\n", next);
+    else
+        cm_buf_puts(&b, "null}\n");
     respond_json(h, 200, &b);
     cm_buf_deinit(&b);
 }
 
-/* GET /api/dead?limit=N: the newest N dead letters (default 100, at most 1000). */
+/* A query argument that must be a whole number in lo..hi; def when absent. 0, or -1 answered. */
+static int int_arg(struct gw_http *h, const char *name, long long lo, long long hi, long long def,
+                   long long *out)
+{
+    char v[32];
+    int n = gw_urlarg(h->wsi, name, v, sizeof(v));
+    *out = def;
+    if (n == -1)
+        return 0;
+    char *end = v;
+    errno = 0;
+    long long x = n > 0 ? strtoll(v, &end, 10) : 0;
+    if (n <= 0 || *end || errno || x < lo || x > hi) {
+        char msg[128];
+        snprintf(msg, sizeof(msg), "%s: a whole number from %lld to %lld", name, lo, hi);
+        respond_error(h, 400, "INVALID_PARAMETERS", name, msg);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* GET /api/dead?limit=N&cursor=C: dead letters newest first, N per page (default 100, at most
+ * 1000, and at most GW_PAGE_MAX_BYTES); next_cursor continues with older ones. */
 static void dead_list(struct gw_http *h)
 {
-    char key[128], stop[16], v[16];
-    long limit = 100;
-    const char *l = lws_get_urlarg_by_name(h->wsi, "limit=", v, sizeof(v));
-    if (l) {
-        char *end;
-        limit = strtol(l, &end, 10);
-        if (*end || limit < 1 || limit > 1000) {
-            respond_error(h, 400, "INVALID_PARAMETERS", "limit", "limit: 1 to 1000");
-            return;
-        }
-    }
+    long long limit, cursor;
+    if (int_arg(h, "limit", 1, 1000, 100, &limit) != 0 ||
+        int_arg(h, "cursor", 1, (long long)1 << 62, 0, &cursor) != 0)
+        return;
+    char key[128], start[32], stop[32];
     cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_DEAD, NULL);
-    snprintf(stop, sizeof(stop), "%ld", limit - 1);
-    const char *argv[] = {"LRANGE", key, "0", stop};
-    command(h, dead_list_reply, 4, argv);
+    h->page_cursor = cursor;
+    if (cursor == 0) { /* the newest */
+        snprintf(start, sizeof(start), "0");
+        snprintf(stop, sizeof(stop), "%lld", limit - 1);
+    } else { /* tail indexes cursor-1 down to cursor-limit */
+        long long last = cursor - limit + 1;
+        snprintf(start, sizeof(start), "%lld", -cursor);
+        snprintf(stop, sizeof(stop), "%lld", -(last > 1 ? last : 1));
+    }
+    wait_redis(h);
+    redisAsyncContext *ac = h->g->cmd.ac;
+    if (!h->g->cmd.ready) {
+        dead_list_reply(NULL, NULL, h);
+        return;
+    }
+    redisAsyncCommand(ac, NULL, NULL, "MULTI");
+    redisAsyncCommand(ac, NULL, NULL, "LLEN %s", key);
+    redisAsyncCommand(ac, NULL, NULL, "LRANGE %s %s %s", key, start, stop);
+    redisAsyncCommand(ac, dead_list_reply, h, "EXEC");
 }
 
 static void dead_ctl_reply(struct gw *g, redisReply *r, void *priv)
@@ -685,22 +747,45 @@ int gw_http_body_done(struct gw *g, struct gw_http *h)
     return 0;
 }
 
+/* A response goes out in pieces of this size, one lws_write per writeable callback: lws never
+ * holds a copy of a large body, and each piece re-arms the idle deadline, so a slow reader gets
+ * all of it (one lws_write of 18 MB was cut by lws's timer while lws still flushed it). */
+#define GW_HTTP_CHUNK 65536
+#define GW_HTTP_SEND_IDLE_S 30 /* a reader that takes nothing for this long is dropped */
+
 int gw_http_writeable(struct gw *g, struct gw_http *h)
 {
     (void)g;
     if (!h || !h->ready)
         return 0;
-    unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
-                                       *end = hdr + sizeof(hdr) - 1;
-    if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, h->resp.len, &p, end) ||
-        lws_finalize_write_http_header(h->wsi, start, &p, end))
+    if (!h->headers_sent) {
+        unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+                                           *end = hdr + sizeof(hdr) - 1;
+        if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, h->resp.len, &p,
+                                        end) ||
+            lws_finalize_write_http_header(h->wsi, start, &p, end))
+            return -1;
+        h->headers_sent = true;
+        h->sent = 0;
+    }
+    size_t left = h->resp.len - h->sent, n = left < GW_HTTP_CHUNK ? left : GW_HTTP_CHUNK;
+    bool last = n == left;
+    unsigned char *piece = cm_xmalloc(LWS_PRE + n + 1);
+    memcpy(piece + LWS_PRE, h->resp.data ? h->resp.data + h->sent : "", n);
+    int rc = lws_write(h->wsi, piece + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    free(piece);
+    if (rc < 0)
         return -1;
+    h->sent += n;
+    if (!last) {
+        lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, GW_HTTP_SEND_IDLE_S);
+        lws_callback_on_writable(h->wsi);
+        return 0;
+    }
     h->ready = false;
-    unsigned char *body = cm_xmalloc(LWS_PRE + h->resp.len + 1);
-    memcpy(body + LWS_PRE, h->resp.data ? h->resp.data : "", h->resp.len);
-    int n = lws_write(h->wsi, body + LWS_PRE, h->resp.len, LWS_WRITE_HTTP_FINAL);
-    free(body);
-    if (n < 0 || h->close_after)
+    h->headers_sent = false;
+    lws_set_timeout(h->wsi, NO_PENDING_TIMEOUT, 0);
+    if (h->close_after)
         return -1;
     return lws_http_transaction_completed(h->wsi) ? -1 : 0;
 }

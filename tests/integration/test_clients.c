@@ -187,3 +187,36 @@ Test(clients, a_hung_redis_gets_deadlines_and_clients_are_told)
     cr_expect(th_proc_log_clean(&wk, "worker", log, sizeof(log)), "%s", log);
     th_proc_stop(&wk);
 }
+
+Test(clients, large_responses_arrive_whole_and_lists_are_paged)
+{
+    redisContext *c = th_redis_connect(&R);
+    cr_assert_not_null(c);
+    /* a 20 MB result (a segmentation's object table can be megabytes) */
+    size_t big = 20u << 20;
+    char *json = malloc(big);
+    cr_assert_not_null(json);
+    memset(json, 'x', big);
+    memcpy(json, "{\"pad\":\"", 8);
+    memcpy(json + big - 2, "\"}", 2);
+    freeReplyObject(th_cmd(c, "SET zsa:result:big1 %b", json, big));
+    free(json);
+    /* 400 dead letters of ~18 KB: 7 MB */
+    char *raw = malloc(18001);
+    memset(raw, 'z', 18000);
+    raw[18000] = 0;
+    for (int i = 0; i < 400; i++)
+        redisAppendCommand(
+            c, "LPUSH zsa:dead {\"job_id\":\"d%d\",\"error_code\":\"X\",\"raw\":\"%s\"}", i, raw);
+    for (int i = 0; i < 400; i++) {
+        redisReply *r = NULL;
+        cr_assert_eq(redisGetReply(c, (void **)&r), REDIS_OK);
+        freeReplyObject(r);
+    }
+    free(raw);
+    redisFree(c);
+    char bytes[64];
+    snprintf(bytes, sizeof(bytes), "ZSA_RESULT_BYTES=%zu", big);
+    node_env("large_responses.mjs", 120000, "ZSA_RESULT_ID=big1", bytes, "ZSA_DEAD_COUNT=400",
+             NULL);
+}

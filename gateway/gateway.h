@@ -17,17 +17,19 @@
 
 struct gw_config {
     struct cm_common_cfg common;
-    char *listen;        /* host:port for WebSocket, REST, metrics and the dashboard */
-    int processes;       /* processes sharing the port (0: one per core) */
-    int heartbeat_s;     /* app-level heartbeat period */
-    int idle_timeout_s;  /* a peer silent this long is closed */
-    int replay_max;      /* events per replay before replay_complete says truncated */
-    int queue_soft_kb;   /* past this, queued progress events of one job coalesce */
-    int queue_hard_kb;   /* past this, the client is closed with 1013 */
-    int max_connections; /* WebSocket clients per process; more get 503 */
-    int sndbuf_kb;       /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
-    int max_body_kb;     /* REST request bodies */
-    int max_attempts;    /* retry limit (as the worker's) */
+    char *listen;         /* host:port for WebSocket, REST, metrics and the dashboard */
+    int processes;        /* processes sharing the port (0: one per core) */
+    int heartbeat_s;      /* app-level heartbeat period */
+    int idle_timeout_s;   /* a peer silent this long is closed */
+    int replay_max;       /* events per replay before replay_complete says truncated */
+    int queue_soft_kb;    /* past this, queued progress events of one job coalesce */
+    int queue_hard_kb;    /* past this, the client is closed with 1013 */
+    int max_connections;  /* WebSocket clients per process; more get 503 */
+    int sndbuf_kb;        /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
+    int max_body_kb;      /* REST request bodies */
+    int max_attempts;     /* retry limit (as the worker's) */
+    int client_msg_rate;  /* messages/s a client may send (token bucket refill) */
+    int client_msg_burst; /* and its capacity */
 };
 
 /* A WebSocket message ready to send: LWS_PRE bytes of room, then the payload. Shared by all the
@@ -78,6 +80,20 @@ struct gw_client {
     bool replay_trunc, replay_paused; /* paused: waits for the queue to drain */
     uint64_t sent, dropped;
     void *pending_req; /* an outstanding Redis request for this client, or NULL */
+    /* inbound bounds: a token bucket of messages, the client's Redis requests in flight, and
+     * its unread replies; past any of them the gateway stops reading it (TCP pushes back) */
+    double tokens;
+    uint64_t tokens_ms;   /* uv_now of the last refill */
+    int reqs_inflight;    /* its cancels waiting for Redis */
+    struct gw_creq *reqs; /* those requests (cleared when it leaves) */
+    bool paused;          /* lws_rx_flow_control(0): on g->paused */
+    struct gw_client *paused_next, *paused_prev;
+};
+
+/* A Redis request made for a client; the reply finds the client (or NULL when it left). */
+struct gw_creq {
+    struct gw_creq *next, *prev;
+    struct gw_client *c;
 };
 
 enum gw_sub_state { GW_SUB_NONE, GW_SUB_PENDING, GW_SUB_LIVE, GW_SUB_UNSUBSCRIBING };
@@ -131,6 +147,8 @@ struct gw {
     struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
     struct gw_sid status_sid;                 /* its stream id */
     struct gw_client *all;                    /* every client (all_next ring head) */
+    struct gw_client *paused;                 /* clients not read from (see gw_client.paused) */
+    uint64_t rx_paused_total;                 /* times a client was paused */
     struct gw_client *hb_cursor; /* the next client due a heartbeat; NULL: start over */
     uint64_t hb_acc;             /* heartbeats owed, times ticks per period */
     char pid_tag[24];            /* for logs only: never part of an id a client sees */

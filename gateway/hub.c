@@ -18,6 +18,9 @@
 
 static void replay_page(struct gw *g, struct gw_client *c);
 static struct gw_frame *backend_frame(bool up, bool msgpack);
+static void client_msg(struct gw *g, struct gw_client *c, const char *data, size_t len,
+                       bool binary);
+static void unpause(struct gw *g, struct gw_client *c);
 
 /* ---- frames and ids ---------------------------------------------------------------------- */
 
@@ -906,6 +909,8 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
         g->all->all_prev = c;
     g->all = c;
     g->st.connections_total++;
+    c->tokens = g->cfg->client_msg_burst;
+    c->tokens_ms = uv_now(g->loop);
     if (last_event_id && *last_event_id) {
         c->want_replay = gw_sid_parse(last_event_id, strlen(last_event_id), &c->from);
     }
@@ -929,6 +934,10 @@ void gw_client_close(struct gw *g, struct gw_client *c)
         return;
     if (c->pending_req)
         ((struct gw_replay *)c->pending_req)->c = NULL;
+    for (struct gw_creq *k = c->reqs; k; k = k->next)
+        k->c = NULL; /* their replies find nobody */
+    c->reqs = NULL;
+    unpause(g, c);
     queue_free(&c->head, &c->tail);
     queue_free(&c->held_head, &c->held_tail);
     gw_frame_unref(c->inflight);
@@ -964,22 +973,102 @@ void gw_client_close(struct gw *g, struct gw_client *c)
     /* PENDING with a SUBSCRIBE in flight: on_subscribed finds no clients; it unsubscribes then */
 }
 
-static struct gw_client *client_by_id(struct gw *g, const char *cid)
+/* ---- inbound bounds ------------------------------------------------------------------------ */
+
+#define GW_CLIENT_INFLIGHT_MAX 16 /* Redis requests one client may have waiting */
+
+static void refill(struct gw *g, struct gw_client *c)
 {
-    for (size_t i = 0; i < g->nbuckets; i++)
-        for (struct gw_session *s = g->buckets[i]; s; s = s->next)
-            for (struct gw_client *k = s->clients; k; k = k->next_in_session)
-                if (strcmp(k->client_id, cid) == 0)
-                    return k;
-    return NULL;
+    uint64_t now = uv_now(g->loop);
+    c->tokens += (double)(now - c->tokens_ms) * g->cfg->client_msg_rate / 1000.0;
+    if (c->tokens > g->cfg->client_msg_burst)
+        c->tokens = g->cfg->client_msg_burst;
+    c->tokens_ms = now;
+}
+
+static bool may_read(struct gw *g, struct gw_client *c)
+{
+    return c->tokens >= 1 && c->reqs_inflight < GW_CLIENT_INFLIGHT_MAX &&
+           c->queued <= (size_t)g->cfg->queue_soft_kb * 1024;
+}
+
+/* Stops reading a client that is over a bound; gw_hub_heartbeat's tick resumes it. What lws
+ * already read stays in lws (its rxflow buffer) until then. */
+static void rx_gate(struct gw *g, struct gw_client *c)
+{
+    if (c->paused || c->doomed || may_read(g, c))
+        return;
+    c->paused = true;
+    lws_rx_flow_control(c->wsi, 0);
+    c->paused_prev = NULL;
+    c->paused_next = g->paused;
+    if (g->paused)
+        g->paused->paused_prev = c;
+    g->paused = c;
+    g->rx_paused_total++;
+}
+
+static void unpause(struct gw *g, struct gw_client *c)
+{
+    if (!c->paused)
+        return;
+    c->paused = false;
+    if (c->paused_prev)
+        c->paused_prev->paused_next = c->paused_next;
+    else
+        g->paused = c->paused_next;
+    if (c->paused_next)
+        c->paused_next->paused_prev = c->paused_prev;
+    c->paused_next = c->paused_prev = NULL;
+}
+
+/* The tick: clients back under their bounds are read again. */
+static void rx_resume_ready(struct gw *g)
+{
+    for (struct gw_client *c = g->paused, *next; c; c = next) {
+        next = c->paused_next;
+        refill(g, c);
+        if (may_read(g, c)) {
+            unpause(g, c);
+            lws_rx_flow_control(c->wsi, 1);
+        }
+    }
+}
+
+static struct gw_creq *creq_new(struct gw_client *c)
+{
+    struct gw_creq *k = cm_xcalloc(1, sizeof(*k));
+    k->c = c;
+    k->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = k;
+    c->reqs = k;
+    c->reqs_inflight++;
+    return k;
+}
+
+/* The client of a finished request (NULL when it left); frees the request. */
+static struct gw_client *creq_done(struct gw_creq *k)
+{
+    struct gw_client *c = k->c;
+    if (c) {
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            c->reqs = k->next;
+        if (k->next)
+            k->next->prev = k->prev;
+        c->reqs_inflight--;
+    }
+    free(k);
+    return c;
 }
 
 /* A cancel from a client: nothing to say when it worked (processing_failed CANCELLED follows);
- * otherwise an error message. priv: the client's id (it may have left meanwhile). */
+ * otherwise an error message. */
 static void cancel_reply(struct gw *g, redisReply *r, void *priv)
 {
-    struct gw_client *c = client_by_id(g, priv);
-    free(priv);
+    struct gw_client *c = creq_done(priv);
     if (!c)
         return;
     if (!r || r->type == REDIS_REPLY_ERROR) {
@@ -994,6 +1083,14 @@ static void cancel_reply(struct gw *g, redisReply *r, void *priv)
 }
 
 void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary)
+{
+    refill(g, c);
+    c->tokens -= 1; /* below 0 for what lws had read before the pause took hold */
+    client_msg(g, c, data, len, binary);
+    rx_gate(g, c);
+}
+
+static void client_msg(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary)
 {
     struct pr_msg m;
     struct pr_err err = {0};
@@ -1019,7 +1116,7 @@ void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t le
         cm_key_fmt(chan, sizeof(chan), g->cfg->common.prefix, CM_KEY_CANCEL, NULL);
         snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
         const char *args[] = {key, chan, m.u.cancel.job_id, now};
-        gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, cancel_reply, cm_xstrdup(c->client_id));
+        gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, cancel_reply, creq_new(c));
         break;
     }
     case PR_RESUME:
@@ -1040,6 +1137,7 @@ void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t le
 
 void gw_hub_heartbeat(struct gw *g)
 {
+    rx_resume_ready(g);
     /* GW_HB_TICKS_PER_S ticks a second, each for the next 1/(ticks per period) of all clients
      * (a ring with a cursor): every client gets about one heartbeat per period, and a process
      * with many clients never stalls for one big broadcast (10,000 at once held the loop for

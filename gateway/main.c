@@ -39,6 +39,12 @@ static const struct cm_opt gw_opts[] = {
      "kernel send buffer per WebSocket client (0: autotuned, up to net.ipv4.tcp_wmem)"},
     {"max-body-kb", CM_OPT_INT, offsetof(struct gw_config, max_body_kb), "1024", 1, 65536, NULL,
      NULL, "largest REST request body (413 above)"},
+    {"client-msg-rate", CM_OPT_INT, offsetof(struct gw_config, client_msg_rate), "100", 1, 100000,
+     NULL, NULL,
+     "messages per second one WebSocket client may send (past its burst the gateway stops "
+     "reading it)"},
+    {"client-msg-burst", CM_OPT_INT, offsetof(struct gw_config, client_msg_burst), "1000", 1,
+     1000000, NULL, NULL, "messages a WebSocket client may send at once above its rate"},
     {"max-attempts", CM_OPT_INT, offsetof(struct gw_config, max_attempts), "3", 1, 100, NULL, NULL,
      "attempts a job may use (retry refuses past it; keep equal to the workers')"},
 };

@@ -554,6 +554,9 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
               g->st.rest_errors);
     GW_METRIC("zsa_gateway_redis_up", "gauge", "1 while both Redis connections are up.",
               g->cmd.ready && g->pubsub.ready);
+    GW_METRIC("zsa_gateway_clients_paused_total", "counter",
+              "Times the gateway stopped reading a client over its message budget.",
+              g->rx_paused_total);
     GW_METRIC("zsa_gateway_redis_hangs_total", "counter",
               "Redis connections dropped for a reply past --redis-timeout-ms.", g->cmd.hangs);
 #undef GW_METRIC

@@ -220,3 +220,10 @@ Test(clients, large_responses_arrive_whole_and_lists_are_paged)
     node_env("large_responses.mjs", 120000, "ZSA_RESULT_ID=big1", bytes, "ZSA_DEAD_COUNT=400",
              NULL);
 }
+
+Test(clients, a_flooding_client_is_slowed_and_memory_stays_bounded)
+{
+    char pid[32];
+    snprintf(pid, sizeof(pid), "ZSA_GATEWAY_PID=%d", (int)GW.pid);
+    node_env("flood.mjs", 60000, pid, NULL);
+}

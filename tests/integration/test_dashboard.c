@@ -299,7 +299,7 @@ Test(dashboard, a_browser_sends_megabytes_compressed_and_every_message_is_answer
          "  let bytes = 0, n = 0;"
          "  for (let i = 0; bytes < 1100000 && closed === null; i++) {"
          "    const word = Math.random().toString(36).slice(2, 9);"
-         "    const note = i + ':' + Array.from({length: 40 + i % 200}, (_, k) => word + '-' + "
+         "    const note = i + ':' + Array.from({length: 100 + i % 300}, (_, k) => word + '-' + "
          "      ((k * 7919 + i) % 1000)).join(' ');"
          "    if (i % 2) ws.send(JSON.stringify({type: 'ping', note}));"
          "    else ws.send(new Uint8Array([0x82, ...mpStr('type'), ...mpStr('ping'), "

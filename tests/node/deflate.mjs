@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 function varied(i) {
   // repetitive enough to compress well (back-references far apart), different every time
   const word = randomBytes(6).toString('base64url');
-  return `${i}:` + Array.from({ length: 40 + (i % 200) }, (_, k) => `${word}-${(k * 7919 + i) % 1000}`).join(' ');
+  return `${i}:` + Array.from({ length: 100 + (i % 300) }, (_, k) => `${word}-${(k * 7919 + i) % 1000}`).join(' ');
 }
 
 async function flood(msgpack) {

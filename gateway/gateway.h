@@ -28,6 +28,7 @@ struct gw_config {
     int sndbuf_kb;        /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
     int max_body_kb;      /* REST request bodies */
     int max_attempts;     /* retry limit (as the worker's) */
+    int body_timeout_s;   /* a REST request body must be in this long after its headers */
     int client_msg_rate;  /* messages/s a client may send (token bucket refill) */
     int client_msg_burst; /* and its capacity */
 };
@@ -114,7 +115,8 @@ struct gw_session {
 
 struct gw_stats {
     uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow, replays,
-        replayed_events, redis_reconnects, rest_requests, rest_errors, events_in;
+        replayed_events, redis_reconnects, rest_requests, rest_errors, events_in, refused_conns,
+        body_timeouts;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;
@@ -132,6 +134,8 @@ struct gw {
     struct gw_session **buckets;
     size_t nbuckets, nsessions;
     int nclients;
+    int nconns;                /* every socket adopted: WebSocket, HTTP, half-sent requests */
+    struct gw_http *body_wait; /* requests whose body is still coming */
     struct gw_stats st;
     uv_timer_t heartbeat;
     uv_check_t pending_check; /* lws connections needing forced service (see server.c) */
@@ -210,6 +214,8 @@ int gw_http_body(struct gw *g, struct gw_http *h, const void *data, size_t len);
 int gw_http_body_done(struct gw *g, struct gw_http *h);
 int gw_http_writeable(struct gw *g, struct gw_http *h);
 void gw_http_closed(struct gw *g, struct gw_http **slot);
+/* The 10 Hz tick: requests whose body is late get 408 and are closed. */
+void gw_http_tick(struct gw *g);
 void gw_metrics(struct gw *g, struct cm_buf *out);
 void gw_observe_latency(struct gw *g, double seconds);
 void gw_stats_json(struct gw *g, struct cm_buf *out);

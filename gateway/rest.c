@@ -26,17 +26,57 @@ struct gw_http {
     int status;
     const char *ctype;
     struct cm_buf resp;
-    bool close_after;      /* answered before reading the body: close the connection after */
-    bool headers_sent;     /* the response is being written: resp[sent..] is left */
-    long long page_cursor; /* list endpoints: the request's cursor (0: the first page) */
+    bool close_after;       /* answered before reading the body: close the connection after */
+    bool headers_sent;      /* the response is being written: resp[sent..] is left */
+    long long page_cursor;  /* list endpoints: the request's cursor (0: the first page) */
+    uint64_t body_deadline; /* uv_now by which the body must be in (on g->body_wait) */
+    struct gw_http *wait_next, *wait_prev;
+    bool body_waiting;
     size_t sent;
     char path[512];
     char id[PR_ID_MAX + 1]; /* the {id} of the route */
     char session[PR_ID_MAX + 1];
 };
 
+static void body_wait_stop(struct gw_http *h)
+{
+    if (!h->body_waiting)
+        return;
+    h->body_waiting = false;
+    if (h->wait_prev)
+        h->wait_prev->wait_next = h->wait_next;
+    else
+        h->g->body_wait = h->wait_next;
+    if (h->wait_next)
+        h->wait_next->wait_prev = h->wait_prev;
+    h->wait_next = h->wait_prev = NULL;
+}
+
+/* lws closes a connection whose body pauses for 5 s without a word, and re-arms that on every
+ * piece, so a body sent a byte at a time held a connection (and up to --max-body-kb) forever;
+ * its timer is pushed past ours, which answers 408 (gw_http_tick). */
+static void body_wait_arm(struct gw_http *h)
+{
+    if (h->wsi)
+        lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, h->g->cfg->body_timeout_s + 5);
+}
+
+static void body_wait_start(struct gw_http *h)
+{
+    struct gw *g = h->g;
+    h->body_waiting = true;
+    h->body_deadline = uv_now(g->loop) + (uint64_t)g->cfg->body_timeout_s * 1000;
+    body_wait_arm(h);
+    h->wait_prev = NULL;
+    h->wait_next = g->body_wait;
+    if (g->body_wait)
+        g->body_wait->wait_prev = h;
+    g->body_wait = h;
+}
+
 static void respond(struct gw_http *h, int status, const char *ctype, const char *body, size_t n)
 {
+    body_wait_stop(h);
     h->status = status;
     h->ctype = ctype;
     cm_buf_reset(&h->resp);
@@ -514,7 +554,8 @@ void gw_stats_json(struct gw *g, struct cm_buf *b)
                   "{\"pid\":%d,\"connections\":%d,\"sessions\":%zu,\"connections_total\":%llu,"
                   "\"messages_sent\":%llu,\"bytes_sent\":%llu,\"messages_dropped\":%llu,"
                   "\"closed_slow\":%llu,\"replays\":%llu,\"replayed_events\":%llu,"
-                  "\"events_in\":%llu,\"redis_reconnects\":%llu,\"redis\":\"%s\"}\n",
+                  "\"events_in\":%llu,\"redis_reconnects\":%llu,\"redis\":\"%s\","
+                  "\"sockets\":%d,\"refused_connections\":%llu,\"body_timeouts\":%llu}\n",
                   (int)getpid(), g->nclients, g->nsessions,
                   (unsigned long long)g->st.connections_total,
                   (unsigned long long)g->st.messages_out, (unsigned long long)g->st.bytes_out,
@@ -522,7 +563,8 @@ void gw_stats_json(struct gw *g, struct cm_buf *b)
                   (unsigned long long)g->st.closed_slow, (unsigned long long)g->st.replays,
                   (unsigned long long)g->st.replayed_events, (unsigned long long)g->st.events_in,
                   (unsigned long long)g->st.redis_reconnects,
-                  g->cmd.ready && g->pubsub.ready ? "connected" : "disconnected");
+                  g->cmd.ready && g->pubsub.ready ? "connected" : "disconnected", g->nconns,
+                  (unsigned long long)g->st.refused_conns, (unsigned long long)g->st.body_timeouts);
 }
 
 void gw_metrics(struct gw *g, struct cm_buf *b)
@@ -532,6 +574,13 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
                   (unsigned long long)(value))
     GW_METRIC("zsa_gateway_connections", "gauge", "WebSocket clients connected.", g->nclients);
     GW_METRIC("zsa_gateway_sessions", "gauge", "Sessions with clients here.", g->nsessions);
+    GW_METRIC("zsa_gateway_sockets", "gauge",
+              "Open connections of any kind (WebSocket, HTTP, requests still arriving).",
+              g->nconns);
+    GW_METRIC("zsa_gateway_connections_refused_total", "counter",
+              "Connections refused with 503 past --max-connections.", g->st.refused_conns);
+    GW_METRIC("zsa_gateway_request_timeouts_total", "counter",
+              "Requests closed with 408: the body did not arrive in time.", g->st.body_timeouts);
     GW_METRIC("zsa_gateway_connections_total", "counter", "WebSocket clients accepted.",
               g->st.connections_total);
     GW_METRIC("zsa_gateway_messages_sent_total", "counter", "WebSocket messages written.",
@@ -717,8 +766,10 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
         }
         h->expect = (size_t)n;
         h->has_body = n > 0;
-        if (n > 0)
-            return 0; /* the body follows: dispatch at its completion */
+        if (n > 0) {
+            body_wait_start(h); /* the body follows: dispatch at its completion */
+            return 0;
+        }
     } else if (h->post && lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
         g->st.rest_requests++;
         h->close_after = true;
@@ -739,12 +790,16 @@ int gw_http_body(struct gw *g, struct gw_http *h, const void *data, size_t len)
         return 0;
     }
     cm_buf_append(&h->body, data, len);
+    if (h->body_waiting)
+        body_wait_arm(h);
     return 0;
 }
 
 int gw_http_body_done(struct gw *g, struct gw_http *h)
 {
     (void)g;
+    if (h)
+        body_wait_stop(h);
     if (h && !h->ready && !h->waiting)
         dispatch(h);
     return 0;
@@ -800,6 +855,7 @@ void gw_http_closed(struct gw *g, struct gw_http **slot)
     *slot = NULL;
     if (!h)
         return;
+    body_wait_stop(h);
     if (h->waiting) { /* the Redis reply frees it */
         h->wsi = NULL;
         return;
@@ -807,4 +863,20 @@ void gw_http_closed(struct gw *g, struct gw_http **slot)
     cm_buf_deinit(&h->body);
     cm_buf_deinit(&h->resp);
     free(h);
+}
+
+void gw_http_tick(struct gw *g)
+{
+    uint64_t now = uv_now(g->loop);
+    for (struct gw_http *h = g->body_wait, *next; h; h = next) {
+        next = h->wait_next;
+        if (now < h->body_deadline)
+            continue;
+        g->st.body_timeouts++;
+        h->close_after = true;
+        char msg[96];
+        snprintf(msg, sizeof(msg), "the request body did not arrive within %d s",
+                 g->cfg->body_timeout_s);
+        respond_error(h, 408, "REQUEST_TIMEOUT", NULL, msg);
+    }
 }

@@ -216,6 +216,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             p->is_ws = false;
         }
         return 0;
+    case LWS_CALLBACK_WSI_DESTROY:
+        g->nconns--; /* every socket we adopted ends here once */
+        return 0;
     case LWS_CALLBACK_HTTP: return gw_http_request(g, wsi, &p->http, in);
     case LWS_CALLBACK_HTTP_BODY: return gw_http_body(g, p->http, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: return gw_http_body_done(g, p->http);
@@ -282,6 +285,25 @@ static int listen_socket(const char *host, int port, bool share, char *err, size
     return fd;
 }
 
+/* Connections of any kind (WebSocket, REST, half-sent requests) beyond --max-connections plus
+ * this many: an HTTP 503 written at once and closed, before lws or a buffer is involved. The
+ * slack lets REST, /readyz and /metrics answer while the WebSocket clients are at their limit
+ * (those get 503 TOO_MANY_CONNECTIONS from the upgrade). */
+#define GW_HTTP_CONN_SLACK 64
+
+static void refuse_raw(struct gw *g, int fd)
+{
+    static const char resp[] =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        "Connection: close\r\nContent-Length: 96\r\n\r\n"
+        "{\"error\":{\"code\":\"TOO_MANY_CONNECTIONS\",\"message\":\"too many connections; try "
+        "another gateway\"}}\n";
+    g->st.refused_conns++;
+    if (write(fd, resp, sizeof(resp) - 1) < 0) { /* a full socket buffer: nothing to do */
+    }
+    close(fd);
+}
+
 static void accept_cb(uv_poll_t *h, int status, int events);
 
 static void accept_resume(uv_timer_t *t)
@@ -307,10 +329,17 @@ static void accept_cb(uv_poll_t *h, int status, int events)
             }
             return;
         }
+        if (g->nconns >= g->cfg->max_connections + GW_HTTP_CONN_SLACK) {
+            refuse_raw(g, fd);
+            continue;
+        }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (!lws_adopt_socket_vhost(g->vh, fd))
+        if (!lws_adopt_socket_vhost(g->vh, fd)) {
             close(fd);
+            continue;
+        }
+        g->nconns++;
     }
 }
 
@@ -344,6 +373,7 @@ static void pending_check_cb(uv_check_t *h)
 static void heartbeat_cb(uv_timer_t *t)
 {
     gw_hub_heartbeat(t->data);
+    gw_http_tick(t->data);
 }
 
 static void close_all(struct gw *g)

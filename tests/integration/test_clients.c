@@ -227,3 +227,13 @@ Test(clients, a_flooding_client_is_slowed_and_memory_stays_bounded)
     snprintf(pid, sizeof(pid), "ZSA_GATEWAY_PID=%d", (int)GW.pid);
     node_env("flood.mjs", 60000, pid, NULL);
 }
+
+Test(clients, every_connection_counts_and_slow_bodies_get_408)
+{
+    /* a gateway of its own with a small limit and a short body deadline */
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    start_gateway(&GW, PORT, "--max-connections=4", "--body-timeout-s=3", NULL);
+    node_env("slow_connections.mjs", 60000, "ZSA_MAX_CONNECTIONS=4", "ZSA_BODY_TIMEOUT_S=3", NULL);
+}

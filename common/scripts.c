@@ -32,21 +32,26 @@
  * active list's entry is then replaced by the normalized job, so that whoever recovers it later
  * (the scheduler) finds the id the worker gave it.
  * KEYS per job: job hash, algo hash, stream, channel, active list.
- * Reply: per job {state, attempt, seq, algo_seconds} with state "run", or "cancelled" when the
- * job was cancelled while queued (nothing is announced then); seq is the job's last event
- * sequence number. Idempotent per token, so a reply lost in a reconnect can be re-sent. */
+ * Reply: per job {state, attempt, seq, algo_seconds} with state "run", "cancelled" when the
+ * job was cancelled while queued (nothing is announced then), or "duplicate" when another job
+ * with this id is running or has ended (its hash says so and the claim is not ours: an entry
+ * pushed with an id in use); a duplicate changes nothing, the worker drops it (DROP_DUPLICATE).
+ * seq is the job's last event sequence number. Idempotent per token, so a reply lost in a
+ * reconnect can be re-sent. */
 static const char take_lua[] = PUB_LUA
     "local out, k, a, algos, ttl = {}, 0, 4, {}, {}\n"
     "while a <= #ARGV do\n"
     "  local h, algo = KEYS[k + 1], KEYS[k + 2]\n"
     "  local token, now = ARGV[a], ARGV[a + 2]\n"
     "  local v = redis.call('HMGET', h, 'take', 'take_state', 'attempt', 'seq', 'attempts',\n"
-    "                       'cancel', 'queued_at')\n"
+    "                       'cancel', 'queued_at', 'status')\n"
     "  local secs = algos[algo]\n"
     "  if not secs then secs = redis.call('HGET', algo, 'seconds') or ''; algos[algo] = secs end\n"
     "  local seq = tonumber(v[4] or '0')\n"
     "  if v[1] == token then\n"
     "    out[#out + 1] = {v[2], tonumber(v[3]), seq, secs}\n"
+    "  elseif v[8] and v[8] ~= 'queued' then\n"
+    "    out[#out + 1] = {'duplicate', tonumber(v[5] or '0'), seq, secs}\n"
     "  else\n"
     "    local attempt = tonumber(v[5] or '0') + 1\n"
     "    local state = v[6] == '1' and 'cancelled' or 'run'\n"
@@ -78,9 +83,9 @@ static const char take_lua[] = PUB_LUA
  * attempt must be the job's current attempt (a worker whose job was taken away is fenced off).
  * ARGV: stream MAXLEN, stream TTL s, result TTL s, then per event: kind ("p" plain, "f" full,
  * "q" progress), attempt ("" for no fencing), seq ("" for none), event (MessagePack); for "f"
- * also the raw job to remove from the active list, the result, the dead-letter entry ("" for none
- * of each); for "q" (which always has a seq) the job's progress, current step and ETA (the hash
- * fields of the same names);
+ * also the raw job to remove from the active list prefixed with "=" (so that an empty payload,
+ * "=", is removed too), the result, the dead-letter entry ("" for none of each); for "q" (which
+ * always has a seq) the job's progress, current step and ETA (the hash fields of the same names);
  * otherwise n and n job-hash field/value strings.
  * KEYS per event: job hash, stream, channel; for "f" also active list, result key, dead list.
  * A full event also refreshes the stream's TTL (plain ones are the progress of a job whose start
@@ -113,7 +118,7 @@ static const char emit_lua[] = PUB_LUA
     "    if seq ~= '' then c[2] = tonumber(seq) end\n"
     "    if full then\n"
     "      redis.call('EXPIRE', KEYS[k + 2], ARGV[2])\n"
-    "      if lrem ~= '' then redis.call('LREM', KEYS[k + 4], 1, lrem) end\n"
+    "      if lrem ~= '' then redis.call('LREM', KEYS[k + 4], 1, string.sub(lrem, 2)) end\n"
     "      if result ~= '' then redis.call('SET', KEYS[k + 5], result, 'EX', ARGV[3]) end\n"
     "      if dead ~= '' then redis.call('LPUSH', KEYS[k + 6], dead) end\n"
     "    end\n"
@@ -353,6 +358,14 @@ static const char dead_purge_lua[] = DEAD_FIND_LUA "if ARGV[1] == '' then\n"
                                                    "if not e then return 0 end\n"
                                                    "return redis.call('LREM', KEYS[1], 1, e)\n";
 
+/* DROP_DUPLICATE: a taken entry whose id belongs to another job (TAKE said "duplicate"): out of
+ * the worker's active list and into the dead letters, the other job untouched. KEYS: active
+ * list, dead list. ARGV: the raw entry, the dead-letter entry. Reply: 1 if it was held. */
+static const char drop_duplicate_lua[] =
+    "if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end\n"
+    "redis.call('LPUSH', KEYS[2], ARGV[2])\n"
+    "return 1\n";
+
 static struct cm_script scripts[] = {
     [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
     [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
@@ -367,6 +380,7 @@ static struct cm_script scripts[] = {
     [CM_SCRIPT_EXPIRE_ENDED] = {"expire_ended", expire_ended_lua, ""},
     [CM_SCRIPT_DEAD_REQUEUE] = {"dead_requeue", dead_requeue_lua, ""},
     [CM_SCRIPT_DEAD_PURGE] = {"dead_purge", dead_purge_lua, ""},
+    [CM_SCRIPT_DROP_DUPLICATE] = {"drop_duplicate", drop_duplicate_lua, ""},
 };
 
 void cm_sha1_hex(const void *data, size_t len, char out[41])

@@ -21,7 +21,8 @@
     X(TIMEOUT, "timeout")                                                                          \
     X(EXPIRE_ENDED, "expire_ended")                                                                \
     X(DEAD_REQUEUE, "dead_requeue")                                                                \
-    X(DEAD_PURGE, "dead_purge")
+    X(DEAD_PURGE, "dead_purge")                                                                    \
+    X(DROP_DUPLICATE, "drop_duplicate")
 
 enum cm_script_id {
 #define CM__SCRIPT_ENUM(e, name) CM_SCRIPT_##e,

@@ -129,8 +129,15 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
                             o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "", mp.data};
     size_t arglen[48];
     int nargs = 4;
+    char *lrem = NULL; /* "=" + the raw entry: "" would mean "none", and "" is a payload too */
+    if (full && o->lrem_raw) {
+        lrem = cm_xmalloc(o->lrem_len + 2);
+        lrem[0] = '=';
+        memcpy(lrem + 1, o->lrem_raw, o->lrem_len);
+        lrem[o->lrem_len + 1] = '\0';
+    }
     if (full) {
-        args[nargs++] = o->lrem_raw ? o->lrem_raw : "";
+        args[nargs++] = lrem ? lrem : "";
         args[nargs++] = o->result ? o->result : "";
         args[nargs++] = o->dead ? o->dead : "";
     }
@@ -144,10 +151,11 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     }
     for (int i = 0; i < nargs; i++)
         arglen[i] = i == 3 ? mp.len : strlen(args[i]);
-    if (full && o->lrem_raw)
-        arglen[4] = o->lrem_len;
+    if (lrem)
+        arglen[4] = o->lrem_len + 1;
     struct wk_op *op =
         wk_op_new_script(cm_script(CM_SCRIPT_EMIT)->sha1, full ? 6 : 3, keys, nargs, args, arglen);
+    free(lrem);
     op->droppable = o->droppable;
     if (o->serial) {
         op->done = emit_done;
@@ -162,31 +170,40 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     cm_buf_deinit(&mp);
 }
 
+/* A dead-letter entry for a payload that never ran: the raw bytes (base64 when not UTF-8), the
+ * id, the code and the reason. */
+static void dead_entry(const struct wk_worker *w, struct cm_buf *dead, const char *raw,
+                       size_t rawlen, const char *job_id, const char *code, const char *reason)
+{
+    char ts[CM_RFC3339_LEN];
+    cm_buf_puts(dead, "{");
+    if (cm_utf8_valid(raw, rawlen, NULL)) {
+        cm_buf_puts(dead, "\"raw\":");
+        cm_buf_append_json_str(dead, raw, rawlen);
+    } else { /* keep every byte: base64 */
+        char *b64 = cm_xmalloc(4 * ((rawlen + 2) / 3) + 1);
+        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, (int)rawlen);
+        cm_buf_printf(dead, "\"raw_base64\":\"%s\"", b64);
+        free(b64);
+    }
+    cm_buf_puts(dead, ",\"job_id\":");
+    cm_buf_append_json_str(dead, job_id, strlen(job_id));
+    cm_buf_printf(dead, ",\"error_code\":\"%s\",\"error\":", code);
+    cm_buf_append_json_str(dead, reason, strlen(reason));
+    cm_buf_puts(dead, ",\"worker\":");
+    cm_buf_append_json_str(dead, w->id, strlen(w->id));
+    cm_buf_printf(dead, ",\"failed_at\":\"%s\"}", cm_time_rfc3339(cm_time_now_ms(), ts));
+}
+
 /* Ends a job that never ran: processing_failed, the raw payload to the dead-letter list, the
  * active entry removed, in one step. */
 static void fail_invalid(struct wk_worker *w, const char *raw, size_t rawlen, const char *job_id,
                          const char *session, const char *image_id, const char *code,
                          const char *reason)
 {
-    char now[24], ts[CM_RFC3339_LEN];
+    char now[24];
     struct cm_buf dead = CM_BUF_INIT;
-    cm_buf_puts(&dead, "{");
-    if (cm_utf8_valid(raw, rawlen, NULL)) {
-        cm_buf_puts(&dead, "\"raw\":");
-        cm_buf_append_json_str(&dead, raw, rawlen);
-    } else { /* keep every byte: base64 */
-        char *b64 = cm_xmalloc(4 * ((rawlen + 2) / 3) + 1);
-        EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)raw, (int)rawlen);
-        cm_buf_printf(&dead, "\"raw_base64\":\"%s\"", b64);
-        free(b64);
-    }
-    cm_buf_puts(&dead, ",\"job_id\":");
-    cm_buf_append_json_str(&dead, job_id, strlen(job_id));
-    cm_buf_printf(&dead, ",\"error_code\":\"%s\",\"error\":", code);
-    cm_buf_append_json_str(&dead, reason, strlen(reason));
-    cm_buf_puts(&dead, ",\"worker\":");
-    cm_buf_append_json_str(&dead, w->id, strlen(w->id));
-    cm_buf_printf(&dead, ",\"failed_at\":\"%s\"}", cm_time_rfc3339(cm_time_now_ms(), ts));
+    dead_entry(w, &dead, raw, rawlen, job_id, code, reason);
 
     struct pr_msg ev;
     pr_msg_init(&ev, PR_PROCESSING_FAILED);
@@ -290,6 +307,29 @@ static void requeue_raw(struct wk_worker *w, const char *raw, size_t rawlen, con
     w->jobs_requeued++;
 }
 
+/* A taken entry whose job_id another job holds (running or ended): dead-lettered with
+ * DUPLICATE_JOB, no event (the job's clients follow the other one), the other job untouched. */
+static void drop_duplicate(struct wk_worker *w, struct wk_job *job)
+{
+    struct cm_buf dead = CM_BUF_INIT;
+    const char *reason = "another job with this job_id is running or has ended; this entry was "
+                         "not run (submit it with a new job_id, or retry the other job)";
+    dead_entry(w, &dead, job->raw, job->raw_len, job->job_id, "DUPLICATE_JOB", reason);
+    const char *argv[] = {
+        "EVALSHA", cm_script(CM_SCRIPT_DROP_DUPLICATE)->sha1, "2", w->k_active, w->k_dead, job->raw,
+        dead.data};
+    size_t argvlen[7];
+    for (int i = 0; i < 7; i++)
+        argvlen[i] = i == 5 ? job->raw_len : strlen(argv[i]);
+    wk_outbox_push(&w->outbox, wk_op_new(7, argv, argvlen));
+    cm_buf_deinit(&dead);
+    w->jobs_invalid++;
+    cm_log(CM_LOG_WARN,
+           "job %s: a second entry with this id was taken; dead-lettered "
+           "(DUPLICATE_JOB), the job itself is untouched",
+           job->job_id);
+}
+
 static void start_job(struct wk_worker *w, struct wk_job *job)
 {
     struct wk_slot *s = free_slot(w);
@@ -327,7 +367,8 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     }
     job->attempt = (int)r->element[1]->integer;
     job->seq = r->element[2]->integer;
-    if (job->renamed) { /* the active list now holds the normalized job (see TAKE) */
+    if (job->renamed && strcmp(r->element[0]->str, "duplicate") !=
+                            0) { /* the active list now holds the normalized job (see TAKE) */
         free(job->raw);
         job->raw = cm_xstrdup(job->json);
         job->raw_len = strlen(job->json);
@@ -335,7 +376,10 @@ static void take_done(struct wk_op *op, redisReply *r, void *arg)
     }
     if (r->element[3]->type == REDIS_REPLY_STRING && atof(r->element[3]->str) > 0)
         algo_estimate_set(w, job->algo, atof(r->element[3]->str)); /* for the next job */
-    if (strcmp(r->element[0]->str, "cancelled") == 0) {
+    if (strcmp(r->element[0]->str, "duplicate") == 0) {
+        drop_duplicate(w, job);
+        job_free(job);
+    } else if (strcmp(r->element[0]->str, "cancelled") == 0) {
         char now[24];
         struct pr_msg ev;
         pr_msg_init(&ev, PR_PROCESSING_FAILED);

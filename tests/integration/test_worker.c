@@ -740,3 +740,72 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     snprintf(csv, sizeof(csv), "rm -rf '%s'", dir);
     cr_expect_eq(system(csv), 0);
 }
+
+/* An empty payload, ids "." and ".." (they would name files one level above the results dir),
+ * and a second entry with the id of a running job: each is dead-lettered once, leaves nothing in
+ * the active list (no phantom active job, no new dead letter after a restart), writes nothing
+ * outside the results dir, and the running job is untouched. */
+Test(worker, empty_payloads_dot_ids_and_duplicate_ids_are_dead_lettered_cleanly)
+{
+    char dir[] = "/tmp/zsa-dots-XXXXXX", flag[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(flag, sizeof(flag), "--results-dir=%s/results", dir);
+    start_worker(&W, "w1", flag, "--slots=2", NULL);
+    lpush("{\"job_id\":\"run1\",\"image_id\":\"i\",\"algorithm\":\"simulate\",\"session_id\":"
+          "\"dup\",\"parameters\":{\"duration_seconds\":2,\"steps\":10}}");
+    cr_assert(wait_field("run1", "status", "running", 10000));
+    freeReplyObject(th_cmd(C, "LPUSH zsa:jobs %b", "", (size_t)0));
+    lpush("{\"job_id\":\"..\",\"image_id\":\"i\",\"algorithm\":\"max_projection\"}");
+    lpush("{\"job_id\":\".\",\"image_id\":\"i\",\"algorithm\":\"simulate\"}");
+    /* the same id again, other parameters: must not replace the running job */
+    lpush("{\"job_id\":\"run1\",\"image_id\":\"other\",\"algorithm\":\"simulate\",\"session_id\":"
+          "\"dup\",\"parameters\":{\"duration_seconds\":0.1}}");
+    cr_assert(wait_field("run1", "status", "complete", 15000));
+    char buf[256];
+    cr_assert_str_eq(job_field("run1", "attempts", buf, sizeof(buf)), "1");
+    cr_assert_str_eq(job_field("run1", "image_id", buf, sizeof(buf)), "i");
+    /* one start and one outcome for run1, from the first entry */
+    read_events("zsa:events:dup", &EV);
+    int started = 0, complete = 0;
+    for (int i = 0; i < EV.n; i++) {
+        started += EV.m[i].type == PR_PROCESSING_STARTED;
+        complete += EV.m[i].type == PR_PROCESSING_COMPLETE;
+        cr_assert_neq(EV.m[i].type, PR_PROCESSING_FAILED, "the running job got a failure");
+    }
+    free_events(&EV);
+    cr_assert_eq(started, 1);
+    cr_assert_eq(complete, 1);
+    int64_t deadline = cm_time_mono_ms() + 10000;
+    while (llen("zsa:dead") < 4 && cm_time_mono_ms() < deadline) {
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    redisReply *r = th_cmd(C, "LRANGE zsa:dead 0 -1");
+    cr_assert_eq(r->elements, 4, "dead letters: %zu", r->elements);
+    int dup = 0, invalid = 0;
+    for (size_t i = 0; i < r->elements; i++) {
+        dup += strstr(r->element[i]->str, "DUPLICATE_JOB") != NULL;
+        invalid += strstr(r->element[i]->str, "INVALID_JOB") != NULL;
+    }
+    freeReplyObject(r);
+    cr_assert_eq(dup, 1);
+    cr_assert_eq(invalid, 3);
+    cr_assert_eq(llen("zsa:active:w1"), 0, "an entry stayed in the active list");
+    /* nothing was written next to the results dir (".." would have named it) */
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s' | grep -v '^results$')\"", dir);
+    cr_assert_eq(system(cmd), 0, "files appeared in %s", dir);
+    /* a restart finds nothing to redo: no new dead letter */
+    th_proc_signal(&W, SIGTERM);
+    cr_assert(th_proc_wait(&W, 10000));
+    th_proc_stop(&W);
+    start_worker(&W, "w1", flag, NULL);
+    lpush("{\"job_id\":\"after\",\"image_id\":\"i\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0.05}}");
+    cr_assert(wait_field("after", "status", "complete", 10000));
+    cr_assert_eq(llen("zsa:dead"), 4, "the restart dead-lettered something again");
+    th_proc_signal(&W, SIGTERM);
+    th_proc_wait(&W, 10000);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}

@@ -82,7 +82,7 @@ struct sc {
     struct cm_rconn_loop loop_ops;
     struct cm_rconn cmd;
     struct cm_http http;
-    struct event *tick_ev, *sig_term, *sig_int;
+    struct event *tick_ev, *status_ev, *sig_term, *sig_int;
     char *k_leader, *k_jobs, *k_workers, *k_dead, *k_bcast, *k_cancel, *k_nojob;
     char lease_ms[16], max_attempts[16], status_maxlen[16], stream_maxlen[16], stream_ttl[16],
         ended_ttl[16];
@@ -90,7 +90,7 @@ struct sc {
     bool lease_pending;
     bool stopping;
     int64_t leader_until; /* monotonic ms: the lease is ours until then, at least */
-    int64_t next_status;  /* monotonic ms */
+    bool status_due;      /* system_status goes out with the next survey */
     struct sc_survey *survey;
     uint64_t gen;
     struct sc_track *track[SC_TRACK_BUCKETS];
@@ -693,10 +693,9 @@ static void housekeeping(struct sc_survey *sv)
 static void act(struct sc_survey *sv)
 {
     struct sc *s = sv->s;
-    int64_t now = cm_time_mono_ms();
-    if (now >= s->next_status) {
+    if (s->status_due) {
         emit_status(sv);
-        s->next_status = now + s->cfg->status_interval_ms;
+        s->status_due = false;
     }
     for (size_t i = 0; i < sv->nworkers; i++) {
         struct sc_worker *wk = &sv->workers[i];
@@ -819,7 +818,7 @@ static void lease_cb(redisAsyncContext *ac, void *reply, void *priv)
         if (!s->leader) {
             s->leader = true;
             s->lease_gained++;
-            s->next_status = 0; /* a new leader says so at once */
+            s->status_due = true; /* a new leader says so at once */
             track_sweep(s, true);
             cm_log(CM_LOG_INFO, "leader: this scheduler (%s) holds the lease", s->id);
         }
@@ -848,6 +847,19 @@ static void lease_send(struct sc *s, bool release)
         s->lease_pending = true;
     else
         free(lc);
+}
+
+/* Every --status-interval-ms on the dot (a persistent libevent timer keeps its cadence): a
+ * survey that ends with system_status. It was sent by the 1 s checks when "now + interval" had
+ * passed, so 5 s became 5-6 s. */
+static void status_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct sc *s = arg;
+    if (!s->leader || s->stopping)
+        return;
+    s->status_due = true;
+    survey_start(s); /* one in flight already: it sends the status when it ends */
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -949,6 +961,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     s->leader = false;
     cm_rconn_close(&s->cmd); /* after the pending replies */
     event_del(s->tick_ev);
+    event_del(s->status_ev);
     event_del(s->sig_term);
     event_del(s->sig_int);
     cm_http_stop(&s->http);
@@ -990,6 +1003,9 @@ int sc_run(struct sc_config *cfg)
     s->tick_ev = event_new(s->base, -1, EV_PERSIST, tick_cb, s);
     struct timeval tv = {cfg->check_interval_ms / 1000, (cfg->check_interval_ms % 1000) * 1000};
     evtimer_add(s->tick_ev, &tv);
+    s->status_ev = event_new(s->base, -1, EV_PERSIST, status_cb, s);
+    struct timeval stv = {cfg->status_interval_ms / 1000, (cfg->status_interval_ms % 1000) * 1000};
+    evtimer_add(s->status_ev, &stv);
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
     event_add(s->sig_term, NULL);
@@ -1012,6 +1028,8 @@ out:
     cm_http_stop(&s->http);
     if (s->tick_ev)
         event_free(s->tick_ev);
+    if (s->status_ev)
+        event_free(s->status_ev);
     if (s->sig_term)
         event_free(s->sig_term);
     if (s->sig_int)

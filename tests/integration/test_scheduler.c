@@ -220,6 +220,32 @@ static void lpush_sim(const char *job_id, const char *session, double seconds, i
 /* ---- system_status ----------------------------------------------------------------------------
  */
 
+/* The cadence is the configured interval (here 1 s, with the checks also every 1 s), not "the
+ * first check after interval": that made 5 s into 5-6 s, and 1 s into 2 s. */
+Test(scheduler, system_status_keeps_its_interval)
+{
+    start_scheduler(&S[0], "s1", "--status-interval-ms=1000", "--check-interval-ms=1000", NULL);
+    int64_t ids[8];
+    int n = 0;
+    for (int64_t end = cm_time_mono_ms() + 15000; n < 8 && cm_time_mono_ms() < end; sleep_ms(100)) {
+        redisReply *r = th_cmd(C, "XRANGE zsa:bcast - +");
+        n = 0;
+        for (size_t i = 0; i < r->elements && n < 8; i++)
+            ids[n++] = atoll(r->element[i]->element[0]->str);
+        freeReplyObject(r);
+    }
+    cr_assert_eq(n, 8, "only %d system_status in 15 s", n);
+    /* the first comes at once (a new leader), then one per interval */
+    int64_t sum = 0;
+    for (int i = 2; i < n; i++) {
+        int64_t d = ids[i] - ids[i - 1];
+        sum += d;
+        cr_expect(d >= 800 && d <= 1300, "interval %d: %lld ms", i, (long long)d);
+    }
+    double mean = (double)sum / (n - 2);
+    cr_assert(mean >= 950 && mean <= 1080, "mean interval %.0f ms, configured 1000", mean);
+}
+
 Test(scheduler, system_status_reports_what_redis_holds)
 {
     /* two live GPU workers holding 2 and 1 running jobs, one lost worker with nothing held,

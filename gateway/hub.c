@@ -594,6 +594,11 @@ static void send_replay_complete(struct gw *g, struct gw_client *c, long long co
     pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
     m.u.replay_complete.count = count;
     m.u.replay_complete.truncated = truncated;
+    /* say what was replayed: a client that also follows broadcasts (jobs without a session)
+     * must not read count 0 as "nothing was missed" there */
+    struct pr_strs *st = &m.u.replay_complete.streams;
+    st->v = cm_xcalloc(1, sizeof(char *));
+    st->v[st->n++] = cm_xstrdup("session");
     send_msg(g, c, &m);
     pr_msg_deinit(&m);
 }

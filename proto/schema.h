@@ -112,7 +112,10 @@
 #define PR_FIELDS_replay_complete(F)                                                               \
     F(replay_complete, count, INT, REQ, 0, 1e9, "events replayed")                                 \
     F(replay_complete, truncated, BOOL, REQ, 0, 0,                                                 \
-      "true when events were missed for good: re-sync from REST")
+      "true when events were missed for good: re-sync from REST")                                  \
+    F(replay_complete, streams, STRS, REQ, 4, 32,                                                  \
+      "the streams replayed: [\"session\"]; broadcast events (system_status, jobs without a "      \
+      "session) are never replayed: re-read such jobs over REST")
 
 #define PR_FIELDS_error(F)                                                                         \
     F(error, code, CODE, REQ, 0, 0, "INVALID_MESSAGE, UNKNOWN_JOB, RATE_LIMITED, ...")             \

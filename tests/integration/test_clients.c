@@ -172,20 +172,39 @@ Test(clients, generated_ids_never_collide_across_containers_or_restarts)
     th_proc_stop(&b);
 }
 
-Test(clients, a_hung_redis_gets_deadlines_and_clients_are_told)
+static void start_worker(struct th_proc *wk)
 {
-    static char url[340], pid[32];
+    static char url[340];
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
     const char *wargv[] = {url, "--metrics-listen=", "--poll-ms=200", "--slots=2", NULL};
+    cr_assert_eq(th_proc_start(wk, "zsa-worker", wargv, NULL), 0);
+}
+
+static void stop_worker(struct th_proc *wk)
+{
+    th_proc_signal(wk, SIGTERM);
+    th_proc_wait(wk, 10000);
+    static char log[65536];
+    cr_expect(th_proc_log_clean(wk, "worker", log, sizeof(log)), "%s", log);
+    th_proc_stop(wk);
+}
+
+Test(clients, a_hung_redis_gets_deadlines_and_clients_are_told)
+{
     struct th_proc wk = {0};
-    cr_assert_eq(th_proc_start(&wk, "zsa-worker", wargv, NULL), 0);
+    start_worker(&wk);
+    char pid[32];
     snprintf(pid, sizeof(pid), "ZSA_REDIS_PID=%d", (int)R.pid);
     node_env("hung_redis.mjs", 90000, pid, "ZSA_REDIS_TIMEOUT_MS=2000", NULL);
-    th_proc_signal(&wk, SIGTERM);
-    th_proc_wait(&wk, 10000);
-    static char log[65536];
-    cr_expect(th_proc_log_clean(&wk, "worker", log, sizeof(log)), "%s", log);
-    th_proc_stop(&wk);
+    stop_worker(&wk);
+}
+
+Test(clients, replay_complete_names_the_streams_it_replayed)
+{
+    struct th_proc wk = {0};
+    start_worker(&wk);
+    node("replay.mjs", 60000);
+    stop_worker(&wk);
 }
 
 Test(clients, large_responses_arrive_whole_and_lists_are_paged)

@@ -218,6 +218,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         g->nconns--; /* every socket we adopted ends here once */
+        if (p) /* lws skips CLOSED_HTTP for a keep-alive connection closed at shutdown */
+            gw_http_closed(g, &p->http);
         return 0;
     case LWS_CALLBACK_HTTP: return gw_http_request(g, wsi, &p->http, in);
     case LWS_CALLBACK_HTTP_BODY: return gw_http_body(g, p->http, in, len);

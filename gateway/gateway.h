@@ -88,6 +88,10 @@ struct gw_client {
     int reqs_inflight;    /* its cancels waiting for Redis */
     struct gw_creq *reqs; /* those requests (cleared when it leaves) */
     bool paused;          /* lws_rx_flow_control(0): on g->paused */
+    bool close_sent;      /* doomed and its close frame written: waits for the client's close */
+    uint64_t last_rx;     /* uv_now of its last message or pong */
+    uint64_t last_ping;   /* uv_now of the hub's last ping to it */
+    bool ping_due;        /* a ping goes out at the next writeable callback */
     struct gw_client *paused_next, *paused_prev;
 };
 
@@ -116,7 +120,7 @@ struct gw_session {
 struct gw_stats {
     uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow, replays,
         replayed_events, redis_reconnects, rest_requests, rest_errors, events_in, refused_conns,
-        body_timeouts;
+        body_timeouts, bad_requests, heads_too_large;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;
@@ -136,6 +140,8 @@ struct gw {
     int nclients;
     int nconns;                /* every socket adopted: WebSocket, HTTP, half-sent requests */
     struct gw_http *body_wait; /* requests whose body is still coming */
+    struct gw_pre *pre;        /* connections whose first request head is still coming */
+    uint64_t idle_tick;        /* heartbeat ticks, for the once-a-second idle check */
     struct gw_stats st;
     uv_timer_t heartbeat;
     uv_check_t pending_check; /* lws connections needing forced service (see server.c) */
@@ -177,7 +183,8 @@ void gw_send_to_session(struct gw *g, struct gw_session *s, struct gw_frame *jso
                         struct gw_frame *mp);
 void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, uint64_t job_hash);
 /* Closes a client with a WebSocket close code and reason (a static string): drops what is queued
- * for it, writes the close frame at its next writeable callback and gives it 5 s to get there. */
+ * for it, writes the close frame at its next writeable callback and gives it 60 s to read up to
+ * it and answer, then drops the connection. */
 void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why);
 void gw_hub_pubsub_ready(struct cm_rconn *rc);
 void gw_hub_pubsub_lost(struct cm_rconn *rc);
@@ -219,6 +226,20 @@ void gw_http_tick(struct gw *g);
 void gw_metrics(struct gw *g, struct cm_buf *out);
 void gw_observe_latency(struct gw *g, double seconds);
 void gw_stats_json(struct gw *g, struct cm_buf *out);
+
+/* front.c: the first request head of each connection, before lws */
+#define GW_HEAD_MAX 16384 /* request line and headers */
+struct gw_pre;
+/* Takes an accepted socket: reads its first request head, answers a bad one, hands a good one
+ * to lws. */
+void gw_front_accept(struct gw *g, int fd);
+/* Answers an accepted socket 503 TOO_MANY_CONNECTIONS (reading and dropping what it sent, so the
+ * answer is not lost to a reset) and closes it. */
+void gw_front_refuse(struct gw *g, int fd);
+/* The 10 Hz tick: heads that did not arrive in time get 408. */
+void gw_front_tick(struct gw *g);
+/* Shutdown: drops the connections still sending their head. */
+void gw_front_close_all(struct gw *g);
 
 /* server.c */
 /* The URL query argument name (without "="), URL-decoded, into out: its length; -1 when absent,

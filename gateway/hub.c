@@ -178,6 +178,8 @@ static void append(struct gw_qent **head, struct gw_qent **tail, struct gw_frame
     *tail = q;
 }
 
+#define GW_CLOSE_WAIT_S 60 /* a closing client's time to read up to its close frame */
+
 void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why)
 {
     (void)g;
@@ -190,8 +192,10 @@ void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why
     queue_free(&c->held_head, &c->held_tail);
     c->queued = c->held = 0;
     lws_callback_on_writable(c->wsi);
-    /* a peer that reads nothing never becomes writeable for the close frame */
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    /* the close frame goes out once what the kernel and lws already hold has drained, which for
+     * a slow reader takes a while (killed after 5 s it never saw its 1013); one that reads
+     * nothing is dropped after this */
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, GW_CLOSE_WAIT_S);
 }
 
 static void doom(struct gw *g, struct gw_client *c)
@@ -254,8 +258,27 @@ void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, ui
 int gw_client_writeable(struct gw *g, struct gw_client *c)
 {
     if (c->doomed) {
+        if (c->close_sent)
+            return 0;
+        /* the close frame goes out, and the connection stays until the client answers it (or
+         * gw_client_fail's 5 s run out): closing now would reset it while the client's unread
+         * messages sit in our socket, and a reset discards the close frame too */
         gw_close_frame(c->wsi, c->close_code, c->close_why);
-        return -1;
+        c->close_sent = true;
+        unpause(g, c);
+        lws_rx_flow_control(c->wsi, 1);
+        return 0;
+    }
+    if (c->ping_due) { /* a control frame of its own callback */
+        static const char payload[] = "zsa";
+        unsigned char buf[LWS_PRE + sizeof(payload)];
+        memcpy(buf + LWS_PRE, payload, sizeof(payload) - 1);
+        c->ping_due = false;
+        if (lws_write(c->wsi, buf + LWS_PRE, sizeof(payload) - 1, LWS_WRITE_PING) < 0)
+            return -1;
+        if (c->head)
+            lws_callback_on_writable(c->wsi);
+        return 0;
     }
     /* lws calls us only once permessage-deflate has drained the previous message, which until
      * then read from our frame: it may go now */
@@ -915,7 +938,7 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
     g->all = c;
     g->st.connections_total++;
     c->tokens = g->cfg->client_msg_burst;
-    c->tokens_ms = uv_now(g->loop);
+    c->tokens_ms = c->last_rx = uv_now(g->loop);
     if (last_event_id && *last_event_id) {
         c->want_replay = gw_sid_parse(last_event_id, strlen(last_event_id), &c->from);
     }
@@ -1089,6 +1112,10 @@ static void cancel_reply(struct gw *g, redisReply *r, void *priv)
 
 void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary)
 {
+    if (!binary && !cm_utf8_valid(data, len, NULL)) { /* RFC 6455 8.1 */
+        gw_client_fail(g, c, 1007, "invalid UTF-8 in a text message");
+        return;
+    }
     refill(g, c);
     c->tokens -= 1; /* below 0 for what lws had read before the pause took hold */
     client_msg(g, c, data, len, binary);
@@ -1140,9 +1167,31 @@ static void client_msg(struct gw *g, struct gw_client *c, const char *data, size
     pr_msg_deinit(&m);
 }
 
+/* Once a second: a client silent for a third of --idle-timeout-s gets a ping (with a payload:
+ * lws 4.1 tells the application about pongs to those, never about pongs to its own empty
+ * validity pings); one silent past it gets a close frame 1001 saying so, where lws would drop it
+ * without a word. */
+static void close_idle(struct gw *g)
+{
+    uint64_t now = uv_now(g->loop), limit = (uint64_t)g->cfg->idle_timeout_s * 1000;
+    for (struct gw_client *c = g->all; c; c = c->all_next) {
+        if (c->doomed)
+            continue;
+        if (now - c->last_rx > limit) {
+            gw_client_fail(g, c, 1001, "idle timeout: no message or pong; reconnect");
+        } else if (now - c->last_rx > limit / 3 && now - c->last_ping > limit / 3) {
+            c->ping_due = true;
+            c->last_ping = now;
+            lws_callback_on_writable(c->wsi);
+        }
+    }
+}
+
 void gw_hub_heartbeat(struct gw *g)
 {
     rx_resume_ready(g);
+    if (++g->idle_tick % GW_HB_TICKS_PER_S == 0)
+        close_idle(g);
     /* GW_HB_TICKS_PER_S ticks a second, each for the next 1/(ticks per period) of all clients
      * (a ring with a cursor): every client gets about one heartbeat per period, and a process
      * with many clients never stalls for one big broadcast (10,000 at once held the loop for

@@ -579,6 +579,10 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
               g->nconns);
     GW_METRIC("zsa_gateway_connections_refused_total", "counter",
               "Connections refused with 503 past --max-connections.", g->st.refused_conns);
+    GW_METRIC("zsa_gateway_bad_requests_total", "counter",
+              "Requests refused before routing (400, 408, 431, 501).", g->st.bad_requests);
+    GW_METRIC("zsa_gateway_oversized_heads_total", "counter",
+              "Requests whose line and headers were over 16 KB (431).", g->st.heads_too_large);
     GW_METRIC("zsa_gateway_request_timeouts_total", "counter",
               "Requests closed with 408: the body did not arrive in time.", g->st.body_timeouts);
     GW_METRIC("zsa_gateway_connections_total", "counter", "WebSocket clients accepted.",
@@ -758,7 +762,18 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
     if (h->post && lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (*end || n > (unsigned long long)g->cfg->max_body_kb * 1024) {
+        if (*end || cl[0] < '0' || cl[0] > '9' ||
+            lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+            /* a kept-alive connection's later request (front.c checks the first one) */
+            g->st.rest_requests++;
+            g->st.bad_requests++;
+            h->close_after = true;
+            respond_error(h, 400, "BAD_REQUEST", NULL,
+                          "Content-Length must be one non-negative whole number, without "
+                          "Transfer-Encoding");
+            return 0;
+        }
+        if (n > (unsigned long long)g->cfg->max_body_kb * 1024) {
             g->st.rest_requests++;
             h->close_after = true;
             respond_error(h, 413, "BODY_TOO_LARGE", NULL, "the request body is too large");

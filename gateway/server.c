@@ -180,9 +180,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         gw_client_open(g, &p->c, sess, last);
         return 0;
     }
+    case LWS_CALLBACK_RECEIVE_PONG: /* to the hub's pings (lws keeps its own to itself) */
+        if (p && p->is_ws)
+            p->c.last_rx = uv_now(g->loop);
+        return 0;
     case LWS_CALLBACK_RECEIVE:
         if (!p || !p->is_ws)
             return 0;
+        p->c.last_rx = uv_now(g->loop);
         if (p->c.doomed) /* closing: the rest of what the client sends is ignored */
             return 0;
         if (p->rx.len + len > GW_RX_MAX) {
@@ -218,13 +223,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return 0;
     case LWS_CALLBACK_WSI_DESTROY:
         g->nconns--; /* every socket we adopted ends here once */
-        if (p) /* lws skips CLOSED_HTTP for a keep-alive connection closed at shutdown */
+        if (p)       /* lws skips CLOSED_HTTP for a keep-alive connection closed at shutdown */
             gw_http_closed(g, &p->http);
         return 0;
     case LWS_CALLBACK_HTTP: return gw_http_request(g, wsi, &p->http, in);
     case LWS_CALLBACK_HTTP_BODY: return gw_http_body(g, p->http, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: return gw_http_body_done(g, p->http);
     case LWS_CALLBACK_HTTP_WRITEABLE: return gw_http_writeable(g, p->http);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* a kept-alive connection's transaction is over: lws frees our per-connection data
+         * before the next request, so the request's state goes now (it leaked one per request) */
+        if (p)
+            gw_http_closed(g, &p->http);
+        return 0;
     case LWS_CALLBACK_CLOSED_HTTP:
         if (p)
             gw_http_closed(g, &p->http);
@@ -246,8 +257,21 @@ static const struct lws_extension extensions[] = {
     {NULL, NULL, NULL},
 };
 
+static struct gw *log_gw; /* for the counter below (one gateway per process) */
+
 static void lws_log(int level, const char *line)
 {
+    if (strstr(line, "Ran out of header data space")) {
+        /* a kept-alive connection's later request with oversized headers (a first request gets
+         * 431 from front.c): counted, not an error line per request */
+        if (log_gw) {
+            log_gw->st.heads_too_large++;
+            log_gw->st.bad_requests++;
+        }
+        return;
+    }
+    if (strstr(line, "adopt_socket_readbuf: calling service"))
+        return; /* lws 4.1 says this at error level for every adoption with a read buffer */
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;
@@ -288,23 +312,10 @@ static int listen_socket(const char *host, int port, bool share, char *err, size
 }
 
 /* Connections of any kind (WebSocket, REST, half-sent requests) beyond --max-connections plus
- * this many: an HTTP 503 written at once and closed, before lws or a buffer is involved. The
- * slack lets REST, /readyz and /metrics answer while the WebSocket clients are at their limit
- * (those get 503 TOO_MANY_CONNECTIONS from the upgrade). */
+ * this many get an HTTP 503 at once (front.c). The slack lets REST, /readyz and /metrics answer
+ * while the WebSocket clients are at their limit (those get 503 TOO_MANY_CONNECTIONS from the
+ * upgrade). */
 #define GW_HTTP_CONN_SLACK 64
-
-static void refuse_raw(struct gw *g, int fd)
-{
-    static const char resp[] =
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        "Connection: close\r\nContent-Length: 96\r\n\r\n"
-        "{\"error\":{\"code\":\"TOO_MANY_CONNECTIONS\",\"message\":\"too many connections; try "
-        "another gateway\"}}\n";
-    g->st.refused_conns++;
-    if (write(fd, resp, sizeof(resp) - 1) < 0) { /* a full socket buffer: nothing to do */
-    }
-    close(fd);
-}
 
 static void accept_cb(uv_poll_t *h, int status, int events);
 
@@ -332,16 +343,12 @@ static void accept_cb(uv_poll_t *h, int status, int events)
             return;
         }
         if (g->nconns >= g->cfg->max_connections + GW_HTTP_CONN_SLACK) {
-            refuse_raw(g, fd);
+            gw_front_refuse(g, fd);
             continue;
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (!lws_adopt_socket_vhost(g->vh, fd)) {
-            close(fd);
-            continue;
-        }
-        g->nconns++;
+        gw_front_accept(g, fd);
     }
 }
 
@@ -376,6 +383,7 @@ static void heartbeat_cb(uv_timer_t *t)
 {
     gw_hub_heartbeat(t->data);
     gw_http_tick(t->data);
+    gw_front_tick(t->data);
 }
 
 static void close_all(struct gw *g)
@@ -388,6 +396,7 @@ static void close_all(struct gw *g)
 
 static void stop_listening(struct gw *g)
 {
+    gw_front_close_all(g);
     if (g->listen_fd < 0)
         return;
     uv_timer_stop(&g->accept_pause);
@@ -464,6 +473,8 @@ int gw_run(struct gw_config *cfg)
     info.user = &g;
     info.pcontext = &g.ctx;
     info.fd_limit_per_thread = (unsigned)cfg->max_connections + 256;
+    info.max_http_header_data = GW_HEAD_MAX; /* what front.c lets through fits */
+    log_gw = &g;
     char host[256], err[256];
     int port = 0;
     if (cm_hostport_parse(cfg->listen, host, sizeof(host), &port, err, sizeof(err)) != 0) {
@@ -490,7 +501,9 @@ int gw_run(struct gw_config *cfg)
     lws_retry_bo_t retry = {
         .secs_since_valid_ping =
             (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1),
-        .secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s};
+        /* the hub closes an idle client itself, with a close frame (1001); lws's silent
+         * hang-up is only the backstop */
+        .secs_since_valid_hangup = (uint16_t)(cfg->idle_timeout_s + 10)};
     /* the vhost does not listen: we accept (see listen_socket) and hand sockets over */
     struct lws_context_creation_info vi;
     memset(&vi, 0, sizeof(vi));
@@ -555,6 +568,7 @@ int gw_run(struct gw_config *cfg)
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     gw_hub_deinit(&g);
+    log_gw = NULL;
     cm_log(CM_LOG_INFO, "gateway %s stopped", g.pid_tag);
     return 0;
 }

@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "common/time.h"
+#include "common/time.h"
+#include "proto/proto.h"
+#include "tests/harness/emit.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
 #include "tests/harness/ws_client.h"
@@ -255,4 +258,69 @@ Test(clients, every_connection_counts_and_slow_bodies_get_408)
     th_proc_stop(&GW);
     start_gateway(&GW, PORT, "--max-connections=4", "--body-timeout-s=3", NULL);
     node_env("slow_connections.mjs", 60000, "ZSA_MAX_CONNECTIONS=4", "ZSA_BODY_TIMEOUT_S=3", NULL);
+}
+
+/* A processing_failed with a 4 KB hard-to-compress error text in session's stream. */
+static void emit_big(redisContext *c, const char *session, int k)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_PROCESSING_FAILED);
+    char ts[CM_RFC3339_LEN], job[32], text[4097], e[256];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    snprintf(job, sizeof(job), "big%d", k);
+    pr_set_str(&m.job_id, job);
+    pr_set_str(&m.session_id, session);
+    pr_set_str(&m.u.processing_failed.image_id, "img");
+    unsigned seed = (unsigned)k + 1;
+    for (int i = 0; i < 4096; i++)
+        text[i] = (char)('!' + rand_r(&seed) % 90);
+    text[4096] = 0;
+    pr_set_str(&m.u.processing_failed.error, text);
+    pr_set_str(&m.u.processing_failed.error_code, "BIG");
+    cr_assert_eq(th_emit(c, &m, 10000, e, sizeof(e)), 0, "%s", e);
+    pr_msg_deinit(&m);
+}
+
+Test(clients, the_1013_close_reaches_a_slow_client)
+{
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    start_gateway(&GW, PORT, "--queue-hard-kb=256", "--queue-soft-kb=64", "--sndbuf-kb=64", NULL);
+    char gw[64];
+    snprintf(gw, sizeof(gw), "ZSA_GATEWAY=127.0.0.1:%d", PORT);
+    const char *argv[] = {"tests/node/slow_close.mjs", NULL};
+    /* longer than the 5 s the gateway gave a doomed client to read up to its close frame */
+    const char *env[] = {gw, "ZSA_PAUSE_MS=8000", NULL};
+    struct th_proc nd = {0};
+    cr_assert_eq(th_proc_start(&nd, "/usr/bin/node", argv, env), 0);
+    static char log[16384];
+    int64_t deadline = cm_time_mono_ms() + 20000;
+    do {
+        th_proc_log(&nd, log, sizeof(log));
+        cr_assert(cm_time_mono_ms() < deadline, "the client never got ready: %s", log);
+    } while (!strstr(log, "ready") && (sleep_ms(50), true));
+    redisContext *c = th_redis_connect(&R);
+    cr_assert_not_null(c);
+    for (int k = 0; k < 3000; k++)
+        emit_big(c, "slow1", k);
+    redisFree(c);
+    cr_assert(th_proc_wait(&nd, 30000), "the client did not finish");
+    th_proc_log(&nd, log, sizeof(log));
+    cr_log_info("slow_close.mjs: %s", log);
+    cr_assert_eq(nd.status, 0, "slow_close.mjs failed:\n%s", log);
+    th_proc_stop(&nd);
+}
+
+Test(clients, http_and_websocket_edges_get_their_codes)
+{
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    start_gateway(&GW, PORT, "--idle-timeout-s=2", NULL);
+    node_env("http_edges.mjs", 60000, "ZSA_IDLE_TIMEOUT_S=2", NULL);
+    /* no error line per bad request */
+    static char log[65536];
+    th_proc_log(&GW, log, sizeof(log));
+    cr_expect(!strstr(log, " error "), "the gateway logged errors:\n%s", log);
 }

@@ -19,7 +19,9 @@
     X(DEAD, "dead", 0, "list", "jobs that exhausted their attempts or were malformed")             \
     X(CANCEL, "cancel", 0, "channel", "job ids to cancel")                                         \
     X(LEADER, "scheduler:leader", 0, "string+PX", "the scheduler leader lease")                    \
-    X(ALGO, "algo", 1, "hash", "per-algorithm throughput estimate (seconds per job, EWMA)")
+    X(ALGO, "algo", 1, "hash", "per-algorithm throughput estimate (seconds per job, EWMA)")        \
+    X(SESSION_JOBS, "session_jobs", 1, "zset+TTL",                                                 \
+      "a session's job ids by queue time (its history over REST), as long as its stream")
 
 enum cm_key {
 #define CM__KEY_ENUM(e, name, has_id, type, doc) CM_KEY_##e,

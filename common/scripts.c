@@ -28,10 +28,11 @@
  * it start).
  * ARGV: stream MAXLEN, stream TTL s, (unused: result TTL), then per job: token (unique per
  * take), worker id, now ms, normalized job JSON, image_id, algorithm, session_id or "",
- * processing_started (MessagePack), and the raw job when it had no job_id ("" otherwise): the
+ * processing_started (MessagePack), the raw job when it had no job_id ("" otherwise: the
  * active list's entry is then replaced by the normalized job, so that whoever recovers it later
- * (the scheduler) finds the id the worker gave it.
- * KEYS per job: job hash, algo hash, stream, channel, active list.
+ * (the scheduler) finds the id the worker gave it), and the job id.
+ * KEYS per job: job hash, algo hash, stream, channel, active list, the session's job index
+ * (a job with a session is added to it, scored by its queue time, with the stream's TTL).
  * Reply: per job {state, attempt, seq, algo_seconds} with state "run", "cancelled" when the
  * job was cancelled while queued (nothing is announced then), or "duplicate" when another job
  * with this id is running or has ended (its hash says so and the claim is not ours: an entry
@@ -64,6 +65,12 @@ static const char take_lua[] = PUB_LUA
     "    if ARGV[a + 8] ~= '' and redis.call('LREM', KEYS[k + 5], 1, ARGV[a + 8]) == 1 then\n"
     "      redis.call('LPUSH', KEYS[k + 5], ARGV[a + 3])\n"
     "    end\n"
+    "    if ARGV[a + 6] ~= '' then\n"
+    "      local idx = KEYS[k + 6]\n"
+    "      redis.call('ZADD', idx, 'NX', tonumber(v[7] or now), ARGV[a + 9])\n"
+    "      if redis.call('TTL', idx) < tonumber(ARGV[2]) then redis.call('EXPIRE', idx, ARGV[2]) "
+    "end\n"
+    "    end\n"
     "    redis.call('HSET', h, 'take', token, 'take_state', state, 'attempts', attempt,\n"
     "      'attempt', attempt, 'worker', ARGV[a + 1], 'started_at', now,\n"
     "      'payload', ARGV[a + 3], 'image_id', ARGV[a + 4], 'algorithm', ARGV[a + 5],\n"
@@ -71,8 +78,8 @@ static const char take_lua[] = PUB_LUA
     "      'status', state == 'run' and 'running' or 'cancelling', 'queued_at', v[7] or now)\n"
     "    out[#out + 1] = {state, attempt, seq, secs}\n"
     "  end\n"
-    "  k = k + 5\n"
-    "  a = a + 9\n"
+    "  k = k + 6\n"
+    "  a = a + 10\n"
     "end\n"
     "flush_pubs()\n"
     "return out\n";
@@ -177,11 +184,12 @@ static const char requeue_lua[] =
     "return 1\n";
 
 /* SUBMIT: a job submitted over REST: its hash says queued before a worker sees it, so GET and
- * cancel work at once. KEYS: job hash, queue. ARGV: normalized job JSON, now ms, image_id,
- * algorithm, session_id or "". Reply: the queue length after the push (the job's position,
- * counted from the end workers take last); {"duplicate", status} when this very job (same id,
- * same normalized JSON) was submitted before: a client retrying a POST whose answer it lost
- * creates nothing; -1 when another job has this id. */
+ * cancel work at once. KEYS: job hash, queue, the session's job index. ARGV: normalized job
+ * JSON, now ms, image_id, algorithm, session_id or "", job id, index TTL s (a job with a session
+ * goes into the index at once, so the session's history shows it while it is queued). Reply: the
+ * queue length after the push (the job's position, counted from the end workers take last);
+ * {"duplicate", status} when this very job (same id, same normalized JSON) was submitted before: a
+ * client retrying a POST whose answer it lost creates nothing; -1 when another job has this id. */
 static const char submit_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  local v = redis.call('HMGET', KEYS[1], 'payload', 'status')\n"
@@ -191,6 +199,11 @@ static const char submit_lua[] =
     "redis.call('HSET', KEYS[1], 'status', 'queued', 'queued_at', ARGV[2], 'payload', ARGV[1],\n"
     "  'image_id', ARGV[3], 'algorithm', ARGV[4], 'session_id', ARGV[5], 'progress', '0',\n"
     "  'attempts', '0')\n"
+    "if ARGV[5] ~= '' then\n"
+    "  redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[6])\n"
+    "  if redis.call('TTL', KEYS[3]) < tonumber(ARGV[7]) then redis.call('EXPIRE', KEYS[3], "
+    "ARGV[7]) end\n"
+    "end\n"
     "return redis.call('LPUSH', KEYS[2], ARGV[1])\n";
 
 /* emit1(stream, channel, event, MAXLEN, TTL s or ""): appends one event to a stream and publishes
@@ -366,6 +379,32 @@ static const char drop_duplicate_lua[] =
     "redis.call('LPUSH', KEYS[2], ARGV[2])\n"
     "return 1\n";
 
+/* SESSION_JOBS: a page of a session's jobs, newest first. KEYS: the session's job index. ARGV:
+ * job key prefix ("<prefix>:job:"), cursor (0: the newest page; else the number of entries
+ * older than the previous page, an index from the oldest that new jobs do not move), limit,
+ * then the hash fields to return (the first must be status). Reply: {total, next cursor (0 on
+ * the last page), {job id, field values...}...}; ids whose hash expired leave the index. */
+static const char session_jobs_lua[] =
+    "local total = redis.call('ZCARD', KEYS[1])\n"
+    "local cursor, limit = tonumber(ARGV[2]), tonumber(ARGV[3])\n"
+    "local older = (cursor > 0 and cursor < total) and cursor or total\n"
+    "local lo = older - limit\n"
+    "if lo < 0 then lo = 0 end\n"
+    "local out = {total, lo}\n"
+    "if older == 0 then return out end\n"
+    "local ids = redis.call('ZRANGE', KEYS[1], lo, older - 1)\n"
+    "for i = #ids, 1, -1 do\n"
+    "  local v = redis.call('HMGET', ARGV[1] .. ids[i], unpack(ARGV, 4))\n"
+    "  if v[1] then\n"
+    "    local row = {ids[i]}\n"
+    "    for j = 1, #v do row[j + 1] = v[j] or '' end\n"
+    "    out[#out + 1] = row\n"
+    "  else\n"
+    "    redis.call('ZREM', KEYS[1], ids[i])\n"
+    "  end\n"
+    "end\n"
+    "return out\n";
+
 static struct cm_script scripts[] = {
     [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
     [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
@@ -381,6 +420,7 @@ static struct cm_script scripts[] = {
     [CM_SCRIPT_DEAD_REQUEUE] = {"dead_requeue", dead_requeue_lua, ""},
     [CM_SCRIPT_DEAD_PURGE] = {"dead_purge", dead_purge_lua, ""},
     [CM_SCRIPT_DROP_DUPLICATE] = {"drop_duplicate", drop_duplicate_lua, ""},
+    [CM_SCRIPT_SESSION_JOBS] = {"session_jobs", session_jobs_lua, ""},
 };
 
 void cm_sha1_hex(const void *data, size_t len, char out[41])

@@ -22,7 +22,8 @@
     X(EXPIRE_ENDED, "expire_ended")                                                                \
     X(DEAD_REQUEUE, "dead_requeue")                                                                \
     X(DEAD_PURGE, "dead_purge")                                                                    \
-    X(DROP_DUPLICATE, "drop_duplicate")
+    X(DROP_DUPLICATE, "drop_duplicate")                                                            \
+    X(SESSION_JOBS, "session_jobs")
 
 enum cm_script_id {
 #define CM__SCRIPT_ENUM(e, name) CM_SCRIPT_##e,

@@ -177,6 +177,10 @@ static void submit_reply(struct gw *g, redisReply *r, void *priv)
     }
 }
 
+/* A session's job index lives this long after its last job was submitted (the worker renews it
+ * with the session stream's TTL when it takes the job). */
+#define GW_SESSION_INDEX_TTL_S "604800"
+
 /* Validates and enqueues a job (JSON text); answers 202 or 400. */
 static void submit(struct gw_http *h, const char *json, size_t len)
 {
@@ -198,17 +202,22 @@ static void submit(struct gw_http *h, const char *json, size_t len)
         pr_msg_deinit(&m);
         return;
     }
-    char key[PR_ID_MAX + 64], queue[128], now[24];
+    char key[PR_ID_MAX + 64], queue[128], now[24], index[PR_ID_MAX + 64];
     cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.job.job_id);
     cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
+    cm_key_fmt(index, sizeof(index), g->cfg->common.prefix, CM_KEY_SESSION_JOBS,
+               m.u.job.session_id ? m.u.job.session_id : "-");
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     const char *args[] = {key,
                           queue,
+                          index,
                           norm.data,
                           now,
                           m.u.job.image_id,
                           m.u.job.algorithm,
-                          m.u.job.session_id ? m.u.job.session_id : ""};
+                          m.u.job.session_id ? m.u.job.session_id : "",
+                          m.u.job.job_id,
+                          GW_SESSION_INDEX_TTL_S};
     /* the start of the answer waits in resp until the reply gives the position */
     cm_buf_reset(&h->resp);
     cm_buf_puts(&h->resp, "{\"job_id\":");
@@ -216,7 +225,7 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     cm_buf_puts(&h->resp, ",\"image_id\":");
     cm_buf_append_json_str(&h->resp, m.u.job.image_id, strlen(m.u.job.image_id));
     wait_redis(h);
-    gw_script(g, CM_SCRIPT_SUBMIT, 2, 7, args, NULL, submit_reply, h);
+    gw_script(g, CM_SCRIPT_SUBMIT, 3, 10, args, NULL, submit_reply, h);
     cm_buf_deinit(&norm);
     pr_msg_deinit(&m);
 }
@@ -248,6 +257,30 @@ static bool numeric_field(const char *f)
            strcmp(f, "confidence_score") == 0 || strcmp(f, "processing_time_seconds") == 0;
 }
 
+/* A job as JSON from the values of job_fields (NJOB_FIELDS replies, in order); absent and empty
+ * fields are left out. */
+static void job_json(struct cm_buf *b, const char *id, size_t idlen, redisReply *const *vals)
+{
+    cm_buf_puts(b, "{\"job_id\":");
+    cm_buf_append_json_str(b, id, idlen);
+    for (size_t i = 0; i < NJOB_FIELDS; i++) {
+        const redisReply *v = vals[i];
+        if (v->type != REDIS_REPLY_STRING || v->len == 0)
+            continue;
+        cm_buf_printf(b, ",\"%s\":", job_fields[i]);
+        char *end;
+        strtod(v->str, &end);
+        if (numeric_field(job_fields[i]) && *end == '\0')
+            cm_buf_append(b, v->str, v->len);
+        else if (strcmp(job_fields[i], "validation_required") == 0)
+            cm_buf_puts(b,
+                        strcmp(v->str, "1") == 0 || strcmp(v->str, "true") == 0 ? "true" : "false");
+        else
+            cm_buf_append_json_str(b, v->str, v->len);
+    }
+    cm_buf_puts(b, "}");
+}
+
 static void job_reply(struct gw *g, redisReply *r, void *priv)
 {
     (void)g;
@@ -260,24 +293,8 @@ static void job_reply(struct gw *g, redisReply *r, void *priv)
         return;
     }
     struct cm_buf b = CM_BUF_INIT;
-    cm_buf_puts(&b, "{\"job_id\":");
-    cm_buf_append_json_str(&b, h->id, strlen(h->id));
-    for (size_t i = 0; i < NJOB_FIELDS; i++) {
-        const redisReply *v = r->element[i + 1];
-        if (v->type != REDIS_REPLY_STRING || v->len == 0)
-            continue;
-        cm_buf_printf(&b, ",\"%s\":", job_fields[i]);
-        char *end;
-        strtod(v->str, &end);
-        if (numeric_field(job_fields[i]) && *end == '\0')
-            cm_buf_append(&b, v->str, v->len);
-        else if (strcmp(job_fields[i], "validation_required") == 0)
-            cm_buf_puts(&b,
-                        strcmp(v->str, "1") == 0 || strcmp(v->str, "true") == 0 ? "true" : "false");
-        else
-            cm_buf_append_json_str(&b, v->str, v->len);
-    }
-    cm_buf_puts(&b, "}\n");
+    job_json(&b, h->id, strlen(h->id), r->element + 1);
+    cm_buf_puts(&b, "\n");
     respond_json(h, 200, &b);
     cm_buf_deinit(&b);
 }
@@ -519,6 +536,66 @@ static void dead_control(struct gw_http *h, bool purge)
     }
 }
 
+/* ---- a session's jobs ---------------------------------------------------------------------- */
+
+static void session_jobs_reply(struct gw *g, redisReply *r, void *priv)
+{
+    (void)g;
+    struct gw_http *h = reply_target(priv);
+    if (!h || redis_failed(h, r))
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) {
+        respond_error(h, 503, "UNAVAILABLE", NULL, "unexpected reply from Redis; try again");
+        return;
+    }
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_puts(&b, "{\"session_id\":");
+    cm_buf_append_json_str(&b, h->id, strlen(h->id));
+    cm_buf_puts(&b, ",\"jobs\":[");
+    size_t n = 0;
+    for (size_t i = 2; i < r->elements; i++) {
+        const redisReply *row = r->element[i];
+        if (row->type != REDIS_REPLY_ARRAY || row->elements != NJOB_FIELDS + 2 ||
+            row->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        if (n++)
+            cm_buf_putc(&b, ',');
+        /* the row: id, status (asked first, to find expired ids), then job_fields */
+        job_json(&b, row->element[0]->str, row->element[0]->len, row->element + 2);
+    }
+    cm_buf_printf(&b, "],\"count\":%zu,\"total\":%lld,\"next_cursor\":", n, r->element[0]->integer);
+    if (r->element[1]->integer > 0)
+        cm_buf_printf(&b, "\"%lld\"}\n", r->element[1]->integer);
+    else
+        cm_buf_puts(&b, "null}\n");
+    respond_json(h, 200, &b);
+    cm_buf_deinit(&b);
+}
+
+/* GET /api/sessions/{id}/jobs?limit=N&cursor=C: the session's jobs, newest first (as long as
+ * its event stream lives), with what GET /api/jobs/{id} says of each. */
+static void session_jobs(struct gw_http *h)
+{
+    long long limit, cursor;
+    if (int_arg(h, "limit", 1, 200, 50, &limit) != 0 ||
+        int_arg(h, "cursor", 1, (long long)1 << 62, 0, &cursor) != 0)
+        return;
+    struct gw *g = h->g;
+    char index[PR_ID_MAX + 64], prefix[128], cur[24], lim[24];
+    cm_key_fmt(index, sizeof(index), g->cfg->common.prefix, CM_KEY_SESSION_JOBS, h->id);
+    cm_key_fmt(prefix, sizeof(prefix), g->cfg->common.prefix, CM_KEY_JOB, "x");
+    prefix[strlen(prefix) - 1] = '\0'; /* "<prefix>:job:" */
+    snprintf(cur, sizeof(cur), "%lld", cursor);
+    snprintf(lim, sizeof(lim), "%lld", limit);
+    const char *args[4 + NJOB_FIELDS + 1] = {index, prefix, cur, lim, "status"};
+    for (size_t i = 0; i < NJOB_FIELDS; i++)
+        args[5 + i] = job_fields[i];
+    wait_redis(h);
+    gw_script(g, CM_SCRIPT_SESSION_JOBS, 1, (int)(5 + NJOB_FIELDS), args, NULL, session_jobs_reply,
+              h);
+}
+
 static void ready_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
@@ -704,6 +781,8 @@ static void dispatch(struct gw_http *h)
         command(h, result_reply, 2, argv);
     } else if (h->post && route_id(p, "/demo/simulate-analysis/", "", h->id, sizeof(h->id))) {
         demo(h);
+    } else if (!h->post && route_id(p, "/api/sessions/", "/jobs", h->id, sizeof(h->id))) {
+        session_jobs(h);
     } else if (!h->post && strcmp(p, "/api/dead") == 0) {
         dead_list(h);
     } else if (h->post && route_id(p, "/api/dead/", "/requeue", h->id, sizeof(h->id))) {
@@ -714,7 +793,7 @@ static void dispatch(struct gw_http *h)
                strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
                strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0) {
         bool known = strncmp(p, "/api/jobs", 9) == 0 || strncmp(p, "/api/results/", 13) == 0 ||
-                     strncmp(p, "/api/dead", 9) == 0 ||
+                     strncmp(p, "/api/dead", 9) == 0 || strncmp(p, "/api/sessions/", 14) == 0 ||
                      strncmp(p, "/demo/simulate-analysis/", 24) == 0 ||
                      strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
                      strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0;

@@ -439,7 +439,9 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     job->serial = ++w->job_counter;
     snprintf(job->token, sizeof(job->token), "%s/%llu", w->id, (unsigned long long)job->serial);
     const char *session = job->spec.u.job.session_id;
-    const char *keys[] = {job->keys[0], akey, job->keys[1], job->keys[2], w->k_active};
+    char *ikey = session ? cm_key_new(w->cfg->common.prefix, CM_KEY_SESSION_JOBS, session) : NULL;
+    const char *keys[] = {job->keys[0], akey,        job->keys[1],
+                          job->keys[2], w->k_active, ikey ? ikey : w->k_noresult};
     const char *args[] = {job->token,
                           w->id,
                           fmt_ll(now, sizeof(now), cm_time_now_ms()),
@@ -448,11 +450,13 @@ static void claim(struct wk_worker *w, struct wk_job *job)
                           job->algo->name,
                           session ? session : "",
                           started.data,
-                          job->renamed ? job->raw : ""};
-    size_t arglen[9];
-    for (int i = 0; i < 9; i++)
+                          job->renamed ? job->raw : "",
+                          job->job_id};
+    size_t arglen[10];
+    for (int i = 0; i < 10; i++)
         arglen[i] = i == 7 ? started.len : i == 8 && job->renamed ? job->raw_len : strlen(args[i]);
-    struct wk_op *op = wk_op_new_script(cm_script(CM_SCRIPT_TAKE)->sha1, 5, keys, 9, args, arglen);
+    struct wk_op *op = wk_op_new_script(cm_script(CM_SCRIPT_TAKE)->sha1, 6, keys, 10, args, arglen);
+    free(ikey);
     op->done = take_done;
     op->arg = job;
     w->claiming++;

@@ -320,3 +320,56 @@ Test(dashboard, a_browser_sends_megabytes_compressed_and_every_message_is_answer
     cr_expect(strstr(out, "ext=permessage-deflate"), "deflate was not negotiated: %s", out);
     cr_expect(strstr(out, "closed=null"), "the connection closed: %s", out);
 }
+
+/* The page shows the session's history on load: jobs that ended before it opened (complete, and
+ * failed with their code) and a job that is running, with its algorithm, from REST
+ * (GET /api/sessions/S/jobs), then follows them live. */
+Test(dashboard, shows_the_sessions_history_on_load)
+{
+    char body[1024];
+    const char *jobs[] = {
+        "{\"job_id\":\"hc\",\"image_id\":\"i\",\"algorithm\":\"simulate\",\"session_id\":\"hist1\","
+        "\"parameters\":{\"duration_seconds\":0.2}}",
+        "{\"job_id\":\"hf\",\"image_id\":\"i\",\"algorithm\":\"simulate\",\"session_id\":\"hist1\","
+        "\"parameters\":{\"duration_seconds\":0.2,\"fail_at\":50}}",
+        "{\"job_id\":\"hr\",\"image_id\":\"i\",\"algorithm\":\"simulate\",\"session_id\":\"hist1\","
+        "\"parameters\":{\"duration_seconds\":20,\"steps\":40}}",
+    };
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(
+            cm_http("127.0.0.1", PORT, "POST", "/api/jobs", jobs[i], true, body, sizeof(body)), 202,
+            "%s", body);
+    const char *want[][2] = {{"hc", "complete"}, {"hf", "failed"}, {"hr", "running"}};
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/api/jobs/%s", want[i][0]);
+        int64_t deadline = cm_time_mono_ms() + 20000;
+        for (;;) {
+            cr_assert_eq(cm_http("127.0.0.1", PORT, "GET", path, NULL, false, body, sizeof(body)),
+                         200);
+            if (strstr(body, want[i][1]))
+                break;
+            cr_assert(cm_time_mono_ms() < deadline, "%s never became %s: %s", want[i][0],
+                      want[i][1], body);
+            sleep_ms(100);
+        }
+    }
+    char nav[256];
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=hist1\"}", PORT);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn').textContent", "live", 20000);
+    wait_for(ROWS, "hc|complete|", 10000);
+    wait_for(ROWS, "confidence 0.92", 1000);
+    wait_for(ROWS, "hf|failed|", 1000);
+    wait_for(ROWS, "SIMULATED_FAILURE", 1000);
+    wait_for(ROWS, "hr|running|hrsimulate", 1000);
+    /* and the running one goes on live */
+    char out[64];
+    eval("String(window.zsa.history)", out, sizeof(out));
+    cr_expect_str_eq(out, "3");
+    const char *cancel = "{}";
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "POST", "/api/jobs/hr/cancel", cancel, true, body, sizeof(body)),
+        202, "%s", body);
+    wait_for(ROWS, "hr|cancelled|", 20000);
+}

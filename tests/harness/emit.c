@@ -2,11 +2,13 @@
 #include "tests/harness/emit.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
 #include "common/jobctl.h"
 #include "common/scripts.h"
+#include "common/time.h"
 
 int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size_t errlen)
 {
@@ -36,4 +38,25 @@ int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size
     cm_buf_deinit(&mp);
     freeReplyObject(r);
     return r ? 0 : -1;
+}
+
+int th_emit_big(redisContext *c, const char *session, int k, int maxlen, char *err, size_t errlen)
+{
+    struct pr_msg m;
+    pr_msg_init(&m, PR_PROCESSING_FAILED);
+    char ts[CM_RFC3339_LEN], job[32], text[4097];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    snprintf(job, sizeof(job), "big%d", k);
+    pr_set_str(&m.job_id, job);
+    pr_set_str(&m.session_id, session);
+    pr_set_str(&m.u.processing_failed.image_id, "img");
+    unsigned seed = (unsigned)k + 1;
+    for (int i = 0; i < 4096; i++)
+        text[i] = (char)('!' + rand_r(&seed) % 90);
+    text[4096] = 0;
+    pr_set_str(&m.u.processing_failed.error, text);
+    pr_set_str(&m.u.processing_failed.error_code, "BIG");
+    int rc = th_emit(c, &m, maxlen, err, errlen);
+    pr_msg_deinit(&m);
+    return rc;
 }

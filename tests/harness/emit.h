@@ -12,4 +12,9 @@
 /* Key prefix "zsa", MAXLEN ~ maxlen. Returns 0, or -1 with the reason in err. */
 int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size_t errlen);
 
+/* Emits a processing_failed for job "big<k>" into session's stream with a 4 KB error text that
+ * does not compress (deterministic per k), MAXLEN ~ maxlen: large events for slow-consumer and
+ * deflate tests. Returns 0, or -1 with the reason in err. */
+int th_emit_big(redisContext *c, const char *session, int k, int maxlen, char *err, size_t errlen);
+
 #endif

@@ -263,22 +263,8 @@ Test(clients, every_connection_counts_and_slow_bodies_get_408)
 /* A processing_failed with a 4 KB hard-to-compress error text in session's stream. */
 static void emit_big(redisContext *c, const char *session, int k)
 {
-    struct pr_msg m;
-    pr_msg_init(&m, PR_PROCESSING_FAILED);
-    char ts[CM_RFC3339_LEN], job[32], text[4097], e[256];
-    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
-    snprintf(job, sizeof(job), "big%d", k);
-    pr_set_str(&m.job_id, job);
-    pr_set_str(&m.session_id, session);
-    pr_set_str(&m.u.processing_failed.image_id, "img");
-    unsigned seed = (unsigned)k + 1;
-    for (int i = 0; i < 4096; i++)
-        text[i] = (char)('!' + rand_r(&seed) % 90);
-    text[4096] = 0;
-    pr_set_str(&m.u.processing_failed.error, text);
-    pr_set_str(&m.u.processing_failed.error_code, "BIG");
-    cr_assert_eq(th_emit(c, &m, 10000, e, sizeof(e)), 0, "%s", e);
-    pr_msg_deinit(&m);
+    char e[256];
+    cr_assert_eq(th_emit_big(c, session, k, 10000, e, sizeof(e)), 0, "%s", e);
 }
 
 Test(clients, the_1013_close_reaches_a_slow_client)

@@ -261,7 +261,7 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         if (c->close_sent)
             return 0;
         /* the close frame goes out, and the connection stays until the client answers it (or
-         * gw_client_fail's 5 s run out): closing now would reset it while the client's unread
+         * gw_client_fail's 60 s run out): closing now would reset it while the client's unread
          * messages sit in our socket, and a reset discards the close frame too */
         gw_close_frame(c->wsi, c->close_code, c->close_why);
         c->close_sent = true;

@@ -270,8 +270,6 @@ static void lws_log(int level, const char *line)
         }
         return;
     }
-    if (strstr(line, "adopt_socket_readbuf: calling service"))
-        return; /* lws 4.1 says this at error level for every adoption with a read buffer */
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         n--;

@@ -16,8 +16,11 @@ struct wk_algo_ctx;
  * caller. Compute thread. */
 typedef void (*wk_progress_cb)(struct wk_algo_ctx *ctx, double progress, const char *step);
 
+struct wk_roots;
+
 struct wk_algo_ctx {
-    const char *input_path;        /* resolved file path, or NULL when the job has none */
+    const char *input_path;        /* the job's file path, or NULL when the job has none */
+    const struct wk_roots *roots;  /* open input_path inside these (NULL: as it is, for tools) */
     const struct pr_value *params; /* the job's parameters object (never NULL) */
     const char *results_dir;       /* where artifacts may be written */
     const char *job_id;

@@ -72,6 +72,7 @@ static void run_job(struct wk_slot *s, struct wk_job *job)
     struct pr_value empty = {.type = PR_V_OBJECT};
     struct wk_algo_ctx ctx = {
         .input_path = job->input_path,
+        .roots = &s->w->roots,
         .params = job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty,
         .results_dir = s->w->cfg->results_dir,
         .job_id = job->job_id,

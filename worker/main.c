@@ -21,9 +21,10 @@ static const struct cm_opt wk_opts[] = {
     {"worker-id", CM_OPT_STR, offsetof(struct wk_config, worker_id), "", 0, 0, NULL,
      cm_opt_check_id_or_empty, "unique worker id (default <hostname>-<pid>)"},
     OPT("data-dir", CM_OPT_STR, data_dir, "/var/lib/zsa", 0, 0,
-        "relative file paths of jobs are resolved here"),
+        "directories (comma-separated) jobs may read files from: relative file paths are "
+        "looked up in them in order; absolute ones must lie inside one"),
     OPT("results-dir", CM_OPT_STR, results_dir, "", 0, 0,
-        "where result artifacts go (default <data-dir>/results)"),
+        "where result artifacts go (default <first data-dir>/results)"),
     OPT("slots", CM_OPT_INT, slots, "1", 1, 64, "jobs run at the same time"),
     OPT("cpu-only", CM_OPT_BOOL, cpu_only, "false", 0, 0,
         "use the CPU even when a CUDA device is present"),
@@ -65,7 +66,8 @@ int main(int argc, char **argv)
     if (rc == CM_DAEMON_CONTINUE) {
         if (!cfg.results_dir[0]) {
             free(cfg.results_dir);
-            cfg.results_dir = cm_xasprintf("%s/results", cfg.data_dir);
+            cfg.results_dir =
+                cm_xasprintf("%.*s/results", (int)strcspn(cfg.data_dir, ","), cfg.data_dir);
         }
         int cpus = (za_set_threads(0), za_threads());
         za_set_threads(cfg.analysis_threads ? cfg.analysis_threads

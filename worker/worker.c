@@ -471,14 +471,6 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     free(akey);
 }
 
-/* Resolves a job's file path under data_dir unless absolute. */
-static char *resolve_path(const struct wk_worker *w, const char *path)
-{
-    if (path[0] == '/')
-        return cm_xstrdup(path);
-    return cm_xasprintf("%s/%s", w->cfg->data_dir, path);
-}
-
 /* A job arrived from the queue: validate it, then claim it. Bad jobs end here. */
 static void handle_raw(struct wk_worker *w, const char *raw, size_t rawlen)
 {
@@ -524,17 +516,20 @@ static void handle_raw(struct wk_worker *w, const char *raw, size_t rawlen)
         goto out_free;
     }
     if (spec->file_path)
-        job->input_path = resolve_path(w, spec->file_path);
+        job->input_path = cm_xstrdup(spec->file_path);
     bool needs_file =
         job->algo->needs_file || pr_value_equal(pr_value_get(spec->parameters, "require_file"),
                                                 &(struct pr_value){.type = PR_V_BOOL, .u.b = true});
-    if (needs_file && (!job->input_path || access(job->input_path, R_OK) != 0)) {
-        snprintf(why, sizeof(why), "file_path: %s%s%s",
-                 job->input_path ? job->input_path : "missing", job->input_path ? ": " : "",
-                 job->input_path ? strerror(errno) : "");
-        fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id,
-                     "FILE_NOT_FOUND", why);
-        goto out_free;
+    if (needs_file) { /* refused now, before a slot is taken: missing, outside, not a file */
+        const char *code = "FILE_NOT_FOUND";
+        char msg[400] = "file_path: missing";
+        int fd = job->input_path ? wk_file_open(&w->roots, job->input_path, &code, msg, sizeof(msg))
+                                 : -1;
+        if (fd < 0) {
+            fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id, code, msg);
+            goto out_free;
+        }
+        close(fd);
     }
     struct cm_buf json = CM_BUF_INIT;
     pr_encode_json(&job->spec, &json, &err);
@@ -1086,6 +1081,12 @@ int wk_worker_run(struct wk_config *cfg)
     w->started_ms = cm_time_now_ms();
     cm_daemon_id(cfg->worker_id, w->id, sizeof(w->id), w->host, sizeof(w->host));
     cm_gpu_probe(&w->gpu);
+    char rerr[256];
+    if (wk_roots_init(&w->roots, cfg->data_dir, rerr, sizeof(rerr)) != 0) {
+        cm_log(CM_LOG_ERROR, "%s", rerr);
+        free(w); /* nothing else exists yet */
+        return 2;
+    }
     cm_scripts_init();
     keys_init(w);
     pthread_mutex_init(&w->lock, NULL);
@@ -1153,6 +1154,7 @@ out:
     event_base_free(w->base);
     pthread_mutex_destroy(&w->lock);
     keys_deinit(w);
+    wk_roots_deinit(&w->roots);
     int code = w->exit_code;
     free(w);
     return code;

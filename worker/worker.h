@@ -13,6 +13,7 @@
 #include "common/daemon.h"
 #include "common/gpu.h"
 #include "proto/proto.h"
+#include "worker/files.h"
 #include "worker/algo.h"
 #include "common/http.h"
 #include "common/rconn.h"
@@ -62,6 +63,7 @@ struct wk_post; /* a message from a compute thread to the loop */
 
 struct wk_worker {
     struct wk_config *cfg;
+    struct wk_roots roots; /* --data-dir, opened once (worker/files.h) */
     char id[160];
     char host[96];
     struct cm_gpu_probe gpu;

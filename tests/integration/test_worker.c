@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -215,8 +216,8 @@ Test(worker, bad_jobs_end_with_their_error_code_and_the_worker_goes_on)
         {"{\"job_id\":\"b3\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"parameters\":{"
          "\"steps\":\"x\"},\"session_id\":\"sb\"}",
          "INVALID_PARAMETERS", "b3"},
-        {"{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\"/"
-         "nonexistent/x.tif\","
+        {"{\"job_id\":\"b4\",\"image_id\":\"x\",\"algorithm\":\"simulate\",\"file_path\":\""
+         "zsa-nonexistent/x.tif\","
          "\"parameters\":{\"require_file\":true},\"session_id\":\"sb\"}",
          "FILE_NOT_FOUND", "b4"},
     };
@@ -806,6 +807,95 @@ Test(worker, empty_payloads_dot_ids_and_duplicate_ids_are_dead_lettered_cleanly)
     cr_assert_eq(llen("zsa:dead"), 4, "the restart dead-lettered something again");
     th_proc_signal(&W, SIGTERM);
     th_proc_wait(&W, 10000);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+/* Jobs read files only inside the data directories: an absolute path elsewhere, "..", a symlink
+ * out, /proc/self/fd/N, a FIFO, a device, a directory, a missing file and a text file each end
+ * quickly with their code, and no message shows a byte of the file or a server path outside the
+ * roots; a stack inside, named relatively or absolutely, is analysed. */
+Test(worker, files_are_confined_to_the_data_directories)
+{
+    char dir[] = "/tmp/zsa-files-XXXXXX", root[128], path[256], flag[200];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(root, sizeof(root), "%s/root", dir);
+    cr_assert_eq(mkdir(root, 0755), 0);
+    /* a real stack inside and one outside the root */
+    struct za_synth_opts so;
+    za_synth_defaults(&so);
+    so.nx = 96, so.ny = 64, so.nz = 20;
+    struct za_stack st;
+    struct za_sphere *sp;
+    int n;
+    struct za_err e;
+    cr_assert_eq(za_synth(&so, &st, &sp, &n, &e), 0, "%s", e.message);
+    snprintf(path, sizeof(path), "%s/in.tif", root);
+    cr_assert_eq(za_tiff_write(path, &st, false, false, &e), 0, "%s", e.message);
+    snprintf(path, sizeof(path), "%s/secret.tif", dir);
+    cr_assert_eq(za_tiff_write(path, &st, false, false, &e), 0, "%s", e.message);
+    free(sp);
+    za_stack_free(&st);
+    snprintf(path, sizeof(path), "%s/out", root);
+    cr_assert_eq(symlink("../secret.tif", path), 0);
+    snprintf(path, sizeof(path), "%s/abs", root);
+    cr_assert_eq(symlink("/etc/passwd", path), 0);
+    snprintf(path, sizeof(path), "%s/zero", root);
+    cr_assert_eq(symlink("/dev/zero", path), 0);
+    snprintf(path, sizeof(path), "%s/fifo", root);
+    cr_assert_eq(mkfifo(path, 0644), 0);
+    snprintf(path, sizeof(path), "%s/dir", root);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/notes.txt", root);
+    FILE *f = fopen(path, "w");
+    fputs("SECRET-BYTES not a tiff", f);
+    fclose(f);
+    snprintf(flag, sizeof(flag), "--data-dir=%s", root);
+    start_worker(&W, "files", flag, "--slots=2", NULL);
+    char secret_abs[256], in_abs[256];
+    snprintf(secret_abs, sizeof(secret_abs), "%s/secret.tif", dir);
+    snprintf(in_abs, sizeof(in_abs), "%s/in.tif", root);
+    const struct {
+        const char *id, *file, *code;
+    } cases[] = {
+        {"f-etc", "/etc/passwd", "FILE_NOT_ALLOWED"},
+        {"f-abs-out", secret_abs, "FILE_NOT_ALLOWED"},
+        {"f-dotdot", "../secret.tif", "FILE_NOT_ALLOWED"},
+        {"f-link-out", "out", "FILE_NOT_ALLOWED"},
+        {"f-link-abs", "abs", "FILE_NOT_ALLOWED"},
+        {"f-proc", "/proc/self/fd/0", "FILE_NOT_ALLOWED"},
+        {"f-zero", "zero", "FILE_NOT_ALLOWED"},
+        {"f-fifo", "fifo", "INVALID_IMAGE"},
+        {"f-dir", "dir", "INVALID_IMAGE"},
+        {"f-missing", "missing.tif", "FILE_NOT_FOUND"},
+        {"f-text", "notes.txt", "INVALID_IMAGE"},
+        {"f-rel", "in.tif", "complete"},
+        {"f-in-abs", in_abs, "complete"},
+    };
+    size_t ncases = sizeof(cases) / sizeof(cases[0]);
+    for (size_t i = 0; i < ncases; i++) {
+        char job[600];
+        snprintf(job, sizeof(job),
+                 "{\"job_id\":\"%s\",\"image_id\":\"i\",\"algorithm\":\"max_projection\","
+                 "\"file_path\":\"%s\",\"session_id\":\"files\"}",
+                 cases[i].id, cases[i].file);
+        lpush(job);
+    }
+    for (size_t i = 0; i < ncases; i++) {
+        bool ok = strcmp(cases[i].code, "complete") == 0;
+        cr_assert(wait_field(cases[i].id, "status", ok ? "complete" : "failed", 10000), "%s (%s)",
+                  cases[i].id, cases[i].file);
+        char code[64], err[512];
+        job_field(cases[i].id, "error_code", code, sizeof(code));
+        job_field(cases[i].id, "error", err, sizeof(err));
+        if (!ok)
+            cr_expect_str_eq(code, cases[i].code, "%s (%s): %s", cases[i].id, cases[i].file, err);
+        cr_expect(!strstr(err, "SECRET") && !strstr(err, "root:") && !strstr(err, "0x"),
+                  "%s: the error shows file bytes: %s", cases[i].id, err);
+        if (cases[i].file[0] != '/' && !ok)
+            cr_expect(!strstr(err, dir), "%s: the error shows a server path: %s", cases[i].id, err);
+    }
+    char cmd[160];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     cr_expect_eq(system(cmd), 0);
 }

@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "worker/files.h"
+
 double za_now_ms(void)
 {
     struct timespec ts;
@@ -62,7 +64,18 @@ int za_algo_load(struct wk_algo_ctx *ctx, double upto, struct za_stack *out,
     }
     struct za_err ze;
     ctx->progress(ctx, 0, "Loading data");
-    if (za_tiff_load(ctx->input_path, &lo, out, &ze) != 0) {
+    int fd = -1;
+    if (ctx->roots) { /* a job's file: only inside the data directories (worker/files.h) */
+        const char *code;
+        char msg[400];
+        fd = wk_file_open(ctx->roots, ctx->input_path, &code, msg, sizeof(msg));
+        if (fd < 0) {
+            za_algo_fail(res, code, msg, false);
+            return -1;
+        }
+    }
+    if ((fd >= 0 ? za_tiff_load_fd(fd, ctx->input_path, &lo, out, &ze)
+                 : za_tiff_load(ctx->input_path, &lo, out, &ze)) != 0) {
         za_algo_fail(res, ze.code, ze.message, strcmp(ze.code, "CANCELLED") == 0);
         return -1;
     }

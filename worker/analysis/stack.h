@@ -67,6 +67,10 @@ double za_get(const struct za_stack *s, size_t i);
  * (TIFFReadDirectory), never by seeking to a directory. Returns 0, or -1 with err filled. */
 int za_tiff_load(const char *path, const struct za_load_opts *o, struct za_stack *out,
                  struct za_err *err);
+/* The same from an open file descriptor, which it takes over (closed in every case); name only
+ * names the file in error messages. */
+int za_tiff_load_fd(int fd, const char *name, const struct za_load_opts *o, struct za_stack *out,
+                    struct za_err *err);
 
 /* Writes s as a multi-page TIFF with ImageJ metadata (images, slices, spacing, unit) and the
  * voxel size in XResolution/YResolution; BigTIFF when asked or when the data need it; deflate

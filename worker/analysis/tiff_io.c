@@ -1,11 +1,13 @@
 /* Z-stacks from and to TIFF with libtiff. Any thread (libtiff's errors go to a handler per open
  * file, never to its global handlers). */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <tiffio.h>
 #include <zlib.h>
 
@@ -157,15 +159,27 @@ static int on_tiff_warning(TIFF *tif, void *user, const char *module, const char
     return 1; /* unknown tags (ImageJ's private ones) and the like: not our concern */
 }
 
-static TIFF *open_tiff(const char *path, const char *mode, struct tiff_errs *e)
+/* Opens path, or fd when fd >= 0 (path then only names it in messages). */
+static TIFF *open_tiff(const char *path, int fd, const char *mode, struct tiff_errs *e)
 {
     TIFFOpenOptions *opts = TIFFOpenOptionsAlloc();
     TIFFOpenOptionsSetMaxSingleMemAlloc(opts, ZA_MAX_ALLOC);
     TIFFOpenOptionsSetErrorHandlerExtR(opts, on_tiff_error, e);
     TIFFOpenOptionsSetWarningHandlerExtR(opts, on_tiff_warning, e);
-    TIFF *tif = TIFFOpenExt(path, mode, opts);
+    TIFF *tif = fd >= 0 ? TIFFFdOpenExt(fd, path, mode, opts) : TIFFOpenExt(path, mode, opts);
     TIFFOpenOptionsFree(opts);
     return tif;
+}
+
+/* libtiff's reason a file does not open, without what it read: "bad magic number 8224
+ * (0x2020)" shows the file's first bytes, which a job must not learn of a file it names. */
+static const char *open_reason(const struct tiff_errs *te)
+{
+    if (!te->first[0])
+        return "unknown error";
+    if (strstr(te->first, "magic number") || strstr(te->first, "Cannot read TIFF header"))
+        return "not a TIFF file";
+    return te->first;
 }
 
 /* ---- metadata ----------------------------------------------------------------------------------
@@ -420,19 +434,27 @@ static int read_page(TIFF *tif, const struct page_fmt *f, unsigned char *out, lo
 int za_tiff_load(const char *path, const struct za_load_opts *o, struct za_stack *out,
                  struct za_err *err)
 {
-    memset(out, 0, sizeof(*out));
-    memset(err, 0, sizeof(*err));
-    FILE *probe = fopen(path, "rb");
-    if (!probe) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        memset(out, 0, sizeof(*out));
+        memset(err, 0, sizeof(*err));
         fail(err, "FILE_NOT_FOUND", "%s: %s", path, strerror(errno));
         return -1;
     }
-    fclose(probe);
+    return za_tiff_load_fd(fd, path, o, out, err);
+}
+
+int za_tiff_load_fd(int fd, const char *name, const struct za_load_opts *o, struct za_stack *out,
+                    struct za_err *err)
+{
+    const char *path = name;
+    memset(out, 0, sizeof(*out));
+    memset(err, 0, sizeof(*err));
     struct tiff_errs te = {{0}};
-    TIFF *tif = open_tiff(path, "rm", &te); /* m: read, not memory-map (files may be on NFS) */
+    TIFF *tif = open_tiff(path, fd, "rm", &te); /* m: read, not memory-map (files may be on NFS) */
     if (!tif) {
-        fail(err, "INVALID_IMAGE", "%s: not a readable TIFF: %s", path,
-             te.first[0] ? te.first : "unknown error");
+        close(fd);
+        fail(err, "INVALID_IMAGE", "%s: not a readable TIFF: %s", path, open_reason(&te));
         return -1;
     }
     struct layout l;
@@ -607,7 +629,7 @@ int za_tiff_write(const char *path, const struct za_stack *s, bool bigtiff, bool
     memset(err, 0, sizeof(*err));
     size_t bytes = za_voxels(s) * za_dtype_size(s->dtype);
     struct tiff_errs te = {{0}};
-    TIFF *tif = open_tiff(path, bigtiff || bytes > ((size_t)3 << 30) ? "w8" : "w", &te);
+    TIFF *tif = open_tiff(path, -1, bigtiff || bytes > ((size_t)3 << 30) ? "w8" : "w", &te);
     if (!tif) {
         fail(err, "WRITE_FAILED", "%s: %s", path, te.first[0] ? te.first : strerror(errno));
         return -1;

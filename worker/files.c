@@ -118,8 +118,7 @@ int wk_file_open(const struct wk_roots *r, const char *file_path, const char **c
         bool outside = err == EXDEV || err == ELOOP;
         *code = outside ? "FILE_NOT_ALLOWED" : "FILE_NOT_FOUND";
         snprintf(msg, msglen, "file_path: %.300s: %s", file_path,
-                 outside ? "not inside the worker's data directories (--data-dir)"
-                         : strerror(err));
+                 outside ? "not inside the worker's data directories (--data-dir)" : strerror(err));
         return -1;
     }
     struct stat st;

@@ -1,9 +1,11 @@
 # zsa — plain Makefile.
 #   make            build everything (build/bin/zsa-gateway, zsa-worker, zsa-scheduler)
-#   make test       unit tests under ASan/UBSan, integration tests, docs, format and lint checks
+#   make test       unit tests under ASan/UBSan, integration tests, 5 s of each fuzz target, docs,
+#                   format and lint checks
 #   make demo       local stack (see README)
 #   make bench      benchmarks (results go to docs/BENCHMARKS.md by hand, with date and machine)
 #   make asan       build everything with AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       libFuzzer targets of tests/fuzz, FUZZ_SECONDS (60) each
 #   make fmt / lint / docs / clean
 # Every target installs missing Debian packages first (scripts/install-deps.sh).
 
@@ -26,9 +28,18 @@ LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread -ldl
 TEST_LIBS := -lcriterion -levent -lz -ltiff
 
 ifeq ($(SAN),1)
-SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+SANFLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
 CFLAGS   := -std=c11 -O1 -g $(WARN) $(SANFLAGS)
 LDFLAGS  += $(SANFLAGS)
+endif
+
+# libFuzzer targets (tests/fuzz): clang, instrumented for the fuzzer, ASan and UBSan
+ifeq ($(SAN),fuzz)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+            -fno-omit-frame-pointer
+CFLAGS   := -std=c11 -O1 -g -Wall -Wextra -Wno-missing-field-initializers $(SANFLAGS)
+LDFLAGS  += -fsanitize=address,undefined
 endif
 
 ifeq ($(CUDA),1)
@@ -59,6 +70,9 @@ UNIT_SRC    := $(wildcard tests/unit/*/*.c)
 UNIT_BIN    := $(UNIT_SRC:%.c=$(BUILD)/%)
 INTEG_SRC   := $(wildcard tests/integration/*.c)
 INTEG_BIN   := $(INTEG_SRC:%.c=$(BUILD)/%)
+FUZZ_SRC    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES  := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_BIN    := $(FUZZ_SRC:%.c=$(BUILD)/%)
 BENCH_SRC   := $(wildcard bench/*.c)
 BENCH_BIN   := $(BENCH_SRC:%.c=$(BUILD)/%)
 
@@ -71,11 +85,12 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/lib/python3/dist-packages/skimage/__init__.py \
              /usr/lib/python3/dist-packages/scipy/__init__.py \
              /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
-             /usr/bin/chromium /usr/bin/node /usr/bin/npm
+             /usr/bin/chromium /usr/bin/node /usr/bin/npm /usr/bin/clang \
+             /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
-        build-tests run-unit run-integration build-bench
+        build-tests run-unit run-integration build-bench fuzz build-fuzz
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -98,6 +113,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 build build-tests
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	@$(MAKE) --no-print-directory check-docs check-fmt lint
 	@echo "make test: all passed"
 
@@ -135,6 +151,25 @@ bench: deps
 	@echo "== bench/bench_analysis.py"; /usr/bin/python3 bench/bench_analysis.py $(BUILD)/bin
 
 build-bench: $(BENCH_BIN)
+
+# make fuzz: every libFuzzer target for FUZZ_SECONDS each, from its seed corpus
+# (tests/fuzz/corpus/<name>, kept in the repo) and a working corpus in build/fuzz/corpus/<name>;
+# a crash stops with the input saved as build/fuzz/crash-*. make test runs each briefly.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=build/fuzz SAN=fuzz CC=clang CUDA=0 build-fuzz
+	@set -e; for n in $(FUZZ_NAMES); do \
+	  mkdir -p build/fuzz/corpus/$$n; \
+	  printf '== fuzz_%s (%s s): ' $$n $(FUZZ_SECONDS); \
+	  build/fuzz/tests/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	    -artifact_prefix=build/fuzz/crash-$$n- -print_final_stats=1 \
+	    build/fuzz/corpus/$$n tests/fuzz/corpus/$$n 2>build/fuzz/$$n.log \
+	    || { cat build/fuzz/$$n.log; exit 1; }; \
+	  grep -E '^stat::number_of_executed_units' build/fuzz/$$n.log | sed 's/.*: */executions /'; \
+	done
+
+build-fuzz: $(FUZZ_BIN)
 
 docs: $(BUILD)/bin/zsa-proto
 	@scripts/gen-protocol-doc.sh $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
@@ -223,6 +258,11 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(DLIBS) $(LIB)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(TEST_LIBS) $(LDLIBS) $(CUDA_LIBS)
+
+$(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(DLIBS) $(LIB)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD    $@")
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ -lwebsockets -luv -levent -ltiff -lz $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(LIB)
 	@mkdir -p $(@D)

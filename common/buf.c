@@ -171,7 +171,9 @@ void cm_buf_append_double(struct cm_buf *b, double v, bool keep_float)
     char tmp[40];
     int n = 0;
     /* integral values below 2^53 print exactly as integers: skip printf and strtod */
-    if (v == (double)(long long)v && v > -9007199254740992.0 && v < 9007199254740992.0 &&
+    /* the range first: converting a double outside long long's range is undefined (UBSan found
+     * it through tests/fuzz/fuzz_json with 7.8e32) */
+    if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(long long)v &&
         !(v == 0 && signbit(v))) {
         cm_buf_append_int(b, (long long)v);
         if (keep_float)

@@ -142,43 +142,54 @@ static const char *header(const char *head, size_t len, const char *name, size_t
     return found;
 }
 
-/* 0 when the head may go to lws, else it was refused. */
-static int check_head(struct gw_pre *p, size_t head_len)
+int gw_head_check(const char *h, size_t len, struct gw_head_verdict *v)
 {
-    const char *h = p->buf;
-    size_t ml = strcspn(h, " \r\n");
+    size_t ml = 0;
+    while (ml < len && h[ml] != ' ' && h[ml] != '\r' && h[ml] != '\n')
+        ml++;
     static const char *const known[] = {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH"};
     bool ok = false;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-        ok |= ml == strlen(known[i]) && strncmp(h, known[i], ml) == 0;
-    if (ml == 7 && strncmp(h, "CONNECT", 7) == 0) {
-        refuse(p, 405, "Method Not Allowed", "METHOD_NOT_ALLOWED",
-               "CONNECT: this is not a proxy; use GET or POST");
+        ok |= ml == strlen(known[i]) && memcmp(h, known[i], ml) == 0;
+    if (ml == 7 && memcmp(h, "CONNECT", 7) == 0) {
+        *v = (struct gw_head_verdict){405, "Method Not Allowed", "METHOD_NOT_ALLOWED",
+                                      "CONNECT: this is not a proxy; use GET or POST"};
         return -1;
     }
     if (!ok) {
-        refuse(p, 501, "Not Implemented", "NOT_IMPLEMENTED",
-               "unknown method: use GET or POST (and OPTIONS)");
+        *v = (struct gw_head_verdict){501, "Not Implemented", "NOT_IMPLEMENTED",
+                                      "unknown method: use GET or POST (and OPTIONS)"};
         return -1;
     }
     size_t cl_n = 0, te_n = 0;
     int cl_count, te_count;
-    const char *cl = header(h, head_len, "content-length", &cl_n, &cl_count);
-    header(h, head_len, "transfer-encoding", &te_n, &te_count);
+    const char *cl = header(h, len, "content-length", &cl_n, &cl_count);
+    header(h, len, "transfer-encoding", &te_n, &te_count);
     if (cl && te_count) {
-        refuse(p, 400, "Bad Request", "BAD_REQUEST",
-               "Content-Length and Transfer-Encoding together (request smuggling): send one");
+        *v = (struct gw_head_verdict){
+            400, "Bad Request", "BAD_REQUEST",
+            "Content-Length and Transfer-Encoding together (request smuggling): send one"};
         return -1;
     }
     bool digits = cl && cl_n > 0 && cl_n <= 18;
     for (size_t i = 0; digits && i < cl_n; i++)
         digits = cl[i] >= '0' && cl[i] <= '9';
     if (cl && (!digits || cl_count > 1)) {
-        refuse(p, 400, "Bad Request", "BAD_REQUEST",
-               "Content-Length must be one non-negative whole number");
+        *v = (struct gw_head_verdict){400, "Bad Request", "BAD_REQUEST",
+                                      "Content-Length must be one non-negative whole number"};
         return -1;
     }
     return 0;
+}
+
+/* 0 when the head may go to lws, else it was refused. */
+static int check_head(struct gw_pre *p, size_t head_len)
+{
+    struct gw_head_verdict v;
+    if (gw_head_check(p->buf, head_len, &v) == 0)
+        return 0;
+    refuse(p, v.status, v.reason, v.code, v.msg);
+    return -1;
 }
 
 static void adopt_cb(uv_handle_t *h)

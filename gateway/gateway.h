@@ -233,6 +233,14 @@ struct gw_pre;
 /* Takes an accepted socket: reads its first request head, answers a bad one, hands a good one
  * to lws. */
 void gw_front_accept(struct gw *g, int fd);
+/* The verdict on a request head (request line and headers, len bytes, not NUL-terminated): 0
+ * when it may go on, else -1 with the answer in v (status, reason phrase, code, message; static
+ * strings). Pure: any thread (the fuzz target calls it). */
+struct gw_head_verdict {
+    int status;
+    const char *reason, *code, *msg;
+};
+int gw_head_check(const char *head, size_t len, struct gw_head_verdict *v);
 /* Answers an accepted socket 503 TOO_MANY_CONNECTIONS (reading and dropping what it sent, so the
  * answer is not lost to a reset) and closes it. */
 void gw_front_refuse(struct gw *g, int fd);

@@ -201,9 +201,11 @@ static int from_mp(const msgpack_object *o, struct pr_value *out, const char *fi
         out->u.a.cap = n;
         out->u.a.n = 0;
         for (uint32_t i = 0; i < n; i++) {
+            /* counted before it is filled: an item that fails half-built is freed with the
+             * array (it leaked before; found by tests/fuzz/fuzz_frames) */
+            out->u.a.n++;
             if (from_mp(&o->via.array.ptr[i], &out->u.a.items[i], name, err))
                 return -EINVAL;
-            out->u.a.n++;
         }
         return 0;
     }

@@ -18,6 +18,8 @@ PACKAGES=(
   nginx-light docker-compose
   # the dashboard test: a real headless browser
   chromium
+  # fuzzing: clang with libFuzzer and its sanitizer runtimes
+  clang libclang-rt-14-dev
 )
 
 missing=()

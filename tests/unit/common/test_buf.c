@@ -117,3 +117,16 @@ Test(buf, sig_digits_match_printf_g_to_the_last_digit)
         cm_buf_deinit(&b);
     }
 }
+
+/* Doubles beyond long long's range print without an out-of-range conversion (undefined; UBSan
+ * aborts this test on a regression), found by tests/fuzz/fuzz_json. */
+Test(common_buf, huge_doubles_print_without_undefined_conversions)
+{
+    static const double vals[] = {7.77111e+32, -7.77111e+32, 1e300, 9.3e18, -9.3e18, 1.8e19};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        struct cm_buf b = CM_BUF_INIT;
+        cm_buf_append_double(&b, vals[i], false);
+        cr_assert_eq(strtod(b.data, NULL), vals[i], "%s", b.data);
+        cm_buf_deinit(&b);
+    }
+}

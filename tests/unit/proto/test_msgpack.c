@@ -343,3 +343,17 @@ Test(proto_pub, malformed_id_lines_are_refused)
     cr_assert_eq(f.ev_len, 1);
     cr_assert_eq(pr_pub_next("1700000000000-12\n\x80", 18, &pos, &f, &err), 0);
 }
+
+/* An array whose element fails half-built is freed whole (LeakSanitizer catches a regression):
+ * [[{"b": 1}, <bin>]] — found by tests/fuzz/fuzz_frames. */
+Test(proto_msgpack, refused_nested_values_leave_nothing_allocated)
+{
+    static const unsigned char buf[] = {0x91, 0x92, 0x81, 0xa1, 'b', 0x01, 0xc4, 0x01, 0x00};
+    struct pr_value v;
+    struct pr_err err;
+    cr_assert_neq(pr_value_parse_msgpack((const char *)buf, sizeof(buf), &v, &err), 0);
+    cr_assert(strstr(err.text, "binary"), "%s", err.text);
+    struct pr_msg m;
+    cr_assert_neq(pr_decode_msgpack((const char *)buf, sizeof(buf), PR_WIRE_SERVER, &m, &err), 0);
+    pr_msg_deinit(&m);
+}

@@ -17,20 +17,21 @@
 
 struct gw_config {
     struct cm_common_cfg common;
-    char *listen;         /* host:port for WebSocket, REST, metrics and the dashboard */
-    int processes;        /* processes sharing the port (0: one per core) */
-    int heartbeat_s;      /* app-level heartbeat period */
-    int idle_timeout_s;   /* a peer silent this long is closed */
-    int replay_max;       /* events per replay before replay_complete says truncated */
-    int queue_soft_kb;    /* past this, queued progress events of one job coalesce */
-    int queue_hard_kb;    /* past this, the client is closed with 1013 */
-    int max_connections;  /* WebSocket clients per process; more get 503 */
-    int sndbuf_kb;        /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
-    int max_body_kb;      /* REST request bodies */
-    int max_attempts;     /* retry limit (as the worker's) */
-    int body_timeout_s;   /* a REST request body must be in this long after its headers */
-    int client_msg_rate;  /* messages/s a client may send (token bucket refill) */
-    int client_msg_burst; /* and its capacity */
+    char *listen;          /* host:port for WebSocket, REST, metrics and the dashboard */
+    int processes;         /* processes sharing the port (0: one per core) */
+    int heartbeat_s;       /* app-level heartbeat period */
+    int idle_timeout_s;    /* a peer silent this long is closed */
+    int replay_max;        /* events per replay before replay_complete says truncated */
+    int queue_soft_kb;     /* past this, queued progress events of one job coalesce */
+    int queue_hard_kb;     /* past this, the client is closed with 1013 */
+    int max_connections;   /* WebSocket clients per process; more get 503 */
+    int sndbuf_kb;         /* SO_SNDBUF of client sockets (0: the kernel's autotuning) */
+    int max_body_kb;       /* REST request bodies */
+    int max_attempts;      /* retry limit (as the worker's) */
+    int body_timeout_s;    /* a REST request body must be in this long after its headers */
+    char *allowed_origins; /* other sites whose pages may use this gateway ("*": any) */
+    int client_msg_rate;   /* messages/s a client may send (token bucket refill) */
+    int client_msg_burst;  /* and its capacity */
 };
 
 /* A WebSocket message ready to send: LWS_PRE bytes of room, then the payload. Shared by all the
@@ -142,6 +143,7 @@ struct gw {
     struct gw_http *body_wait; /* requests whose body is still coming */
     struct gw_pre *pre;        /* connections whose first request head is still coming */
     uint64_t idle_tick;        /* heartbeat ticks, for the once-a-second idle check */
+    char csp[512];             /* the dashboard's Content-Security-Policy (origin.c) */
     struct gw_stats st;
     uv_timer_t heartbeat;
     uv_check_t pending_check; /* lws connections needing forced service (see server.c) */
@@ -248,6 +250,21 @@ void gw_front_refuse(struct gw *g, int fd);
 void gw_front_tick(struct gw *g);
 /* Shutdown: drops the connections still sending their head. */
 void gw_front_close_all(struct gw *g);
+
+/* origin.c: which browser origins may use this gateway (--allowed-origins) */
+enum gw_origin {
+    GW_ORIGIN_NONE,    /* no Origin header: not a browser (or a browser's same-origin GET) */
+    GW_ORIGIN_SAME,    /* the page came from this gateway */
+    GW_ORIGIN_CROSS,   /* another site that --allowed-origins lists: CORS headers go out */
+    GW_ORIGIN_REFUSED, /* another site: 403 for upgrades, mutations and preflights */
+};
+/* Computes the dashboard's Content-Security-Policy; warns when any origin is allowed. */
+void gw_origin_init(struct gw *g);
+/* The request's Origin (copied into origin) judged against the policy. */
+enum gw_origin gw_origin_check(struct gw *g, struct lws *wsi, char *origin, size_t n);
+/* True when the request's Content-Type is one a cross-site HTML form can send (urlencoded,
+ * multipart, text/plain): a mutation must not accept those. */
+bool gw_form_content_type(struct lws *wsi);
 
 /* server.c */
 /* The URL query argument name (without "="), URL-decoded, into out: its length; -1 when absent,

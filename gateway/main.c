@@ -39,6 +39,10 @@ static const struct cm_opt gw_opts[] = {
      "kernel send buffer per WebSocket client (0: autotuned, up to net.ipv4.tcp_wmem)"},
     {"max-body-kb", CM_OPT_INT, offsetof(struct gw_config, max_body_kb), "1024", 1, 65536, NULL,
      NULL, "largest REST request body (413 above)"},
+    {"allowed-origins", CM_OPT_STR, offsetof(struct gw_config, allowed_origins), "", 0, 0, NULL,
+     NULL,
+     "other web origins (scheme://host[:port], comma-separated) whose pages may open WebSockets "
+     "and call REST here; empty: only pages this gateway serves; * (any) is logged as a warning"},
     {"body-timeout-s", CM_OPT_INT, offsetof(struct gw_config, body_timeout_s), "30", 1, 3600, NULL,
      NULL, "a REST request body must arrive within this many seconds (408 after)"},
     {"client-msg-rate", CM_OPT_INT, offsetof(struct gw_config, client_msg_rate), "100", 1, 100000,

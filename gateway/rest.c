@@ -26,8 +26,12 @@ struct gw_http {
     int status;
     const char *ctype;
     struct cm_buf resp;
-    bool close_after;       /* answered before reading the body: close the connection after */
-    bool headers_sent;      /* the response is being written: resp[sent..] is left */
+    bool close_after;  /* answered before reading the body: close the connection after */
+    bool headers_sent; /* the response is being written: resp[sent..] is left */
+    bool cors;         /* another site's page that --allowed-origins lists: CORS headers */
+    bool preflight;    /* an OPTIONS preflight: the CORS method and header lists too */
+    bool dashboard;    /* the dashboard page: CSP and framing headers */
+    char origin[256];
     long long page_cursor;  /* list endpoints: the request's cursor (0: the first page) */
     uint64_t body_deadline; /* uv_now by which the body must be in (on g->body_wait) */
     struct gw_http *wait_next, *wait_prev;
@@ -745,6 +749,7 @@ static void dispatch(struct gw_http *h)
     g->st.rest_requests++;
     if (!h->post &&
         (strcmp(p, "/") == 0 || strcmp(p, "/dashboard") == 0 || strcmp(p, "/index.html") == 0)) {
+        h->dashboard = true;
         respond(h, 200, "text/html; charset=utf-8", gw_dashboard_html, gw_dashboard_html_len);
     } else if (!h->post && strcmp(p, "/healthz") == 0) {
         const char *b = "{\"status\":\"ok\"}\n";
@@ -822,6 +827,33 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
     *h = (struct gw_http){.g = g, .wsi = wsi};
     snprintf(h->path, sizeof(h->path), "%s", path ? path : "");
     h->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    enum gw_origin og = gw_origin_check(g, wsi, h->origin, sizeof(h->origin));
+    h->cors = og == GW_ORIGIN_CROSS;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) { /* a CORS preflight */
+        g->st.rest_requests++;
+        if (og == GW_ORIGIN_REFUSED) {
+            respond_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL,
+                          "a page of another site may not call this gateway (see "
+                          "--allowed-origins)");
+        } else {
+            h->preflight = true;
+            respond(h, 204, "text/plain", "", 0);
+        }
+        return 0;
+    }
+    if (h->post && (og == GW_ORIGIN_REFUSED || gw_form_content_type(wsi))) {
+        /* a cross-site page, or what a cross-site HTML form can send: never a mutation */
+        g->st.rest_requests++;
+        h->close_after = true; /* the body is not read */
+        if (og == GW_ORIGIN_REFUSED)
+            respond_error(h, 403, "ORIGIN_NOT_ALLOWED", NULL,
+                          "a page of another site may not change anything here (see "
+                          "--allowed-origins)");
+        else
+            respond_error(h, 415, "UNSUPPORTED_MEDIA_TYPE", NULL,
+                          "send JSON with Content-Type: application/json");
+        return 0;
+    }
     if (!h->post && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         g->st.rest_requests++;
         respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL, "only GET and POST");
@@ -905,16 +937,43 @@ int gw_http_body_done(struct gw *g, struct gw_http *h)
 #define GW_HTTP_CHUNK 65536
 #define GW_HTTP_SEND_IDLE_S 30 /* a reader that takes nothing for this long is dropped */
 
+static int header(struct gw_http *h, const char *name, const char *value, unsigned char **p,
+                  unsigned char *end)
+{
+    return lws_add_http_header_by_name(h->wsi, (const unsigned char *)name,
+                                       (const unsigned char *)value, (int)strlen(value), p, end);
+}
+
+/* nosniff on everything; CORS for listed origins; CSP and no framing for the dashboard. */
+static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned char *end)
+{
+    int rc = header(h, "x-content-type-options:", "nosniff", p, end);
+    if (h->cors)
+        rc |= header(h, "access-control-allow-origin:", h->origin, p, end) |
+              header(h, "vary:", "Origin", p, end);
+    if (h->preflight)
+        rc |= header(h, "access-control-allow-methods:", "GET, POST", p, end) |
+              header(h, "access-control-allow-headers:", "Content-Type, Authorization", p, end) |
+              header(h, "access-control-max-age:", "600", p, end) |
+              header(h, "allow:", "GET, POST, OPTIONS", p, end);
+    if (h->dashboard)
+        rc |= header(h, "content-security-policy:", h->g->csp, p, end) |
+              header(h, "x-frame-options:", "DENY", p, end) |
+              header(h, "referrer-policy:", "no-referrer", p, end);
+    return rc;
+}
+
 int gw_http_writeable(struct gw *g, struct gw_http *h)
 {
     (void)g;
     if (!h || !h->ready)
         return 0;
     if (!h->headers_sent) {
-        unsigned char hdr[LWS_PRE + 1024], *start = hdr + LWS_PRE, *p = start,
+        unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start,
                                            *end = hdr + sizeof(hdr) - 1;
         if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, h->resp.len, &p,
                                         end) ||
+            add_security_headers(h, &p, end) ||
             lws_finalize_write_http_header(h->wsi, start, &p, end))
             return -1;
         h->headers_sent = true;

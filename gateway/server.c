@@ -136,6 +136,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!subprotocol_ok(wsi))
             return refuse(wsi, 400, "UNKNOWN_SUBPROTOCOL",
                           "unknown subprotocol: offer zsa.v1.json or zsa.v1.msgpack");
+        char origin[256];
+        if (gw_origin_check(g, wsi, origin, sizeof(origin)) == GW_ORIGIN_REFUSED)
+            return refuse(wsi, 403, "ORIGIN_NOT_ALLOWED",
+                          "a page of another site may not connect here (see --allowed-origins)");
         char v[PR_ID_MAX + 2];
         int n = gw_urlarg(wsi, "session_id", v, sizeof(v));
         if (n == -2 || (n >= 0 && !cm_id_valid(v, (size_t)n, PR_ID_MAX)))
@@ -461,6 +465,7 @@ int gw_run(struct gw_config *cfg)
     g.loop = &loop;
     cm_scripts_init();
     gw_hub_init(&g);
+    gw_origin_init(&g);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 
     struct lws_context_creation_info info;

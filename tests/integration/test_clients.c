@@ -310,3 +310,12 @@ Test(clients, http_and_websocket_edges_get_their_codes)
     th_proc_log(&GW, log, sizeof(log));
     cr_expect(!strstr(log, " error "), "the gateway logged errors:\n%s", log);
 }
+
+Test(clients, other_sites_cannot_use_the_gateway_from_a_browser)
+{
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    start_gateway(&GW, PORT, "--allowed-origins=https://app.example:8443", NULL);
+    node_env("origins.mjs", 60000, "ZSA_ALLOWED_ORIGIN=https://app.example:8443", NULL);
+}

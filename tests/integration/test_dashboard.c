@@ -367,6 +367,11 @@ Test(dashboard, shows_the_sessions_history_on_load)
     char out[64];
     eval("String(window.zsa.history)", out, sizeof(out));
     cr_expect_str_eq(out, "3");
+    /* the page's CSP admits its own script only: an injected inline script does not run */
+    eval("const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+         "document.head.appendChild(s); String(window.injected)",
+         out, sizeof(out));
+    cr_expect_str_eq(out, "undefined", "an injected inline script ran: the CSP is missing");
     const char *cancel = "{}";
     cr_assert_eq(
         cm_http("127.0.0.1", PORT, "POST", "/api/jobs/hr/cancel", cancel, true, body, sizeof(body)),

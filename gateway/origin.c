@@ -14,8 +14,8 @@
 #include "gateway/gateway.h"
 
 /* The base64 SHA-256 of the text between open and close in page (the first such block). */
-static void block_hash(const char *page, size_t n, const char *open, const char *close,
-                       char *out, size_t outlen)
+static void block_hash(const char *page, size_t n, const char *open, const char *close, char *out,
+                       size_t outlen)
 {
     out[0] = '\0';
     const char *end = page + n, *a = memmem(page, n, open, strlen(open));
@@ -91,8 +91,8 @@ bool gw_form_content_type(struct lws *wsi)
     char ct[128];
     if (lws_hdr_copy(wsi, ct, sizeof(ct), WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
         return false;
-    static const char *const simple[] = {"application/x-www-form-urlencoded",
-                                         "multipart/form-data", "text/plain"};
+    static const char *const simple[] = {"application/x-www-form-urlencoded", "multipart/form-data",
+                                         "text/plain"};
     for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
         if (strncasecmp(ct, simple[i], strlen(simple[i])) == 0)
             return true;

@@ -499,14 +499,12 @@ int gw_run(struct gw_config *cfg)
         close(g.listen_fd);
         return 1;
     }
-    /* WebSocket pings after two thirds of the idle timeout; silent past it: closed. lws keeps a
-     * pointer to it: it lives as long as this function runs the loop. */
-    lws_retry_bo_t retry = {
-        .secs_since_valid_ping =
-            (uint16_t)(cfg->idle_timeout_s > 2 ? cfg->idle_timeout_s * 2 / 3 : 1),
-        /* the hub closes an idle client itself, with a close frame (1001); lws's silent
-         * hang-up is only the backstop */
-        .secs_since_valid_hangup = (uint16_t)(cfg->idle_timeout_s + 10)};
+    /* The hub pings a silent client itself (a third of the idle timeout) and closes it with a
+     * close frame (1001) past the timeout (hub.c, close_idle); lws's own ping and silent
+     * hang-up come after both, as a backstop only. lws keeps a pointer to this: it lives as
+     * long as this function runs the loop. */
+    lws_retry_bo_t retry = {.secs_since_valid_ping = (uint16_t)(cfg->idle_timeout_s + 5),
+                            .secs_since_valid_hangup = (uint16_t)(cfg->idle_timeout_s + 10)};
     /* the vhost does not listen: we accept (see listen_socket) and hand sockets over */
     struct lws_context_creation_info vi;
     memset(&vi, 0, sizeof(vi));

@@ -34,7 +34,8 @@
     X(SYSTEM_STATUS, system_status, EVENT, PR_ENV_EVENT,                                           \
       "Cluster figures, broadcast every 5 s by the scheduler leader.")                             \
     X(CONNECTED, connected, CONTROL, PR_ENV_CONTROL,                                               \
-      "First message on every WebSocket connection.")                                              \
+      "First message on every WebSocket connection (only backend_status can come before it, "      \
+      "while the gateway has lost Redis).")                                                        \
     X(HEARTBEAT, heartbeat, CONTROL, PR_ENV_CONTROL,                                               \
       "Every heartbeat_interval_seconds; a client that hears nothing for 45 s reconnects.")        \
     X(REPLAY_COMPLETE, replay_complete, CONTROL, PR_ENV_CONTROL,                                   \

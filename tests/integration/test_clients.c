@@ -28,33 +28,37 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* Starts the gateway with extra flags (NULL-terminated) and waits for /readyz. */
-static void start_gateway(struct th_proc *p, int port, ...)
+/* Starts the suite's gateway on PORT with extra flags (NULL-terminated array, may be NULL). */
+static void gateway_up(const char *const *extra)
 {
-    static char url[340], listen[64];
-    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", port);
-    const char *argv[32] = {url, listen, "--processes=1"};
-    int n = 3;
-    va_list ap;
-    va_start(ap, port);
-    for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
-        argv[n++] = a;
-    va_end(ap);
-    cr_assert_eq(th_proc_start(p, "zsa-gateway", argv, NULL), 0);
-    char body[512];
-    int64_t deadline = cm_time_mono_ms() + 15000;
-    while (cm_http("127.0.0.1", port, "GET", "/readyz", NULL, false, body, sizeof(body)) != 200) {
-        cr_assert(cm_time_mono_ms() < deadline, "gateway not ready on %d", port);
-        sleep_ms(50);
+    if (th_gateway_start(&GW, R.url, PORT, extra) != 0) {
+        char log[4096];
+        th_proc_log(&GW, log, sizeof(log));
+        cr_assert_fail("gateway not ready on %d:\n%s", PORT, log);
     }
+}
+
+/* The suite's gateway stops and starts again on its port with these flags (NULL-terminated). */
+static void restart_gateway(const char *flag, ...)
+{
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    const char *extra[32] = {flag};
+    int n = 1;
+    va_list ap;
+    va_start(ap, flag);
+    for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
+        extra[n++] = a;
+    va_end(ap);
+    gateway_up(extra);
 }
 
 static void setup(void)
 {
     cr_assert_eq(th_redis_start(&R), 0);
     PORT = th_free_port();
-    start_gateway(&GW, PORT, NULL);
+    gateway_up(NULL);
 }
 
 static void teardown(void)
@@ -115,15 +119,11 @@ static void start_gateway_pid1(struct th_proc *p, int port)
     const char *argv[] = {"--pid", "--fork", "--kill-child=SIGTERM", bin,
                           url,     listen,   "--processes=1",        NULL};
     cr_assert_eq(th_proc_start(p, "/usr/bin/unshare", argv, NULL), 0);
-    char body[512];
-    int64_t deadline = cm_time_mono_ms() + 15000;
-    while (cm_http("127.0.0.1", port, "GET", "/readyz", NULL, false, body, sizeof(body)) != 200) {
+    if (!th_http_wait_ok(port, "/readyz", 15000)) {
         char log[4096];
         th_proc_log(p, log, sizeof(log));
-        cr_assert(cm_time_mono_ms() < deadline, "gateway (unshare --pid) not ready:\n%s", log);
-        sleep_ms(50);
+        cr_assert_fail("gateway (unshare --pid) not ready:\n%s", log);
     }
-    cr_assert(strstr(body, "ready"));
 }
 
 /* unshare --fork ignores SIGTERM while it waits: the signal goes to its child, the gateway. */
@@ -253,10 +253,7 @@ Test(clients, a_flooding_client_is_slowed_and_memory_stays_bounded)
 Test(clients, every_connection_counts_and_slow_bodies_get_408)
 {
     /* a gateway of its own with a small limit and a short body deadline */
-    th_proc_signal(&GW, SIGTERM);
-    th_proc_wait(&GW, 10000);
-    th_proc_stop(&GW);
-    start_gateway(&GW, PORT, "--max-connections=4", "--body-timeout-s=3", NULL);
+    restart_gateway("--max-connections=4", "--body-timeout-s=3", NULL);
     node_env("slow_connections.mjs", 60000, "ZSA_MAX_CONNECTIONS=4", "ZSA_BODY_TIMEOUT_S=3", NULL);
 }
 
@@ -269,10 +266,7 @@ static void emit_big(redisContext *c, const char *session, int k)
 
 Test(clients, the_1013_close_reaches_a_slow_client)
 {
-    th_proc_signal(&GW, SIGTERM);
-    th_proc_wait(&GW, 10000);
-    th_proc_stop(&GW);
-    start_gateway(&GW, PORT, "--queue-hard-kb=256", "--queue-soft-kb=64", "--sndbuf-kb=64", NULL);
+    restart_gateway("--queue-hard-kb=256", "--queue-soft-kb=64", "--sndbuf-kb=64", NULL);
     char gw[64];
     snprintf(gw, sizeof(gw), "ZSA_GATEWAY=127.0.0.1:%d", PORT);
     const char *argv[] = {"tests/node/slow_close.mjs", NULL};
@@ -300,10 +294,7 @@ Test(clients, the_1013_close_reaches_a_slow_client)
 
 Test(clients, http_and_websocket_edges_get_their_codes)
 {
-    th_proc_signal(&GW, SIGTERM);
-    th_proc_wait(&GW, 10000);
-    th_proc_stop(&GW);
-    start_gateway(&GW, PORT, "--idle-timeout-s=2", NULL);
+    restart_gateway("--idle-timeout-s=2", NULL);
     node_env("http_edges.mjs", 60000, "ZSA_IDLE_TIMEOUT_S=2", NULL);
     /* no error line per bad request */
     static char log[65536];
@@ -313,9 +304,6 @@ Test(clients, http_and_websocket_edges_get_their_codes)
 
 Test(clients, other_sites_cannot_use_the_gateway_from_a_browser)
 {
-    th_proc_signal(&GW, SIGTERM);
-    th_proc_wait(&GW, 10000);
-    th_proc_stop(&GW);
-    start_gateway(&GW, PORT, "--allowed-origins=https://app.example:8443", NULL);
+    restart_gateway("--allowed-origins=https://app.example:8443", NULL);
     node_env("origins.mjs", 60000, "ZSA_ALLOWED_ORIGIN=https://app.example:8443", NULL);
 }

@@ -68,29 +68,19 @@ TestSuite(gateway, .init = setup, .fini = teardown, .timeout = 120);
 /* Starts a gateway on a free port with extra flags (NULL-terminated); waits for /readyz. */
 static int start_gateway(struct th_proc *p, ...)
 {
-    static char url[340], listen[64];
-    int port = th_free_port();
-    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", port);
-    const char *argv[32] = {url, listen, "--processes=1"};
-    int n = 3;
+    const char *extra[32] = {NULL};
+    int n = 0, port = th_free_port();
     va_list ap;
     va_start(ap, p);
     for (const char *a; (a = va_arg(ap, const char *)) && n < 31;)
-        argv[n++] = a;
+        extra[n++] = a;
     va_end(ap);
-    cr_assert_eq(th_proc_start(p, "zsa-gateway", argv, NULL), 0);
-    char body[512];
-    int64_t deadline = cm_time_mono_ms() + 15000;
-    while (cm_time_mono_ms() < deadline) {
-        if (cm_http("127.0.0.1", port, "GET", "/readyz", NULL, false, body, sizeof(body)) == 200)
-            return port;
-        sleep_ms(50);
+    if (th_gateway_start(p, R.url, port, extra) != 0) {
+        char log[4096];
+        th_proc_log(p, log, sizeof(log));
+        cr_assert_fail("gateway not ready on %d:\n%s", port, log);
     }
-    char log[4096];
-    th_proc_log(p, log, sizeof(log));
-    cr_assert_fail("gateway not ready on %d:\n%s", port, log);
-    return -1;
+    return port;
 }
 
 static void start_worker(const char *extra)

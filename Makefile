@@ -126,8 +126,11 @@ integration: deps
 build-tests: $(UNIT_BIN) $(INTEG_BIN)
 
 # ASan: fail on leaks too. protect_shadow_gap=0 lets the CUDA runtime map its memory.
+# ZSA_AUTH=off: gateways started by tests of other features run without tokens (logged); the
+# access-control tests (test_auth, tests/node/auth.mjs) pass --auth=required and keys.
 TEST_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:protect_shadow_gap=0 \
-            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ZSA_BIN_DIR=$(abspath $(BUILD)/bin)
+            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ZSA_BIN_DIR=$(abspath $(BUILD)/bin) \
+            ZSA_AUTH=off
 
 run-unit: $(UNIT_BIN)
 	@$(TEST_ENV) scripts/run-tests.sh $(UNIT_BIN)

@@ -158,12 +158,29 @@ static const char emit_lua[] = PUB_LUA
     "flush_pubs()\n"
     "return out\n";
 
-/* CANCEL: KEYS: job hash, cancel channel. ARGV: job id, now ms.
- * Reply: "ok" (marked; a running job stops at its next check, a queued one is skipped when
- * taken), "unknown", or the terminal status the job already has. */
-static const char cancel_lua[] =
+/* session_ok(rule, job hash): whether an access token's sessions (pr_token_session_rule: ""
+ * for every session, else entries joined by newlines, "x*" a prefix) include the job's. */
+#define SESSION_OK_LUA                                                                             \
+    "local function session_ok(rule, h)\n"                                                         \
+    "  if rule == nil or rule == '' then return true end\n"                                        \
+    "  local s = redis.call('HGET', h, 'session_id')\n"                                            \
+    "  if not s or s == '' then return false end\n"                                                \
+    "  for e in string.gmatch(rule, '[^\\n]+') do\n"                                               \
+    "    if string.sub(e, -1) == '*' then\n"                                                       \
+    "      local p = string.sub(e, 1, -2)\n"                                                       \
+    "      if string.sub(s, 1, #p) == p then return true end\n"                                    \
+    "    elseif e == s then return true end\n"                                                     \
+    "  end\n"                                                                                      \
+    "  return false\n"                                                                             \
+    "end\n"
+
+/* CANCEL: KEYS: job hash, cancel channel. ARGV: job id, now ms, the caller's session rule ("":
+ * any session). Reply: "ok" (marked; a running job stops at its next check, a queued one is
+ * skipped when taken), "unknown" (also for a job of a session the rule does not allow), or the
+ * terminal status the job already has. */
+static const char cancel_lua[] = SESSION_OK_LUA
     "local st = redis.call('HGET', KEYS[1], 'status')\n"
-    "if not st then return 'unknown' end\n"
+    "if not st or not session_ok(ARGV[3], KEYS[1]) then return 'unknown' end\n"
     "if st == 'complete' or st == 'failed' or st == 'cancelled' or st == 'dead' then return st "
     "end\n"
     "redis.call('HSET', KEYS[1], 'cancel', '1', 'cancel_requested_at', ARGV[2])\n"
@@ -318,15 +335,16 @@ static const char expire_ended_lua[] =
     "  end\n"                                                                                      \
     "end\n"
 
-/* RETRY: KEYS: job hash, queue, dead list. ARGV: max attempts, now ms, job id.
+/* RETRY: KEYS: job hash, queue, dead list. ARGV: max attempts, now ms, job id, the caller's
+ * session rule (as CANCEL's).
  * Re-enqueues a failed or cancelled job (same job id) as a new attempt, while attempts are left.
  * A dead job (lost with its worker on its last attempt) starts over: its dead-letter entry goes
  * and its attempts are reset. Reply: "ok", "unknown", "limit" (attempts used up), or
  * "status:<s>" when the job is not failed, cancelled or dead. */
-static const char retry_lua[] = DEAD_FIND_LUA
+static const char retry_lua[] = DEAD_FIND_LUA SESSION_OK_LUA
     "local h = KEYS[1]\n"
     "local st = redis.call('HGET', h, 'status')\n"
-    "if not st then return 'unknown' end\n"
+    "if not st or not session_ok(ARGV[4], h) then return 'unknown' end\n"
     "if st ~= 'failed' and st ~= 'cancelled' and st ~= 'dead' then return 'status:' .. st end\n"
     "if st == 'dead' then\n"
     "  local e = dead_find(KEYS[3], ARGV[3])\n"

@@ -62,10 +62,71 @@ bool cm_id_valid(const char *s, size_t n, size_t max)
     return true;
 }
 
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+size_t cm_b64url_encode(const void *data, size_t n, char *out, size_t outn)
+{
+    const unsigned char *p = data;
+    size_t need = CM_B64URL_LEN(n);
+    if (outn < need + 1)
+        return 0;
+    size_t j = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | p[i];
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[j++] = b64url[(acc >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out[j++] = b64url[(acc << (6 - bits)) & 63];
+    out[j] = '\0';
+    return j;
+}
+
+static int b64url_value(char c)
+{
+    if (c >= 'A' && c <= 'Z')
+        return c - 'A';
+    if (c >= 'a' && c <= 'z')
+        return c - 'a' + 26;
+    if (c >= '0' && c <= '9')
+        return c - '0' + 52;
+    return c == '-' ? 62 : c == '_' ? 63 : -1;
+}
+
+long cm_b64url_decode(const char *s, size_t n, void *out, size_t outn)
+{
+    unsigned char *o = out;
+    if (n % 4 == 1)
+        return -1; /* no length leaves one sextet over */
+    size_t j = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = b64url_value(s[i]);
+        if (v < 0)
+            return -1;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (j >= outn)
+                return -1;
+            o[j++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (acc & ((1u << bits) - 1))
+        return -1; /* bits past the last byte must be zero: one text per byte string */
+    return (long)j;
+}
+
 void cm_random_id(char *out, size_t n, const char *prefix)
 {
-    static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    unsigned char r[17]; /* 22 sextets: 132 of its 136 bits */
+    unsigned char r[16]; /* 128 bits: 22 characters */
     size_t got = 0;
     while (got < sizeof(r)) {
         ssize_t k = getrandom(r + got, sizeof(r) - got, 0);
@@ -75,17 +136,6 @@ void cm_random_id(char *out, size_t n, const char *prefix)
             got += (size_t)k;
     }
     char id[CM_RANDOM_ID_LEN];
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t j = 0;
-    for (size_t i = 0; i < sizeof(r) && j < 22; i++) {
-        acc = (acc << 8) | r[i];
-        bits += 8;
-        while (bits >= 6 && j < 22) {
-            bits -= 6;
-            id[j++] = b64url[(acc >> bits) & 63];
-        }
-    }
-    id[j] = '\0';
+    cm_b64url_encode(r, sizeof(r), id, sizeof(id));
     snprintf(out, n, "%s%s", prefix, id);
 }

@@ -24,4 +24,12 @@ bool cm_id_char(char c);
 #define CM_RANDOM_ID_LEN 23 /* 22 characters and the NUL */
 void cm_random_id(char *out, size_t n, const char *prefix);
 
+/* base64url (RFC 4648 section 5) without padding. encode writes CM_B64URL_LEN(n) characters and a
+ * NUL (outn must hold them; returns the length, 0 when it does not fit); decode refuses
+ * characters outside the alphabet, padding, and non-zero bits past the last byte, so each byte
+ * string has exactly one text: returns the bytes written, or -1. */
+#define CM_B64URL_LEN(n) (((n)*4 + 2) / 3)
+size_t cm_b64url_encode(const void *data, size_t n, char *out, size_t outn);
+long cm_b64url_decode(const char *s, size_t n, void *out, size_t outn);
+
 #endif

@@ -137,14 +137,14 @@ int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *targe
     snprintf(both, sizeof(both), "%s258EAFA5-E914-47DA-95CA-C5AB0DC85B11", key);
     EVP_Digest(both, strlen(both), digest, &dlen, EVP_sha1(), NULL);
     EVP_EncodeBlock((unsigned char *)want, digest, (int)dlen);
-    char req[2048];
+    char req[8192];
     int n = snprintf(req, sizeof(req),
                      "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
                      target, host, port, key, subprotocols ? "Sec-WebSocket-Protocol: " : "",
                      subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "", ext);
-    if (write_all(w->fd, req, (size_t)n) != 0)
+    if (n < 0 || (size_t)n >= sizeof(req) || write_all(w->fd, req, (size_t)n) != 0)
         return -1;
     char *end = NULL;
     int64_t deadline = cm_time_mono_ms() + 5000;
@@ -332,19 +332,30 @@ void cm_ws_close(struct cm_ws *w)
 int cm_http(const char *host, int port, const char *method, const char *path, const char *body,
             bool with_length, char *out, size_t n)
 {
-    int fd = dial(host, port, false, 5000);
+    return cm_http_auth(host, port, method, path, NULL, body, with_length, out, n);
+}
+
+int cm_http_auth(const char *host, int port, const char *method, const char *path,
+                 const char *token, const char *body, bool with_length, char *out, size_t n)
+{
     out[0] = 0;
-    if (fd < 0)
-        return -1;
-    char req[2048];
+    char req[8192];
     size_t bl = body ? strlen(body) : 0;
     char cl[64] = "";
     if (with_length)
         snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", bl);
     int k = snprintf(req, sizeof(req),
                      "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
-                     "Content-Type: application/json\r\n%s\r\n",
-                     method, path, host, port, cl);
+                     "Content-Type: application/json\r\n%s%s%s%s\r\n",
+                     method, path, host, port, cl, token ? "Authorization: Bearer " : "",
+                     token ? token : "", token ? "\r\n" : "");
+    if (k < 0 || (size_t)k >= sizeof(req)) {
+        errno = E2BIG;
+        return -1;
+    }
+    int fd = dial(host, port, false, 5000);
+    if (fd < 0)
+        return -1;
     if (write_all(fd, req, (size_t)k) || (bl && write_all(fd, body, bl))) {
         close(fd);
         return -1;

@@ -53,5 +53,8 @@ void cm_ws_close(struct cm_ws *w);
  * answered, errno set) and the body in out (NUL-terminated, truncated to n). */
 int cm_http(const char *host, int port, const char *method, const char *path, const char *body,
             bool with_length, char *out, size_t n);
+/* The same with Authorization: Bearer token (token NULL: none). */
+int cm_http_auth(const char *host, int port, const char *method, const char *path,
+                 const char *token, const char *body, bool with_length, char *out, size_t n);
 
 #endif

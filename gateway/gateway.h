@@ -14,6 +14,7 @@
 #include "common/rconn.h"
 #include "common/scripts.h"
 #include "proto/proto.h"
+#include "proto/token.h"
 
 struct gw_config {
     struct cm_common_cfg common;
@@ -32,7 +33,16 @@ struct gw_config {
     char *allowed_origins; /* other sites whose pages may use this gateway ("*": any) */
     int client_msg_rate;   /* messages/s a client may send (token bucket refill) */
     int client_msg_burst;  /* and its capacity */
+    int auth;              /* enum gw_auth_mode */
+    char *auth_keys_file;  /* "<kid> <secret>" lines (never secrets in argv) */
+    int auth_timeout_s;    /* a WebSocket without a token must send auth within this */
 };
+
+enum gw_auth_mode { GW_AUTH_REQUIRED, GW_AUTH_OFF }; /* --auth required|off */
+
+/* WebSocket close codes of access control (4000-4999: the application's) */
+#define GW_CLOSE_UNAUTHORIZED 4001 /* no token, a bad one, expired, or its key withdrawn */
+#define GW_CLOSE_FORBIDDEN 4003    /* a valid token that does not allow the session */
 
 /* A WebSocket message ready to send: LWS_PRE bytes of room, then the payload. Shared by all the
  * clients it goes to; freed when the last one has written it. */
@@ -81,7 +91,9 @@ struct gw_client {
     int replay_count;
     bool replay_trunc, replay_paused; /* paused: waits for the queue to drain */
     uint64_t sent, dropped;
-    void *pending_req; /* an outstanding Redis request for this client, or NULL */
+    void *pending_req;    /* an outstanding Redis request for this client, or NULL */
+    struct pr_token *tok; /* its access token's claims (owned; NULL when auth is off) */
+    bool auth_msg;        /* it authenticated with an auth message: authenticated goes first */
     /* inbound bounds: a token bucket of messages, the client's Redis requests in flight, and
      * its unread replies; past any of them the gateway stops reading it (TCP pushes back) */
     double tokens;
@@ -121,7 +133,7 @@ struct gw_session {
 struct gw_stats {
     uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow, replays,
         replayed_events, redis_reconnects, rest_requests, rest_errors, events_in, refused_conns,
-        body_timeouts, bad_requests, heads_too_large;
+        body_timeouts, bad_requests, heads_too_large, auth_refused, auth_forbidden, auth_expired;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;
@@ -166,7 +178,12 @@ struct gw {
     char pid_tag[24];            /* for logs only: never part of an id a client sees */
     bool backend_up;             /* both Redis connections ready, as last told to clients */
     uint64_t seen_hangs;         /* cmd.hangs already acted on */
+    struct pr_token_keys *keys;  /* --auth required: the keys tokens may be signed with */
+    struct pss *auth_wait;       /* WebSockets without a token yet (server.c) */
+    uv_signal_t sig_hup;         /* reloads the keys */
 };
+
+struct pss;
 
 /* hub.c: sessions, clients, fan-out, replay */
 void gw_hub_init(struct gw *g);
@@ -265,6 +282,33 @@ enum gw_origin gw_origin_check(struct gw *g, struct lws *wsi, char *origin, size
 /* True when the request's Content-Type is one a cross-site HTML form can send (urlencoded,
  * multipart, text/plain): a mutation must not accept those. */
 bool gw_form_content_type(struct lws *wsi);
+
+/* auth.c: access tokens (proto/token.h) on requests and WebSocket clients */
+enum gw_auth_res {
+    GW_AUTH_RES_OFF,  /* --auth off: everything is allowed */
+    GW_AUTH_RES_NONE, /* the request carries no token */
+    GW_AUTH_RES_BAD,  /* one that is malformed, forged, expired or of a withdrawn key: 401 */
+    GW_AUTH_RES_OK,   /* out holds its claims (pr_token_deinit) */
+};
+/* main(): --auth required needs a readable keys file; -1 after logging why. */
+int gw_auth_config_check(const struct gw_config *cfg);
+int gw_auth_init(struct gw *g);
+void gw_auth_deinit(struct gw *g);
+/* SIGHUP: reads the keys file again (a bad file keeps the old keys); clients whose token's key
+ * is gone are closed 4001. */
+void gw_auth_reload(struct gw *g);
+/* The token of a request (Authorization: Bearer, else ?token=), checked; why: a static reason. */
+enum gw_auth_res gw_auth_request(struct gw *g, struct lws *wsi, struct pr_token *out,
+                                 const char **why);
+enum gw_auth_res gw_auth_verify(struct gw *g, const char *tok, size_t len, struct pr_token *out,
+                                const char **why);
+/* The session a token's client joins: the URL's (empty: none given), which the token must allow
+ * with the read scope; none given: the token's only exact session, or a new one if it allows
+ * every session. 0 with the id in out, or -1 with a static reason (403). */
+int gw_auth_session(const struct pr_token *t, const char *url_session, char *out, size_t n,
+                    const char **why);
+/* Once a second: clients whose token expired are closed 4001. */
+void gw_auth_tick(struct gw *g);
 
 /* server.c */
 /* The URL query argument name (without "="), URL-decoded, into out: its length; -1 when absent,

@@ -835,12 +835,35 @@ static void catchup_next(struct gw *g, struct gw_session *s)
 
 /* The session's subscription is live: the client gets connected, the latest system_status, and
  * its replay when it asked for one. */
-static void client_start(struct gw *g, struct gw_client *c)
+/* authenticated: what the client's token lets it do, and until when. */
+static void send_authenticated(struct gw *g, struct gw_client *c)
 {
     struct pr_msg m;
-    pr_msg_init(&m, PR_CONNECTED);
-    char ts[CM_RFC3339_LEN];
+    pr_msg_init(&m, PR_AUTHENTICATED);
+    char ts[CM_RFC3339_LEN], exp[CM_RFC3339_LEN];
     pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    pr_set_str(&m.u.authenticated.subject, c->tok->sub);
+    pr_set_str(&m.u.authenticated.token_expires_at, cm_time_rfc3339(c->tok->exp * 1000, exp));
+    struct pr_strs *st = &m.u.authenticated.scopes;
+    st->v = cm_xcalloc(4, sizeof(char *));
+    static const char *const names[] = {"read", "submit", "control", "admin"};
+    for (unsigned i = 0; i < 4; i++)
+        if (c->tok->scopes & (1u << i))
+            st->v[st->n++] = cm_xstrdup(names[i]);
+    send_msg(g, c, &m);
+    pr_msg_deinit(&m);
+}
+
+static void client_start(struct gw *g, struct gw_client *c)
+{
+    if (c->auth_msg)
+        send_authenticated(g, c);
+    struct pr_msg m;
+    pr_msg_init(&m, PR_CONNECTED);
+    char ts[CM_RFC3339_LEN], exp[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    if (c->tok)
+        pr_set_str(&m.u.connected.token_expires_at, cm_time_rfc3339(c->tok->exp * 1000, exp));
     pr_set_str(&m.u.connected.client_id, c->client_id);
     pr_set_str(&m.u.connected.session_id, c->sess->id);
     m.u.connected.heartbeat_interval_seconds = g->cfg->heartbeat_s;
@@ -1143,12 +1166,43 @@ static void client_msg(struct gw *g, struct gw_client *c, const char *data, size
         break;
     }
     case PR_CANCEL: {
-        char key[PR_ID_MAX + 64], chan[128], now[24];
+        if (c->tok && !(c->tok->scopes & PR_SCOPE_CONTROL)) {
+            g->st.auth_forbidden++;
+            send_error(g, c, "FORBIDDEN", "cancel: this token lacks the control scope");
+            break;
+        }
+        char key[PR_ID_MAX + 64], chan[128], now[24], rule[PR_TOKEN_RULE_MAX];
         cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.cancel.job_id);
         cm_key_fmt(chan, sizeof(chan), g->cfg->common.prefix, CM_KEY_CANCEL, NULL);
         snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-        const char *args[] = {key, chan, m.u.cancel.job_id, now};
-        gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, cancel_reply, creq_new(c));
+        rule[0] = '\0';
+        if (c->tok) /* a job of a session the token does not allow is "unknown" */
+            pr_token_session_rule(c->tok, rule, sizeof(rule));
+        const char *args[] = {key, chan, m.u.cancel.job_id, now, rule};
+        gw_script(g, CM_SCRIPT_CANCEL, 2, 5, args, NULL, cancel_reply, creq_new(c));
+        break;
+    }
+    case PR_AUTH: { /* a fresh token for this connection, before the old one expires */
+        if (!g->keys) {
+            send_error(g, c, "AUTH_OFF", "auth: this gateway runs with --auth off");
+            break;
+        }
+        struct pr_token t;
+        const char *why;
+        if (gw_auth_verify(g, m.u.auth.token, strlen(m.u.auth.token), &t, &why) != GW_AUTH_RES_OK) {
+            g->st.auth_refused++;
+            send_error(g, c, "UNAUTHORIZED", why); /* the old token stays until it expires */
+            break;
+        }
+        if (!(t.scopes & PR_SCOPE_READ) || !pr_token_allows(&t, c->sess->id)) {
+            pr_token_deinit(&t);
+            g->st.auth_forbidden++;
+            send_error(g, c, "FORBIDDEN", "auth: the new token does not allow this session");
+            break;
+        }
+        pr_token_deinit(c->tok);
+        *c->tok = t;
+        send_authenticated(g, c);
         break;
     }
     case PR_RESUME:
@@ -1190,8 +1244,10 @@ static void close_idle(struct gw *g)
 void gw_hub_heartbeat(struct gw *g)
 {
     rx_resume_ready(g);
-    if (++g->idle_tick % GW_HB_TICKS_PER_S == 0)
+    if (++g->idle_tick % GW_HB_TICKS_PER_S == 0) {
         close_idle(g);
+        gw_auth_tick(g);
+    }
     /* GW_HB_TICKS_PER_S ticks a second, each for the next 1/(ticks per period) of all clients
      * (a ring with a cursor): every client gets about one heartbeat per period, and a process
      * with many clients never stalls for one big broadcast (10,000 at once held the loop for

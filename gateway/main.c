@@ -51,6 +51,15 @@ static const struct cm_opt gw_opts[] = {
      "reading it)"},
     {"client-msg-burst", CM_OPT_INT, offsetof(struct gw_config, client_msg_burst), "1000", 1,
      1000000, NULL, NULL, "messages a WebSocket client may send at once above its rate"},
+    {"auth", CM_OPT_ENUM, offsetof(struct gw_config, auth), "required", 0, 0, "required|off", NULL,
+     "required: every request but /, /healthz and /readyz needs an access token (see "
+     "docs/SECURITY.md); off: anyone who reaches --listen reads and controls every session "
+     "(logged as a warning)"},
+    {"auth-keys-file", CM_OPT_STR, offsetof(struct gw_config, auth_keys_file), "", 0, 0, NULL, NULL,
+     "file of '<kid> <base64url secret>' lines that tokens may be signed with (zsa keygen makes "
+     "one); read again on SIGHUP"},
+    {"auth-timeout-s", CM_OPT_INT, offsetof(struct gw_config, auth_timeout_s), "10", 1, 300, NULL,
+     NULL, "a WebSocket that came without a token must send its auth message within this"},
     {"max-attempts", CM_OPT_INT, offsetof(struct gw_config, max_attempts), "3", 1, 100, NULL, NULL,
      "attempts a job may use (retry refuses past it; keep equal to the workers')"},
 };
@@ -75,11 +84,13 @@ static int supervise(struct gw_config *cfg, int n)
     sa.sa_handler = on_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     for (int i = 0; i < n; i++) {
         pids[i] = fork();
         if (pids[i] == 0) {
             signal(SIGTERM, SIG_DFL);
             signal(SIGINT, SIG_DFL);
+            signal(SIGHUP, SIG_DFL);
             _exit(gw_run(cfg));
         }
         if (pids[i] < 0) {
@@ -94,7 +105,7 @@ static int supervise(struct gw_config *cfg, int n)
         int status;
         pid_t pid = waitpid(-1, &status, 0);
         if (pid < 0 && errno == EINTR) {
-            for (int i = 0; i < n; i++)
+            for (int i = 0; i < n; i++) /* SIGHUP too: each process reloads its keys */
                 if (pids[i] > 0)
                     kill(pids[i], got_signal);
             continue;
@@ -120,7 +131,9 @@ int main(int argc, char **argv)
     struct gw_config cfg = {0};
     int rc = cm_daemon_init(&gw_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
-        if (cfg.common.check) {
+        if (gw_auth_config_check(&cfg) != 0) {
+            rc = 2;
+        } else if (cfg.common.check) {
             rc = cm_daemon_check_redis(&cfg.common);
         } else {
             long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -31,6 +31,7 @@ struct gw_http {
     bool cors;         /* another site's page that --allowed-origins lists: CORS headers */
     bool preflight;    /* an OPTIONS preflight: the CORS method and header lists too */
     bool dashboard;    /* the dashboard page: CSP and framing headers */
+    bool unauthorized; /* a 401: WWW-Authenticate */
     char origin[256];
     long long page_cursor;  /* list endpoints: the request's cursor (0: the first page) */
     uint64_t body_deadline; /* uv_now by which the body must be in (on g->body_wait) */
@@ -40,7 +41,18 @@ struct gw_http {
     char path[512];
     char id[PR_ID_MAX + 1]; /* the {id} of the route */
     char session[PR_ID_MAX + 1];
+    enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */
+    const char *auth_why;  /* static */
+    struct pr_token tok;
 };
+
+/* What a request holds on the heap (not h itself). */
+static void http_clear(struct gw_http *h)
+{
+    cm_buf_deinit(&h->body);
+    cm_buf_deinit(&h->resp);
+    pr_token_deinit(&h->tok);
+}
 
 static void body_wait_stop(struct gw_http *h)
 {
@@ -114,6 +126,47 @@ static void respond_error(struct gw_http *h, int status, const char *code, const
     cm_buf_deinit(&b);
 }
 
+/* Whether the request may go on with scope (and session, when not NULL); otherwise it is answered
+ * 401 (no token, or a bad one) or 403 (a token that does not allow it). */
+static bool allowed(struct gw_http *h, unsigned scope, const char *session)
+{
+    if (h->auth == GW_AUTH_RES_OFF)
+        return true;
+    if (h->auth != GW_AUTH_RES_OK) {
+        h->g->st.auth_refused++;
+        h->unauthorized = true;
+        respond_error(h, 401, "UNAUTHORIZED", NULL, h->auth_why);
+        return false;
+    }
+    char msg[256];
+    if (!(h->tok.scopes & scope)) {
+        char name[32];
+        pr_scopes_str(scope, name, sizeof(name));
+        snprintf(msg, sizeof(msg), "this token lacks the %s scope", name);
+    } else if (session && !pr_token_allows(&h->tok, session)) {
+        snprintf(msg, sizeof(msg), "this token does not allow session %s", session);
+    } else {
+        return true;
+    }
+    h->g->st.auth_forbidden++;
+    respond_error(h, 403, "FORBIDDEN", NULL, msg);
+    return false;
+}
+
+/* Whether the token may see a job (or result) of session s (NULL or "": no session). Those it
+ * may not are answered as if they did not exist. */
+static bool visible(const struct gw_http *h, const char *s, size_t n)
+{
+    if (h->auth == GW_AUTH_RES_OFF)
+        return true;
+    char id[PR_ID_MAX + 1];
+    if (n > PR_ID_MAX)
+        return false;
+    memcpy(id, s ? s : "", n);
+    id[n] = '\0';
+    return pr_token_allows(&h->tok, id);
+}
+
 /* h waits for Redis. lws would drop the connection after its 5 s keep-alive idle timeout; the
  * reply (or the NULL of the command deadline, --redis-timeout-ms) comes before this one. */
 static void wait_redis(struct gw_http *h)
@@ -130,8 +183,7 @@ static struct gw_http *reply_target(void *priv)
     struct gw_http *h = priv;
     h->waiting = false;
     if (!h->wsi) {
-        cm_buf_deinit(&h->body);
-        cm_buf_deinit(&h->resp);
+        http_clear(h);
         free(h);
         return NULL;
     }
@@ -194,6 +246,26 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     if (pr_decode_json(json, len, PR_WIRE_JOB, &m, &err) != 0) {
         respond_error(h, 400, "INVALID_JOB", err.field, err.text);
         return;
+    }
+    if (h->auth == GW_AUTH_RES_OK) {
+        const struct pr_token *t = &h->tok;
+        if (!m.u.job.session_id && !t->all_sessions) {
+            if (t->nsessions != 1 || strchr(t->sessions[0], '*')) {
+                respond_error(h, 400, "SESSION_REQUIRED", "session_id",
+                              "session_id: name one of the sessions this token allows");
+                pr_msg_deinit(&m);
+                return;
+            }
+            pr_set_str(&m.u.job.session_id, t->sessions[0]); /* the token's only session */
+        }
+        if (m.u.job.session_id && !pr_token_allows(t, m.u.job.session_id)) {
+            char msg[256];
+            snprintf(msg, sizeof(msg), "this token does not allow session %s", m.u.job.session_id);
+            h->g->st.auth_forbidden++;
+            respond_error(h, 403, "FORBIDDEN", "session_id", msg);
+            pr_msg_deinit(&m);
+            return;
+        }
     }
     if (!m.u.job.job_id) {
         char id[CM_RANDOM_ID_LEN + 2];
@@ -291,8 +363,15 @@ static void job_reply(struct gw *g, redisReply *r, void *priv)
     struct gw_http *h = reply_target(priv);
     if (!h || redis_failed(h, r))
         return;
+    const redisReply *sess = NULL;
+    for (size_t i = 0;
+         i < NJOB_FIELDS && r->type == REDIS_REPLY_ARRAY && r->elements == NJOB_FIELDS + 1; i++)
+        if (strcmp(job_fields[i], "session_id") == 0)
+            sess = r->element[i + 1];
     if (r->type != REDIS_REPLY_ARRAY || r->elements != NJOB_FIELDS + 1 ||
-        r->element[0]->type != REDIS_REPLY_STRING) {
+        r->element[0]->type != REDIS_REPLY_STRING ||
+        !visible(h, sess && sess->type == REDIS_REPLY_STRING ? sess->str : "",
+                 sess && sess->type == REDIS_REPLY_STRING ? sess->len : 0)) {
         respond_error(h, 404, "UNKNOWN_JOB", NULL, "no such job");
         return;
     }
@@ -335,7 +414,20 @@ static void result_reply(redisAsyncContext *ac, void *reply, void *priv)
     struct gw_http *h = reply_target(priv);
     if (!h || redis_failed(h, r))
         return;
-    if (r->type != REDIS_REPLY_STRING)
+    bool seen = r->type == REDIS_REPLY_STRING;
+    if (seen && h->auth != GW_AUTH_RES_OFF) { /* the result names its session */
+        struct pr_value v;
+        struct pr_err e;
+        seen = pr_value_parse_json(r->str, r->len, &v, &e) == 0;
+        if (seen) {
+            const struct pr_value *sv =
+                v.type == PR_V_OBJECT ? pr_value_get(&v, "session_id") : NULL;
+            bool str = sv && sv->type == PR_V_STR;
+            seen = visible(h, str ? sv->u.s.p : "", str ? sv->u.s.len : 0);
+            pr_value_deinit(&v);
+        }
+    }
+    if (!seen)
         respond_error(h, 404, "UNKNOWN_RESULT", NULL, "no such result (or it expired)");
     else
         respond(h, 200, "application/json", r->str, r->len);
@@ -377,13 +469,16 @@ static void job_control(struct gw_http *h, bool cancel)
                NULL);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     snprintf(max, sizeof(max), "%d", g->cfg->max_attempts);
+    char rule[PR_TOKEN_RULE_MAX] = ""; /* a job of a session the token does not allow: 404 */
+    if (h->auth == GW_AUTH_RES_OK)
+        pr_token_session_rule(&h->tok, rule, sizeof(rule));
     wait_redis(h);
     if (cancel) {
-        const char *args[] = {key, other, h->id, now};
-        gw_script(g, CM_SCRIPT_CANCEL, 2, 4, args, NULL, ctl_reply, h);
+        const char *args[] = {key, other, h->id, now, rule};
+        gw_script(g, CM_SCRIPT_CANCEL, 2, 5, args, NULL, ctl_reply, h);
     } else {
-        const char *args[] = {key, other, dead, max, now, h->id};
-        gw_script(g, CM_SCRIPT_RETRY, 3, 6, args, NULL, ctl_reply, h);
+        const char *args[] = {key, other, dead, max, now, h->id, rule};
+        gw_script(g, CM_SCRIPT_RETRY, 3, 7, args, NULL, ctl_reply, h);
     }
 }
 
@@ -608,7 +703,13 @@ static void ready_reply(redisAsyncContext *ac, void *reply, void *priv)
     if (!h)
         return;
     bool ok = r && r->type != REDIS_REPLY_ERROR && h->g->pubsub.ready;
-    const char *body = ok ? "{\"ready\":true}\n" : "{\"ready\":false,\"redis\":\"unreachable\"}\n";
+    char body[256];
+    snprintf(body, sizeof(body), "{\"ready\":%s%s%s}\n",
+             ok ? "true" : "false,\"redis\":\"unreachable\"",
+             h->g->keys ? ",\"auth\":\"required\"" : ",\"auth\":\"off\"",
+             h->g->keys ? ""
+                        : ",\"warning\":\"--auth off: anyone who reaches this gateway can read "
+                          "and control every session\"");
     respond(h, ok ? 200 : 503, "application/json", body, strlen(body));
 }
 
@@ -664,6 +765,14 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
               "Requests refused before routing (400, 408, 431, 501).", g->st.bad_requests);
     GW_METRIC("zsa_gateway_oversized_heads_total", "counter",
               "Requests whose line and headers were over 16 KB (431).", g->st.heads_too_large);
+    GW_METRIC("zsa_gateway_auth_refused_total", "counter",
+              "Requests and WebSockets refused for a missing or bad token (401, close 4001).",
+              g->st.auth_refused);
+    GW_METRIC("zsa_gateway_auth_forbidden_total", "counter",
+              "Requests and WebSockets a valid token does not allow (403, close 4003).",
+              g->st.auth_forbidden);
+    GW_METRIC("zsa_gateway_auth_expired_total", "counter",
+              "WebSockets closed 4001 because their token expired.", g->st.auth_expired);
     GW_METRIC("zsa_gateway_request_timeouts_total", "counter",
               "Requests closed with 408: the body did not arrive in time.", g->st.body_timeouts);
     GW_METRIC("zsa_gateway_connections_total", "counter", "WebSocket clients accepted.",
@@ -741,7 +850,8 @@ static void demo(struct gw_http *h)
     cm_buf_deinit(&job);
 }
 
-/* Routes a request once its body (if any) is in. */
+/* Routes a request once its body (if any) is in. The dashboard page, /healthz and /readyz are
+ * public; everything else needs a token with the route's scope (when --auth is required). */
 static void dispatch(struct gw_http *h)
 {
     struct gw *g = h->g;
@@ -749,7 +859,7 @@ static void dispatch(struct gw_http *h)
     g->st.rest_requests++;
     if (!h->post &&
         (strcmp(p, "/") == 0 || strcmp(p, "/dashboard") == 0 || strcmp(p, "/index.html") == 0)) {
-        h->dashboard = true;
+        h->dashboard = true; /* the page holds no data: its token comes in the URL fragment */
         respond(h, 200, "text/html; charset=utf-8", gw_dashboard_html, gw_dashboard_html_len);
     } else if (!h->post && strcmp(p, "/healthz") == 0) {
         const char *b = "{\"status\":\"ok\"}\n";
@@ -758,42 +868,58 @@ static void dispatch(struct gw_http *h)
         const char *argv[] = {"PING"};
         command(h, ready_reply, 1, argv);
     } else if (!h->post && strcmp(p, "/ws/stats") == 0) {
+        if (!allowed(h, PR_SCOPE_ADMIN, NULL))
+            return;
         struct cm_buf b = CM_BUF_INIT;
         gw_stats_json(g, &b);
         respond_json(h, 200, &b);
         cm_buf_deinit(&b);
     } else if (!h->post && strcmp(p, "/metrics") == 0) {
+        if (!allowed(h, PR_SCOPE_ADMIN, NULL))
+            return;
         struct cm_buf b = CM_BUF_INIT;
         gw_metrics(g, &b);
         respond(h, 200, "text/plain; version=0.0.4", b.data, b.len);
         cm_buf_deinit(&b);
     } else if (h->post && strcmp(p, "/api/jobs") == 0) {
+        if (!allowed(h, PR_SCOPE_SUBMIT, NULL))
+            return;
         if (!h->has_body)
             respond_error(h, 411, "LENGTH_REQUIRED", NULL,
                           "POST /api/jobs needs a Content-Length and a JSON body");
         else
             submit(h, h->body.data ? h->body.data : "", h->body.len);
     } else if (h->post && route_id(p, "/api/jobs/", "/cancel", h->id, sizeof(h->id))) {
-        job_control(h, true);
+        if (allowed(h, PR_SCOPE_CONTROL, NULL))
+            job_control(h, true);
     } else if (h->post && route_id(p, "/api/jobs/", "/retry", h->id, sizeof(h->id))) {
-        job_control(h, false);
+        if (allowed(h, PR_SCOPE_CONTROL, NULL))
+            job_control(h, false);
     } else if (!h->post && route_id(p, "/api/jobs/", "", h->id, sizeof(h->id))) {
-        get_job(h);
+        if (allowed(h, PR_SCOPE_READ, NULL))
+            get_job(h);
     } else if (!h->post && route_id(p, "/api/results/", "", h->id, sizeof(h->id))) {
+        if (!allowed(h, PR_SCOPE_READ, NULL))
+            return;
         char key[PR_ID_MAX + 64];
         cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_RESULT, h->id);
         const char *argv[] = {"GET", key};
         command(h, result_reply, 2, argv);
     } else if (h->post && route_id(p, "/demo/simulate-analysis/", "", h->id, sizeof(h->id))) {
-        demo(h);
+        if (allowed(h, PR_SCOPE_SUBMIT, NULL))
+            demo(h);
     } else if (!h->post && route_id(p, "/api/sessions/", "/jobs", h->id, sizeof(h->id))) {
-        session_jobs(h);
+        if (allowed(h, PR_SCOPE_READ, h->id))
+            session_jobs(h);
     } else if (!h->post && strcmp(p, "/api/dead") == 0) {
-        dead_list(h);
+        if (allowed(h, PR_SCOPE_ADMIN, NULL))
+            dead_list(h);
     } else if (h->post && route_id(p, "/api/dead/", "/requeue", h->id, sizeof(h->id))) {
-        dead_control(h, false);
+        if (allowed(h, PR_SCOPE_ADMIN, NULL))
+            dead_control(h, false);
     } else if (h->post && route_id(p, "/api/dead/", "/purge", h->id, sizeof(h->id))) {
-        dead_control(h, true);
+        if (allowed(h, PR_SCOPE_ADMIN, NULL))
+            dead_control(h, true);
     } else if (strncmp(p, "/api/", 5) == 0 || strncmp(p, "/demo/", 6) == 0 ||
                strcmp(p, "/metrics") == 0 || strcmp(p, "/healthz") == 0 ||
                strcmp(p, "/readyz") == 0 || strcmp(p, "/ws/stats") == 0) {
@@ -822,8 +948,7 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
         h = cm_xcalloc(1, sizeof(*h));
         *slot = h;
     }
-    cm_buf_deinit(&h->body);
-    cm_buf_deinit(&h->resp);
+    http_clear(h);
     *h = (struct gw_http){.g = g, .wsi = wsi};
     snprintf(h->path, sizeof(h->path), "%s", path ? path : "");
     h->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
@@ -869,6 +994,14 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
     }
     if (sl < 0)
         h->session[0] = '\0';
+    h->auth = gw_auth_request(g, wsi, &h->tok, &h->auth_why);
+    if (h->post && (h->auth == GW_AUTH_RES_NONE || h->auth == GW_AUTH_RES_BAD)) {
+        /* every POST needs a token: refused before its body is read */
+        g->st.rest_requests++;
+        h->close_after = true;
+        allowed(h, PR_SCOPE_SUBMIT, NULL);
+        return 0;
+    }
     char cl[32];
     if (h->post && lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         char *end;
@@ -951,6 +1084,8 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
     if (h->cors)
         rc |= header(h, "access-control-allow-origin:", h->origin, p, end) |
               header(h, "vary:", "Origin", p, end);
+    if (h->unauthorized)
+        rc |= header(h, "www-authenticate:", "Bearer realm=\"zsa\"", p, end);
     if (h->preflight)
         rc |= header(h, "access-control-allow-methods:", "GET, POST", p, end) |
               header(h, "access-control-allow-headers:", "Content-Type, Authorization", p, end) |
@@ -1013,8 +1148,7 @@ void gw_http_closed(struct gw *g, struct gw_http **slot)
         h->wsi = NULL;
         return;
     }
-    cm_buf_deinit(&h->body);
-    cm_buf_deinit(&h->resp);
+    http_clear(h);
     free(h);
 }
 

@@ -26,6 +26,14 @@ struct pss {
     struct gw_http *http;
     struct cm_buf rx;
     bool is_ws;
+    /* a WebSocket that came without a token: its first message must be auth (auth_deadline);
+     * until then it is on g->auth_wait, not in the hub */
+    bool awaiting_auth;
+    int auth_close;       /* non-zero: close with this code and auth_why at the next writeable */
+    const char *auth_why; /* static */
+    uint64_t auth_deadline;
+    struct pss *auth_next, *auth_prev;
+    char *want_session, *want_last; /* from the URL, for when the auth message comes */
 };
 
 /* Writes a close frame (code + reason), then the caller returns -1. lws 4.1 loses the frame that
@@ -85,15 +93,110 @@ static const char *const subprotocols[] = {"zsa.v1.json", "zsa.v1.msgpack"};
 /* The offered subprotocols (comma-separated) include one we speak, or none were offered. */
 static bool subprotocol_ok(struct lws *wsi)
 {
-    char offer[256];
-    int n = lws_hdr_copy(wsi, offer, sizeof(offer), WSI_TOKEN_PROTOCOL);
-    if (n <= 0)
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL);
+    if (total <= 0)
         return true;
-    for (char *save = NULL, *t = strtok_r(offer, ", ", &save); t; t = strtok_r(NULL, ", ", &save))
-        for (size_t i = 0; i < 2; i++)
-            if (strcmp(t, subprotocols[i]) == 0)
-                return true;
-    return false;
+    char *offer = cm_xmalloc((size_t)total + 1);
+    bool ok = false;
+    if (lws_hdr_copy(wsi, offer, total + 1, WSI_TOKEN_PROTOCOL) > 0)
+        for (char *save = NULL, *t = strtok_r(offer, ", ", &save); t && !ok;
+             t = strtok_r(NULL, ", ", &save))
+            for (size_t i = 0; i < 2; i++)
+                ok |= strcmp(t, subprotocols[i]) == 0;
+    free(offer);
+    return ok;
+}
+
+/* ---- WebSockets that authenticate with their first message ------------------------------- */
+
+static void auth_wait_remove(struct gw *g, struct pss *p)
+{
+    if (!p->awaiting_auth)
+        return;
+    p->awaiting_auth = false;
+    if (p->auth_prev)
+        p->auth_prev->auth_next = p->auth_next;
+    else
+        g->auth_wait = p->auth_next;
+    if (p->auth_next)
+        p->auth_next->auth_prev = p->auth_prev;
+    p->auth_next = p->auth_prev = NULL;
+    free(p->want_session);
+    free(p->want_last);
+    p->want_session = p->want_last = NULL;
+}
+
+/* Closes a connection still waiting for its auth message (code 4001/4003, why static). */
+static void auth_wait_fail(struct gw *g, struct pss *p, int code, const char *why)
+{
+    if (code == GW_CLOSE_FORBIDDEN)
+        g->st.auth_forbidden++;
+    else
+        g->st.auth_refused++;
+    p->auth_close = code;
+    p->auth_why = why;
+    lws_callback_on_writable(p->c.wsi);
+}
+
+/* The 10 Hz tick: connections whose auth message is late are closed 4001. */
+static void auth_wait_tick(struct gw *g)
+{
+    uint64_t now = uv_now(g->loop);
+    for (struct pss *p = g->auth_wait; p; p = p->auth_next)
+        if (!p->auth_close && (now >= p->auth_deadline || g->stopping))
+            auth_wait_fail(g, p, g->stopping ? LWS_CLOSE_STATUS_GOINGAWAY : GW_CLOSE_UNAUTHORIZED,
+                           g->stopping ? "gateway shutting down: reconnect"
+                                       : "no auth message in time: send {\"type\":\"auth\","
+                                         "\"token\":...} first");
+}
+
+/* Joins the hub with a verified token (moved into the client) and the session it allows. */
+static void open_with_token(struct gw *g, struct pss *p, struct pr_token *t, const char *url_sess,
+                            const char *last)
+{
+    char sess[PR_ID_MAX + 2];
+    const char *why;
+    if (gw_auth_session(t, url_sess, sess, sizeof(sess), &why) != 0) {
+        pr_token_deinit(t);
+        auth_wait_fail(g, p, GW_CLOSE_FORBIDDEN, why);
+        return;
+    }
+    p->c.tok = cm_xmalloc(sizeof(*p->c.tok));
+    *p->c.tok = *t; /* the claims move */
+    memset(t, 0, sizeof(*t));
+    gw_client_open(g, &p->c, sess, last);
+}
+
+/* The first message of a connection without a token. */
+static void auth_first(struct gw *g, struct pss *p, const char *data, size_t len, bool binary)
+{
+    struct pr_msg m;
+    struct pr_err err = {0};
+    int rc = binary ? pr_decode_msgpack(data, len, PR_WIRE_CLIENT, &m, &err)
+                    : pr_decode_json(data, len, PR_WIRE_CLIENT, &m, &err);
+    if (rc != 0 || m.type != PR_AUTH) {
+        if (rc == 0)
+            pr_msg_deinit(&m);
+        auth_wait_fail(g, p, GW_CLOSE_UNAUTHORIZED,
+                       "authenticate first: {\"type\":\"auth\",\"token\":...} (or connect "
+                       "with ?token=)");
+        return;
+    }
+    struct pr_token t;
+    const char *why;
+    if (gw_auth_verify(g, m.u.auth.token, strlen(m.u.auth.token), &t, &why) != GW_AUTH_RES_OK) {
+        pr_msg_deinit(&m);
+        auth_wait_fail(g, p, GW_CLOSE_UNAUTHORIZED, why);
+        return;
+    }
+    pr_msg_deinit(&m);
+    char *sess = p->want_session, *last = p->want_last;
+    p->want_session = p->want_last = NULL;
+    auth_wait_remove(g, p);
+    p->c.auth_msg = true;
+    open_with_token(g, p, &t, sess ? sess : "", last ? last : "");
+    free(sess);
+    free(last);
 }
 
 /* Answers an upgrade we refuse with a JSON error (not a hang-up), then closes. */
@@ -133,6 +236,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (g->nclients >= g->cfg->max_connections)
             return refuse(wsi, 503, "TOO_MANY_CONNECTIONS",
                           "too many connections; try another gateway");
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) > 127) /* lws 4.1 would just drop it */
+            return refuse(wsi, 400, "UNKNOWN_SUBPROTOCOL",
+                          "Sec-WebSocket-Protocol is over 127 bytes: offer zsa.v1.json or "
+                          "zsa.v1.msgpack (send an access token in an auth message)");
         if (!subprotocol_ok(wsi))
             return refuse(wsi, 400, "UNKNOWN_SUBPROTOCOL",
                           "unknown subprotocol: offer zsa.v1.json or zsa.v1.msgpack");
@@ -145,6 +252,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (n == -2 || (n >= 0 && !cm_id_valid(v, (size_t)n, PR_ID_MAX)))
             return refuse(wsi, 400, "INVALID_SESSION",
                           "session_id: 1..128 of [A-Za-z0-9_.:-], not starting with a dot");
+        if (n < 0)
+            v[0] = '\0';
+        struct pr_token t;
+        const char *why;
+        enum gw_auth_res ar = gw_auth_request(g, wsi, &t, &why);
+        if (ar == GW_AUTH_RES_BAD) {
+            g->st.auth_refused++;
+            return refuse(wsi, 401, "UNAUTHORIZED", why);
+        }
+        if (ar == GW_AUTH_RES_OK) {
+            char sess[PR_ID_MAX + 2];
+            int sr = gw_auth_session(&t, v, sess, sizeof(sess), &why);
+            pr_token_deinit(&t);
+            if (sr != 0) {
+                g->st.auth_forbidden++;
+                return refuse(wsi, 403, "FORBIDDEN", why);
+            }
+        }
         n = gw_urlarg(wsi, "last_event_id", v, sizeof(v));
         struct gw_sid sid;
         if (n == -2 || (n >= 0 && !gw_sid_parse(v, (size_t)n, &sid)))
@@ -178,10 +303,32 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         /* both were checked at CONFIRM_UPGRADE */
         char sess[PR_ID_MAX + 2], last[PR_ID_MAX + 2];
         if (gw_urlarg(wsi, "session_id", sess, sizeof(sess)) < 0)
-            cm_random_id(sess, sizeof(sess), "s-");
+            sess[0] = '\0';
         if (gw_urlarg(wsi, "last_event_id", last, sizeof(last)) < 0)
             last[0] = '\0';
-        gw_client_open(g, &p->c, sess, last);
+        struct pr_token t;
+        const char *why;
+        switch (gw_auth_request(g, wsi, &t, &why)) {
+        case GW_AUTH_RES_OFF:
+            if (!sess[0])
+                cm_random_id(sess, sizeof(sess), "s-");
+            gw_client_open(g, &p->c, sess, last);
+            break;
+        case GW_AUTH_RES_OK: open_with_token(g, p, &t, sess, last); break;
+        case GW_AUTH_RES_NONE: /* its first message must be auth */
+            p->awaiting_auth = true;
+            p->want_session = cm_xstrdup(sess);
+            p->want_last = cm_xstrdup(last);
+            p->auth_deadline = uv_now(g->loop) + (uint64_t)g->cfg->auth_timeout_s * 1000;
+            p->auth_next = g->auth_wait;
+            if (g->auth_wait)
+                g->auth_wait->auth_prev = p;
+            g->auth_wait = p;
+            break;
+        case GW_AUTH_RES_BAD: /* its key went between the upgrade and now */
+            auth_wait_fail(g, p, GW_CLOSE_UNAUTHORIZED, why);
+            break;
+        }
         return 0;
     }
     case LWS_CALLBACK_RECEIVE_PONG: /* to the hub's pings (lws keeps its own to itself) */
@@ -192,7 +339,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p || !p->is_ws)
             return 0;
         p->c.last_rx = uv_now(g->loop);
-        if (p->c.doomed) /* closing: the rest of what the client sends is ignored */
+        if (p->c.doomed || p->auth_close) /* closing: the rest it sends is ignored */
             return 0;
         if (p->rx.len + len > GW_RX_MAX) {
             /* not lws_close_reason + -1: while lws inflates a permessage-deflate message it
@@ -205,22 +352,37 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         }
         cm_buf_append(&p->rx, in, len);
         if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            gw_client_rx(g, &p->c, p->rx.data ? p->rx.data : "", p->rx.len,
-                         lws_frame_is_binary(wsi));
+            if (p->awaiting_auth)
+                auth_first(g, p, p->rx.data ? p->rx.data : "", p->rx.len, lws_frame_is_binary(wsi));
+            else if (p->c.sess)
+                gw_client_rx(g, &p->c, p->rx.data ? p->rx.data : "", p->rx.len,
+                             lws_frame_is_binary(wsi));
             cm_buf_reset(&p->rx);
         }
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         if (!p || !p->is_ws)
             return 0;
+        if (p->auth_close && !p->c.sess) { /* refused before it joined the hub */
+            gw_close_frame(wsi, p->auth_close, p->auth_why);
+            return -1;
+        }
         if (g->stopping) {
             gw_close_frame(wsi, LWS_CLOSE_STATUS_GOINGAWAY, "gateway shutting down: reconnect");
             return -1;
         }
+        if (!p->c.sess)
+            return 0; /* waiting for its auth message */
         return gw_client_writeable(g, &p->c);
     case LWS_CALLBACK_CLOSED:
         if (p && p->is_ws) {
+            auth_wait_remove(g, p);
             gw_client_close(g, &p->c);
+            if (p->c.tok) {
+                pr_token_deinit(p->c.tok);
+                free(p->c.tok);
+                p->c.tok = NULL;
+            }
             cm_buf_deinit(&p->rx);
             p->is_ws = false;
         }
@@ -386,6 +548,7 @@ static void heartbeat_cb(uv_timer_t *t)
     gw_hub_heartbeat(t->data);
     gw_http_tick(t->data);
     gw_front_tick(t->data);
+    auth_wait_tick(t->data);
 }
 
 static void close_all(struct gw *g)
@@ -394,6 +557,7 @@ static void close_all(struct gw *g)
         for (struct gw_session *s = g->buckets[i]; s; s = s->next)
             for (struct gw_client *c = s->clients; c; c = c->next_in_session)
                 lws_callback_on_writable(c->wsi);
+    auth_wait_tick(g); /* those still waiting for their auth message: 1001 */
 }
 
 static void stop_listening(struct gw *g)
@@ -418,6 +582,7 @@ static void stop_now(struct gw *g)
     uv_close((uv_handle_t *)&g->forced, NULL);
     uv_close((uv_handle_t *)&g->sig_term, NULL);
     uv_close((uv_handle_t *)&g->sig_int, NULL);
+    uv_close((uv_handle_t *)&g->sig_hup, NULL);
     uv_close((uv_handle_t *)&g->drain, NULL);
     cm_rconn_close(&g->pubsub);
     cm_rconn_close(&g->cmd);
@@ -456,6 +621,12 @@ static void signal_cb(uv_signal_t *h, int signum)
     uv_timer_start(&g->drain, drain_cb, 50, 50);
 }
 
+static void hup_cb(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    gw_auth_reload(h->data);
+}
+
 int gw_run(struct gw_config *cfg)
 {
     struct gw g = {.cfg = cfg, .listen_fd = -1};
@@ -464,6 +635,11 @@ int gw_run(struct gw_config *cfg)
     uv_loop_init(&loop);
     g.loop = &loop;
     cm_scripts_init();
+    if (gw_auth_init(&g) != 0) {
+        gw_auth_deinit(&g);
+        uv_loop_close(&loop);
+        return 2;
+    }
     gw_hub_init(&g);
     gw_origin_init(&g);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
@@ -484,6 +660,7 @@ int gw_run(struct gw_config *cfg)
         cm_log(CM_LOG_ERROR, "--listen: %s", err);
         uv_loop_close(&loop);
         gw_hub_deinit(&g);
+        gw_auth_deinit(&g);
         return 2;
     }
     g.listen_fd = listen_socket(host, port, cfg->processes != 1, err, sizeof(err));
@@ -491,6 +668,7 @@ int gw_run(struct gw_config *cfg)
         cm_log(CM_LOG_ERROR, "cannot listen on %s: %s", cfg->listen, err);
         uv_loop_close(&loop);
         gw_hub_deinit(&g);
+        gw_auth_deinit(&g);
         return 1;
     }
     g.ctx = lws_create_context(&info);
@@ -523,6 +701,7 @@ int gw_run(struct gw_config *cfg)
             lws_context_destroy(g.ctx);
         uv_loop_close(&loop);
         gw_hub_deinit(&g);
+        gw_auth_deinit(&g);
         close(g.listen_fd);
         return 1;
     }
@@ -559,6 +738,9 @@ int gw_run(struct gw_config *cfg)
     g.sig_term.data = g.sig_int.data = &g;
     uv_signal_start(&g.sig_term, signal_cb, SIGTERM);
     uv_signal_start(&g.sig_int, signal_cb, SIGINT);
+    uv_signal_init(&loop, &g.sig_hup);
+    g.sig_hup.data = &g;
+    uv_signal_start(&g.sig_hup, hup_cb, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
     cm_log(CM_LOG_INFO, "gateway %s listening on %s (WebSocket /ws, REST /api, /metrics)",
@@ -569,6 +751,7 @@ int gw_run(struct gw_config *cfg)
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     gw_hub_deinit(&g);
+    gw_auth_deinit(&g);
     log_gw = NULL;
     cm_log(CM_LOG_INFO, "gateway %s stopped", g.pid_tag);
     return 0;

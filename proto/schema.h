@@ -46,9 +46,13 @@
       "(events of the outage follow). Sent to every client when it changes, and on connect "       \
       "while it is lost (then before connected).")                                                 \
     X(PONG, pong, CONTROL, PR_ENV_CONTROL, "Answer to a ping.")                                    \
+    X(AUTHENTICATED, authenticated, CONTROL, PR_ENV_CONTROL,                                       \
+      "An auth message was accepted (connected follows the first one).")                           \
     X(PING, ping, CLIENT, PR_ENV_NONE, "Client liveness check; answered with pong.")               \
     X(CANCEL, cancel, CLIENT, PR_ENV_NONE, "Cancel a queued or running job.")                      \
     X(RESUME, resume, CLIENT, PR_ENV_NONE, "Replay the events after last_event_id.")               \
+    X(AUTH, auth, CLIENT, PR_ENV_NONE,                                                             \
+      "The access token: first message when the URL carried none, or a fresh one before expiry.")  \
     X(JOB, job, JOB, PR_ENV_NONE, "A job as submitted (LPUSH on <prefix>:jobs or POST /api/jobs).")
 
 /* Common fields, in wire order. Row: E(name, type, in job events, in other events, in control
@@ -106,7 +110,9 @@
     F(connected, client_id, ID, REQ, 0, 0, "this connection's id")                                 \
     F(connected, session_id, ID, REQ, 0, 0, "the session (generated when the URL had none)")       \
     F(connected, heartbeat_interval_seconds, INT, REQ, 1, 3600, "seconds between heartbeats")      \
-    F(connected, resumed, BOOL, REQ, 0, 0, "true when a replay follows")
+    F(connected, resumed, BOOL, REQ, 0, 0, "true when a replay follows")                           \
+    F(connected, token_expires_at, TIME, OPT, 0, 0,                                                \
+      "when the access token expires (absent when auth is off): send a fresh one before")
 
 #define PR_FIELDS_heartbeat(F) F(heartbeat, server_time, TIME, REQ, 0, 0, "the gateway's clock")
 
@@ -126,9 +132,16 @@
     F(backend_status, available, BOOL, REQ, 0, 0, "true when the gateway reaches Redis again")     \
     F(backend_status, message, TEXT, REQ, 0, 256, "what happened, for humans")
 
+#define PR_FIELDS_authenticated(F)                                                                 \
+    F(authenticated, subject, TEXT, REQ, 0, 128, "who the token is for (its sub)")                 \
+    F(authenticated, scopes, STRS, REQ, 4, 32, "what it may do: read, submit, control, admin")     \
+    F(authenticated, token_expires_at, TIME, REQ, 0, 0, "when it expires")
+
 #define PR_FIELDS_pong(F)
 #define PR_FIELDS_ping(F)
 #define PR_FIELDS_cancel(F) F(cancel, job_id, ID, REQ, 0, 0, "the job to cancel")
+#define PR_FIELDS_auth(F)                                                                          \
+    F(auth, token, TEXT, REQ, 0, 4096, "v1.<payload>.<mac> (see Access tokens)")
 #define PR_FIELDS_resume(F)                                                                        \
     F(resume, last_event_id, STREAMID, REQ, 0, 0, "the last event the client has")
 

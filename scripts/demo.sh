@@ -66,15 +66,24 @@ done
 export ZSA_REDIS_URL="redis://127.0.0.1:$port/0"
 bold "demo: redis-server pid $redis_pid on 127.0.0.1:$port (data in $dir)"
 
+# access control as in production: a signing key only this demo knows, and a token for the
+# demo's session (the CLI reads ZSA_TOKEN; the dashboard URL below carries it after '#')
+(umask 077 && "$bin/zsa" keygen >"$dir/auth-keys")
+export ZSA_AUTH_KEYS_FILE="$dir/auth-keys"
+token=$("$bin/zsa" token --session demo --scope read,submit,control,admin --ttl 12h \
+  --subject demo)
+export ZSA_TOKEN="$token"
+bold "demo: auth required; token for session demo (read, submit, control, admin; 12 h) in ZSA_TOKEN"
+
 bold "demo: checking the configuration and Redis (--check)"
-"$bin/zsa-gateway" --check
+"$bin/zsa-gateway" --check --auth required
 "$bin/zsa-scheduler" --check
 "$bin/zsa-scheduler" --metrics-listen "" >"$dir/scheduler.log" 2>&1 &
 scheduler_pid=$!
 bold "demo: scheduler pid $scheduler_pid (system_status every 5 s, recovery of lost jobs)"
 
 gport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/zsa-gateway" --listen "127.0.0.1:$gport" --processes 1 >"$dir/gateway.log" 2>&1 &
+"$bin/zsa-gateway" --listen "127.0.0.1:$gport" --processes 1 --auth required >"$dir/gateway.log" 2>&1 &
 gateway_pid=$!
 # http METHOD PATH [BODY]: prints the JSON answer (python3 is a dependency; curl may be absent)
 http() {
@@ -100,6 +109,7 @@ done
 bold "demo: gateway pid $gateway_pid on 127.0.0.1:$gport (WebSocket /ws, REST /api, /metrics)"
 export ZSA_URL="http://127.0.0.1:$gport"
 echo "$$ $ZSA_URL" >"$lock"
+(umask 077 && printf '%s\n' "$token" >"$dir/token")
 
 mkdir -p "$dir/data"
 worker_pids=()
@@ -146,19 +156,23 @@ echo "events in the session stream zsa:events:demo: $(redis-cli -p "$port" XLEN 
 
 cat <<MSG
 
-Running now: redis-server (127.0.0.1:$port), zsa-gateway ($ZSA_URL), zsa-scheduler, two
-zsa-workers (data and results in $dir/data). In another terminal:
-  export ZSA_URL=$ZSA_URL
+Running now: redis-server (127.0.0.1:$port), zsa-gateway ($ZSA_URL, auth required), zsa-scheduler,
+two zsa-workers (data and results in $dir/data). In another terminal:
+  export ZSA_URL=$ZSA_URL ZSA_TOKEN=\$(cat $dir/token)
   build/bin/zsa submit FILE.tif --algorithm segmentation_3d --param split=true --watch
   build/bin/zsa submit x --algorithm simulate --param duration_seconds=20 --watch   (Ctrl-C offers to cancel)
   build/bin/zsa watch --session demo          every event of this demo's session, live
   build/bin/zsa status                        queue, workers, GPU
   build/bin/zsa result demo1 --csv            the object table
 Over REST and Redis directly:
-  curl -s -XPOST $ZSA_URL/api/jobs -d '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
-  redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"s1"}'
-Dashboard: open $ZSA_URL/?session=demo in a browser (the jobs of this session, live; submit
-more from its form). WebSocket: ws://127.0.0.1:$gport/ws?session_id=demo; metrics: $ZSA_URL/metrics.
+  curl -s -XPOST $ZSA_URL/api/jobs -H "Authorization: Bearer \$ZSA_TOKEN" \\
+       -H 'Content-Type: application/json' -d '{"image_id":"a1","algorithm":"simulate"}'
+  redis-cli -p $port LPUSH zsa:jobs '{"image_id":"a1","algorithm":"simulate","session_id":"demo"}'
+  build/bin/zsa token --session demo --scope read --ttl 1h   (ZSA_AUTH_KEYS_FILE=$dir/auth-keys)
+Dashboard (the jobs of this session, live; submit more from its form), token included:
+  $ZSA_URL/?session=demo#token=$token
+WebSocket: ws://127.0.0.1:$gport/ws?session_id=demo, first message {"type":"auth","token":...};
+metrics: curl -H "Authorization: Bearer \$ZSA_TOKEN" $ZSA_URL/metrics.
 Kill a worker (kill -9 <pid>) while a job runs: the scheduler requeues it within seconds.
 MSG
 

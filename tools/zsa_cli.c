@@ -16,12 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/text.h"
 #include "common/time.h"
 #include "common/wsclient.h"
 #include "proto/proto.h"
+#include "proto/token.h"
 
 enum { EX_DONE = 0, EX_FAILED = 1, EX_UNREACHABLE = 2, EX_CANCELLED = 3, EX_REFUSED = 4 };
 #define EX_USAGE_ 64
@@ -32,8 +35,10 @@ struct cli {
     char host[300];
     int port;
     char url[340];
-    bool json; /* one JSON object per line (also when stdout is not a terminal) */
-    bool tty;  /* stderr is a terminal: progress bar and prompts */
+    bool json;               /* one JSON object per line (also when stdout is not a terminal) */
+    bool tty;                /* stderr is a terminal: progress bar and prompts */
+    char *token;             /* the access token ($ZSA_TOKEN or --token-file), or NULL */
+    char token_session[160]; /* the token's only session, if it names exactly one */
 };
 
 static volatile sig_atomic_t interrupted;
@@ -103,7 +108,8 @@ static int http(const struct cli *c, const char *method, const char *path, const
         exit(EX_FAILED);
     }
     errno = 0;
-    int st = cm_http(c->host, c->port, method, path, body, body != NULL, buf, RESP_MAX);
+    int st =
+        cm_http_auth(c->host, c->port, method, path, c->token, body, body != NULL, buf, RESP_MAX);
     if (st < 0) {
         unreachable(c);
         free(buf);
@@ -112,6 +118,23 @@ static int http(const struct cli *c, const char *method, const char *path, const
     }
     *out = buf;
     return st;
+}
+
+/* Opens a WebSocket (JSON); with a token, its first message is auth (never in the URL, where a
+ * proxy's log would keep it). 0 or -1 (w->http_status says what the gateway answered). */
+static int ws_open(const struct cli *c, struct cm_ws *w, const char *target)
+{
+    if (cm_ws_connect(w, c->host, c->port, target, "zsa.v1.json", false) != 0)
+        return -1;
+    if (!c->token)
+        return 0;
+    struct cm_buf m = CM_BUF_INIT;
+    cm_buf_puts(&m, "{\"type\":\"auth\",\"token\":");
+    cm_buf_append_json_str(&m, c->token, strlen(c->token));
+    cm_buf_puts(&m, "}");
+    int rc = cm_ws_send_text(w, m.data);
+    cm_buf_deinit(&m);
+    return rc;
 }
 
 /* Prints the gateway's {"error": {code, message, field}} answer. */
@@ -244,7 +267,7 @@ static int watch_open(struct watch *w)
              w->last_id[0] ? "&last_event_id=" : "", w->last_id);
     memset(&w->ws, 0, sizeof(w->ws));
     errno = 0;
-    if (cm_ws_connect(&w->ws, w->c->host, w->c->port, target, "zsa.v1.json", false) != 0) {
+    if (ws_open(w->c, &w->ws, target) != 0) {
         int st = w->ws.http_status;
         cm_ws_close(&w->ws);
         if (st > 0)
@@ -315,7 +338,7 @@ static void handle(struct watch *w, const char *text, size_t len)
         goto out;
     }
     if (w->c->json) { /* scripts: the events as they come (in a job watch, the job's) */
-        bool control = strcmp(type, "connected") == 0;
+        bool control = strcmp(type, "connected") == 0 || strcmp(type, "authenticated") == 0;
         if (!control && (mine || (!w->job_id && strcmp(type, "system_status") == 0)) &&
             !(w->job_id && strcmp(type, "system_status") == 0)) {
             fwrite(text, 1, len, stdout);
@@ -324,7 +347,8 @@ static void handle(struct watch *w, const char *text, size_t len)
         }
     }
     if (!w->job_id && !w->c->json) { /* a session watch, for people: one line per event */
-        if (strcmp(type, "connected") == 0 || strcmp(type, "system_status") == 0)
+        if (strcmp(type, "connected") == 0 || strcmp(type, "system_status") == 0 ||
+            strcmp(type, "authenticated") == 0)
             goto out;
         double p = 0;
         num_of(&v, "progress", &p);
@@ -503,6 +527,14 @@ static int watch_run(struct watch *w)
             cm_ws_close(&w->ws);
             w->open = false;
             lost_since = cm_time_mono_ms();
+            if (code == 4001 || code == 4003) { /* the same token cannot do better next time */
+                clear_bar(w);
+                fprintf(stderr, "zsa: the gateway closed the connection: %s (%d); %s\n",
+                        code == 4001 ? "the access token is missing, expired or withdrawn"
+                                     : "the access token does not allow this session",
+                        code, "set ZSA_TOKEN to a valid token (zsa token --help)");
+                return EX_REFUSED;
+            }
             if (!w->c->json) {
                 clear_bar(w);
                 fprintf(stderr, "zsa: connection closed (%d); reconnecting%s\n", code,
@@ -521,6 +553,9 @@ static int watch_run(struct watch *w)
 
 struct opts {
     const char *algorithm, *session, *job_id, *image_id, *from, *watch_job;
+    const char *kid, *scope, *ttl, *subject, *keys_file; /* zsa token, zsa keygen */
+    const char *sessions[PR_TOKEN_MAX_SESSIONS];         /* zsa token: every --session */
+    size_t nsessions;
     bool watch, csv, help;
     long limit;
     struct pr_value *params;
@@ -558,6 +593,18 @@ static void image_id_of(const char *path, char *out, size_t n)
         snprintf(out, n, "image");
 }
 
+/* The session to use: --session, else the token's only session, else a new one of our own
+ * (its events reach its watchers, not every client). */
+static void default_session(const struct cli *c, const struct opts *o, char *out, size_t n)
+{
+    if (o->session)
+        snprintf(out, n, "%s", o->session);
+    else if (c->token_session[0])
+        snprintf(out, n, "%s", c->token_session);
+    else
+        cm_random_id(out, n, "cli-");
+}
+
 static int cmd_submit(const struct cli *c, struct opts *o)
 {
     if (o->nargs != 1 || !o->algorithm) {
@@ -574,10 +621,7 @@ static int cmd_submit(const struct cli *c, struct opts *o)
         snprintf(abs, sizeof(abs), "%s", file);
     }
     image_id_of(o->image_id ? o->image_id : abs, image, sizeof(image));
-    if (o->session)
-        snprintf(session, sizeof(session), "%s", o->session);
-    else /* a session of its own: its events reach its watchers, not every client */
-        cm_random_id(session, sizeof(session), "cli-");
+    default_session(c, o, session, sizeof(session));
     struct pr_value *job = pr_value_new_object();
     if (o->job_id)
         pr_value_set(job, "job_id", pr_value_str(o->job_id));
@@ -648,13 +692,11 @@ static int cmd_submit(const struct cli *c, struct opts *o)
 static int cmd_watch(const struct cli *c, struct opts *o)
 {
     struct watch w = {.c = c, .rc = -1, .eta = -1, .job_id = o->watch_job};
-    if (o->session)
-        snprintf(w.session, sizeof(w.session), "%s", o->session);
-    else if (o->watch_job) {
+    if (!o->session && !c->token_session[0] && o->watch_job) {
         fprintf(stderr, "zsa: watch --job needs the job's --session\n");
         return EX_USAGE_;
-    } else
-        cm_random_id(w.session, sizeof(w.session), "cli-"); /* broadcasts only */
+    }
+    default_session(c, o, w.session, sizeof(w.session)); /* a new one: broadcasts only */
     if (o->from)
         snprintf(w.last_id, sizeof(w.last_id), "%s", o->from);
     int r = watch_open(&w);
@@ -680,7 +722,6 @@ static int cmd_watch(const struct cli *c, struct opts *o)
 
 static int cmd_status(const struct cli *c, struct opts *o)
 {
-    (void)o;
     char *stats = NULL;
     int st = http(c, "GET", "/ws/stats", NULL, &stats);
     if (st < 0)
@@ -689,11 +730,11 @@ static int cmd_status(const struct cli *c, struct opts *o)
     struct cm_ws ws = {0};
     struct pr_value status = {0};
     bool have = false;
-    char target[200];
-    char session[64];
-    cm_random_id(session, sizeof(session), "cli-");
+    char target[300];
+    char session[160];
+    default_session(c, o, session, sizeof(session));
     snprintf(target, sizeof(target), "/ws?session_id=%s", session);
-    if (cm_ws_connect(&ws, c->host, c->port, target, "zsa.v1.json", false) == 0) {
+    if (ws_open(c, &ws, target) == 0) {
         int64_t until = cm_time_mono_ms() + 6000; /* the scheduler sends one every 5 s */
         while (!have && cm_time_mono_ms() < until && !interrupted) {
             struct cm_ws_msg m;
@@ -919,6 +960,163 @@ static int cmd_dead(const struct cli *c, struct opts *o)
     return EX_USAGE_;
 }
 
+/* ---- access tokens ------------------------------------------------------------------------- */
+
+/* zsa keygen [--kid K]: a key line for the gateway's --auth-keys-file. */
+static int cmd_keygen(const struct opts *o)
+{
+    char kid[PR_TOKEN_KID_MAX + 1];
+    if (o->kid) {
+        if (!cm_id_valid(o->kid, strlen(o->kid), PR_TOKEN_KID_MAX)) {
+            fprintf(stderr, "zsa keygen: --kid: 1..%d of [A-Za-z0-9_.:-]\n", PR_TOKEN_KID_MAX);
+            return EX_USAGE_;
+        }
+        snprintf(kid, sizeof(kid), "%s", o->kid);
+    } else { /* k-<date>-<random>: sorts by age, never repeats */
+        char r[CM_RANDOM_ID_LEN + 2], day[16];
+        cm_random_id(r, sizeof(r), "");
+        time_t now = time(NULL);
+        strftime(day, sizeof(day), "%Y%m%d", gmtime(&now));
+        snprintf(kid, sizeof(kid), "k-%s-%.6s", day, r);
+    }
+    unsigned char secret[32];
+    if (getrandom(secret, sizeof(secret), 0) != (ssize_t)sizeof(secret)) {
+        fprintf(stderr, "zsa keygen: getrandom: %s\n", strerror(errno));
+        return EX_FAILED;
+    }
+    char b64[64];
+    cm_b64url_encode(secret, sizeof(secret), b64, sizeof(b64));
+    printf("%s %s\n", kid, b64);
+    return EX_DONE;
+}
+
+/* "12h", "30m", "7d", "3600" (seconds) into seconds; -1 when not one of those. */
+static long long parse_ttl(const char *s)
+{
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || v <= 0)
+        return -1;
+    long long mul;
+    switch (*end) {
+    case '\0':
+    case 's': mul = 1; break;
+    case 'm': mul = 60; break;
+    case 'h': mul = 3600; break;
+    case 'd': mul = 86400; break;
+    default: return -1;
+    }
+    if ((*end && end[1]) || v > 3650LL * 86400 / mul)
+        return -1;
+    return v * mul;
+}
+
+/* zsa token --session S [...] --scope read,submit --ttl 12h [--subject NAME] [--kid K]
+ * [--keys-file F]: mints a token with a key of the gateway's keys file (the last one unless
+ * --kid names another: add a new key at the end to rotate). */
+static int cmd_token(const struct opts *o)
+{
+    const char *path = o->keys_file ? o->keys_file : getenv("ZSA_AUTH_KEYS_FILE");
+    if (!path || !*path) {
+        fprintf(stderr, "zsa token: --keys-file F (or ZSA_AUTH_KEYS_FILE) names the gateway's "
+                        "keys file\n");
+        return EX_USAGE_;
+    }
+    unsigned scopes = 0;
+    if (!o->scope || pr_scopes_parse(o->scope, &scopes) != 0) {
+        fprintf(stderr, "zsa token: --scope: a comma list of read, submit, control, admin\n");
+        return EX_USAGE_;
+    }
+    long long ttl = parse_ttl(o->ttl ? o->ttl : "12h");
+    if (ttl < 0) {
+        fprintf(stderr, "zsa token: --ttl: a duration such as 3600, 30m, 12h or 7d (<= 10 "
+                        "years)\n");
+        return EX_USAGE_;
+    }
+    if (o->nsessions == 0 && !(scopes == PR_SCOPE_ADMIN)) {
+        fprintf(stderr, "zsa token: --session S (repeatable; 'lab1:*' a prefix, '*' every "
+                        "session) is needed unless the token is admin-only\n");
+        return EX_USAGE_;
+    }
+    struct pr_token_keys *ks = calloc(1, sizeof(*ks));
+    char err[512];
+    if (!ks || pr_token_keys_load(path, ks, err, sizeof(err)) != 0) {
+        fprintf(stderr, "zsa token: %s\n", ks ? err : "out of memory");
+        free(ks);
+        return EX_FAILED;
+    }
+    const struct pr_token_key *k = o->kid ? pr_token_key_find(ks, o->kid) : &ks->keys[ks->n - 1];
+    int rc = EX_DONE;
+    if (!k) {
+        fprintf(stderr, "zsa token: no key %s in %s\n", o->kid, path);
+        rc = EX_USAGE_;
+    } else {
+        struct pr_token t = {.scopes = scopes, .nsessions = o->nsessions};
+        t.sessions = (char **)o->sessions;
+        t.iat = (int64_t)time(NULL);
+        t.exp = t.iat + ttl;
+        snprintf(t.sub, sizeof(t.sub), "%s", o->subject ? o->subject : "zsa-cli");
+        char out[PR_TOKEN_MAX_LEN + 1];
+        if (pr_token_sign(k, &t, out, sizeof(out)) == 0) {
+            fprintf(stderr,
+                    "zsa token: a --session is not a valid id or prefix (1..128 of "
+                    "[A-Za-z0-9_.:-], a prefix ending in '*'), or --subject is over %d "
+                    "characters\n",
+                    PR_TOKEN_SUB_MAX);
+            rc = EX_USAGE_;
+        } else {
+            printf("%s\n", out);
+        }
+    }
+    memset(ks, 0, sizeof(*ks));
+    free(ks);
+    return rc;
+}
+
+/* The token's only session (read from its payload, not verified: the gateway does that). */
+static void token_session_of(const char *tok, char *out, size_t n)
+{
+    out[0] = '\0';
+    const char *a = strchr(tok, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+    if (!b || (size_t)(b - a - 1) > PR_TOKEN_MAX_LEN)
+        return;
+    char json[PR_TOKEN_MAX_LEN];
+    long jl = cm_b64url_decode(a + 1, (size_t)(b - a - 1), json, sizeof(json));
+    struct pr_value v;
+    struct pr_err e;
+    if (jl < 0 || pr_value_parse_json(json, (size_t)jl, &v, &e) != 0)
+        return;
+    const struct pr_value *ss = v.type == PR_V_OBJECT ? pr_value_get(&v, "sessions") : NULL;
+    if (ss && ss->type == PR_V_ARRAY && ss->u.a.n == 1 && ss->u.a.items[0].type == PR_V_STR &&
+        !strchr(ss->u.a.items[0].u.s.p, '*'))
+        snprintf(out, n, "%s", ss->u.a.items[0].u.s.p);
+    pr_value_deinit(&v);
+}
+
+/* The token from --token-file or $ZSA_TOKEN (first line, trimmed); -1 when the file fails. */
+static int load_token(struct cli *c, const char *file)
+{
+    char buf[PR_TOKEN_MAX_LEN + 2] = "";
+    if (file) {
+        FILE *f = fopen(file, "r");
+        if (!f || !fgets(buf, sizeof(buf), f)) {
+            fprintf(stderr, "zsa: --token-file %s: %s\n", file, f ? "empty" : strerror(errno));
+            if (f)
+                fclose(f);
+            return -1;
+        }
+        fclose(f);
+    } else if (getenv("ZSA_TOKEN")) {
+        snprintf(buf, sizeof(buf), "%s", getenv("ZSA_TOKEN"));
+    }
+    buf[strcspn(buf, "\r\n ")] = '\0';
+    if (!buf[0])
+        return 0;
+    c->token = strdup(buf);
+    token_session_of(buf, c->token_session, sizeof(c->token_session));
+    return 0;
+}
+
 /* ---- main ---------------------------------------------------------------------------------- */
 
 static const char *const usage_text =
@@ -935,9 +1133,13 @@ static const char *const usage_text =
     "  cancel JOB_ID | retry JOB_ID         stop a job / run a failed one again\n"
     "  result ID [--csv]                    a result (or a job's), or its object table\n"
     "  dead list [--limit N] | dead requeue JOB_ID | dead purge JOB_ID\n"
+    "  token --session S --scope LIST [--ttl 12h] [--subject NAME] [--keys-file F]\n"
+    "                                       mint an access token (needs the gateway's keys)\n"
+    "  keygen [--kid K]                     a new key line for the gateway's keys file\n"
     "\n"
     "Options:\n"
     "  --url URL     the gateway (default $ZSA_URL, else http://127.0.0.1:8080)\n"
+    "  --token-file F  the access token (default $ZSA_TOKEN)\n"
     "  --json        one JSON object per line (the default when stdout is not a terminal)\n"
     "  -h, --help    this text; zsa COMMAND --help for one command\n"
     "\n"
@@ -970,6 +1172,15 @@ static const char *const command_help[][2] = {
     {"result", "usage: zsa result ID [--csv]\nThe stored result (ID: a result id or a job id); "
                "--csv prints the object table\n(readable where the workers' results directory "
                "is).\n"},
+    {"token",
+     "usage: zsa token --session S [--session S2 ...] --scope read,submit,control,admin\n"
+     "                 [--ttl 12h] [--subject NAME] [--kid K] [--keys-file F]\n"
+     "Mints an access token signed with a key of the gateway's keys file (--keys-file, else\n"
+     "$ZSA_AUTH_KEYS_FILE; the last key unless --kid). --session: an id, a prefix ending in\n"
+     "'*', or '*' for every session. --ttl: seconds, or with s/m/h/d. Prints the token.\n"},
+    {"keygen", "usage: zsa keygen [--kid K]\n"
+               "Prints a new key line ('<kid> <32 random bytes, base64url>') to append to the\n"
+               "gateway's --auth-keys-file; then send the gateway SIGHUP.\n"},
     {"dead", "usage: zsa dead list [--limit N] | zsa dead requeue JOB_ID | zsa dead purge JOB_ID\n"
              "Jobs that used up their attempts or were malformed: list them (newest first),\n"
              "queue one again with its attempts reset, or drop its entry.\n"},
@@ -978,7 +1189,7 @@ static const char *const command_help[][2] = {
 int main(int argc, char **argv)
 {
     struct cli c = {.json = !isatty(1), .tty = isatty(2)};
-    const char *url = getenv("ZSA_URL");
+    const char *url = getenv("ZSA_URL"), *token_file = NULL;
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) { /* global options */
         if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
@@ -987,6 +1198,8 @@ int main(int argc, char **argv)
             url = argv[i] + 6;
         else if (strcmp(argv[i], "--json") == 0)
             c.json = true;
+        else if (strcmp(argv[i], "--token-file") == 0 && i + 1 < argc)
+            token_file = argv[++i];
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(usage_text, stdout);
             return EX_DONE;
@@ -1016,12 +1229,20 @@ int main(int argc, char **argv)
     }
         OPTV("--algorithm", o.algorithm)
         OPTV("-a", o.algorithm)
+        if (strcmp(a, "--session") == 0 && val && o.nsessions < PR_TOKEN_MAX_SESSIONS)
+            o.sessions[o.nsessions++] = val;
         OPTV("--session", o.session)
         OPTV("--job-id", o.job_id)
         OPTV("--image-id", o.image_id)
         OPTV("--from", o.from)
         OPTV("--job", o.watch_job)
         OPTV("--url", url)
+        OPTV("--kid", o.kid)
+        OPTV("--scope", o.scope)
+        OPTV("--ttl", o.ttl)
+        OPTV("--subject", o.subject)
+        OPTV("--keys-file", o.keys_file)
+        OPTV("--token-file", token_file)
 #undef OPTV
         if ((strcmp(a, "--param") == 0 || strcmp(a, "-p") == 0) && val) {
             if (add_param(o.params, val) != 0)
@@ -1057,6 +1278,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "zsa: bad gateway URL \"%s\" (expected http://host:port)\n", url);
         goto usage;
     }
+    if (strcmp(cmd, "keygen") == 0 || strcmp(cmd, "token") == 0) {
+        int r = strcmp(cmd, "keygen") == 0 ? cmd_keygen(&o) : cmd_token(&o);
+        pr_value_free(o.params);
+        return r;
+    }
+    if (load_token(&c, token_file) != 0) {
+        pr_value_free(o.params);
+        return EX_USAGE_;
+    }
     struct sigaction sa = {.sa_handler = on_sigint};
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -1078,6 +1308,7 @@ int main(int argc, char **argv)
         rc = EX_USAGE_;
     }
     pr_value_free(o.params);
+    free(c.token);
     return rc;
 usage:
     pr_value_free(o.params);

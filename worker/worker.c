@@ -661,6 +661,11 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     cm_buf_append_json_str(&result, job->job_id, strlen(job->job_id));
     cm_buf_puts(&result, ",\"image_id\":");
     cm_buf_append_json_str(&result, job->spec.u.job.image_id, strlen(job->spec.u.job.image_id));
+    if (job->spec.u.job.session_id) { /* the gateway shows a result to its session's tokens */
+        cm_buf_puts(&result, ",\"session_id\":");
+        cm_buf_append_json_str(&result, job->spec.u.job.session_id,
+                               strlen(job->spec.u.job.session_id));
+    }
     cm_buf_printf(&result, ",\"algorithm\":\"%s\",\"confidence_score\":", job->algo->name);
     cm_buf_append_double(&result, job->res.confidence, false);
     cm_buf_puts(&result, ",\"processing_time_seconds\":");

@@ -316,3 +316,73 @@ Test(cli, redis_down_behind_the_gateway_is_exit_2_with_its_reason)
     cr_expect_eq(r.status, 2, "%s%s", r.out, r.err);
     cr_expect(strstr(r.err, "UNAVAILABLE"), "%s", r.err);
 }
+
+Test(cli, tokens_from_keygen_and_token_open_a_gateway_that_requires_them)
+{
+    /* zsa keygen -> a keys file; a gateway with --auth required on it */
+    struct th_proc_result r;
+    char keys[128], kflag[160], url[340], listen[64], env_url[64], env_keys[160];
+    snprintf(keys, sizeof(keys), "%s/keys", DIR);
+    const char *kg[] = {"keygen", "--kid", "k-test", NULL};
+    zsa(&r, kg);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    cr_assert(strncmp(r.out, "k-test ", 7) == 0 && strlen(r.out) == 7 + 43 + 1, "%s", r.out);
+    FILE *f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fputs(r.out, f);
+    fclose(f);
+    int port = th_free_port();
+    snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", keys);
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", port);
+    const char *gargv[] = {url, listen, "--processes=1", "--auth=required", kflag, NULL};
+    struct th_proc gw;
+    cr_assert_eq(th_proc_start(&gw, "zsa-gateway", gargv, NULL), 0);
+    cr_assert(th_http_wait_ok(port, "/readyz", 15000));
+    snprintf(env_url, sizeof(env_url), "ZSA_URL=http://127.0.0.1:%d", port);
+    snprintf(env_keys, sizeof(env_keys), "ZSA_AUTH_KEYS_FILE=%s", keys);
+    /* bad usage of zsa token */
+    const char *e1[] = {env_keys, NULL};
+    const char *bad[][10] = {{"token", "--session", "s1", "--scope", "root", NULL},
+                             {"token", "--session", "s1", "--scope", "read", "--ttl", "5x", NULL},
+                             {"token", "--scope", "read", NULL},
+                             {"token", "--session", "a b", "--scope", "read", NULL}};
+    for (size_t i = 0; i < 4; i++) {
+        cr_assert_eq(th_proc_run("zsa", bad[i], e1, 10000, &r), 0);
+        cr_expect_eq(r.status, 64, "case %zu: %s", i, r.err);
+    }
+    /* a token for session cli-auth: submit --watch finds its session in the token */
+    const char *mint[] = {"token", "--session", "cli-auth", "--scope", "read,submit", NULL};
+    cr_assert_eq(th_proc_run("zsa", mint, e1, 10000, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    static char env_tok[sizeof(r.out) + 16];
+    r.out[strcspn(r.out, "\n")] = '\0';
+    snprintf(env_tok, sizeof(env_tok), "ZSA_TOKEN=%s", r.out);
+    const char *e2[] = {env_url, env_tok, NULL};
+    const char *sub[] = {
+        "--json",  "submit", "x", "--algorithm", "simulate", "--param", "duration_seconds=1",
+        "--watch", NULL};
+    cr_assert_eq(th_proc_run("zsa", sub, e2, 60000, &r), 0);
+    cr_expect_eq(r.status, 0, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.out, "\"session_id\":\"cli-auth\"") &&
+                  strstr(r.out, "\"processing_complete\""),
+              "%s", r.out);
+    /* without a token: refused (exit 4) with the gateway's reason */
+    const char *e3[] = {env_url, NULL};
+    cr_assert_eq(th_proc_run("zsa", sub, e3, 60000, &r), 0);
+    cr_expect_eq(r.status, 4, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "UNAUTHORIZED"), "%s", r.err);
+    /* a token that expires while watching: exit 4 saying why, not endless reconnects */
+    const char *shortlived[] = {"token", "--session", "cli-auth", "--scope",
+                                "read",  "--ttl",     "2",        NULL};
+    cr_assert_eq(th_proc_run("zsa", shortlived, e1, 10000, &r), 0);
+    r.out[strcspn(r.out, "\n")] = '\0';
+    snprintf(env_tok, sizeof(env_tok), "ZSA_TOKEN=%s", r.out);
+    const char *watch[] = {"watch", NULL};
+    cr_assert_eq(th_proc_run("zsa", watch, e2, 20000, &r), 0);
+    cr_expect_eq(r.status, 4, "%s%s", r.out, r.err);
+    cr_expect(strstr(r.err, "expired"), "%s", r.err);
+    th_proc_signal(&gw, SIGTERM);
+    th_proc_wait(&gw, 10000);
+    th_proc_stop(&gw);
+}

@@ -40,6 +40,43 @@ Test(deploy, compose_file_is_valid_with_the_services_the_docs_name)
     cr_expect(strstr(r.out, "noeviction") && strstr(r.out, "appendonly"), "%s", r.out);
     cr_expect(strstr(r.out, "driver: nvidia") && strstr(r.out, "- gpu"), "%s", r.out);
     cr_expect(strstr(r.out, "- data:/data"), "%s", r.out);
+    /* the gateways run with auth on, their keys a compose secret */
+    cr_expect(strstr(r.out, "ZSA_AUTH_KEYS_FILE: /run/secrets/zsa_auth_keys") &&
+                  strstr(r.out, "deploy/secrets/auth-keys"),
+              "%s", r.out);
+    cr_expect(!strstr(r.out, "ZSA_AUTH: 'off'") && !strstr(r.out, "--auth=off"), "%s", r.out);
+}
+
+Test(deploy, gen_secrets_makes_a_keys_file_the_tools_accept_and_keeps_it)
+{
+    char dir[64], env[128], keys[128];
+    snprintf(dir, sizeof(dir), "/tmp/zsa-secrets-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(env, sizeof(env), "ZSA_SECRETS_DIR=%s/s", dir);
+    snprintf(keys, sizeof(keys), "%s/s/auth-keys", dir);
+    const char *e[] = {env, NULL}, *none[] = {NULL};
+    struct th_proc_result r;
+    cr_assert_eq(th_proc_run("scripts/gen-secrets.sh", none, e, 30000, &r), 0);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    struct stat st;
+    cr_assert_eq(stat(keys, &st), 0);
+    cr_expect_eq(st.st_mode & 077, 0, "the keys file is readable by others: %o", st.st_mode);
+    char first[256] = "", again[256] = "";
+    FILE *f = fopen(keys, "r");
+    cr_assert(f && fgets(first, sizeof(first), f));
+    fclose(f);
+    const char *tok[] = {"token", "--keys-file", keys, "--session", "s1", "--scope", "read", NULL};
+    cr_assert_eq(th_proc_run("zsa", tok, NULL, 10000, &r), 0);
+    cr_expect(r.status == 0 && strncmp(r.out, "v1.", 3) == 0, "%s%s", r.out, r.err);
+    cr_assert_eq(th_proc_run("scripts/gen-secrets.sh", none, e, 30000, &r), 0);
+    cr_expect(strstr(r.out, "kept"), "%s", r.out);
+    f = fopen(keys, "r");
+    cr_assert(f && fgets(again, sizeof(again), f));
+    fclose(f);
+    cr_expect_str_eq(again, first, "a second run replaced the key");
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    cr_expect_eq(system(cmd), 0);
 }
 
 Test(deploy, the_image_installs_every_library_the_binaries_link)

@@ -172,14 +172,23 @@ Test(demo, make_demo_segments_live_runs_once_and_leaves_nothing_behind, .timeout
         struct timespec ts = {0, 100000000};
         nanosleep(&ts, NULL);
     } while (1);
-    /* the dashboard it points to is there */
+    /* the dashboard it points to is there, and the token in its URL opens the session */
     int dport = 0;
-    const char *d = strstr(log, "Dashboard: open http://127.0.0.1:");
-    cr_assert(d && sscanf(d, "Dashboard: open http://127.0.0.1:%d/?session=demo", &dport) == 1,
+    static char token[4200];
+    const char *d = strstr(log, "  http://127.0.0.1:");
+    cr_assert(d &&
+                  sscanf(d, "  http://127.0.0.1:%d/?session=demo#token=%4100s", &dport, token) == 2,
               "%s", log);
     static char page[16384];
     cr_expect_eq(cm_http("127.0.0.1", dport, "GET", "/", NULL, false, page, sizeof(page)), 200);
     cr_expect(strstr(page, "<title>zsa dashboard</title>"), "%.200s", page);
+    cr_expect_eq(cm_http("127.0.0.1", dport, "GET", "/api/sessions/demo/jobs", NULL, false, page,
+                         sizeof(page)),
+                 401, "the demo's gateway requires a token");
+    cr_expect_eq(cm_http_auth("127.0.0.1", dport, "GET", "/api/sessions/demo/jobs", token, NULL,
+                              false, page, sizeof(page)),
+                 200, "%s", page);
+    cr_expect(strstr(page, "\"demo1\""), "the demo's job is in its session: %.300s", page);
     const char *env2[] = {"ZSA_DEMO_BOUNDED=1", tmpenv, NULL};
     cr_assert_eq(th_proc_run("scripts/demo.sh", none, env2, 60000, &res), 0);
     cr_expect_eq(res.status, 1, "%s%s", res.out, res.err);

@@ -32,7 +32,7 @@ export function deadline(promise, ms, what) {
 // matches, in arrival order; closed resolves with {code, reason}.
 export class Client {
   constructor(query = '', opts = {}) {
-    const protocols = opts.msgpack ? ['zsa.v1.msgpack'] : undefined;
+    const protocols = opts.protocols || (opts.msgpack ? ['zsa.v1.msgpack'] : undefined);
     this.ws = new WebSocket(`ws://${opts.gateway || GATEWAY}/ws${query}`, protocols, {
       perMessageDeflate: opts.deflate ?? false,
       ...(opts.ws || {}),
@@ -102,6 +102,29 @@ export function run(main) {
 }
 
 // HTTP request with fetch: {status, body (parsed JSON when it is JSON), text}.
+// Access tokens minted the way docs/PROTOCOL.md tells an application backend to: HMAC-SHA256 of
+// "v1.<base64url payload>" with a secret of the gateway's keys file (ZSA_KEYS_FILE).
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+
+export function keys(file = process.env.ZSA_KEYS_FILE) {
+  const out = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const t = line.trim();
+    if (!t || t.startsWith('#')) continue;
+    const [kid, secret] = t.split(/\s+/);
+    out[kid] = secret;
+  }
+  return out;
+}
+
+export function mint(kid, secret, claims) {
+  const now = Math.floor(Date.now() / 1000);
+  const payload = Buffer.from(JSON.stringify({ kid, sub: 'node-test', iat: now, exp: now + 3600, ...claims })).toString('base64url');
+  const mac = crypto.createHmac('sha256', Buffer.from(secret, 'base64url')).update(`v1.${payload}`).digest('base64url');
+  return `v1.${payload}.${mac}`;
+}
+
 export async function http(method, path, body, headers = {}) {
   const res = await fetch(`http://${GATEWAY}${path}`, {
     method,

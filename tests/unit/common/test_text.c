@@ -74,3 +74,33 @@ Test(common_text, random_ids_are_url_safe_ids_of_128_bits_and_differ)
         distinct += chars[c];
     cr_assert_eq(distinct, 64);
 }
+
+Test(common_text, base64url_matches_rfc4648_and_round_trips)
+{
+    /* RFC 4648 section 10 vectors, in the URL alphabet without padding */
+    static const char *const in[] = {"", "f", "fo", "foo", "foob", "fooba", "foobar"};
+    static const char *const out[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    for (size_t i = 0; i < 7; i++) {
+        char b[16];
+        cr_assert_eq(cm_b64url_encode(in[i], strlen(in[i]), b, sizeof(b)), strlen(out[i]));
+        cr_assert_str_eq(b, out[i]);
+        char d[16];
+        cr_assert_eq(cm_b64url_decode(out[i], strlen(out[i]), d, sizeof(d)), (long)strlen(in[i]));
+        cr_assert_eq(memcmp(d, in[i], strlen(in[i])), 0);
+    }
+    const unsigned char bytes[] = {0xfb, 0xff, 0xbf};
+    char b[8];
+    cm_b64url_encode(bytes, 3, b, sizeof(b));
+    cr_assert_str_eq(b, "-_-_", "the URL alphabet: - and _");
+    cr_assert_eq(cm_b64url_encode("foobar", 6, b, 8), 0, "no room for the NUL: refused");
+}
+
+Test(common_text, base64url_decode_refuses_what_is_not_canonical)
+{
+    unsigned char d[16];
+    cr_assert_eq(cm_b64url_decode("Zg==", 4, d, sizeof(d)), -1, "padding");
+    cr_assert_eq(cm_b64url_decode("Zm9v+", 5, d, sizeof(d)), -1, "the + of base64");
+    cr_assert_eq(cm_b64url_decode("Z", 1, d, sizeof(d)), -1, "one sextet over");
+    cr_assert_eq(cm_b64url_decode("Zh", 2, d, sizeof(d)), -1, "bits past the last byte");
+    cr_assert_eq(cm_b64url_decode("Zm9vYmFy", 8, d, 5), -1, "longer than out");
+}

@@ -378,3 +378,78 @@ Test(dashboard, shows_the_sessions_history_on_load)
         202, "%s", body);
     wait_for(ROWS, "hr|cancelled|", 20000);
 }
+
+/* Mints a token with zsa token (keys file keys) into out. */
+static void mint(const char *keys, const char *session, const char *scope, char *out, size_t n)
+{
+    char env[160];
+    snprintf(env, sizeof(env), "ZSA_AUTH_KEYS_FILE=%s", keys);
+    const char *e[] = {env, NULL};
+    const char *argv[] = {"token", "--session", session, "--scope", scope, "--ttl", "1h", NULL};
+    static struct th_proc_result r;
+    cr_assert_eq(th_proc_run("zsa", argv, e, 10000, &r), 0);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    snprintf(out, n, "%.*s", (int)strcspn(r.out, "\n"), r.out);
+}
+
+/* With --auth required, as make demo runs it: the page opened with #token= takes its session
+ * from the token, keeps the token out of the address bar, submits with it and follows the job
+ * live; a page whose token does not allow the session it asks for says so. */
+Test(dashboard, with_a_token_in_its_url_it_follows_its_session_and_keeps_the_token_out_of_sight)
+{
+    static char keys[128], kflag[160], url[340], listen[64];
+    snprintf(keys, sizeof(keys), "%s/keys", PROFILE);
+    const char *kg[] = {"keygen", NULL};
+    static struct th_proc_result r;
+    cr_assert_eq(th_proc_run("zsa", kg, NULL, 10000, &r), 0);
+    FILE *f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fputs(r.out, f);
+    fclose(f);
+    stop(&GW);
+    snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", keys);
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
+    const char *gargv[] = {url, listen, "--processes=1", "--auth=required", kflag, NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    cr_assert(th_http_wait_ok(PORT, "/readyz", 15000));
+    static char tok[4200], admin[4200], nav[4400];
+    mint(keys, "tok1", "read,submit,control", tok, sizeof(tok));
+    mint(keys, "*", "read,submit,admin", admin, sizeof(admin));
+
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/#token=%s\"}", PORT, tok);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn').textContent", "live", 20000);
+    wait_for("document.getElementById('session').textContent", "tok1", 1000);
+    char out[4400];
+    eval("location.href", out, sizeof(out));
+    cr_expect(!strstr(out, "token"), "the token is still in the address bar: %s", out);
+    eval("sessionStorage.getItem('zsa.token')", out, sizeof(out));
+    cr_expect_str_eq(out, tok, "the tab keeps the token");
+    eval("document.getElementById('algorithm').value = 'simulate';"
+         "document.getElementById('params').value = '{\"duration_seconds\": 0.5, \"steps\": 4}';"
+         "document.getElementById('submit').requestSubmit(); 'sent'",
+         out, sizeof(out));
+    wait_for(ROWS, "complete|", 20000);
+    /* a job of another session, submitted with another token, does not show */
+    char body[1024];
+    const char *other = "{\"job_id\":\"othertok\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
+                        "\"session_id\":\"elsewhere\",\"parameters\":{\"duration_seconds\":0.1}}";
+    cr_assert_eq(cm_http_auth("127.0.0.1", PORT, "POST", "/api/jobs", admin, other, true, body,
+                              sizeof(body)),
+                 202, "%s", body);
+    const char *mine = "{\"job_id\":\"mine2\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
+                       "\"session_id\":\"tok1\",\"parameters\":{\"duration_seconds\":0.3}}";
+    cr_assert_eq(
+        cm_http_auth("127.0.0.1", PORT, "POST", "/api/jobs", admin, mine, true, body, sizeof(body)),
+        202, "%s", body);
+    wait_for(ROWS, "mine2|complete|", 20000);
+    eval(ROWS, body, sizeof(body));
+    cr_expect(!strstr(body, "othertok"), "a job of another session is shown: %s", body);
+
+    /* the same tab asking for another session: refused, and the page says so */
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=elsewhere\"}", PORT);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn').textContent", "no access", 20000);
+    wait_for("document.getElementById('msg').textContent", "does not allow", 1000);
+}

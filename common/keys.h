@@ -21,7 +21,10 @@
     X(LEADER, "scheduler:leader", 0, "string+PX", "the scheduler leader lease")                    \
     X(ALGO, "algo", 1, "hash", "per-algorithm throughput estimate (seconds per job, EWMA)")        \
     X(SESSION_JOBS, "session_jobs", 1, "zset+TTL",                                                 \
-      "a session's job ids by queue time (its history over REST), as long as its stream")
+      "a session's job ids by queue time (its history over REST), as long as its stream")          \
+    X(SESSION_ACTIVE, "session_active", 1, "set+TTL",                                              \
+      "a session's jobs submitted over REST and not yet ended (--max-session-jobs)")               \
+    X(QUOTA, "quota", 1, "hash+PX", "a client's submit token bucket: tokens, ms (--submit-rate)")
 
 enum cm_key {
 #define CM__KEY_ENUM(e, name, has_id, type, doc) CM_KEY_##e,

@@ -201,17 +201,45 @@ static const char requeue_lua[] =
     "return 1\n";
 
 /* SUBMIT: a job submitted over REST: its hash says queued before a worker sees it, so GET and
- * cancel work at once. KEYS: job hash, queue, the session's job index. ARGV: normalized job
- * JSON, now ms, image_id, algorithm, session_id or "", job id, index TTL s (a job with a session
- * goes into the index at once, so the session's history shows it while it is queued). Reply: the
- * queue length after the push (the job's position, counted from the end workers take last);
- * {"duplicate", status} when this very job (same id, same normalized JSON) was submitted before: a
- * client retrying a POST whose answer it lost creates nothing; -1 when another job has this id. */
+ * cancel work at once. KEYS: job hash, queue, the session's job index, the client's quota bucket,
+ * the session's active set. ARGV: normalized job JSON, now ms, image_id, algorithm, session_id or
+ * "", job id, index TTL s (a job with a session goes into the index at once, so the session's
+ * history shows it while it is queued), submits per second ("0": no limit), burst, the most jobs
+ * a session may have queued or running ("0": no limit), the job hash prefix ("<prefix>:job:").
+ * Reply: the queue length after the push (the job's position, counted from the end workers take
+ * last); {"duplicate", status} when this very job (same id, same normalized JSON) was submitted
+ * before: a client retrying a POST whose answer it lost creates nothing; -1 when another job has
+ * this id; {"rate", ms} when the client's bucket is empty (try again in ms); {"cap", n} when the
+ * session has n jobs queued or running. The bucket refills continuously (rate per second, up to
+ * burst) and is spent only by a job that is queued. */
 static const char submit_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  local v = redis.call('HMGET', KEYS[1], 'payload', 'status')\n"
     "  if v[1] == ARGV[1] then return {'duplicate', v[2] or ''} end\n"
     "  return -1\n"
+    "end\n"
+    "local now, rate, burst = tonumber(ARGV[2]), tonumber(ARGV[8]), tonumber(ARGV[9])\n"
+    "local tokens\n"
+    "if rate > 0 then\n"
+    "  local b = redis.call('HMGET', KEYS[4], 'tokens', 'ms')\n"
+    "  tokens = tonumber(b[1]) or burst\n"
+    "  local last = tonumber(b[2]) or now\n"
+    "  if now > last then tokens = math.min(burst, tokens + (now - last) * rate / 1000) end\n"
+    "  if tokens < 1 then return {'rate', tostring(math.ceil((1 - tokens) * 1000 / rate))} end\n"
+    "end\n"
+    "local cap = tonumber(ARGV[10])\n"
+    "if cap > 0 and ARGV[5] ~= '' then\n"
+    "  local n = 0\n"
+    "  for _, id in ipairs(redis.call('SMEMBERS', KEYS[5])) do\n"
+    "    local st = redis.call('HGET', ARGV[11] .. id, 'status')\n"
+    "    if st == 'queued' or st == 'running' then n = n + 1\n"
+    "    else redis.call('SREM', KEYS[5], id) end\n"
+    "  end\n"
+    "  if n >= cap then return {'cap', tostring(n)} end\n"
+    "end\n"
+    "if rate > 0 then\n"
+    "  redis.call('HSET', KEYS[4], 'tokens', tostring(tokens - 1), 'ms', ARGV[2])\n"
+    "  redis.call('PEXPIRE', KEYS[4], math.ceil(burst * 1000 / rate) + 1000)\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'status', 'queued', 'queued_at', ARGV[2], 'payload', ARGV[1],\n"
     "  'image_id', ARGV[3], 'algorithm', ARGV[4], 'session_id', ARGV[5], 'progress', '0',\n"
@@ -220,6 +248,10 @@ static const char submit_lua[] =
     "  redis.call('ZADD', KEYS[3], 'NX', ARGV[2], ARGV[6])\n"
     "  if redis.call('TTL', KEYS[3]) < tonumber(ARGV[7]) then redis.call('EXPIRE', KEYS[3], "
     "ARGV[7]) end\n"
+    "  if cap > 0 then\n"
+    "    redis.call('SADD', KEYS[5], ARGV[6])\n"
+    "    redis.call('EXPIRE', KEYS[5], ARGV[7])\n"
+    "  end\n"
     "end\n"
     "return redis.call('LPUSH', KEYS[2], ARGV[1])\n";
 

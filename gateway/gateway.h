@@ -36,6 +36,10 @@ struct gw_config {
     int auth;              /* enum gw_auth_mode */
     char *auth_keys_file;  /* "<kid> <secret>" lines (never secrets in argv) */
     int auth_timeout_s;    /* a WebSocket without a token must send auth within this */
+    double submit_rate;    /* jobs/s one client (token subject, or address) may submit */
+    int submit_burst;      /* and at once */
+    int max_session_jobs;  /* jobs a session may have queued or running */
+    int max_job_kb;        /* largest job (normalized JSON) */
 };
 
 enum gw_auth_mode { GW_AUTH_REQUIRED, GW_AUTH_OFF }; /* --auth required|off */
@@ -133,7 +137,8 @@ struct gw_session {
 struct gw_stats {
     uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow, replays,
         replayed_events, redis_reconnects, rest_requests, rest_errors, events_in, refused_conns,
-        body_timeouts, bad_requests, heads_too_large, auth_refused, auth_forbidden, auth_expired;
+        body_timeouts, bad_requests, heads_too_large, auth_refused, auth_forbidden, auth_expired,
+        rate_limited, quota_refused, jobs_too_large, ws_rate_limited;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;

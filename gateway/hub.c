@@ -3,6 +3,7 @@
  * byte-bounded queues with coalescing of progress events, and replay from the session stream.
  * Loop thread only. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1049,6 +1050,23 @@ static void rx_gate(struct gw *g, struct gw_client *c)
 {
     if (c->paused || c->doomed || may_read(g, c))
         return;
+    if (c->tokens < 1) { /* over its message rate: say so once per pause, and when to go on */
+        double ms = ceil((1 - c->tokens) * 1000.0 / g->cfg->client_msg_rate);
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "more than %d messages a second (burst %d): the gateway reads on in %.0f ms",
+                 g->cfg->client_msg_rate, g->cfg->client_msg_burst, ms);
+        struct pr_msg m;
+        pr_msg_init(&m, PR_ERROR);
+        char ts[CM_RFC3339_LEN];
+        pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+        pr_set_str(&m.u.error.code, "RATE_LIMITED");
+        pr_set_str(&m.u.error.message, msg);
+        m.u.error.retry_after_ms = ms;
+        send_msg(g, c, &m);
+        pr_msg_deinit(&m);
+        g->st.ws_rate_limited++;
+    }
     c->paused = true;
     lws_rx_flow_control(c->wsi, 0);
     c->paused_prev = NULL;

@@ -60,6 +60,17 @@ static const struct cm_opt gw_opts[] = {
      "one); read again on SIGHUP"},
     {"auth-timeout-s", CM_OPT_INT, offsetof(struct gw_config, auth_timeout_s), "10", 1, 300, NULL,
      NULL, "a WebSocket that came without a token must send its auth message within this"},
+    {"submit-rate", CM_OPT_DOUBLE, offsetof(struct gw_config, submit_rate), "10", 0, 100000, NULL,
+     NULL,
+     "jobs per second one client may submit over REST, across every gateway (a token's subject, "
+     "or the address when auth is off; 0: no limit); past it 429 RATE_LIMITED with Retry-After"},
+    {"submit-burst", CM_OPT_INT, offsetof(struct gw_config, submit_burst), "100", 1, 1000000, NULL,
+     NULL, "jobs one client may submit at once above --submit-rate"},
+    {"max-session-jobs", CM_OPT_INT, offsetof(struct gw_config, max_session_jobs), "1000", 0,
+     10000000, NULL, NULL,
+     "jobs one session may have queued or running (0: no limit); past it 429 QUOTA_EXCEEDED"},
+    {"max-job-kb", CM_OPT_INT, offsetof(struct gw_config, max_job_kb), "64", 1, 65536, NULL, NULL,
+     "largest job a client may submit (its JSON); larger get 413 JOB_TOO_LARGE"},
     {"max-attempts", CM_OPT_INT, offsetof(struct gw_config, max_attempts), "3", 1, 100, NULL, NULL,
      "attempts a job may use (retry refuses past it; keep equal to the workers')"},
 };

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/sha.h>
+
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/keys.h"
@@ -32,6 +34,7 @@ struct gw_http {
     bool preflight;    /* an OPTIONS preflight: the CORS method and header lists too */
     bool dashboard;    /* the dashboard page: CSP and framing headers */
     bool unauthorized; /* a 401: WWW-Authenticate */
+    int retry_after_s; /* a 429 of the rate limit: Retry-After */
     char origin[256];
     long long page_cursor;  /* list endpoints: the request's cursor (0: the first page) */
     uint64_t body_deadline; /* uv_now by which the body must be in (on g->body_wait) */
@@ -41,6 +44,7 @@ struct gw_http {
     char path[512];
     char id[PR_ID_MAX + 1]; /* the {id} of the route */
     char session[PR_ID_MAX + 1];
+    char quota_id[40];     /* whose submit bucket: hash of the token's subject, or the address */
     enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */
     const char *auth_why;  /* static */
     struct pr_token tok;
@@ -109,8 +113,9 @@ static void respond_json(struct gw_http *h, int status, struct cm_buf *b)
     respond(h, status, "application/json", b->data ? b->data : "{}", b->len);
 }
 
-static void respond_error(struct gw_http *h, int status, const char *code, const char *field,
-                          const char *msg)
+/* The error body; retry_after_ms >= 0 adds that member (429s). */
+static void respond_error_full(struct gw_http *h, int status, const char *code, const char *field,
+                               const char *msg, long long retry_after_ms)
 {
     struct cm_buf b = CM_BUF_INIT;
     cm_buf_puts(&b, "{\"error\":{\"code\":");
@@ -121,9 +126,45 @@ static void respond_error(struct gw_http *h, int status, const char *code, const
     }
     cm_buf_puts(&b, ",\"message\":");
     cm_buf_append_json_str(&b, msg, strlen(msg));
+    if (retry_after_ms >= 0)
+        cm_buf_printf(&b, ",\"retry_after_ms\":%lld", retry_after_ms);
     cm_buf_puts(&b, "}}\n");
     respond_json(h, status, &b);
     cm_buf_deinit(&b);
+}
+
+static void respond_error(struct gw_http *h, int status, const char *code, const char *field,
+                          const char *msg)
+{
+    respond_error_full(h, status, code, field, msg, -1);
+}
+
+static void respond_error_ms(struct gw_http *h, int status, const char *code, const char *msg,
+                             long long retry_after_ms)
+{
+    respond_error_full(h, status, code, NULL, msg, retry_after_ms);
+}
+
+/* Who a request's submits count against: the token's subject (a backend that mints a token per
+ * user and request still limits each user), the token itself when it names none, or the peer
+ * address when auth is off. A hash, so any subject makes a valid key. */
+static void quota_identity(struct gw_http *h)
+{
+    char src[PR_TOKEN_SUB_MAX + PR_TOKEN_KID_MAX + 64];
+    if (h->auth == GW_AUTH_RES_OK && h->tok.sub[0])
+        snprintf(src, sizeof(src), "sub:%s", h->tok.sub);
+    else if (h->auth == GW_AUTH_RES_OK)
+        snprintf(src, sizeof(src), "token:%s:%lld:%lld", h->tok.kid, (long long)h->tok.iat,
+                 (long long)h->tok.exp);
+    else {
+        char peer[64] = "";
+        lws_get_peer_simple(h->wsi, peer, sizeof(peer));
+        snprintf(src, sizeof(src), "addr:%s", peer);
+    }
+    unsigned char d[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)src, strlen(src), d);
+    for (int i = 0; i < 16; i++)
+        snprintf(h->quota_id + 2 * i, 3, "%02x", d[i]);
 }
 
 /* Whether the request may go on with scope (and session, when not NULL); otherwise it is answered
@@ -208,7 +249,29 @@ static void submit_reply(struct gw *g, redisReply *r, void *priv)
     if (!h || redis_failed(h, r))
         return;
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
-        r->element[1]->type == REDIS_REPLY_STRING) {
+        r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "rate") == 0) {
+        long long ms = atoll(r->element[1]->str);
+        h->retry_after_s = (int)((ms + 999) / 1000);
+        h->g->st.rate_limited++;
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "too many submits: at most %g a second (burst %d) per client; retry in %lld ms",
+                 h->g->cfg->submit_rate, h->g->cfg->submit_burst, ms);
+        respond_error_ms(h, 429, "RATE_LIMITED", msg, ms);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[0]->type == REDIS_REPLY_STRING &&
+               r->element[1]->type == REDIS_REPLY_STRING &&
+               strcmp(r->element[0]->str, "cap") == 0) {
+        h->g->st.quota_refused++;
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "the session has %s jobs queued or running, its limit (--max-session-jobs); "
+                 "submit more when some have ended",
+                 r->element[1]->str);
+        respond_error(h, 429, "QUOTA_EXCEEDED", "session_id", msg);
+    } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+               r->element[1]->type == REDIS_REPLY_STRING) {
         /* the same job again (a retried POST): what it is now, nothing created */
         struct cm_buf b = CM_BUF_INIT;
         cm_buf_puts(&b, h->resp.data ? h->resp.data : "{");
@@ -278,22 +341,46 @@ static void submit(struct gw_http *h, const char *json, size_t len)
         pr_msg_deinit(&m);
         return;
     }
-    char key[PR_ID_MAX + 64], queue[128], now[24], index[PR_ID_MAX + 64];
-    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.job.job_id);
-    cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
-    cm_key_fmt(index, sizeof(index), g->cfg->common.prefix, CM_KEY_SESSION_JOBS,
-               m.u.job.session_id ? m.u.job.session_id : "-");
+    if (norm.len > (size_t)g->cfg->max_job_kb * 1024) {
+        char msg[160];
+        snprintf(msg, sizeof(msg), "the job is %zu bytes; at most %d KB (--max-job-kb)", norm.len,
+                 g->cfg->max_job_kb);
+        g->st.jobs_too_large++;
+        respond_error(h, 413, "JOB_TOO_LARGE", NULL, msg);
+        cm_buf_deinit(&norm);
+        pr_msg_deinit(&m);
+        return;
+    }
+    const char *prefix = g->cfg->common.prefix, *sess = m.u.job.session_id;
+    char key[PR_ID_MAX + 64], queue[128], now[24], index[PR_ID_MAX + 64], quota[128],
+        active[PR_ID_MAX + 64], jobs[128], rate[32], burst[16], cap[16];
+    cm_key_fmt(key, sizeof(key), prefix, CM_KEY_JOB, m.u.job.job_id);
+    cm_key_fmt(queue, sizeof(queue), prefix, CM_KEY_JOBS, NULL);
+    cm_key_fmt(index, sizeof(index), prefix, CM_KEY_SESSION_JOBS, sess ? sess : "-");
+    cm_key_fmt(quota, sizeof(quota), prefix, CM_KEY_QUOTA, h->quota_id);
+    cm_key_fmt(active, sizeof(active), prefix, CM_KEY_SESSION_ACTIVE, sess ? sess : "-");
+    cm_key_fmt(jobs, sizeof(jobs), prefix, CM_KEY_JOB, "x");
+    jobs[strlen(jobs) - 1] = '\0'; /* "<prefix>:job:" */
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
+    snprintf(rate, sizeof(rate), "%.17g", g->cfg->submit_rate);
+    snprintf(burst, sizeof(burst), "%d", g->cfg->submit_burst);
+    snprintf(cap, sizeof(cap), "%d", g->cfg->max_session_jobs);
     const char *args[] = {key,
                           queue,
                           index,
+                          quota,
+                          active,
                           norm.data,
                           now,
                           m.u.job.image_id,
                           m.u.job.algorithm,
-                          m.u.job.session_id ? m.u.job.session_id : "",
+                          sess ? sess : "",
                           m.u.job.job_id,
-                          GW_SESSION_INDEX_TTL_S};
+                          GW_SESSION_INDEX_TTL_S,
+                          rate,
+                          burst,
+                          cap,
+                          jobs};
     /* the start of the answer waits in resp until the reply gives the position */
     cm_buf_reset(&h->resp);
     cm_buf_puts(&h->resp, "{\"job_id\":");
@@ -301,7 +388,7 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     cm_buf_puts(&h->resp, ",\"image_id\":");
     cm_buf_append_json_str(&h->resp, m.u.job.image_id, strlen(m.u.job.image_id));
     wait_redis(h);
-    gw_script(g, CM_SCRIPT_SUBMIT, 3, 10, args, NULL, submit_reply, h);
+    gw_script(g, CM_SCRIPT_SUBMIT, 5, 16, args, NULL, submit_reply, h);
     cm_buf_deinit(&norm);
     pr_msg_deinit(&m);
 }
@@ -773,6 +860,14 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
               g->st.auth_forbidden);
     GW_METRIC("zsa_gateway_auth_expired_total", "counter",
               "WebSockets closed 4001 because their token expired.", g->st.auth_expired);
+    GW_METRIC("zsa_gateway_rate_limited_total", "counter",
+              "Submits refused 429 RATE_LIMITED (--submit-rate) and WebSocket clients told "
+              "RATE_LIMITED (--client-msg-rate).",
+              g->st.rate_limited + g->st.ws_rate_limited);
+    GW_METRIC("zsa_gateway_quota_refused_total", "counter",
+              "Submits refused 429 QUOTA_EXCEEDED (--max-session-jobs).", g->st.quota_refused);
+    GW_METRIC("zsa_gateway_jobs_too_large_total", "counter",
+              "Submits refused 413 JOB_TOO_LARGE (--max-job-kb).", g->st.jobs_too_large);
     GW_METRIC("zsa_gateway_request_timeouts_total", "counter",
               "Requests closed with 408: the body did not arrive in time.", g->st.body_timeouts);
     GW_METRIC("zsa_gateway_connections_total", "counter", "WebSocket clients accepted.",
@@ -995,6 +1090,7 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
     if (sl < 0)
         h->session[0] = '\0';
     h->auth = gw_auth_request(g, wsi, &h->tok, &h->auth_why);
+    quota_identity(h);
     if (h->post && (h->auth == GW_AUTH_RES_NONE || h->auth == GW_AUTH_RES_BAD)) {
         /* every POST needs a token: refused before its body is read */
         g->st.rest_requests++;
@@ -1086,6 +1182,11 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
               header(h, "vary:", "Origin", p, end);
     if (h->unauthorized)
         rc |= header(h, "www-authenticate:", "Bearer realm=\"zsa\"", p, end);
+    if (h->retry_after_s > 0) {
+        char ra[16];
+        snprintf(ra, sizeof(ra), "%d", h->retry_after_s);
+        rc |= header(h, "retry-after:", ra, p, end);
+    }
     if (h->preflight)
         rc |= header(h, "access-control-allow-methods:", "GET, POST", p, end) |
               header(h, "access-control-allow-headers:", "Content-Type, Authorization", p, end) |

@@ -126,7 +126,9 @@
 
 #define PR_FIELDS_error(F)                                                                         \
     F(error, code, CODE, REQ, 0, 0, "INVALID_MESSAGE, UNKNOWN_JOB, RATE_LIMITED, ...")             \
-    F(error, message, TEXT, REQ, 0, 1024, "names the field and the reason")
+    F(error, message, TEXT, REQ, 0, 1024, "names the field and the reason")                        \
+    F(error, retry_after_ms, NUM, OPT, 0, 86400000,                                                \
+      "RATE_LIMITED: the gateway reads this client's messages again after this long")
 
 #define PR_FIELDS_backend_status(F)                                                                \
     F(backend_status, available, BOOL, REQ, 0, 0, "true when the gateway reaches Redis again")     \

@@ -32,6 +32,11 @@ static const struct cm_opt sc_opts[] = {
     {"job-timeouts", CM_OPT_STR, offsetof(struct sc_config, job_timeouts), "", 0, 0, NULL,
      sc_job_timeouts_check,
      "per-algorithm timeouts overriding --job-timeout-s: algorithm=seconds[,...]"},
+    OPT("job-max-runtime-s", CM_OPT_INT, job_max_runtime_s, "14400", 1, 31536000,
+        "a job running longer than this fails with TIMEOUT, however it progresses"),
+    {"job-max-runtimes", CM_OPT_STR, offsetof(struct sc_config, job_max_runtimes), "", 0, 0, NULL,
+     sc_job_timeouts_check,
+     "per-algorithm run-time limits overriding --job-max-runtime-s: algorithm=seconds[,...]"},
     OPT("status-maxlen", CM_OPT_INT, status_maxlen, "1000", 10, 10000000,
         "events kept in the broadcast stream (approximate, MAXLEN ~)"),
     OPT("stream-maxlen", CM_OPT_INT, stream_maxlen, "1000", 10, 10000000,
@@ -58,7 +63,7 @@ int main(int argc, char **argv)
     if (rc == CM_DAEMON_CONTINUE) {
         char err[256];
         if (sc_job_timeouts_parse(&cfg, err, sizeof(err)) != 0) { /* checked already */
-            cm_log(CM_LOG_ERROR, "--job-timeouts: %s", err);
+            cm_log(CM_LOG_ERROR, "--job-timeouts / --job-max-runtimes: %s", err);
             rc = 2;
         } else if (cfg.common.check) {
             rc = cm_daemon_check_redis(&cfg.common);

@@ -50,7 +50,8 @@ struct sc_job {
     struct pr_msg spec; /* PR_JOB, when raw decoded */
     bool decoded;
     bool have_hash; /* the HMGET below answered */
-    char *f[6];     /* status attempts attempt progress current_step algorithm (NULL: absent) */
+    char *f[7]; /* status attempts attempt progress current_step algorithm started_at (NULL: absent)
+                 */
 };
 
 struct sc_worker {
@@ -123,45 +124,55 @@ static bool is_leader(const struct sc *s)
     return s->leader && cm_time_mono_ms() < s->leader_until;
 }
 
-static int algo_timeout_s(const struct sc_config *cfg, const char *algo)
+/* The seconds of algo in a per-algorithm table, or def. */
+static int algo_secs(const struct sc_algo_secs *tab, int n, const char *algo, int def)
 {
-    for (int i = 0; algo && i < cfg->nalgo_timeouts; i++)
-        if (strcmp(cfg->algo_timeouts[i].name, algo) == 0)
-            return cfg->algo_timeouts[i].seconds;
-    return cfg->job_timeout_s;
+    for (int i = 0; algo && i < n; i++)
+        if (strcmp(tab[i].name, algo) == 0)
+            return tab[i].seconds;
+    return def;
 }
 
-int sc_job_timeouts_check(const char *v, char *err, size_t errlen)
+/* "name=seconds[,name=seconds...]" into tab (at most SC_MAX_ALGO_TIMEOUTS). */
+static int algo_secs_parse(const char *v, struct sc_algo_secs *tab, int *n, char *err,
+                           size_t errlen)
 {
-    struct sc_config tmp;
-    memset(&tmp, 0, sizeof(tmp));
-    tmp.job_timeouts = (char *)v;
-    return sc_job_timeouts_parse(&tmp, err, errlen);
-}
-
-int sc_job_timeouts_parse(struct sc_config *cfg, char *err, size_t errlen)
-{
-    cfg->nalgo_timeouts = 0;
-    for (const char *p = cfg->job_timeouts; p && *p;) {
+    *n = 0;
+    for (const char *p = v; p && *p;) {
         const char *end = strchr(p, ','), *eq = strchr(p, '=');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         char *num_end = NULL;
         long secs = eq && eq < p + len ? strtol(eq + 1, &num_end, 10) : -1;
         size_t nl = eq && eq < p + len ? (size_t)(eq - p) : 0;
-        if (nl == 0 || nl >= sizeof(cfg->algo_timeouts[0].name) || num_end != p + len || secs < 1 ||
-            secs > 31536000 || cfg->nalgo_timeouts == SC_MAX_ALGO_TIMEOUTS) {
+        if (nl == 0 || nl >= sizeof(tab[0].name) || num_end != p + len || secs < 1 ||
+            secs > 31536000 || *n == SC_MAX_ALGO_TIMEOUTS) {
             snprintf(err, errlen,
                      "expected algorithm=seconds[,algorithm=seconds...] (at most %d, seconds "
                      "1..31536000), got \"%.*s\"",
                      SC_MAX_ALGO_TIMEOUTS, (int)len, p);
             return -1;
         }
-        memcpy(cfg->algo_timeouts[cfg->nalgo_timeouts].name, p, nl);
-        cfg->algo_timeouts[cfg->nalgo_timeouts].name[nl] = '\0';
-        cfg->algo_timeouts[cfg->nalgo_timeouts++].seconds = (int)secs;
+        memcpy(tab[*n].name, p, nl);
+        tab[*n].name[nl] = '\0';
+        tab[(*n)++].seconds = (int)secs;
         p = end ? end + 1 : p + len;
     }
     return 0;
+}
+
+int sc_job_timeouts_check(const char *v, char *err, size_t errlen)
+{
+    struct sc_algo_secs tab[SC_MAX_ALGO_TIMEOUTS];
+    int n;
+    return algo_secs_parse(v, tab, &n, err, errlen);
+}
+
+int sc_job_timeouts_parse(struct sc_config *cfg, char *err, size_t errlen)
+{
+    return algo_secs_parse(cfg->job_timeouts, cfg->algo_timeouts, &cfg->nalgo_timeouts, err,
+                           errlen) ||
+           algo_secs_parse(cfg->job_max_runtimes, cfg->algo_runtimes, &cfg->nalgo_runtimes, err,
+                           errlen);
 }
 
 /* Encodes a job event of the scheduler (envelope completed here) as MessagePack. */
@@ -196,7 +207,7 @@ static void survey_free(struct sc_survey *sv)
             free(wk->jobs[j].raw);
             if (wk->jobs[j].decoded)
                 pr_msg_deinit(&wk->jobs[j].spec);
-            for (int k = 0; k < 6; k++)
+            for (int k = 0; k < 7; k++)
                 free(wk->jobs[j].f[k]);
         }
         free(wk->jobs);
@@ -345,10 +356,10 @@ static void on_job_hash(struct sc_survey *sv, redisReply *r, void *arg)
 {
     (void)sv;
     struct sc_job *j = arg;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 6)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 7)
         return;
     j->have_hash = true;
-    for (int i = 0; i < 6; i++)
+    for (int i = 0; i < 7; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
             j->f[i] = cm_xmemdup0(r->element[i]->str, r->element[i]->len);
 }
@@ -552,13 +563,18 @@ static void on_timeout(struct sc_survey *sv, redisReply *r, void *arg)
     struct sc_act *a = arg;
     if (r && r->type == REDIS_REPLY_STRING && strcmp(r->str, "timeout") == 0) {
         sv->s->timeouts++;
-        cm_log(CM_LOG_ERROR, "job %s: no progress on worker %s for its timeout; failed (TIMEOUT)",
+        cm_log(CM_LOG_ERROR,
+               "job %s on worker %s: past its timeout or run-time limit; failed "
+               "(TIMEOUT)",
                a->job_id, a->worker_id);
     }
     act_free(a);
 }
 
-static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_job *j, int secs)
+/* Fails a running job with TIMEOUT: no progress for secs (stalled), or running for more than
+ * secs whatever its progress (runtime: its algorithm's run-time limit). */
+static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_job *j, int secs,
+                        bool runtime)
 {
     struct sc *s = sv->s;
     const char *prefix = s->cfg->common.prefix;
@@ -570,8 +586,10 @@ static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     char *k_active = cm_key_new(prefix, CM_KEY_ACTIVE, wk->id);
     char error[256], now[24];
     snprintf(error, sizeof(error),
-             "no progress for %d s (the timeout of %s) on worker %s; the job was stopped", secs,
-             hash_field(j, 5) ? hash_field(j, 5) : "its algorithm", wk->id);
+             runtime ? "ran for more than %d s (the run-time limit of %s) on worker %s; the job "
+                       "was stopped"
+                     : "no progress for %d s (the timeout of %s) on worker %s; the job was stopped",
+             secs, hash_field(j, 5) ? hash_field(j, 5) : "its algorithm", wk->id);
     struct pr_msg ev;
     pr_msg_init(&ev, PR_PROCESSING_FAILED);
     pr_set_str(&ev.u.processing_failed.image_id, spec->image_id);
@@ -718,12 +736,19 @@ static void act(struct sc_survey *sv)
             snprintf(state, sizeof(state), "%s|%s|%s", attempt,
                      hash_field(job, 3) ? hash_field(job, 3) : "",
                      hash_field(job, 4) ? hash_field(job, 4) : "");
-            int secs = algo_timeout_s(s->cfg, hash_field(job, 5));
+            const struct sc_config *cfg = s->cfg;
+            int secs = algo_secs(cfg->algo_timeouts, cfg->nalgo_timeouts, hash_field(job, 5),
+                                 cfg->job_timeout_s);
+            int max = algo_secs(cfg->algo_runtimes, cfg->nalgo_runtimes, hash_field(job, 5),
+                                cfg->job_max_runtime_s);
             int64_t still = track(s, job->spec.u.job.job_id, state);
-            cm_log(CM_LOG_DEBUG, "job %s on %s: %s for %lld ms (timeout %d s)",
-                   job->spec.u.job.job_id, wk->id, state, (long long)still, secs);
+            long long started = hash_field(job, 6) ? atoll(hash_field(job, 6)) : 0;
+            cm_log(CM_LOG_DEBUG, "job %s on %s: %s for %lld ms (timeout %d s, run-time limit %d s)",
+                   job->spec.u.job.job_id, wk->id, state, (long long)still, secs, max);
             if (still >= (int64_t)secs * 1000)
-                timeout_job(sv, wk, job, secs);
+                timeout_job(sv, wk, job, secs, false);
+            else if (started > 0 && cm_time_now_ms() - started >= (int64_t)max * 1000)
+                timeout_job(sv, wk, job, max, true);
         }
     }
     track_sweep(s, false);
@@ -767,9 +792,10 @@ static void survey_advance(struct sc_survey *sv)
                     if (!job->decoded)
                         continue;
                     char *kj = cm_key_new(prefix, CM_KEY_JOB, job->spec.u.job.job_id);
-                    const char *hm[] = {"HMGET",   kj,         "status",       "attempts",
-                                        "attempt", "progress", "current_step", "algorithm"};
-                    call(sv, on_job_hash, job, 8, hm, NULL);
+                    const char *hm[] = {"HMGET",        kj,          "status",
+                                        "attempts",     "attempt",   "progress",
+                                        "current_step", "algorithm", "started_at"};
+                    call(sv, on_job_hash, job, 9, hm, NULL);
                     free(kj);
                 }
         } else {

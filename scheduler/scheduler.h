@@ -21,20 +21,22 @@ struct sc_config {
     int max_attempts;       /* a job lost with its worker this often goes to the dead letters */
     int job_timeout_s;      /* no progress for this long: TIMEOUT (default for every algorithm) */
     char *job_timeouts;     /* "algorithm=seconds,..." overrides */
+    int job_max_runtime_s;  /* running longer than this, progress or not: TIMEOUT */
+    char *job_max_runtimes; /* "algorithm=seconds,..." overrides */
     int status_maxlen;      /* MAXLEN ~ of the broadcast stream */
     int stream_maxlen;      /* MAXLEN ~ of session streams (the events the scheduler adds) */
     int stream_ttl_s;       /* session streams without a TTL get this one */
     int ended_ttl_s;        /* hashes of ended jobs expire after this */
     char *metrics_listen;   /* host:port for /metrics and /healthz; "" disables */
-    /* parsed from job_timeouts */
-    int nalgo_timeouts;
-    struct {
+    /* parsed from job_timeouts and job_max_runtimes */
+    int nalgo_timeouts, nalgo_runtimes;
+    struct sc_algo_secs {
         char name[64];
         int seconds;
-    } algo_timeouts[SC_MAX_ALGO_TIMEOUTS];
+    } algo_timeouts[SC_MAX_ALGO_TIMEOUTS], algo_runtimes[SC_MAX_ALGO_TIMEOUTS];
 };
 
-/* Checks and parses --job-timeouts ("name=seconds,..."; "" for none). */
+/* Checks and parses --job-timeouts and --job-max-runtimes ("name=seconds,..."; "" for none). */
 int sc_job_timeouts_check(const char *v, char *err, size_t errlen);
 int sc_job_timeouts_parse(struct sc_config *cfg, char *err, size_t errlen);
 

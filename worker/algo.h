@@ -68,6 +68,9 @@ double wk_param_num(const struct pr_value *params, const char *key, double def, 
 void wk_algo_result_deinit(struct wk_algo_result *res);
 
 extern const struct wk_algo wk_algo_simulate;
+/* The longest duration_seconds a simulate job may ask for (--max-simulate-s; default 3600).
+ * Set once at start, before any job. */
+void wk_simulate_set_max(double seconds);
 extern const struct wk_algo wk_algo_segmentation_3d; /* analysis/algo_segment.c */
 extern const struct wk_algo wk_algo_max_projection;  /* analysis/algo_project.c */
 extern const struct wk_algo wk_algo_intensity_stats; /* analysis/algo_stats.c */

@@ -16,12 +16,22 @@
 static const char *const step_names[] = {"Starting", "Loading data", "Processing", "Finalizing",
                                          "Complete"};
 
+static double sim_max_s = 3600;
+
+void wk_simulate_set_max(double seconds)
+{
+    sim_max_s = seconds;
+}
+
 static int sim_check(const struct pr_value *p, char *err, size_t errlen)
 {
     bool bad = false;
     double d = wk_param_num(p, "duration_seconds", 4, &bad);
-    if (bad || !(d >= 0 && d <= 86400))
-        return snprintf(err, errlen, "duration_seconds: must be a number from 0 to 86400"), -1;
+    if (bad || !(d >= 0 && d <= sim_max_s))
+        return snprintf(err, errlen,
+                        "duration_seconds: must be a number from 0 to %g (--max-simulate-s)",
+                        sim_max_s),
+               -1;
     double steps = wk_param_num(p, "steps", 5, &bad);
     if (bad || !(steps >= 2 && steps <= 1000) || steps != floor(steps))
         return snprintf(err, errlen, "steps: must be an integer from 2 to 1000"), -1;

@@ -48,6 +48,8 @@ static const struct cm_opt wk_opts[] = {
         "commands buffered while Redis is away (past it, progress events are dropped)"),
     OPT("analysis-threads", CM_OPT_INT, analysis_threads, "0", 0, 256,
         "threads of one analysis job (0: the CPUs this process may use, divided by --slots)"),
+    OPT("max-simulate-s", CM_OPT_INT, max_simulate_s, "3600", 0, 86400,
+        "longest duration_seconds a simulate job may ask for (longer: INVALID_PARAMETERS)"),
     OPT("buffer-cache-mb", CM_OPT_INT, buffer_cache_mb, "1024", 0, 1048576,
         "MB of freed working volumes kept for the next job (saves page faults; 0: off)"),
     {"metrics-listen", CM_OPT_STR, offsetof(struct wk_config, metrics_listen), "127.0.0.1:0", 0, 0,
@@ -73,6 +75,7 @@ int main(int argc, char **argv)
         za_set_threads(cfg.analysis_threads ? cfg.analysis_threads
                                             : (cpus / cfg.slots > 0 ? cpus / cfg.slots : 1));
         za_set_cache_limit((size_t)cfg.buffer_cache_mb << 20);
+        wk_simulate_set_max(cfg.max_simulate_s);
         if (cfg.common.check) {
             struct cm_gpu_probe gpu;
             cm_gpu_probe(&gpu);

@@ -39,6 +39,7 @@ struct wk_config {
     int outbox_max;       /* commands buffered while Redis is away */
     int analysis_threads; /* threads per analysis job (0: CPUs / slots) */
     int buffer_cache_mb;  /* freed working volumes kept for the next job */
+    int max_simulate_s;   /* longest simulate job (duration_seconds) */
     char *metrics_listen; /* host:port for /metrics and /healthz; "" disables */
 };
 

@@ -203,3 +203,51 @@ Test(auth, curl_without_a_token_gets_401_with_a_json_body_and_the_gateway_needs_
     cr_assert_eq(res.status, 0, "%s", res.err);
     cr_assert(strstr(res.err, "AUTHENTICATION IS OFF"), "%s", res.err);
 }
+
+Test(auth, quotas_limit_one_client_while_another_goes_on)
+{
+    /* the gateway again with small limits, and a worker */
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    static char keys_flag[160], url[340], data[128];
+    snprintf(keys_flag, sizeof(keys_flag), "--auth-keys-file=%s", KEYS);
+    const char *extra[] = {"--auth=required",        keys_flag,
+                           "--submit-rate=5",        "--submit-burst=10",
+                           "--max-session-jobs=30",  "--client-msg-rate=50",
+                           "--client-msg-burst=100", NULL};
+    cr_assert_eq(th_gateway_start(&GW, R.url, PORT, extra), 0);
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(data, sizeof(data), "--data-dir=%s", DIR);
+    const char *wargv[] = {
+        url, data, "--metrics-listen=", "--poll-ms=100", "--slots=4", "--max-simulate-s=60", NULL};
+    struct th_proc wk;
+    cr_assert_eq(th_proc_start(&wk, "zsa-worker", wargv, NULL), 0);
+    redisContext *c = th_redis_connect(&R);
+    redisReply *before = th_cmd(c, "DBSIZE");
+
+    char env[8][200];
+    int n = 0;
+    node_env(env, &n);
+    const char *envp[] = {env[0], env[1], NULL};
+    const char *argv[] = {"tests/node/quotas.mjs", NULL};
+    static struct th_proc_result res;
+    cr_assert_eq(th_proc_run("/usr/bin/node", argv, envp, 150000, &res), 0);
+    cr_log_info("quotas.mjs: %s", res.out);
+    char log[8192];
+    th_proc_log(&GW, log, sizeof(log));
+    cr_assert_eq(res.status, 0, "quotas.mjs failed (%d):\n%s\n%s\ngateway:\n%s", res.status,
+                 res.out, res.err, log);
+    /* what the flood could store is bounded by the bucket: jobs, not requests */
+    redisReply *jobs = th_cmd(c, "EVAL %s 0", "return #redis.call('KEYS', 'zsa:job:*')");
+    cr_assert_eq(jobs->type, REDIS_REPLY_INTEGER);
+    cr_log_info("keys before %lld; job hashes after the flood: %lld", before->integer,
+                jobs->integer);
+    cr_expect_lt(jobs->integer, 80, "%lld jobs stored", jobs->integer);
+    freeReplyObject(before);
+    freeReplyObject(jobs);
+    redisFree(c);
+    th_proc_signal(&wk, SIGTERM);
+    th_proc_wait(&wk, 40000);
+    th_proc_stop(&wk);
+}

@@ -504,6 +504,22 @@ Test(scheduler, a_job_without_progress_fails_with_timeout_and_the_worker_stops_i
     cr_expect_str_eq(job_field("t1", "status", buf, sizeof(buf)), "failed");
 }
 
+Test(scheduler, a_job_that_progresses_past_its_run_time_limit_fails_with_timeout)
+{
+    start_scheduler(&S[0], "runtimes", "--check-interval-ms=100", "--job-max-runtimes=simulate=2",
+                    NULL);
+    start_worker(&W[0], "busy", NULL);
+    lpush_sim("r1", "rs", 30.0, 300, ""); /* progress every 0.1 s for 30 s */
+    cr_assert(wait_field("r1", "status", "running", 10000));
+    /* well before the 30 s it would run */
+    cr_assert(wait_field("r1", "status", "failed", 10000), "no run-time limit");
+    char buf[512];
+    cr_expect_str_eq(job_field("r1", "error_code", buf, sizeof(buf)), "TIMEOUT");
+    cr_expect(strstr(job_field("r1", "error", buf, sizeof(buf)), "run-time limit of simulate"),
+              "%s", buf);
+    cr_expect(wait_worker_idle("busy", 5000), "the worker still runs the job");
+}
+
 /* ---- dead letters ------------------------------------------------------------------------------
  */
 

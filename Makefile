@@ -61,7 +61,7 @@ BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/
 daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
 DAEMON_LIBS_worker := -levent -ltiff -lz
-DAEMON_LIBS_gateway := -lwebsockets -luv
+DAEMON_LIBS_gateway := -lwebsockets -luv -lssl
 DAEMON_LIBS_scheduler := -levent
 
 HARNESS_SRC := $(wildcard tests/harness/*.c)
@@ -85,7 +85,8 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/lib/python3/dist-packages/skimage/__init__.py \
              /usr/lib/python3/dist-packages/scipy/__init__.py \
              /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
-             /usr/bin/chromium /usr/bin/node /usr/bin/npm /usr/bin/clang \
+             /usr/bin/chromium /usr/bin/node /usr/bin/npm /usr/bin/clang /usr/bin/curl \
+             /usr/bin/openssl \
              /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 

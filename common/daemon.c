@@ -1,9 +1,11 @@
 /* Daemon start-up: configuration, logging, --check. Main thread, before any loop runs. */
 #include "common/daemon.h"
 
+#include "common/alloc.h"
 #include "common/net.h"
 #include "common/text.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -27,6 +29,22 @@ int cm_daemon_init(const struct cm_config_spec *spec, void *cfg, struct cm_commo
         /* unreachable after the row's check, kept so that a bad default cannot slip through */
         fprintf(stderr, "%s: --redis-url: %s\n", spec->prog, err);
         return 2;
+    }
+    if (common->redis_password_file && *common->redis_password_file) {
+        FILE *f = fopen(common->redis_password_file, "r");
+        char pw[1024] = "";
+        bool ok = f && fgets(pw, sizeof(pw), f);
+        if (f)
+            fclose(f);
+        pw[strcspn(pw, "\r\n")] = '\0';
+        if (!ok || !pw[0]) {
+            fprintf(stderr, "%s: --redis-password-file %s: %s\n", spec->prog,
+                    common->redis_password_file, f ? "empty" : strerror(errno));
+            return 2;
+        }
+        free(common->url.password);
+        common->url.password = cm_xstrdup(pw);
+        memset(pw, 0, sizeof(pw));
     }
     if (common->print_config) {
         cm_config_dump(spec, cfg, stdout);

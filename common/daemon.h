@@ -15,14 +15,15 @@ enum cm_log_format { CM_LOG_FORMAT_TEXT, CM_LOG_FORMAT_JSON };
 
 /* Options every daemon has; embed as the member `common` of the daemon's config struct. */
 struct cm_common_cfg {
-    char *redis_url;         /* redis:// or unix:// */
-    char *prefix;            /* key prefix, "zsa" */
-    int log_level;           /* enum cm_log_level */
-    int log_format;          /* enum cm_log_format */
-    int redis_timeout_ms;    /* connect and command timeout */
-    bool check;              /* --check: verify the configuration and Redis, then exit */
-    bool print_config;       /* --print-config: print the effective configuration, then exit */
-    struct cm_redis_url url; /* parsed redis_url, filled by cm_daemon_init */
+    char *redis_url;           /* redis:// or unix:// */
+    char *redis_password_file; /* the password (first line), instead of one in the URL */
+    char *prefix;              /* key prefix, "zsa" */
+    int log_level;             /* enum cm_log_level */
+    int log_format;            /* enum cm_log_format */
+    int redis_timeout_ms;      /* connect and command timeout */
+    bool check;                /* --check: verify the configuration and Redis, then exit */
+    bool print_config;         /* --print-config: print the effective configuration, then exit */
+    struct cm_redis_url url;   /* parsed redis_url, filled by cm_daemon_init */
 };
 
 /* The rows of struct cm_common_cfg, for the daemon's table (type is the daemon's config struct,
@@ -37,6 +38,16 @@ struct cm_common_cfg {
      NULL,                                                                                         \
      cm_redis_url_check,                                                                           \
      "Redis server: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]"},           \
+        {"redis-password-file",                                                                    \
+         CM_OPT_STR,                                                                               \
+         offsetof(type, common.redis_password_file),                                               \
+         "",                                                                                       \
+         0,                                                                                        \
+         0,                                                                                        \
+         NULL,                                                                                     \
+         NULL,                                                                                     \
+         "file whose first line is the Redis password (a Docker secret), overriding one in the "   \
+         "URL: keeps it out of the environment and argv"},                                         \
         {"prefix", CM_OPT_STR,          offsetof(type, common.prefix),          "zsa", 0, 0,       \
          NULL,     cm_key_prefix_check, "prefix of every Redis key and channel"},                  \
         {"redis-timeout-ms",                                                                       \

@@ -265,6 +265,16 @@ static struct gw_pre *pre_new(struct gw *g, int fd)
 
 void gw_front_accept(struct gw *g, int fd)
 {
+    if (g->tls) {
+        /* the first bytes are a TLS handshake: lws decrypts, then parses the request itself
+         * (its header limit, its timeouts); the head checks here see plain HTTP only */
+        g->nconns++;
+        if (!lws_adopt_socket_vhost(g->vh, fd)) {
+            cm_log(CM_LOG_WARN, "accept: lws could not adopt a connection");
+            g->nconns--;
+        }
+        return;
+    }
     struct gw_pre *p = pre_new(g, fd);
     p->buf = cm_xmalloc(GW_HEAD_MAX);
     uv_poll_start(&p->poll, UV_READABLE | UV_DISCONNECT, readable_cb);

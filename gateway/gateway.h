@@ -40,6 +40,8 @@ struct gw_config {
     int submit_burst;      /* and at once */
     int max_session_jobs;  /* jobs a session may have queued or running */
     int max_job_kb;        /* largest job (normalized JSON) */
+    char *tls_cert;        /* PEM chain: TLS on the port (with tls_key) */
+    char *tls_key;
 };
 
 enum gw_auth_mode { GW_AUTH_REQUIRED, GW_AUTH_OFF }; /* --auth required|off */
@@ -185,7 +187,9 @@ struct gw {
     uint64_t seen_hangs;         /* cmd.hangs already acted on */
     struct pr_token_keys *keys;  /* --auth required: the keys tokens may be signed with */
     struct pss *auth_wait;       /* WebSockets without a token yet (server.c) */
-    uv_signal_t sig_hup;         /* reloads the keys */
+    uv_signal_t sig_hup;         /* reloads the keys and the TLS certificate */
+    bool tls;                    /* --tls-cert: lws terminates TLS on every connection */
+    void *ssl_ctx;               /* the vhost's SSL_CTX (tls.c) */
 };
 
 struct pss;
@@ -314,6 +318,14 @@ int gw_auth_session(const struct pr_token *t, const char *url_session, char *out
                     const char **why);
 /* Once a second: clients whose token expired are closed 4001. */
 void gw_auth_tick(struct gw *g);
+
+/* tls.c: --tls-cert/--tls-key */
+/* main(): both or neither, readable, the key matching the certificate; -1 after logging why. */
+int gw_tls_config_check(const struct gw_config *cfg);
+/* lws made the vhost's SSL_CTX (an SSL_CTX *). */
+void gw_tls_ctx(struct gw *g, void *ssl_ctx);
+/* SIGHUP: the files again, into the SSL_CTX (a pair that does not load keeps the old one). */
+void gw_tls_reload(struct gw *g);
 
 /* server.c */
 /* The URL query argument name (without "="), URL-decoded, into out: its length; -1 when absent,

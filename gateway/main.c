@@ -71,6 +71,10 @@ static const struct cm_opt gw_opts[] = {
      "jobs one session may have queued or running (0: no limit); past it 429 QUOTA_EXCEEDED"},
     {"max-job-kb", CM_OPT_INT, offsetof(struct gw_config, max_job_kb), "64", 1, 65536, NULL, NULL,
      "largest job a client may submit (its JSON); larger get 413 JOB_TOO_LARGE"},
+    {"tls-cert", CM_OPT_STR, offsetof(struct gw_config, tls_cert), "", 0, 0, NULL, NULL,
+     "PEM certificate chain: the port speaks TLS only (https://, wss://); read again on SIGHUP"},
+    {"tls-key", CM_OPT_STR, offsetof(struct gw_config, tls_key), "", 0, 0, NULL, NULL,
+     "PEM private key of --tls-cert (keep it readable by the gateway's user only)"},
     {"max-attempts", CM_OPT_INT, offsetof(struct gw_config, max_attempts), "3", 1, 100, NULL, NULL,
      "attempts a job may use (retry refuses past it; keep equal to the workers')"},
 };
@@ -142,7 +146,7 @@ int main(int argc, char **argv)
     struct gw_config cfg = {0};
     int rc = cm_daemon_init(&gw_spec, &cfg, &cfg.common, argc, argv);
     if (rc == CM_DAEMON_CONTINUE) {
-        if (gw_auth_config_check(&cfg) != 0) {
+        if (gw_auth_config_check(&cfg) != 0 || gw_tls_config_check(&cfg) != 0) {
             rc = 2;
         } else if (cfg.common.check) {
             rc = cm_daemon_check_redis(&cfg.common);

@@ -277,6 +277,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                           "last_event_id: must be a stream id <ms>-<seq>");
         return 0;
     }
+    case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: /* user: the vhost's SSL_CTX */
+        gw_tls_ctx(g, user);
+        return 0;
     case LWS_CALLBACK_CONFIRM_EXTENSION_OKAY: {
         /* lws 4.1 would echo server_no_context_takeover and then keep its compression context
          * (and reset its inflater instead): the client could not decode us, nor we it. Declining
@@ -625,6 +628,7 @@ static void hup_cb(uv_signal_t *h, int signum)
 {
     (void)signum;
     gw_auth_reload(h->data);
+    gw_tls_reload(h->data);
 }
 
 int gw_run(struct gw_config *cfg)
@@ -647,7 +651,9 @@ int gw_run(struct gw_config *cfg)
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof(info));
     void *foreign[1] = {&loop};
-    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+    g.tls = cfg->tls_cert && *cfg->tls_cert;
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   (g.tls ? LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT : 0);
     info.foreign_loops = foreign;
     info.user = &g;
     info.pcontext = &g.ctx;
@@ -692,9 +698,17 @@ int gw_run(struct gw_config *cfg)
     vi.vhost_name = "zsa";
     vi.retry_and_idle_policy = &retry;
     vi.options = LWS_SERVER_OPTION_LIBUV;
+    if (g.tls) { /* lws terminates TLS on the sockets we hand it (LWS_ADOPT_ALLOW_SSL) */
+        vi.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT | LWS_SERVER_OPTION_CREATE_VHOST_SSL_CTX;
+        vi.ssl_cert_filepath = cfg->tls_cert;
+        vi.ssl_private_key_filepath = cfg->tls_key;
+    }
     g.vh = lws_create_vhost(g.ctx, &vi);
+    if (g.vh && g.tls && !g.ssl_ctx)
+        cm_log(CM_LOG_WARN, "TLS: lws gave no SSL_CTX: SIGHUP will not reload the certificate");
     if (!g.vh) {
-        cm_log(CM_LOG_ERROR, "cannot create the libwebsockets vhost");
+        cm_log(CM_LOG_ERROR, "cannot create the libwebsockets vhost%s",
+               g.tls ? " (TLS: see the lws lines above)" : "");
         lws_context_destroy(g.ctx);
         uv_run(&loop, UV_RUN_DEFAULT);
         if (g.ctx)
@@ -743,8 +757,8 @@ int gw_run(struct gw_config *cfg)
     uv_signal_start(&g.sig_hup, hup_cb, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
-    cm_log(CM_LOG_INFO, "gateway %s listening on %s (WebSocket /ws, REST /api, /metrics)",
-           g.pid_tag, cfg->listen);
+    cm_log(CM_LOG_INFO, "gateway %s listening on %s (%s: WebSocket /ws, REST /api, /metrics)",
+           g.pid_tag, cfg->listen, g.tls ? "TLS" : "plain HTTP");
     uv_run(&loop, UV_RUN_DEFAULT);
     if (g.ctx) /* the second call, now that the loop has wound down */
         lws_context_destroy(g.ctx);

@@ -12,6 +12,8 @@ PACKAGES=(
   libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev
   # tests and tools
   libcriterion-dev redis-server redis-tools clang-format cppcheck python3
+  # access control and TLS tests: curl as a client, openssl to make test certificates
+  curl openssl
   # the analysis oracle test: scipy, scikit-image, numpy, tifffile
   python3-scipy python3-skimage python3-numpy python3-tifffile
   # the deployment tests: nginx in front of two gateways, docker-compose config (no engine)

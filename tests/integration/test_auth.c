@@ -251,3 +251,88 @@ Test(auth, quotas_limit_one_client_while_another_goes_on)
     th_proc_wait(&wk, 40000);
     th_proc_stop(&wk);
 }
+
+/* A self-signed certificate for localhost and 127.0.0.1, in dir/<name>.crt and .key. */
+static void make_cert(const char *name)
+{
+    char crt[160], key[160];
+    snprintf(crt, sizeof(crt), "%s/%s.crt", DIR, name);
+    snprintf(key, sizeof(key), "%s/%s.key", DIR, name);
+    const char *argv[] = {"req",
+                          "-x509",
+                          "-newkey",
+                          "rsa:2048",
+                          "-nodes",
+                          "-subj",
+                          "/CN=localhost",
+                          "-addext",
+                          "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                          "-days",
+                          "2",
+                          "-keyout",
+                          key,
+                          "-out",
+                          crt,
+                          NULL};
+    static struct th_proc_result res;
+    cr_assert_eq(th_proc_run("/usr/bin/openssl", argv, NULL, 60000, &res), 0,
+                 "openssl is missing: scripts/install-deps.sh installs it");
+    cr_assert_eq(res.status, 0, "%s", res.err);
+}
+
+Test(auth, tls_serves_https_and_wss_and_reloads_its_certificate_on_sighup)
+{
+    make_cert("one");
+    make_cert("two");
+    th_proc_signal(&GW, SIGTERM);
+    th_proc_wait(&GW, 10000);
+    th_proc_stop(&GW);
+    static char keys_flag[160], cert[180], key[180], url[340], listen[64];
+    snprintf(keys_flag, sizeof(keys_flag), "--auth-keys-file=%s", KEYS);
+    snprintf(cert, sizeof(cert), "--tls-cert=%s/one.crt", DIR);
+    snprintf(key, sizeof(key), "--tls-key=%s/one.key", DIR);
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
+    const char *gargv[] = {url, listen, "--processes=1", "--auth=required", keys_flag, cert,
+                           key, NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    /* ready when curl, trusting the certificate, gets 200 from /readyz */
+    char rz[128], cafile[160];
+    snprintf(rz, sizeof(rz), "https://127.0.0.1:%d/readyz", PORT);
+    snprintf(cafile, sizeof(cafile), "%s/one.crt", DIR);
+    const char *curl[] = {"-s",       "-o",   "/dev/null", "-w", "%{http_code}",
+                          "--cacert", cafile, rz,          NULL};
+    static struct th_proc_result res;
+    int64_t until = cm_time_mono_ms() + 15000;
+    do {
+        sleep_ms(100);
+        cr_assert_eq(th_proc_run("/usr/bin/curl", curl, NULL, 10000, &res), 0);
+    } while (strcmp(res.out, "200") != 0 && cm_time_mono_ms() < until);
+    char log[8192];
+    th_proc_log(&GW, log, sizeof(log));
+    cr_assert_str_eq(res.out, "200", "curl over https: %s\n%s", res.err, log);
+
+    char env[10][200];
+    int n = 0;
+    node_env(env, &n);
+    snprintf(env[n++], 200, "ZSA_CERT=%s/one.crt", DIR);
+    snprintf(env[n++], 200, "ZSA_KEY=%s/one.key", DIR);
+    snprintf(env[n++], 200, "ZSA_CERT2=%s/two.crt", DIR);
+    snprintf(env[n++], 200, "ZSA_KEY2=%s/two.key", DIR);
+    const char *envp[] = {env[0], env[1], env[2], env[3], env[4], env[5], env[6], NULL};
+    const char *argv[] = {"tests/node/tls.mjs", NULL};
+    cr_assert_eq(th_proc_run("/usr/bin/node", argv, envp, 120000, &res), 0);
+    cr_log_info("tls.mjs: %s", res.out);
+    th_proc_log(&GW, log, sizeof(log));
+    cr_assert_eq(res.status, 0, "tls.mjs failed (%d):\n%s\n%s\ngateway:\n%s", res.status, res.out,
+                 res.err, log);
+    cr_expect(strstr(log, "keeping the certificate loaded before") &&
+                  strstr(log, "SIGHUP: TLS certificate reloaded"),
+              "%s", log);
+    /* a pair that does not match refuses to start */
+    snprintf(key, sizeof(key), "--tls-key=%s/nonexistent.key", DIR);
+    const char *bad[] = {url, listen, "--processes=1", "--auth=off", cert, key, "--check", NULL};
+    cr_assert_eq(th_proc_run("zsa-gateway", bad, NULL, 10000, &res), 0);
+    cr_expect_eq(res.status, 2, "%s", res.err);
+    cr_expect(strstr(res.err, "cannot load the private key"), "%s", res.err);
+}

@@ -123,6 +123,53 @@ Test(daemons, check_succeeds_against_a_real_redis)
     th_redis_stop(&r);
 }
 
+Test(daemons, a_redis_password_comes_from_a_file)
+{
+    struct th_redis r = {0};
+    cr_assert_eq(th_redis_start(&r), 0);
+    redisContext *c = th_redis_connect(&r);
+    freeReplyObject(th_cmd(c, "CONFIG SET requirepass %s", "s3cret:with@odd/chars"));
+    redisFree(c);
+    char dir[] = "/tmp/zsa-pw-XXXXXX", pw[64], empty[64], url[340], flag[96], eflag[96];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(pw, sizeof(pw), "%s/pw", dir);
+    snprintf(empty, sizeof(empty), "%s/empty", dir);
+    FILE *f = fopen(pw, "w");
+    fputs("s3cret:with@odd/chars\n", f);
+    fclose(f);
+    fclose(fopen(empty, "w"));
+    snprintf(url, sizeof(url), "--redis-url=%s", r.url);
+    snprintf(flag, sizeof(flag), "--redis-password-file=%s", pw);
+    snprintf(eflag, sizeof(eflag), "--redis-password-file=%s", empty);
+    for (int i = 0; i < NDAEMONS; i++) {
+        struct th_proc_result res;
+        const char *with[] = {"--check", url, flag, "--auth=off", NULL};
+        const char *without[] = {"--check", url, "--auth=off", NULL};
+        const char *bad[] = {"--check", url, eflag, "--auth=off", NULL};
+        int skip = strcmp(daemons[i], "zsa-gateway") != 0; /* --auth is the gateway's */
+        if (skip)
+            with[3] = without[2] = bad[3] = NULL;
+        th_proc_run(daemons[i], with, NULL, 10000, &res);
+        cr_expect_eq(res.status, 0, "%s with the file: %d %s", daemons[i], res.status, res.err);
+        th_proc_run(daemons[i], without, NULL, 10000, &res);
+        cr_expect_eq(res.status, 1, "%s without a password: %d %s", daemons[i], res.status,
+                     res.err);
+        cr_expect(strstr(res.err, "NOAUTH") || strstr(res.err, "uthentication"), "%s", res.err);
+        th_proc_run(daemons[i], bad, NULL, 10000, &res);
+        cr_expect_eq(res.status, 2, "%s with an empty file: %d %s", daemons[i], res.status,
+                     res.err);
+        cr_expect(!strstr(res.err, "s3cret") && !strstr(res.out, "s3cret"), "the password leaked");
+    }
+    unlink(pw);
+    unlink(empty);
+    rmdir(dir);
+    c = th_redis_connect(&r); /* the harness stops it with SHUTDOWN: */
+    freeReplyObject(th_cmd(c, "AUTH %s", "s3cret:with@odd/chars"));
+    freeReplyObject(th_cmd(c, "CONFIG SET requirepass %s", ""));
+    redisFree(c);
+    th_redis_stop(&r);
+}
+
 Test(daemons, check_fails_clearly_when_redis_is_down)
 {
     struct th_redis r = {0};

@@ -45,9 +45,14 @@ Test(deploy, compose_file_is_valid_with_the_services_the_docs_name)
                   strstr(r.out, "deploy/secrets/auth-keys"),
               "%s", r.out);
     cr_expect(!strstr(r.out, "ZSA_AUTH: 'off'") && !strstr(r.out, "--auth=off"), "%s", r.out);
+    /* Redis wants a password, which every daemon reads from a secret; clients get TLS only */
+    cr_expect(strstr(r.out, "--requirepass") && strstr(r.out, "deploy/secrets/redis-password") &&
+                  strstr(r.out, "ZSA_REDIS_PASSWORD_FILE: /run/secrets/zsa_redis_password"),
+              "%s", r.out);
+    cr_expect(strstr(r.out, "published: 8443") && !strstr(r.out, "published: 8080"), "%s", r.out);
 }
 
-Test(deploy, gen_secrets_makes_a_keys_file_the_tools_accept_and_keeps_it)
+Test(deploy, gen_secrets_makes_the_stacks_secrets_that_the_tools_accept_and_keeps_them)
 {
     char dir[64], env[128], keys[128];
     snprintf(dir, sizeof(dir), "/tmp/zsa-secrets-XXXXXX");
@@ -74,6 +79,16 @@ Test(deploy, gen_secrets_makes_a_keys_file_the_tools_accept_and_keeps_it)
     cr_assert(f && fgets(again, sizeof(again), f));
     fclose(f);
     cr_expect_str_eq(again, first, "a second run replaced the key");
+    /* the Redis password and a certificate whose key matches it */
+    char pw[160], crt[160], key[160];
+    snprintf(pw, sizeof(pw), "%s/s/redis-password", dir);
+    snprintf(crt, sizeof(crt), "%s/s/tls.crt", dir);
+    snprintf(key, sizeof(key), "%s/s/tls.key", dir);
+    cr_expect(stat(pw, &st) == 0 && st.st_size >= 40 && (st.st_mode & 077) == 0, "%s", pw);
+    const char *x509[] = {"x509", "-in", crt, "-noout", "-subject", NULL};
+    cr_assert_eq(th_proc_run("/usr/bin/openssl", x509, NULL, 10000, &r), 0);
+    cr_expect(r.status == 0 && strstr(r.out, "localhost"), "%s%s", r.out, r.err);
+    cr_expect(stat(key, &st) == 0 && (st.st_mode & 077) == 0, "%s", key);
     char cmd[128];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     cr_expect_eq(system(cmd), 0);
@@ -94,9 +109,10 @@ static struct th_redis R;
 static struct th_proc GW[2], WK, NG;
 static char TMP[64];
 
-/* deploy/nginx/zsa.conf with the upstreams on 127.0.0.1:p1/p2 and listening on port, inside a
- * minimal nginx.conf whose paths are all under TMP. */
-static void write_nginx_conf(int p1, int p2, int port)
+/* deploy/nginx/zsa.conf with the upstreams on 127.0.0.1:p1/p2, listening on port (plain) and
+ * tls_port (TLS, with the certificate gen-secrets.sh makes, in TMP), inside a minimal nginx.conf
+ * whose paths are all under TMP. */
+static void write_nginx_conf(int p1, int p2, int port, int tls_port)
 {
     FILE *in = fopen("deploy/nginx/zsa.conf", "r");
     cr_assert_not_null(in, "deploy/nginx/zsa.conf");
@@ -112,6 +128,10 @@ static void write_nginx_conf(int p1, int p2, int port)
             fprintf(out, "%.*s127.0.0.1:%d%s", (int)(p - line), line, p2, p + 14);
         else if ((p = strstr(line, "listen 8080;")))
             fprintf(out, "%.*slisten 127.0.0.1:%d;\n", (int)(p - line), line, port);
+        else if ((p = strstr(line, "listen 8443 ssl;")))
+            fprintf(out, "%.*slisten 127.0.0.1:%d ssl;\n", (int)(p - line), line, tls_port);
+        else if ((p = strstr(line, "/etc/nginx/tls/")))
+            fprintf(out, "%.*s%s/%s", (int)(p - line), line, TMP, p + 15);
         else
             fputs(line, out);
     }
@@ -225,7 +245,15 @@ Test(deploy, nginx_reaches_a_gateway_and_a_client_resumes_after_its_gateway_dies
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
     const char *wargv[] = {url, "--metrics-listen=", "--poll-ms=200", NULL};
     cr_assert_eq(th_proc_start(&WK, "zsa-worker", wargv, NULL), 0);
-    write_nginx_conf(p1, p2, port);
+    int tls_port = th_free_port();
+    char senv[96];
+    snprintf(senv, sizeof(senv), "ZSA_SECRETS_DIR=%s", TMP);
+    const char *se[] = {senv, NULL}, *none[] = {NULL};
+    struct th_proc_result gs;
+    cr_assert_eq(th_proc_run("scripts/gen-secrets.sh", none, se, 60000, &gs), 0);
+    cr_assert_eq(gs.status, 0, "%s%s", gs.out, gs.err);
+    chmod(TMP, 0755); /* gen-secrets made it 700 */
+    write_nginx_conf(p1, p2, port, tls_port);
 
     char conf[128], errlog[128];
     snprintf(conf, sizeof(conf), "%s/nginx.conf", TMP);
@@ -242,6 +270,14 @@ Test(deploy, nginx_reaches_a_gateway_and_a_client_resumes_after_its_gateway_dies
     int64_t deadline = cm_time_mono_ms() + 15000;
     while (cm_http("127.0.0.1", port, "GET", "/healthz", NULL, false, body, sizeof(body)) != 200)
         cr_assert(cm_time_mono_ms() < deadline, "nginx does not answer on %d", port);
+
+    /* TLS at nginx: curl trusting the certificate gen-secrets.sh made */
+    char tls_url[96], ca[128];
+    snprintf(tls_url, sizeof(tls_url), "https://127.0.0.1:%d/readyz", tls_port);
+    snprintf(ca, sizeof(ca), "%s/tls.crt", TMP);
+    const char *curl[] = {"-s", "--cacert", ca, tls_url, NULL};
+    cr_assert_eq(th_proc_run("/usr/bin/curl", curl, NULL, 20000, &r), 0);
+    cr_expect(strstr(r.out, "\"ready\":true"), "https through nginx: %s%s", r.out, r.err);
 
     /* a client through nginx, then a job of its session */
     struct cm_ws w = {0};

@@ -3,8 +3,10 @@
  * events, ETA, cancel and failure paths can be exercised anywhere. Compute thread.
  * Parameters: duration_seconds (default 4), steps (progress reports, default 5), fail_at
  * (percent at which to fail with SIMULATED_FAILURE), hang_at (percent at which to stop making
- * progress until cancelled: a stuck analysis, for the scheduler's timeout), confidence (default
- * 0.92). */
+ * progress until cancelled: a stuck analysis, for the scheduler's timeout), stall_at and
+ * stall_seconds (at stall_at percent, block for stall_seconds without looking at cancel, as a
+ * read on a file server that stopped answering does: for the worker's handling of analyses that
+ * cannot be interrupted), confidence (default 0.92). */
 #include <math.h>
 #include <stdio.h>
 #include <time.h>
@@ -41,6 +43,15 @@ static int sim_check(const struct pr_value *p, char *err, size_t errlen)
     double h = wk_param_num(p, "hang_at", -1, &bad);
     if (bad || (pr_value_get(p, "hang_at") && !(h >= 0 && h <= 100)))
         return snprintf(err, errlen, "hang_at: must be a number from 0 to 100"), -1;
+    double sa = wk_param_num(p, "stall_at", -1, &bad);
+    if (bad || (pr_value_get(p, "stall_at") && !(sa >= 0 && sa <= 100)))
+        return snprintf(err, errlen, "stall_at: must be a number from 0 to 100"), -1;
+    double ss = wk_param_num(p, "stall_seconds", 0, &bad);
+    if (bad || !(ss >= 0 && ss <= sim_max_s))
+        return snprintf(err, errlen,
+                        "stall_seconds: must be a number from 0 to %g (--max-simulate-s)",
+                        sim_max_s),
+               -1;
     double c = wk_param_num(p, "confidence", 0.92, &bad);
     if (bad || !(c >= 0 && c <= 1))
         return snprintf(err, errlen, "confidence: must be a number from 0 to 1"), -1;
@@ -80,6 +91,8 @@ static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
     int steps = (int)wk_param_num(ctx->params, "steps", 5, NULL);
     double fail_at = wk_param_num(ctx->params, "fail_at", -1, NULL);
     double hang_at = wk_param_num(ctx->params, "hang_at", -1, NULL);
+    double stall_at = wk_param_num(ctx->params, "stall_at", -1, NULL);
+    double stall_s = wk_param_num(ctx->params, "stall_seconds", 0, NULL);
     double interval_ms = duration * 1000.0 / (steps - 1);
     for (int i = 0; i < steps; i++) {
         double p = 100.0 * i / (steps - 1);
@@ -91,6 +104,10 @@ static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
             return -1;
         }
         ctx->progress(ctx, p, step);
+        if (stall_at >= 0 && p >= stall_at) { /* deaf to cancel, once */
+            sleep_ms(stall_s * 1000);
+            stall_at = -1;
+        }
         while (hang_at >= 0 && p >= hang_at) { /* stuck: only a cancel ends it */
             if (atomic_load(ctx->cancel))
                 goto cancelled;

@@ -17,6 +17,10 @@ static void metrics(struct evbuffer *b, void *arg)
                                          w->jobs_invalid, w->jobs_requeued, w->jobs_fenced};
     cm_http_counters_by(b, "zsa_worker_jobs_total", "Jobs ended, by outcome.", l, "outcome",
                         outcomes, counts, 6);
+    cm_http_counter(b, "zsa_worker_jobs_abandoned_total",
+                    "Cancelled jobs ended without their analysis, which did not stop in 5 s "
+                    "(its slot stays taken until it does).",
+                    l, w->jobs_abandoned);
     cm_http_counter(b, "zsa_worker_events_total", "Events queued for Redis.", l, w->events);
     cm_http_counter(b, "zsa_worker_events_dropped_total",
                     "Progress events dropped while Redis was away.", l, w->outbox.dropped);

@@ -742,9 +742,8 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     free(akey);
 }
 
-static void emit_failed(struct wk_worker *w, struct wk_job *job)
+static void emit_failed(struct wk_worker *w, struct wk_job *job, const struct wk_algo_result *res)
 {
-    struct wk_algo_result *res = &job->res;
     bool cancelled = strcmp(res->error_code, "CANCELLED") == 0;
     char now[24];
     struct pr_msg ev;
@@ -774,7 +773,16 @@ void wk__on_done(struct wk_worker *w, struct wk_slot *s, int rc)
     s->job = NULL;
     w->busy--;
     double secs = (double)(cm_time_now_ms() - job->start_ms) / 1000.0;
-    if (job->fenced) { /* its outcome would be refused too: the job is another attempt's now */
+    bool abandoned = s->abandoned;
+    s->abandoned = false;
+    s->cancel_ms = 0;
+    if (abandoned) { /* its outcome (CANCELLED) went out when it was abandoned */
+        cm_log(CM_LOG_INFO,
+               "job %s: its analysis stopped at last, %.1f s after it started; the "
+               "slot is free again",
+               job->job_id, secs);
+    } else if (job->fenced) { /* its outcome would be refused too: the job is another attempt's now
+                               */
         w->jobs_fenced++;
         cm_log(CM_LOG_WARN, "job %s: attempt %d stopped after %.1f s without an outcome",
                job->job_id, job->attempt, secs);
@@ -788,7 +796,7 @@ void wk__on_done(struct wk_worker *w, struct wk_slot *s, int rc)
         cm_log(CM_LOG_INFO, "job %s: complete in %.2f s (confidence %.2f)", job->job_id, secs,
                job->res.confidence);
     } else {
-        emit_failed(w, job);
+        emit_failed(w, job, &job->res);
         cm_log(CM_LOG_INFO, "job %s: %s after %.2f s: %s", job->job_id, job->res.error_code, secs,
                job->res.error);
     }
@@ -812,7 +820,39 @@ static void cancel_msg_cb(redisAsyncContext *ac, void *reply, void *priv)
         if (job && strcmp(job->job_id, job_id) == 0) {
             cm_log(CM_LOG_INFO, "job %s: cancel requested", job_id);
             atomic_store(&w->slots[i].cancel, true);
+            if (!w->slots[i].cancel_ms)
+                w->slots[i].cancel_ms = cm_time_now_ms();
         }
+    }
+}
+
+/* A cancelled job whose analysis has not stopped within this long (a read blocked on a file
+ * server that stopped answering: the kernel does not let go of such a thread) ends CANCELLED
+ * without it. Its slot stays taken until the analysis returns (its result is dropped), so the
+ * worker never runs more analyses at once than --slots. */
+#define WK_CANCEL_WAIT_MS 5000
+
+static void abandon_stuck(struct wk_worker *w)
+{
+    int64_t now = cm_time_now_ms();
+    for (int i = 0; i < w->cfg->slots; i++) {
+        struct wk_slot *s = &w->slots[i];
+        if (!s->job || !s->cancel_ms || s->abandoned || s->job->fenced ||
+            now - s->cancel_ms < WK_CANCEL_WAIT_MS)
+            continue;
+        struct wk_algo_result res = {.retry_available = true};
+        snprintf(res.error_code, sizeof(res.error_code), "CANCELLED");
+        snprintf(res.error, sizeof(res.error),
+                 "cancelled; its analysis did not stop within %d s (blocked in a read?) and is "
+                 "left to finish on its own",
+                 WK_CANCEL_WAIT_MS / 1000);
+        emit_failed(w, s->job, &res);
+        s->abandoned = true;
+        w->jobs_abandoned++;
+        cm_log(CM_LOG_WARN,
+               "job %s: cancelled, but its analysis has not stopped after %d s; ended it without "
+               "the analysis (slot %d stays taken until it returns)",
+               s->job->job_id, WK_CANCEL_WAIT_MS / 1000, i);
     }
 }
 
@@ -898,6 +938,7 @@ static void heartbeat_gpu(struct wk_worker *w)
 
 static void heartbeat(struct wk_worker *w)
 {
+    abandon_stuck(w);
     if (!w->cmd.ready)
         return;
     char pid[16], slots[16], busy[16], done[24], failed[24], started[24], now[24], gpus[16],
@@ -1021,9 +1062,9 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
     }
     if (now >= w->drain_deadline_ms + WK_FLUSH_MS) {
         cm_log(CM_LOG_ERROR,
-               "shutdown: redis did not take %zu pending commands; exiting anyway "
-               "(jobs still held stay in %s for recovery)",
-               w->outbox.n, w->k_active);
+               "shutdown: %d analyses did not stop and redis did not take %zu pending commands; "
+               "exiting anyway (jobs still held stay in %s for recovery)",
+               w->busy, w->outbox.n, w->k_active);
         w->exit_code = 1;
         finish(w);
         event_base_loopbreak(w->base);
@@ -1139,6 +1180,14 @@ int wk_worker_run(struct wk_config *cfg)
     cm_rconn_start(&w->sub);
     event_base_dispatch(w->base);
 out:
+    if (w->busy > 0) { /* analyses that would not stop (blocked reads): do not wait for them */
+        cm_log(CM_LOG_ERROR,
+               "exiting with %d analyses still running; their jobs stay in %s for "
+               "recovery",
+               w->busy, w->k_active);
+        fflush(NULL);
+        _exit(1);
+    }
     for (int k = 0; w->claims && k < cfg->slots; k++) /* claims Redis never answered */
         job_free(w->claims[k]);
     wk_compute_stop(w);

@@ -53,6 +53,8 @@ struct wk_slot {
     struct wk_job *todo;        /* under w->pool_lock: handed to a compute thread */
     struct wk_slot *ready_next; /* under w->pool_lock: the ready queue */
     atomic_bool cancel;         /* set by the loop, read by the algorithm */
+    int64_t cancel_ms;          /* loop side: when cancel was set (0: not) */
+    bool abandoned;             /* loop side: its job ended without it (see abandon_stuck) */
     /* compute-thread side: progress rate limit */
     int64_t last_post_ns;
     char last_step[128];
@@ -109,7 +111,8 @@ struct wk_worker {
     char *k_noresult;     /* placeholder key for events without a result */
     uint64_t job_counter; /* for generated ids and take tokens */
     uint64_t jobs_done, jobs_failed, jobs_cancelled, jobs_invalid, jobs_requeued, events;
-    uint64_t jobs_fenced; /* stopped: their attempt was given to another worker */
+    uint64_t jobs_fenced;    /* stopped: their attempt was given to another worker */
+    uint64_t jobs_abandoned; /* cancelled while their analysis would not stop */
     int64_t started_ms;
     int exit_code;
 };

@@ -283,6 +283,47 @@ Test(worker, cancel_stops_a_running_job_quickly)
     cr_assert_eq(cm_jobctl_cancel(C, "zsa", "nope", err, sizeof(err)), CM_JOBCTL_UNKNOWN);
 }
 
+/* An analysis that does not look at cancel (a read blocked on a dead file server: simulate's
+ * stall_seconds) still ends CANCELLED soon after the cancel; its slot stays taken until the
+ * analysis returns, and nothing more of it is recorded; SIGTERM past the grace period exits. */
+Test(worker, a_cancelled_job_whose_analysis_is_stuck_ends_and_shutdown_does_not_wait_for_it)
+{
+    start_worker(&W, "ws", "--slots=2", "--grace-ms=300", "--metrics-listen=127.0.0.1:0", NULL);
+    lpush("{\"job_id\":\"st1\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":2,\"stall_at\":25,\"stall_seconds\":12},\"session_id\":\"sst\"}");
+    cr_assert(wait_field("st1", "status", "running", 10000));
+    char buf[256], err[256];
+    struct timespec stall = {1, 500000000}; /* 25 % comes at 0.5 s */
+    nanosleep(&stall, NULL);
+    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "st1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert(wait_field("st1", "status", "cancelled", 10000), "the stuck job was not ended");
+    cr_expect(strstr(job_field("st1", "error", buf, sizeof(buf)), "did not stop"), "%s", buf);
+    cr_expect_eq(llen("zsa:active:ws"), 0, "still held");
+    /* the other slot works meanwhile */
+    lpush("{\"job_id\":\"st2\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":0.2},\"session_id\":\"sst\"}");
+    cr_assert(wait_field("st2", "status", "complete", 10000));
+    read_events("zsa:events:sst", &EV);
+    int outcomes = 0;
+    for (int i = 0; i < EV.n; i++)
+        if (EV.m[i].type == PR_PROCESSING_FAILED || EV.m[i].type == PR_PROCESSING_COMPLETE)
+            outcomes += strcmp(EV.m[i].job_id, "st1") == 0;
+    free_events(&EV);
+    cr_expect_eq(outcomes, 1, "st1 has %d outcomes", outcomes);
+    /* SIGTERM while the stuck analysis still runs: the worker exits, not waiting 12 s */
+    lpush("{\"job_id\":\"st3\",\"image_id\":\"a\",\"algorithm\":\"simulate\",\"parameters\":{"
+          "\"duration_seconds\":2,\"stall_at\":0,\"stall_seconds\":30},\"session_id\":\"sst\"}");
+    cr_assert(wait_field("st3", "status", "running", 10000));
+    int64_t t0 = cm_time_mono_ms();
+    th_proc_signal(&W, SIGTERM);
+    cr_assert(th_proc_wait(&W, 15000), "the worker waited for its stuck analyses");
+    cr_log_info("exited %lld ms after SIGTERM", (long long)(cm_time_mono_ms() - t0));
+    char log[16384];
+    th_proc_log(&W, log, sizeof(log));
+    cr_expect(strstr(log, "analyses did not stop"), "%s", log);
+    cr_expect(strstr(log, "ended it without the analysis"), "%s", log);
+}
+
 Test(worker, cancelled_queued_job_is_skipped_when_taken)
 {
     start_worker(&W, "w1", NULL);

@@ -24,7 +24,7 @@ WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
-LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lcrypto -lm -lpthread -ldl
+LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lssl -lcrypto -lm -lpthread -ldl
 TEST_LIBS := -lcriterion -levent -lz -ltiff
 
 ifeq ($(SAN),1)
@@ -61,7 +61,7 @@ BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/
 daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
 DAEMON_LIBS_worker := -levent -ltiff -lz
-DAEMON_LIBS_gateway := -lwebsockets -luv -lssl
+DAEMON_LIBS_gateway := -lwebsockets -luv
 DAEMON_LIBS_scheduler := -levent
 
 HARNESS_SRC := $(wildcard tests/harness/*.c)

@@ -7,8 +7,11 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,11 +72,118 @@ static int dial(const char *host, int port, bool small, int timeout_ms)
     return fd;
 }
 
-static int write_all(int fd, const void *p, size_t n)
+/* ---- TLS (cm_wsclient_tls) ------------------------------------------------------------------ */
+
+static bool use_tls;
+static char tls_ca[512];
+static SSL_CTX *tls_ctx;
+static char tls_err[768];
+
+int cm_wsclient_tls(bool on, const char *ca_file)
+{
+    use_tls = on;
+    snprintf(tls_ca, sizeof(tls_ca), "%s", ca_file ? ca_file : "");
+    if (tls_ctx) {
+        SSL_CTX_free(tls_ctx);
+        tls_ctx = NULL;
+    }
+    if (!on)
+        return 0;
+    tls_ctx = SSL_CTX_new(TLS_client_method());
+    if (!tls_ctx)
+        return -1;
+    SSL_CTX_set_min_proto_version(tls_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+    if (tls_ca[0] ? SSL_CTX_load_verify_locations(tls_ctx, tls_ca, NULL) != 1
+                  : SSL_CTX_set_default_verify_paths(tls_ctx) != 1) {
+        snprintf(tls_err, sizeof(tls_err), "cannot load the CA certificates%s%s",
+                 tls_ca[0] ? " from " : "", tls_ca);
+        return -1;
+    }
+    return 0;
+}
+
+const char *cm_wsclient_tls_error(void)
+{
+    return tls_err;
+}
+
+/* The TLS handshake on a connected fd, checking the certificate against host (a name or an IP
+ * address); NULL with tls_err and errno (EPROTO) set when it fails. */
+static SSL *tls_open(int fd, const char *host)
+{
+    SSL *ssl = SSL_new(tls_ctx);
+    if (!ssl)
+        return NULL;
+    struct in6_addr a6;
+    struct in_addr a4;
+    bool ip = inet_pton(AF_INET, host, &a4) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+    X509_VERIFY_PARAM *vp = SSL_get0_param(ssl);
+    if (ip)
+        X509_VERIFY_PARAM_set1_ip_asc(vp, host);
+    else {
+        SSL_set_tlsext_host_name(ssl, host);
+        SSL_set1_host(ssl, host);
+    }
+    SSL_set_fd(ssl, fd);
+    if (SSL_connect(ssl) == 1)
+        return ssl;
+    long v = SSL_get_verify_result(ssl);
+    unsigned long e = ERR_get_error();
+    if (v != X509_V_OK)
+        snprintf(tls_err, sizeof(tls_err), "TLS: the gateway's certificate: %s%s",
+                 X509_verify_cert_error_string(v),
+                 v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
+                         v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+                     ? " (trust its CA with --cacert or ZSA_CA_FILE)"
+                     : "");
+    else
+        snprintf(tls_err, sizeof(tls_err), "TLS handshake failed: %s",
+                 e ? ERR_reason_error_string(e) : "the peer closed the connection");
+    ERR_clear_error();
+    SSL_free(ssl);
+    errno = EPROTO;
+    return NULL;
+}
+
+/* A connection to host:port, over TLS when cm_wsclient_tls said so: the fd, and *ssl (NULL for
+ * plain TCP); -1 with errno when it fails. */
+static int connect_to(const char *host, int port, bool small, int timeout_ms, SSL **ssl)
+{
+    *ssl = NULL;
+    tls_err[0] = '\0';
+    int fd = dial(host, port, small, timeout_ms);
+    if (fd < 0 || !use_tls)
+        return fd;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)); /* the handshake's deadline */
+    *ssl = tls_open(fd, host);
+    struct timeval none = {0, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+    if (!*ssl) {
+        close(fd);
+        errno = EPROTO;
+        return -1;
+    }
+    return fd;
+}
+
+static void disconnect(int fd, SSL *ssl)
+{
+    if (ssl) {
+        SSL_shutdown(ssl);
+        SSL_free(ssl);
+    }
+    if (fd >= 0)
+        close(fd);
+}
+
+static int write_all_ssl(int fd, SSL *ssl, const void *p, size_t n)
 {
     const char *c = p;
     while (n) {
-        ssize_t k = send(fd, c, n, MSG_NOSIGNAL);
+        ssize_t k = ssl ? SSL_write(ssl, c, (int)(n > 1 << 30 ? 1 << 30 : n))
+                        : send(fd, c, n, MSG_NOSIGNAL);
         if (k <= 0)
             return -1;
         c += k, n -= (size_t)k;
@@ -85,17 +195,27 @@ static int write_all(int fd, const void *p, size_t n)
  * may want to act: Ctrl-C in the CLI), -1 closed. */
 static int fill(struct cm_ws *w, int timeout_ms)
 {
-    struct pollfd p = {.fd = w->fd, .events = POLLIN};
-    int r = poll(&p, 1, timeout_ms);
-    if (r == 0)
-        return 0;
-    if (r < 0)
-        return errno == EINTR ? -2 : -1;
+    SSL *ssl = w->ssl;
+    if (!ssl || SSL_pending(ssl) == 0) { /* TLS may hold decrypted bytes the socket no longer has */
+        struct pollfd p = {.fd = w->fd, .events = POLLIN};
+        int r = poll(&p, 1, timeout_ms);
+        if (r == 0)
+            return 0;
+        if (r < 0)
+            return errno == EINTR ? -2 : -1;
+    }
     if (w->cap - w->len < 65536) {
         w->cap = w->cap * 2 + 65536;
         w->buf = cm_xrealloc(w->buf, w->cap);
     }
-    ssize_t n = recv(w->fd, w->buf + w->len, w->cap - w->len, 0);
+    ssize_t n;
+    if (ssl) {
+        n = SSL_read(ssl, w->buf + w->len, (int)(w->cap - w->len));
+        if (n <= 0 && SSL_get_error(ssl, (int)n) == SSL_ERROR_WANT_READ)
+            return 0; /* a TLS record not complete yet (or a session ticket) */
+    } else {
+        n = recv(w->fd, w->buf + w->len, w->cap - w->len, 0);
+    }
     if (n < 0 && errno == EINTR)
         return -2;
     if (n <= 0)
@@ -124,7 +244,9 @@ int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *targe
     if (offer || deflate)
         snprintf(ext, sizeof(ext), "Sec-WebSocket-Extensions: %s\r\n",
                  offer ? offer : "permessage-deflate; client_max_window_bits");
-    w->fd = dial(host, port, small, 5000);
+    SSL *ssl;
+    w->fd = connect_to(host, port, small, 5000, &ssl);
+    w->ssl = ssl;
     if (w->fd < 0)
         return -1;
     /* a random key, and the answer it must get (RFC 6455 4.1) */
@@ -144,7 +266,7 @@ int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *targe
                      "Sec-WebSocket-Version: 13\r\n%s%s%s%s\r\n",
                      target, host, port, key, subprotocols ? "Sec-WebSocket-Protocol: " : "",
                      subprotocols ? subprotocols : "", subprotocols ? "\r\n" : "", ext);
-    if (n < 0 || (size_t)n >= sizeof(req) || write_all(w->fd, req, (size_t)n) != 0)
+    if (n < 0 || (size_t)n >= sizeof(req) || write_all_ssl(w->fd, w->ssl, req, (size_t)n) != 0)
         return -1;
     char *end = NULL;
     int64_t deadline = cm_time_mono_ms() + 5000;
@@ -194,7 +316,8 @@ static int send_frame(struct cm_ws *w, int opcode, const void *data, size_t len)
     unsigned char *body = malloc(len + 1);
     for (size_t i = 0; i < len; i++)
         body[i] = ((const unsigned char *)data)[i] ^ mask[i % 4];
-    int rc = write_all(w->fd, hdr, h) || write_all(w->fd, body, len) ? -1 : 0;
+    int rc =
+        write_all_ssl(w->fd, w->ssl, hdr, h) || write_all_ssl(w->fd, w->ssl, body, len) ? -1 : 0;
     free(body);
     return rc;
 }
@@ -313,9 +436,10 @@ void cm_ws_close(struct cm_ws *w)
 {
     if (w->fd > 0) {
         send_frame(w, 8, "\x03\xe8", 2);
-        close(w->fd);
+        disconnect(w->fd, w->ssl);
     }
     w->fd = -1;
+    w->ssl = NULL;
     free(w->buf);
     w->buf = NULL;
     free(w->part);
@@ -353,14 +477,15 @@ int cm_http_auth(const char *host, int port, const char *method, const char *pat
         errno = E2BIG;
         return -1;
     }
-    int fd = dial(host, port, false, 5000);
+    SSL *ssl;
+    int fd = connect_to(host, port, false, 5000, &ssl);
     if (fd < 0)
         return -1;
-    if (write_all(fd, req, (size_t)k) || (bl && write_all(fd, body, bl))) {
-        close(fd);
+    if (write_all_ssl(fd, ssl, req, (size_t)k) || (bl && write_all_ssl(fd, ssl, body, bl))) {
+        disconnect(fd, ssl);
         return -1;
     }
-    struct cm_ws w = {.fd = fd};
+    struct cm_ws w = {.fd = fd, .ssl = ssl};
     int64_t deadline = cm_time_mono_ms() + 5000;
     while (cm_time_mono_ms() < deadline) {
         int r = fill(&w, 100);
@@ -377,7 +502,7 @@ int cm_http_auth(const char *host, int port, const char *method, const char *pat
                 break;
         }
     }
-    close(fd);
+    disconnect(fd, ssl);
     int status = -1;
     if (w.len > 12)
         sscanf((char *)w.buf, "HTTP/1.%*d %d", &status);

@@ -10,6 +10,7 @@
 
 struct cm_ws {
     int fd;
+    void *ssl;          /* the TLS session (SSL *) when cm_wsclient_tls is on, else NULL */
     unsigned char *buf; /* bytes received and not yet consumed */
     size_t len, cap;
     int http_status;       /* of the handshake */
@@ -40,6 +41,14 @@ struct cm_ws_msg {
  * answered, errno then says why). */
 int cm_ws_connect(struct cm_ws *w, const char *host, int port, const char *target,
                   const char *subprotocols, bool deflate);
+/* TLS for every later connection of this process (cm_ws_connect, cm_http*): the server's
+ * certificate must chain to ca_file (a PEM bundle; NULL or "": the system's CAs) and name the
+ * host connected to. 0, or -1 when the CAs cannot be loaded (cm_wsclient_tls_error says why).
+ * A connection refused for TLS reasons fails with errno EPROTO and the reason in
+ * cm_wsclient_tls_error(). Not thread-safe: call it before connecting. */
+int cm_wsclient_tls(bool on, const char *ca_file);
+const char *cm_wsclient_tls_error(void);
+
 /* Sends a text message. 0 or -1. */
 int cm_ws_send_text(struct cm_ws *w, const char *text);
 /* Reads the next data message (answering pings, skipping pongs). Returns 1 with *m filled, 0 on

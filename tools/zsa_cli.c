@@ -35,6 +35,7 @@ struct cli {
     char host[300];
     int port;
     char url[340];
+    bool tls;                /* https:// or wss:// */
     bool json;               /* one JSON object per line (also when stdout is not a terminal) */
     bool tty;                /* stderr is a terminal: progress bar and prompts */
     char *token;             /* the access token ($ZSA_TOKEN or --token-file), or NULL */
@@ -51,15 +52,18 @@ static void on_sigint(int sig)
 
 /* ---- gateway access ----------------------------------------------------------------------- */
 
-/* "http://host:port[/]", "ws://...", "host:port" or "host". */
+/* "http[s]://host:port[/]", "ws[s]://...", "host:port" or "host". */
 static int parse_url(const char *url, struct cli *c)
 {
     const char *p = url;
     int def = 8080;
-    if (strncmp(p, "http://", 7) == 0 || strncmp(p, "ws://", 5) == 0)
+    c->tls = strncmp(p, "https://", 8) == 0 || strncmp(p, "wss://", 6) == 0;
+    if (c->tls)
+        def = 443;
+    if (strncmp(p, "http://", 7) == 0 || strncmp(p, "ws://", 5) == 0 || c->tls)
         p = strchr(p, '/') + 2;
     else if (strstr(p, "://"))
-        return -1; /* https/wss: put a TLS-terminating proxy's plain port here instead */
+        return -1;
     size_t n = strcspn(p, "/");
     char hp[300];
     if (n == 0 || n >= sizeof(hp))
@@ -84,17 +88,21 @@ static int parse_url(const char *url, struct cli *c)
         memmove(hp, hp + 1, l - 1);
     }
     snprintf(c->host, sizeof(c->host), "%s", hp);
-    snprintf(c->url, sizeof(c->url), strchr(hp, ':') ? "http://[%s]:%d" : "http://%s:%d", hp,
-             c->port);
+    snprintf(c->url, sizeof(c->url), strchr(hp, ':') ? "%s://[%s]:%d" : "%s://%s:%d",
+             c->tls ? "https" : "http", hp, c->port);
     return c->host[0] ? 0 : -1;
 }
 
 static void unreachable(const struct cli *c)
 {
+    const char *tls = cm_wsclient_tls_error();
     fprintf(stderr,
             "zsa: cannot reach the gateway at %s: %s\n"
             "     (is zsa-gateway running there? set --url or ZSA_URL)\n",
-            c->url, errno ? strerror(errno) : "no answer");
+            c->url,
+            tls[0]  ? tls
+            : errno ? strerror(errno)
+                    : "no answer");
 }
 
 /* One request; the answer body (a JSON text) in *out (free it). Returns the HTTP status, or -1
@@ -1140,6 +1148,8 @@ static const char *const usage_text =
     "Options:\n"
     "  --url URL     the gateway (default $ZSA_URL, else http://127.0.0.1:8080)\n"
     "  --token-file F  the access token (default $ZSA_TOKEN)\n"
+    "  --cacert F    CA certificates (PEM) an https:// gateway's certificate must chain to\n"
+    "                (default $ZSA_CA_FILE, else the system's)\n"
     "  --json        one JSON object per line (the default when stdout is not a terminal)\n"
     "  -h, --help    this text; zsa COMMAND --help for one command\n"
     "\n"
@@ -1189,7 +1199,7 @@ static const char *const command_help[][2] = {
 int main(int argc, char **argv)
 {
     struct cli c = {.json = !isatty(1), .tty = isatty(2)};
-    const char *url = getenv("ZSA_URL"), *token_file = NULL;
+    const char *url = getenv("ZSA_URL"), *token_file = NULL, *ca_file = getenv("ZSA_CA_FILE");
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) { /* global options */
         if (strcmp(argv[i], "--url") == 0 && i + 1 < argc)
@@ -1200,6 +1210,8 @@ int main(int argc, char **argv)
             c.json = true;
         else if (strcmp(argv[i], "--token-file") == 0 && i + 1 < argc)
             token_file = argv[++i];
+        else if (strcmp(argv[i], "--cacert") == 0 && i + 1 < argc)
+            ca_file = argv[++i];
         else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             fputs(usage_text, stdout);
             return EX_DONE;
@@ -1243,6 +1255,7 @@ int main(int argc, char **argv)
         OPTV("--subject", o.subject)
         OPTV("--keys-file", o.keys_file)
         OPTV("--token-file", token_file)
+        OPTV("--cacert", ca_file)
 #undef OPTV
         if ((strcmp(a, "--param") == 0 || strcmp(a, "-p") == 0) && val) {
             if (add_param(o.params, val) != 0)
@@ -1275,8 +1288,13 @@ int main(int argc, char **argv)
             }
     }
     if (parse_url(url ? url : "http://127.0.0.1:8080", &c) != 0) {
-        fprintf(stderr, "zsa: bad gateway URL \"%s\" (expected http://host:port)\n", url);
+        fprintf(stderr, "zsa: bad gateway URL \"%s\" (expected http[s]://host:port)\n", url);
         goto usage;
+    }
+    if (c.tls && cm_wsclient_tls(true, ca_file) != 0) {
+        fprintf(stderr, "zsa: %s\n", cm_wsclient_tls_error());
+        pr_value_free(o.params);
+        return EX_USAGE_;
     }
     if (strcmp(cmd, "keygen") == 0 || strcmp(cmd, "token") == 0) {
         int r = strcmp(cmd, "keygen") == 0 ? cmd_keygen(&o) : cmd_token(&o);

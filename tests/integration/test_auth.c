@@ -329,6 +329,24 @@ Test(auth, tls_serves_https_and_wss_and_reloads_its_certificate_on_sighup)
     cr_expect(strstr(log, "keeping the certificate loaded before") &&
                   strstr(log, "SIGHUP: TLS certificate reloaded"),
               "%s", log);
+    /* the CLI over TLS: trusting the (renewed) certificate, and not */
+    char kenv[200], cenv[200], uenv[96], tenv[4300];
+    snprintf(kenv, sizeof(kenv), "ZSA_AUTH_KEYS_FILE=%s", KEYS);
+    const char *ke[] = {kenv, NULL};
+    const char *mint[] = {"token", "--session", "tls1", "--scope", "read,admin", NULL};
+    cr_assert_eq(th_proc_run("zsa", mint, ke, 10000, &res), 0);
+    cr_assert_eq(res.status, 0, "%s", res.err);
+    snprintf(tenv, sizeof(tenv), "ZSA_TOKEN=%.*s", (int)strcspn(res.out, "\n"), res.out);
+    snprintf(uenv, sizeof(uenv), "ZSA_URL=https://127.0.0.1:%d", PORT);
+    snprintf(cenv, sizeof(cenv), "ZSA_CA_FILE=%s/two.crt", DIR);
+    const char *trusting[] = {uenv, tenv, cenv, NULL}, *not [] = {uenv, tenv, NULL};
+    const char *status[] = {"--json", "status", NULL};
+    cr_assert_eq(th_proc_run("zsa", status, trusting, 30000, &res), 0);
+    cr_expect(res.status == 0 && strstr(res.out, "\"gateway\":{"), "zsa status over https: %d %s%s",
+              res.status, res.out, res.err);
+    cr_assert_eq(th_proc_run("zsa", status, not, 30000, &res), 0);
+    cr_expect(res.status == 2 && strstr(res.err, "self-signed"), "zsa without the CA: %d %s",
+              res.status, res.err);
     /* a pair that does not match refuses to start */
     snprintf(key, sizeof(key), "--tls-key=%s/nonexistent.key", DIR);
     const char *bad[] = {url, listen, "--processes=1", "--auth=off", cert, key, "--check", NULL};

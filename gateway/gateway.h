@@ -163,6 +163,12 @@ struct gw {
     struct gw_pre *pre;        /* connections whose first request head is still coming */
     uint64_t idle_tick;        /* heartbeat ticks, for the once-a-second idle check */
     char csp[512];             /* the dashboard's Content-Security-Policy (origin.c) */
+    /* clients whose submit bucket Redis said is empty, until when (rest.c): their next submits
+     * are refused here, without a Redis call, so a flood costs the others little */
+    struct gw_limited {
+        char id[33];
+        uint64_t until; /* uv_now */
+    } limited[256];
     struct gw_stats st;
     uv_timer_t heartbeat;
     uv_check_t pending_check; /* lws connections needing forced service (see server.c) */

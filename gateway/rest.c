@@ -44,7 +44,7 @@ struct gw_http {
     char path[512];
     char id[PR_ID_MAX + 1]; /* the {id} of the route */
     char session[PR_ID_MAX + 1];
-    char quota_id[40];     /* whose submit bucket: hash of the token's subject, or the address */
+    char quota_id[33];     /* whose submit bucket: hash of the token's subject, or the address */
     enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */
     const char *auth_why;  /* static */
     struct pr_token tok;
@@ -242,6 +242,27 @@ static bool redis_failed(struct gw_http *h, const redisReply *r)
 
 /* ---- jobs --------------------------------------------------------------------------------- */
 
+/* The slot of a quota id in g->limited (a small direct-mapped cache: a collision only costs a
+ * Redis call). */
+static struct gw_limited *limited_slot(struct gw *g, const char *id)
+{
+    unsigned h = 0;
+    for (const char *p = id; *p; p++)
+        h = h * 31 + (unsigned char)*p;
+    return &g->limited[h % (sizeof(g->limited) / sizeof(g->limited[0]))];
+}
+
+static void refuse_rate(struct gw_http *h, long long ms)
+{
+    h->retry_after_s = (int)((ms + 999) / 1000);
+    h->g->st.rate_limited++;
+    char msg[200];
+    snprintf(msg, sizeof(msg),
+             "too many submits: at most %g a second (burst %d) per client; retry in %lld ms",
+             h->g->cfg->submit_rate, h->g->cfg->submit_burst, ms);
+    respond_error_ms(h, 429, "RATE_LIMITED", msg, ms);
+}
+
 static void submit_reply(struct gw *g, redisReply *r, void *priv)
 {
     (void)g;
@@ -252,13 +273,10 @@ static void submit_reply(struct gw *g, redisReply *r, void *priv)
         r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING &&
         strcmp(r->element[0]->str, "rate") == 0) {
         long long ms = atoll(r->element[1]->str);
-        h->retry_after_s = (int)((ms + 999) / 1000);
-        h->g->st.rate_limited++;
-        char msg[200];
-        snprintf(msg, sizeof(msg),
-                 "too many submits: at most %g a second (burst %d) per client; retry in %lld ms",
-                 h->g->cfg->submit_rate, h->g->cfg->submit_burst, ms);
-        respond_error_ms(h, 429, "RATE_LIMITED", msg, ms);
+        struct gw_limited *lim = limited_slot(h->g, h->quota_id);
+        snprintf(lim->id, sizeof(lim->id), "%s", h->quota_id);
+        lim->until = uv_now(h->g->loop) + (uint64_t)ms;
+        refuse_rate(h, ms);
     } else if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
                r->element[0]->type == REDIS_REPLY_STRING &&
                r->element[1]->type == REDIS_REPLY_STRING &&
@@ -304,6 +322,12 @@ static void submit_reply(struct gw *g, redisReply *r, void *priv)
 static void submit(struct gw_http *h, const char *json, size_t len)
 {
     struct gw *g = h->g;
+    struct gw_limited *lim = limited_slot(g, h->quota_id);
+    uint64_t now_ms = uv_now(g->loop);
+    if (strcmp(lim->id, h->quota_id) == 0 && now_ms < lim->until) {
+        refuse_rate(h, (long long)(lim->until - now_ms)); /* Redis said so a moment ago */
+        return;
+    }
     struct pr_msg m;
     struct pr_err err = {0};
     if (pr_decode_json(json, len, PR_WIRE_JOB, &m, &err) != 0) {

@@ -243,7 +243,8 @@ Test(auth, quotas_limit_one_client_while_another_goes_on)
     cr_assert_eq(jobs->type, REDIS_REPLY_INTEGER);
     cr_log_info("keys before %lld; job hashes after the flood: %lld", before->integer,
                 jobs->integer);
-    cr_expect_lt(jobs->integer, 80, "%lld jobs stored", jobs->integer);
+    /* 20 of the other token, 31 + 1 of the cap and duration checks, and the flood: ~27 */
+    cr_expect_lt(jobs->integer, 100, "%lld jobs stored", jobs->integer);
     freeReplyObject(before);
     freeReplyObject(jobs);
     redisFree(c);

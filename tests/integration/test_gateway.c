@@ -592,7 +592,7 @@ Test(gateway, rest_job_lifecycle_submit_status_cancel_retry_result)
 Test(gateway, a_client_that_stops_reading_is_closed_and_resumes_without_loss)
 {
     PORT = start_gateway(&GW, "--queue-soft-kb=16", "--queue-hard-kb=128", "--replay-max=100000",
-                         "--sndbuf-kb=16", NULL);
+                         "--sndbuf-kb=16", "--submit-rate=0" /* 600 submits at once */, NULL);
     start_worker("--stream-maxlen=100000");
     struct cm_ws slow = {.small_rcvbuf = true};
     ws_open(&slow, "/ws?session_id=q1", NULL);

@@ -44,8 +44,11 @@ static int from_json(json_object *j, struct pr_value *out, const char *field, st
         out->u.a.cap = n;
         out->u.a.n = 0;
         for (size_t i = 0; i < n; i++) {
-            if (from_json(json_object_array_get_idx(j, i), &out->u.a.items[i], field, err))
+            if (from_json(json_object_array_get_idx(j, i), &out->u.a.items[i], field, err)) {
+                /* not counted in n: what the element built before it failed goes here */
+                pr_value_deinit(&out->u.a.items[i]);
                 return -EINVAL;
+            }
             out->u.a.n++;
         }
         return 0;

@@ -8,6 +8,7 @@
 
 #include "common/time.h"
 #include "proto/proto.h"
+#include "proto/token.h"
 
 static const char *const progress_json =
     "{\"event_type\":\"processing_progress\",\"event_id\":\"1764090000123-0\","
@@ -126,10 +127,71 @@ static void bench_event(const char *name, const char *json)
     cm_buf_deinit(&c.out);
 }
 
+/* Access tokens: what a REST request or a WebSocket connect costs the gateway to check (one
+ * key, and four: a forged token costs one HMAC per key), and to mint. */
+struct tok_ctx {
+    struct pr_token_keys ks;
+    char tok[PR_TOKEN_MAX_LEN + 1];
+    size_t len;
+    enum pr_token_status want;
+};
+
+static void op_verify(void *p)
+{
+    struct tok_ctx *c = p;
+    struct pr_token t;
+    if (pr_token_verify(&c->ks, c->tok, c->len, 1800000000, &t, NULL) != c->want)
+        fprintf(stderr, "token: unexpected verdict\n");
+    pr_token_deinit(&t);
+}
+
+static void op_sign(void *p)
+{
+    struct tok_ctx *c = p;
+    static char *sessions[] = {"lab1:*"};
+    struct pr_token t = {.scopes = PR_SCOPE_READ | PR_SCOPE_SUBMIT,
+                         .exp = 1900000000,
+                         .sessions = sessions,
+                         .nsessions = 1};
+    snprintf(t.sub, sizeof(t.sub), "alice");
+    char out[PR_TOKEN_MAX_LEN + 1];
+    if (!pr_token_sign(&c->ks.keys[c->ks.n - 1], &t, out, sizeof(out)))
+        fprintf(stderr, "token: sign failed\n");
+}
+
+static void bench_tokens(void)
+{
+    static const char keys[] = "k0 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+                               "k1 ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8\n"
+                               "k2 QEFCQ0RFRkdISUpLTE1OT1BRUlNUVVZXWFlaW1xdXl8\n"
+                               "k3 YGFiY2RlZmdoaWprbG1ub3BxcnN0dXZ3eHl6e3x9fn8\n";
+    struct tok_ctx c;
+    char err[128];
+    for (int nkeys = 1; nkeys <= 4; nkeys += 3) {
+        pr_token_keys_parse(keys, (size_t)nkeys * 47, &c.ks, err, sizeof(err));
+        char *sessions[] = {"s-1", "lab1:*"};
+        struct pr_token t = {.scopes = PR_SCOPE_READ | PR_SCOPE_SUBMIT,
+                             .exp = 1900000000,
+                             .sessions = sessions,
+                             .nsessions = 2};
+        snprintf(t.sub, sizeof(t.sub), "alice");
+        c.len = pr_token_sign(&c.ks.keys[c.ks.n - 1], &t, c.tok, sizeof(c.tok));
+        c.want = PR_TOKEN_OK;
+        double ok = time_op(op_verify, &c);
+        c.tok[c.len - 2] = c.tok[c.len - 2] == 'A' ? 'B' : 'A';
+        c.want = PR_TOKEN_BAD_SIGNATURE;
+        double forged = time_op(op_verify, &c);
+        double sign = time_op(op_sign, &c);
+        printf("token (%zu B), %d key%s: verify %6.0f ns  forged %6.0f ns | sign %6.0f ns\n", c.len,
+               nkeys, nkeys == 1 ? " " : "s", ok, forged, sign);
+    }
+}
+
 int main(void)
 {
     printf("bench_proto: %d iterations per figure, one core\n", ITERS);
     bench_event("processing_progress", progress_json);
     bench_event("processing_complete", complete_json);
+    bench_tokens();
     return 0;
 }

@@ -168,5 +168,8 @@ int pr_pub_next(const char *buf, size_t len, size_t *pos, struct pr_frame *f, st
 
 /* Appends the reference tables of every message (Markdown) to out; docs/PROTOCOL.md embeds it. */
 void pr_doc_markdown(struct cm_buf *out);
+/* TypeScript declarations of every message (an interface each, with its discriminator as a
+ * literal type, and unions of the server, client and event messages), for web/. */
+void pr_doc_typescript(struct cm_buf *out);
 
 #endif

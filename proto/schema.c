@@ -548,3 +548,87 @@ void pr_doc_markdown(struct cm_buf *out)
         cm_buf_puts(out, "\n");
     }
 }
+
+/* "processing_started" -> "ProcessingStarted" */
+static void ts_name(struct cm_buf *out, const char *name)
+{
+    bool up = true;
+    for (const char *p = name; *p; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        cm_buf_putc(out, up && *p >= 'a' && *p <= 'z' ? (char)(*p - 32) : *p);
+        up = false;
+    }
+}
+
+static const char *ts_type(const struct pr_field *f)
+{
+    switch (f->type) {
+    case PR_T_NUM: return f->presence == PR_P_NULLABLE ? "number | null" : "number";
+    case PR_T_INT: return "number";
+    case PR_T_BOOL: return "boolean";
+    case PR_T_OBJECT: return "Record<string, unknown>";
+    case PR_T_STRS: return "string[]";
+    default: return "string";
+    }
+}
+
+/* A union type of the messages of the given families. */
+static void ts_union(struct cm_buf *out, const char *name, unsigned families)
+{
+    cm_buf_printf(out, "export type %s =", name);
+    for (size_t i = 0; i < PR__TYPE_COUNT; i++)
+        if (families & (1u << descs[i].family)) {
+            cm_buf_puts(out, "\n  | ");
+            ts_name(out, descs[i].name);
+        }
+    cm_buf_puts(out, ";\n\n");
+}
+
+static void ts_names(struct cm_buf *out, const char *name, unsigned families)
+{
+    cm_buf_printf(out, "export const %s = [", name);
+    bool first = true;
+    for (size_t i = 0; i < PR__TYPE_COUNT; i++)
+        if (families & (1u << descs[i].family)) {
+            cm_buf_printf(out, "%s\n  '%s'", first ? "" : ",", descs[i].name);
+            first = false;
+        }
+    cm_buf_puts(out, ",\n] as const;\n\n");
+}
+
+void pr_doc_typescript(struct cm_buf *out)
+{
+    cm_buf_puts(
+        out, "// Generated from proto/schema.h by `zsa-proto ts` (make web-types): do not edit.\n"
+             "// `make test` fails when this file is out of date.\n\n");
+    for (size_t i = 0; i < PR__TYPE_COUNT; i++) {
+        const struct pr_msgdesc *d = &descs[i];
+        const char *disc = pr__discriminator(d->family);
+        cm_buf_printf(out, "/** %s (%s) */\nexport interface ", d->doc, pr_family_name(d->family));
+        ts_name(out, d->name);
+        cm_buf_puts(out, " {\n");
+        if (disc)
+            cm_buf_printf(out, "  %s: '%s';\n", disc, d->name);
+        for (size_t k = 0; k < d->nfields; k++) {
+            const struct pr_field *f = &d->fields[k];
+            if (f->presence == PR_P_NO)
+                continue;
+            cm_buf_printf(out, "  /** %s */\n  %s%s: %s;\n", f->doc, f->name,
+                          f->presence == PR_P_OPT ? "?" : "", ts_type(f));
+        }
+        cm_buf_puts(out, "}\n\n");
+    }
+    unsigned ev = 1u << PR_FAM_EVENT, ctl = 1u << PR_FAM_CONTROL, cl = 1u << PR_FAM_CLIENT;
+    ts_union(out, "ZsaEvent", ev);
+    ts_union(out, "ZsaControl", ctl);
+    ts_union(out, "ServerMessage", ev | ctl);
+    ts_union(out, "ClientMessage", cl);
+    ts_names(out, "EVENT_TYPES", ev);
+    ts_names(out, "CONTROL_TYPES", ctl);
+    ts_names(out, "CLIENT_TYPES", cl);
+    cm_buf_puts(out, "export type EventType = ServerMessage['event_type'];\n"
+                     "export type ClientType = ClientMessage['type'];\n");
+}

@@ -1,5 +1,6 @@
 /* zsa-proto: the schema table from the command line.
  *   zsa-proto doc                         the message reference (Markdown; make docs uses it)
+ *   zsa-proto ts                          the same as TypeScript declarations (web/)
  *   zsa-proto check [--wire W] [--msgpack] [FILE]
  *                                         validate one message (stdin or FILE); print it as
  *                                         normalized JSON, or the error naming field and reason
@@ -12,7 +13,7 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: zsa-proto doc\n"
+    fprintf(out, "Usage: zsa-proto doc | ts\n"
                  "       zsa-proto check [--wire server|client|job] [--msgpack] [FILE]\n"
                  "Validates one zsa message read from FILE or stdin against proto/schema.h and\n"
                  "prints it as normalized JSON (exit 0), or prints the field and the reason it\n"
@@ -101,6 +102,13 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "doc") == 0) {
         struct cm_buf out = CM_BUF_INIT;
         pr_doc_markdown(&out);
+        fwrite(out.data, 1, out.len, stdout);
+        cm_buf_deinit(&out);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "ts") == 0) {
+        struct cm_buf out = CM_BUF_INIT;
+        pr_doc_typescript(&out);
         fwrite(out.data, 1, out.len, stdout);
         cm_buf_deinit(&out);
         return 0;

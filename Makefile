@@ -91,7 +91,8 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
-        build-tests run-unit run-integration build-bench fuzz build-fuzz
+        build-tests run-unit run-integration build-bench fuzz build-fuzz web-types check-web-types \
+        web-test
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -115,7 +116,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
-	@$(MAKE) --no-print-directory check-docs check-fmt lint
+	@$(MAKE) --no-print-directory check-docs check-fmt lint web-test
 	@echo "make test: all passed"
 
 unit: deps
@@ -138,9 +139,28 @@ run-unit: $(UNIT_BIN)
 
 # the independent clients of tests/node (Node's ws and @msgpack/msgpack), from the committed lock
 NODE_DEPS := tests/node/node_modules/.package-lock.json
+# web/ (npm workspaces: @zsa/client, TypeScript, Vitest), from its committed lock
+WEB_DEPS := web/node_modules/.package-lock.json
 
-run-integration: $(INTEG_BIN) $(BINS) $(NODE_DEPS)
+run-integration: $(INTEG_BIN) $(BINS) $(NODE_DEPS) $(WEB_DEPS)
 	@$(TEST_ENV) scripts/run-tests.sh $(INTEG_BIN)
+
+$(WEB_DEPS): web/package.json web/package-lock.json web/client/package.json
+	@echo "  NPM   web (npm ci)"
+	$(Q)cd web && npm ci --no-audit --no-fund --loglevel=error
+
+# web/: the message types generated from proto/schema.h (make web-types rewrites them; make test
+# fails when they are stale), the TypeScript check, and the unit tests (Vitest, fake timers)
+web-types: $(BUILD)/bin/zsa-proto
+	@$(BUILD)/bin/zsa-proto ts > web/client/src/messages.gen.ts
+	@echo "web-types: regenerated web/client/src/messages.gen.ts"
+
+check-web-types: $(BUILD)/bin/zsa-proto
+	@$(BUILD)/bin/zsa-proto ts | cmp -s - web/client/src/messages.gen.ts || \
+	  { echo "web/client/src/messages.gen.ts is out of date: run make web-types" >&2; exit 1; }
+
+web-test: $(WEB_DEPS) check-web-types
+	@cd web && npm run -s typecheck && NO_COLOR=1 npm run -s test
 
 $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
 	@echo "  NPM   tests/node (npm ci)"

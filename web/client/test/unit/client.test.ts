@@ -1,0 +1,193 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ZsaClient, type ConnectionStatus, type ZsaConnectionError } from '../../src/client';
+import { SendQueue } from '../../src/queue';
+import { FakeWS } from './fake_ws';
+
+const progress = (id: string, eventId: string, session = 's1') => ({
+  event_type: 'processing_progress', event_id: eventId, timestamp: 't', session_id: session,
+  job_id: id, image_id: 'i', progress: 50, current_step: 'x', eta_seconds: null,
+});
+
+function client(extra: object = {}) {
+  return new ZsaClient({ url: 'http://gw:8080', sessionId: 's1', WebSocket: FakeWS, backoff: { jitter: 0 }, ...extra });
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWS.all = [];
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('ZsaClient', () => {
+  it('goes connecting -> open -> reconnecting -> open, with the document\'s backoff', () => {
+    const c = client();
+    const seen: ConnectionStatus[] = [];
+    c.onStatus((s) => seen.push(s));
+    c.connect();
+    expect(FakeWS.last().url).toBe('ws://gw:8080/ws?session_id=s1');
+    expect(FakeWS.last().protocols).toBe('zsa.v1.json');
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    expect(c.status).toBe('open');
+    expect(c.clientId).toBe('c-1');
+    const delays: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      FakeWS.last().drop();
+      const before = FakeWS.all.length;
+      let waited = 0;
+      while (FakeWS.all.length === before) {
+        vi.advanceTimersByTime(100);
+        waited += 100;
+      }
+      delays.push(waited);
+    }
+    expect(delays).toEqual([1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    expect(c.attempts).toBe(0);
+    expect(seen).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+  });
+
+  it('queues messages while down and sends them in order once connected', () => {
+    const c = client();
+    c.send({ type: 'ping' });
+    c.send({ type: 'cancel', job_id: 'j1' });
+    expect(c.queued).toBe(2);
+    c.connect();
+    FakeWS.last().open();
+    expect(FakeWS.last().sent).toEqual([]); // not before connected
+    FakeWS.last().connected();
+    expect(FakeWS.last().sent).toEqual([{ type: 'ping' }, { type: 'cancel', job_id: 'j1' }]);
+    c.send({ type: 'ping' });
+    expect(FakeWS.last().sent).toHaveLength(3);
+    expect(c.queued).toBe(0);
+  });
+
+  it('bounds the queue, dropping the oldest', () => {
+    const q = new SendQueue<number>(3);
+    [1, 2, 3, 4, 5].forEach((n) => q.push(n));
+    expect(q.drain()).toEqual([3, 4, 5]);
+    expect(q.dropped).toBe(2);
+  });
+
+  it('reconnects after 45 s without any message (heartbeat timeout)', () => {
+    const c = client();
+    c.connect();
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    vi.advanceTimersByTime(40000);
+    FakeWS.last().receive({ event_type: 'heartbeat', timestamp: 't', server_time: 't' });
+    vi.advanceTimersByTime(40000);
+    expect(FakeWS.all).toHaveLength(1); // the heartbeat kept it alive
+    vi.advanceTimersByTime(5001);
+    expect(FakeWS.all[0].closedWith?.code).toBe(4000);
+    expect(c.status).toBe('reconnecting');
+    vi.advanceTimersByTime(1000);
+    expect(FakeWS.all).toHaveLength(2);
+  });
+
+  it('resumes after the last event of its session, and starts over after a truncated replay', () => {
+    const c = client();
+    const resyncs: unknown[] = [];
+    c.onResync((m) => resyncs.push(m));
+    c.connect();
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    FakeWS.last().receive(progress('j1', '100-1'));
+    FakeWS.last().receive(progress('j1', '100-2'));
+    FakeWS.last().receive({ ...progress('j9', '500-0'), session_id: undefined }); // a broadcast
+    FakeWS.last().receive(progress('j8', '900-0', 'other'));
+    expect(c.lastEventId).toBe('100-2');
+    FakeWS.last().drop();
+    vi.advanceTimersByTime(1000);
+    expect(FakeWS.last().url).toBe('ws://gw:8080/ws?session_id=s1&last_event_id=100-2');
+    FakeWS.last().open();
+    FakeWS.last().connected('s1', { resumed: true });
+    FakeWS.last().receive({ event_type: 'replay_complete', timestamp: 't', count: 1000, truncated: true, streams: ['session'] });
+    expect(resyncs).toHaveLength(1);
+    expect(c.lastEventId).toBeUndefined();
+  });
+
+  it('learns its session from connected and keeps it across reconnects', () => {
+    const c = new ZsaClient({ url: 'wss://gw/ws', WebSocket: FakeWS, backoff: { jitter: 0 } });
+    c.connect();
+    expect(FakeWS.last().url).toBe('wss://gw/ws');
+    FakeWS.last().open();
+    FakeWS.last().connected('s-generated');
+    FakeWS.last().drop();
+    vi.advanceTimersByTime(1000);
+    expect(FakeWS.last().url).toBe('wss://gw/ws?session_id=s-generated');
+  });
+
+  it('authenticates first, refreshes the token before it expires, stops on 4003', async () => {
+    let n = 0;
+    const c = client({ token: () => `tok${++n}`, refreshBeforeExpiryMs: 60000 });
+    const errors: ZsaConnectionError[] = [];
+    c.onError((e) => errors.push(e));
+    c.connect();
+    FakeWS.last().open();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWS.last().sent).toEqual([{ type: 'auth', token: 'tok1' }]);
+    FakeWS.last().connected('s1', { token_expires_at: new Date(Date.now() + 120000).toISOString() });
+    const live = async (ms: number) => { // time passes with the server's heartbeats
+      for (let t = 0; t < ms; t += 1000) {
+        await vi.advanceTimersByTimeAsync(1000);
+        if (t % 20000 === 0) FakeWS.last().receive({ event_type: 'heartbeat', timestamp: 't', server_time: 't' });
+      }
+    };
+    await live(59000);
+    expect(FakeWS.all).toHaveLength(1);
+    expect(FakeWS.last().sent).toHaveLength(1);
+    await live(2000);
+    expect(FakeWS.last().sent).toEqual([{ type: 'auth', token: 'tok1' }, { type: 'auth', token: 'tok2' }]);
+    // expired anyway: 4001 with a token source reconnects with a fresh token
+    FakeWS.last().drop(4001, 'token expired');
+    await vi.advanceTimersByTimeAsync(1000);
+    FakeWS.last().open();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(FakeWS.last().sent).toEqual([{ type: 'auth', token: 'tok3' }]);
+    FakeWS.last().drop(4003, 'this token does not allow this session_id');
+    expect(c.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual([4003]);
+    await vi.advanceTimersByTimeAsync(60000);
+    expect(FakeWS.all).toHaveLength(2); // no reconnect after 4003
+  });
+
+  it('stops with an error on 4001 when the token cannot be renewed, and after maxReconnectAttempts', () => {
+    const c = client({ token: 'fixed' });
+    const errors: ZsaConnectionError[] = [];
+    c.onError((e) => errors.push(e));
+    c.connect();
+    FakeWS.last().drop(4001, 'token expired');
+    expect(c.status).toBe('closed');
+    const d = client({ maxReconnectAttempts: 2 });
+    d.onError((e) => errors.push(e));
+    d.connect();
+    FakeWS.last().drop();
+    vi.advanceTimersByTime(1000);
+    FakeWS.last().drop();
+    vi.advanceTimersByTime(2000);
+    FakeWS.last().drop();
+    expect(d.status).toBe('closed');
+    expect(errors.map((e) => e.code)).toEqual([4001, 1006]);
+  });
+
+  it('dispatches typed messages by type, and close() stops for good', () => {
+    const c = client();
+    const got: number[] = [];
+    c.on('processing_progress', (m) => got.push(m.progress));
+    c.connect();
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    FakeWS.last().receive(progress('j1', '1-1'));
+    FakeWS.last().receive({ event_type: 'pong', timestamp: 't' });
+    expect(got).toEqual([50]);
+    c.close();
+    expect(FakeWS.last().closedWith?.code).toBe(1000);
+    vi.advanceTimersByTime(100000);
+    expect(FakeWS.all).toHaveLength(1);
+    expect(c.status).toBe('closed');
+  });
+});

@@ -145,7 +145,7 @@ WEB_DEPS := web/node_modules/.package-lock.json
 run-integration: $(INTEG_BIN) $(BINS) $(NODE_DEPS) $(WEB_DEPS)
 	@$(TEST_ENV) scripts/run-tests.sh $(INTEG_BIN)
 
-$(WEB_DEPS): web/package.json web/package-lock.json web/client/package.json
+$(WEB_DEPS): web/package.json web/package-lock.json web/client/package.json web/react/package.json
 	@echo "  NPM   web (npm ci)"
 	$(Q)cd web && npm ci --no-audit --no-fund --loglevel=error
 

@@ -92,7 +92,7 @@ DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
         build-tests run-unit run-integration build-bench fuzz build-fuzz web-types check-web-types \
-        web-test
+        web-test web-bundle
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -145,7 +145,8 @@ WEB_DEPS := web/node_modules/.package-lock.json
 run-integration: $(INTEG_BIN) $(BINS) $(NODE_DEPS) $(WEB_DEPS)
 	@$(TEST_ENV) scripts/run-tests.sh $(INTEG_BIN)
 
-$(WEB_DEPS): web/package.json web/package-lock.json web/client/package.json web/react/package.json
+$(WEB_DEPS): web/package.json web/package-lock.json web/client/package.json web/react/package.json \
+             web/dashboard/package.json
 	@echo "  NPM   web (npm ci)"
 	$(Q)cd web && npm ci --no-audit --no-fund --loglevel=error
 
@@ -160,7 +161,12 @@ check-web-types: $(BUILD)/bin/zsa-proto
 	  { echo "web/client/src/messages.gen.ts is out of date: run make web-types" >&2; exit 1; }
 
 web-test: $(WEB_DEPS) check-web-types
-	@cd web && npm run -s typecheck && NO_COLOR=1 npm run -s test
+	@cd web && npm run -s typecheck && NO_COLOR=1 npm run -s test && npm run -s check-bundle
+
+# the dashboard (web/dashboard, React) bundled into gateway/dashboard/index.html, which the C
+# build embeds; committed, so building the C code never needs npm
+web-bundle: $(WEB_DEPS)
+	@cd web && npm run -s bundle
 
 $(NODE_DEPS): tests/node/package.json tests/node/package-lock.json
 	@echo "  NPM   tests/node (npm ci)"

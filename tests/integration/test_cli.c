@@ -188,9 +188,14 @@ Test(cli, unreachable_gateway_is_exit_2_with_a_clear_message)
     const char *argv2[] = {"--url", url, "submit", "x.tif", "-a", "simulate", "--watch", NULL};
     cr_assert_eq(th_proc_run("zsa", argv2, NULL, 20000, &r), 0);
     cr_expect_eq(r.status, 2, "%s", r.err);
-    const char *bad[] = {"--url", "https://x", "status", NULL};
+    const char *bad[] = {"--url", "ftp://x", "status", NULL};
     cr_assert_eq(th_proc_run("zsa", bad, NULL, 20000, &r), 0);
     cr_expect_eq(r.status, 64, "%s", r.err);
+    char tls[64]; /* https is understood: nobody there is "unreachable", not bad usage */
+    snprintf(tls, sizeof(tls), "https://127.0.0.1:%d", th_free_port());
+    const char *https[] = {"--url", tls, "status", NULL};
+    cr_assert_eq(th_proc_run("zsa", https, NULL, 20000, &r), 0);
+    cr_expect(r.status == 2 && strstr(r.err, "cannot reach the gateway"), "%d %s", r.status, r.err);
 }
 
 Test(cli, refused_requests_are_exit_4_and_help_and_usage_work)

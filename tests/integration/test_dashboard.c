@@ -5,10 +5,12 @@
  * form and follows it to complete, shows a failure with its code and a result that needs review
  * with its reason. */
 #include <criterion/criterion.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -178,6 +180,34 @@ static void wait_for(const char *expr, const char *want, int ms)
     }
 }
 
+/* Saves a PNG of the page as build/test-artifacts/<name>.png (kept after the run, to look at). */
+static void screenshot(const char *name)
+{
+    struct pr_value *v = cdp("Page.captureScreenshot", "{\"format\":\"png\"}");
+    const struct pr_value *res = pr_value_get(v, "result");
+    const struct pr_value *data = res ? pr_value_get(res, "data") : NULL;
+    cr_assert(data && data->type == PR_V_STR, "no screenshot");
+    unsigned char *png = cm_xmalloc(data->u.s.len);
+    int n = EVP_DecodeBlock(png, (const unsigned char *)data->u.s.p, (int)data->u.s.len);
+    cr_assert_gt(n, 8);
+    cr_expect_eq(memcmp(png, "\x89PNG", 4), 0, "not a PNG");
+    mkdir("build", 0755);
+    mkdir("build/test-artifacts", 0755);
+    char path[160];
+    snprintf(path, sizeof(path), "build/test-artifacts/%s.png", name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "%s", path);
+    fwrite(png, 1, (size_t)n, f);
+    fclose(f);
+    cr_log_info("screenshot: %s (%d bytes)", path, n);
+    free(png);
+    pr_value_free(v);
+}
+
+#define TOASTS                                                                                     \
+    "[...document.querySelectorAll('.zsa-toast')].map(t => t.className + ':' + "                   \
+    "t.textContent).join('|')"
+
 #define ROWS                                                                                       \
     "[...document.querySelectorAll('#jobs tr')].map(t => t.dataset.job + '|' + "                   \
     "t.className + '|' + t.textContent).join('\\n')"
@@ -202,6 +232,8 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
     cr_assert_str_eq(out, "sent");
     wait_for(ROWS, "complete|", 20000);
     wait_for(ROWS, "confidence 0.92", 1000);
+    /* and a toast says so (@zsa/react's provider) */
+    wait_for(TOASTS, "zsa-toast-success:Analysis complete", 5000);
 
     /* a failure and a result that needs review, submitted elsewhere, show up live */
     char body[1024];
@@ -219,6 +251,10 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
     wait_for(ROWS, "SIMULATED_FAILURE", 1000);
     wait_for(ROWS, "low1|complete review|", 20000);
     wait_for(ROWS, "Needs review (confidence 0.30)", 1000);
+    wait_for(TOASTS, "zsa-toast-error:Analysis failed", 1000);
+    wait_for(TOASTS, "Retry", 1000);
+    wait_for(TOASTS, "zsa-toast-warning:Result needs review", 1000);
+    screenshot("dashboard-live");
     /* a job of another session does not appear */
     const char *other = "{\"job_id\":\"other1\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
                         "\"session_id\":\"elsewhere\",\"parameters\":{\"duration_seconds\":0.1}}";
@@ -265,6 +301,7 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
         cm_buf_printf(&want, "%s%s", i ? " " : "", x->element[i]->element[0]->str);
     cr_expect_str_eq(ids, want.data ? want.data : "",
                      "the page's events differ from the session stream");
+    screenshot("dashboard-after-reconnect");
     cm_buf_deinit(&want);
     freeReplyObject(x);
     redisFree(c);

@@ -490,3 +490,68 @@ Test(dashboard, with_a_token_in_its_url_it_follows_its_session_and_keeps_the_tok
     wait_for("document.getElementById('conn').textContent", "no access", 20000);
     wait_for("document.getElementById('msg').textContent", "does not allow", 1000);
 }
+
+/* The README's React example (web/examples/basic.tsx: WebSocketProvider, ProcessingStatus),
+ * bundled and served from another origin than the gateway's (as an application is), follows a
+ * job live through an auth-required gateway that lists that origin. */
+Test(dashboard, the_readme_react_example_follows_a_job_from_another_origin)
+{
+    char dir[] = "/tmp/zsa-example-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    static char page[128], keys[128], kflag[160], oflag[96], url[340], listen[64], port_s[16];
+    snprintf(page, sizeof(page), "%s/index.html", dir);
+    const char *bargv[] = {"web/examples/build.mjs", page, NULL};
+    static struct th_proc_result r;
+    cr_assert_eq(th_proc_run("/usr/bin/node", bargv, NULL, 60000, &r), 0);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    int sport = th_free_port();
+    snprintf(port_s, sizeof(port_s), "%d", sport);
+    const char *sargv[] = {"-m",        "http.server", port_s, "--bind",
+                           "127.0.0.1", "--directory", dir,    NULL};
+    struct th_proc srv;
+    cr_assert_eq(th_proc_start(&srv, "/usr/bin/python3", sargv, NULL), 0);
+    /* the gateway: auth required, the example's origin allowed */
+    snprintf(keys, sizeof(keys), "%s/keys", PROFILE);
+    const char *kg[] = {"keygen", NULL};
+    cr_assert_eq(th_proc_run("zsa", kg, NULL, 10000, &r), 0);
+    FILE *f = fopen(keys, "w");
+    cr_assert_not_null(f);
+    fputs(r.out, f);
+    fclose(f);
+    stop(&GW);
+    snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", keys);
+    snprintf(oflag, sizeof(oflag), "--allowed-origins=http://127.0.0.1:%d", sport);
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
+    const char *gargv[] = {url, listen, "--processes=1", "--auth=required", kflag, oflag, NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    cr_assert(th_http_wait_ok(PORT, "/readyz", 15000));
+    cr_assert(th_http_wait_ok(sport, "/index.html", 15000), "the static server did not start");
+    static char tok[4200], nav[4600];
+    mint(keys, "ex1", "read,submit", tok, sizeof(tok));
+    snprintf(nav, sizeof(nav),
+             "{\"url\":\"http://127.0.0.1:%d/index.html#gateway=ws://127.0.0.1:%d/ws&session=ex1&"
+             "token=%s\"}",
+             sport, PORT, tok);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn') && document.getElementById('conn').textContent",
+             "live", 20000);
+    char body[1024];
+    const char *job =
+        "{\"job_id\":\"ex-job\",\"image_id\":\"stack7\",\"algorithm\":\"simulate\","
+        "\"session_id\":\"ex1\",\"parameters\":{\"duration_seconds\":2,\"steps\":20}}";
+    cr_assert_eq(
+        cm_http_auth("127.0.0.1", PORT, "POST", "/api/jobs", tok, job, true, body, sizeof(body)),
+        202, "%s", body);
+#define STATUS_OF_STACK7                                                                           \
+    "[...document.querySelectorAll('.zsa-status')].map(s => s.dataset.image + '|' + s.className "  \
+    "+ '|' + s.querySelector('[role=progressbar]').getAttribute('aria-valuenow')).join(',')"
+    wait_for(STATUS_OF_STACK7, "stack7|zsa-status zsa-status-processing|", 10000);
+    wait_for(STATUS_OF_STACK7, "stack7|zsa-status zsa-status-complete|100", 20000);
+    screenshot("readme-example");
+    th_proc_signal(&srv, SIGTERM);
+    th_proc_wait(&srv, 5000);
+    th_proc_stop(&srv);
+    unlink(page);
+    rmdir(dir);
+}

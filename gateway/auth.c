@@ -2,6 +2,7 @@
  * checking a request's token, and what a token lets a WebSocket client do over time (expiry, a
  * key withdrawn). Tokens themselves: proto/token.h. Loop thread only, except gw_auth_config_check
  * (main thread, before the processes start). */
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,16 +80,24 @@ void gw_auth_reload(struct gw *g)
         free(ks);
         return;
     }
-    memset(g->keys, 0, sizeof(*g->keys));
-    free(g->keys);
+    /* a key is withdrawn when its kid is gone, or stands for another secret now */
+    struct pr_token_keys *old = g->keys;
     g->keys = ks;
     int closed = 0;
-    for (struct gw_client *c = g->all; c; c = c->all_next)
-        if (c->tok && !c->doomed && !pr_token_key_find(ks, c->tok->kid)) {
+    for (struct gw_client *c = g->all; c; c = c->all_next) {
+        if (!c->tok || c->doomed)
+            continue;
+        const struct pr_token_key *now = pr_token_key_find(ks, c->tok->kid),
+                                  *was = pr_token_key_find(old, c->tok->kid);
+        if (!now || !was || now->len != was->len ||
+            CRYPTO_memcmp(now->secret, was->secret, now->len)) {
             gw_client_fail(g, c, GW_CLOSE_UNAUTHORIZED,
                            "the key of this token was withdrawn: reconnect with a fresh token");
             closed++;
         }
+    }
+    memset(old, 0, sizeof(*old));
+    free(old);
     cm_log(CM_LOG_INFO, "SIGHUP: %zu key(s) from %s; %d client(s) with a withdrawn key closed",
            ks->n, g->cfg->auth_keys_file, closed);
 }

@@ -192,14 +192,27 @@ run(async () => {
   check(r.status === 401, `k1 token after withdrawal: ${r.status}`);
   r = await http('GET', '/api/sessions/A/jobs', undefined, bearer(b2));
   check(r.status === 200, `k2 token after withdrawal: ${r.status}`);
+  // the same kid with another secret: its tokens and connections go too
+  const k2b = crypto.randomBytes(32).toString('base64url');
+  const on2 = new Client(`?session_id=A&token=${b2}`);
+  await on2.type('connected');
+  fs.writeFileSync(KEYS_FILE, `k2 ${k2b}\n`);
+  process.kill(PID, 'SIGHUP');
+  cl = await on2.closed;
+  check(cl.code === 4001 && /withdrawn/.test(cl.reason), `k2 client after its secret changed: ${cl.code} ${cl.reason}`);
+  r = await http('GET', '/api/sessions/A/jobs', undefined, bearer(b2));
+  check(r.status === 401, `old-secret k2 token: ${r.status}`);
+  const b2b = mint('k2', k2b, { sessions: ['A'], scope: ALL });
+  r = await http('GET', '/api/sessions/A/jobs', undefined, bearer(b2b));
+  check(r.status === 200, `new-secret k2 token: ${r.status}`);
   // a broken keys file keeps the keys that work
   fs.writeFileSync(KEYS_FILE, 'k3 tooshort\n');
   process.kill(PID, 'SIGHUP');
   await sleep(300);
-  r = await http('GET', '/api/sessions/A/jobs', undefined, bearer(b2));
+  r = await http('GET', '/api/sessions/A/jobs', undefined, bearer(b2b));
   check(r.status === 200, `k2 after a bad keys file: ${r.status}`);
   // the refusals are counted
-  r = await http('GET', '/metrics', undefined, bearer(b2));
+  r = await http('GET', '/metrics', undefined, bearer(b2b));
   const metric = (name) => Number((r.text.match(new RegExp(`^${name} (\\d+)$`, 'm')) || [])[1]);
   check(metric('zsa_gateway_auth_refused_total') >= routes.length * 5, `refused: ${metric('zsa_gateway_auth_refused_total')}`);
   check(metric('zsa_gateway_auth_forbidden_total') >= routes.length, `forbidden: ${metric('zsa_gateway_auth_forbidden_total')}`);

@@ -99,6 +99,13 @@ struct gw_client {
     uint64_t sent, dropped;
     void *pending_req;    /* an outstanding Redis request for this client, or NULL */
     struct pr_token *tok; /* its access token's claims (owned; NULL when auth is off) */
+    /* more sessions on the same connection (subscribe): each a membership of its own (queue,
+     * replay), sharing the primary's socket; only the primary reads, pings and closes */
+    struct gw_client *primary;    /* NULL: this is the connection's primary membership */
+    struct gw_client *extras;     /* primary: its subscriptions (next_extra chain, owned) */
+    struct gw_client *next_extra; /* in the primary's chain */
+    int nextras;
+    struct gw_client *rr; /* primary: the membership to write from first next time */
     bool auth_msg;        /* it authenticated with an auth message: authenticated goes first */
     /* inbound bounds: a token bucket of messages, the client's Redis requests in flight, and
      * its unread replies; past any of them the gateway stops reading it (TCP pushes back) */
@@ -207,6 +214,7 @@ void gw_hub_deinit(struct gw *g);
 void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
                     const char *last_event_id);
 void gw_client_close(struct gw *g, struct gw_client *c);
+#define GW_MAX_SUBSCRIPTIONS 16 /* sessions a connection may follow besides its own */
 /* A text or binary message from a client. */
 void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary);
 /* Writes what it can; returns -1 when the connection must close. */

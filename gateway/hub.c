@@ -184,6 +184,8 @@ static void append(struct gw_qent **head, struct gw_qent **tail, struct gw_frame
 void gw_client_fail(struct gw *g, struct gw_client *c, int code, const char *why)
 {
     (void)g;
+    if (c->primary) /* a subscription cannot close alone: the connection goes */
+        c = c->primary;
     if (c->doomed)
         return;
     c->doomed = true;
@@ -256,6 +258,42 @@ void gw_send_to_client(struct gw *g, struct gw_client *c, struct gw_frame *f, ui
     lws_callback_on_writable(c->wsi);
 }
 
+/* Writes what m has queued: several frames while lws has not had to buffer one
+ * (lws_partial_buffered asks lws; lws_send_pipe_choked would poll the socket, a syscall per
+ * frame); with deflate one frame, kept alive until the next callback (lws may compress it over
+ * several). 1 when it wrote a deflated frame (the callback is done), 0, or -1 to close. */
+static int write_queue(struct gw *g, struct gw_client *m)
+{
+    while (m->head && !lws_partial_buffered(m->wsi)) {
+        struct gw_qent *q = m->head;
+        m->head = q->next;
+        if (!m->head)
+            m->tail = NULL;
+        m->queued -= q->f->len;
+        int n = lws_write(m->wsi, q->f->buf + LWS_PRE, q->f->len,
+                          q->f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        g->st.messages_out++;
+        g->st.bytes_out += q->f->len;
+        m->sent++;
+        if (m->deflate)
+            m->inflight = q->f;
+        else
+            gw_frame_unref(q->f);
+        free(q);
+        if (n < 0)
+            return -1;
+        if (m->deflate)
+            return 1;
+    }
+    return 0;
+}
+
+/* The membership after m in the connection c (primary first, then its subscriptions). */
+static struct gw_client *member_next(struct gw_client *c, struct gw_client *m)
+{
+    return m == c ? c->extras : m->next_extra;
+}
+
 int gw_client_writeable(struct gw *g, struct gw_client *c)
 {
     if (c->doomed) {
@@ -270,6 +308,9 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         lws_rx_flow_control(c->wsi, 1);
         return 0;
     }
+    bool pending = false;
+    for (struct gw_client *m = c; m; m = member_next(c, m))
+        pending |= m->head != NULL;
     if (c->ping_due) { /* a control frame of its own callback */
         static const char payload[] = "zsa";
         unsigned char buf[LWS_PRE + sizeof(payload)];
@@ -277,44 +318,42 @@ int gw_client_writeable(struct gw *g, struct gw_client *c)
         c->ping_due = false;
         if (lws_write(c->wsi, buf + LWS_PRE, sizeof(payload) - 1, LWS_WRITE_PING) < 0)
             return -1;
-        if (c->head)
+        if (pending)
             lws_callback_on_writable(c->wsi);
         return 0;
     }
     /* lws calls us only once permessage-deflate has drained the previous message, which until
-     * then read from our frame: it may go now */
-    gw_frame_unref(c->inflight);
-    c->inflight = NULL;
-    /* several frames per callback while lws has not had to buffer one (lws_partial_buffered
-     * asks lws; lws_send_pipe_choked would poll the socket, a syscall per frame); with deflate
-     * one per callback, kept alive until the next (lws may compress it over several) */
-    while (c->head && !lws_partial_buffered(c->wsi)) {
-        struct gw_qent *q = c->head;
-        c->head = q->next;
-        if (!c->head)
-            c->tail = NULL;
-        c->queued -= q->f->len;
-        int n = lws_write(c->wsi, q->f->buf + LWS_PRE, q->f->len,
-                          q->f->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-        g->st.messages_out++;
-        g->st.bytes_out += q->f->len;
-        c->sent++;
-        if (c->deflate)
-            c->inflight = q->f;
-        else
-            gw_frame_unref(q->f);
-        free(q);
-        if (n < 0)
-            return -1;
-        if (c->deflate)
-            break;
+     * then read from our frame: it may go now, whichever membership wrote it */
+    for (struct gw_client *m = c; m; m = member_next(c, m)) {
+        gw_frame_unref(m->inflight);
+        m->inflight = NULL;
     }
-    if (c->head)
+    /* the memberships take turns, so that one session's backlog does not hold the others */
+    struct gw_client *start = c->rr ? c->rr : c, *m = start;
+    do {
+        if (m->head) {
+            int rc = write_queue(g, m);
+            if (rc < 0)
+                return -1;
+            if (rc == 1 || lws_partial_buffered(c->wsi)) {
+                c->rr = member_next(c, m);
+                break;
+            }
+        }
+        m = member_next(c, m);
+        if (!m)
+            m = c;
+    } while (m != start);
+    pending = false;
+    for (m = c; m; m = member_next(c, m)) {
+        pending |= m->head != NULL;
+        if (m->replay_paused && m->queued < (size_t)g->cfg->queue_soft_kb * 1024) {
+            m->replay_paused = false;
+            replay_page(g, m);
+        }
+    }
+    if (pending)
         lws_callback_on_writable(c->wsi);
-    if (c->replay_paused && c->queued < (size_t)g->cfg->queue_soft_kb * 1024) {
-        c->replay_paused = false;
-        replay_page(g, c);
-    }
     return 0;
 }
 
@@ -342,7 +381,9 @@ void gw_broadcast(struct gw *g, struct gw_frame *json, struct gw_frame *mp)
 {
     for (size_t i = 0; i < g->nbuckets; i++)
         for (struct gw_session *s = g->buckets[i]; s; s = s->next)
-            gw_send_to_session(g, s, json, mp);
+            for (struct gw_client *c = s->clients; c; c = c->next_in_session)
+                if (c->ready && !c->primary) /* once per connection, not per subscription */
+                    gw_send_to_client(g, c, c->msgpack ? mp : json, 0);
 }
 
 void gw_send_to_session(struct gw *g, struct gw_session *s, struct gw_frame *json,
@@ -623,6 +664,7 @@ static void send_replay_complete(struct gw *g, struct gw_client *c, long long co
     struct pr_strs *st = &m.u.replay_complete.streams;
     st->v = cm_xcalloc(1, sizeof(char *));
     st->v[st->n++] = cm_xstrdup("session");
+    pr_set_str(&m.u.replay_complete.session_id, c->sess->id);
     send_msg(g, c, &m);
     pr_msg_deinit(&m);
 }
@@ -857,6 +899,20 @@ static void send_authenticated(struct gw *g, struct gw_client *c)
 
 static void client_start(struct gw *g, struct gw_client *c)
 {
+    if (c->primary) { /* a subscription: subscribed, then its replay */
+        struct pr_msg m;
+        pr_msg_init(&m, PR_SUBSCRIBED);
+        char ts[CM_RFC3339_LEN];
+        pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+        pr_set_str(&m.u.subscribed.session_id, c->sess->id);
+        m.u.subscribed.resumed = c->want_replay;
+        c->ready = true;
+        send_msg(g, c, &m);
+        pr_msg_deinit(&m);
+        if (c->want_replay)
+            start_replay(g, c);
+        return;
+    }
     if (c->auth_msg)
         send_authenticated(g, c);
     struct pr_msg m;
@@ -943,10 +999,11 @@ static void on_pubsub(redisAsyncContext *ac, void *reply, void *priv)
     }
 }
 
-void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
-                    const char *last_event_id)
+/* c joins session_id's clients: connected (or subscribed) once the session's subscription is
+ * live, with a replay after last_event_id first. */
+static void join_session(struct gw *g, struct gw_client *c, const char *session_id,
+                         const char *last_event_id)
 {
-    cm_random_id(c->client_id, sizeof(c->client_id), "c-");
     struct gw_session *s = session_get(g, session_id);
     c->sess = s;
     c->next_in_session = s->clients;
@@ -955,18 +1012,10 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
     s->clients = c;
     s->nclients++;
     s->nmsgpack += c->msgpack;
-    g->nclients++;
-    c->all_next = g->all; /* the ring of all clients, for heartbeats */
-    if (g->all)
-        g->all->all_prev = c;
-    g->all = c;
-    g->st.connections_total++;
-    c->tokens = g->cfg->client_msg_burst;
-    c->tokens_ms = c->last_rx = uv_now(g->loop);
     if (last_event_id && *last_event_id) {
         c->want_replay = gw_sid_parse(last_event_id, strlen(last_event_id), &c->from);
     }
-    if (!g->backend_up) { /* connected waits for the subscription: say why */
+    if (!g->backend_up && !c->primary) { /* connected waits for the subscription: say why */
         struct gw_frame *f = backend_frame(false, c->msgpack);
         gw_send_to_client(g, c, f, 0);
         gw_frame_unref(f);
@@ -979,7 +1028,115 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
     }
 }
 
+void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
+                    const char *last_event_id)
+{
+    cm_random_id(c->client_id, sizeof(c->client_id), "c-");
+    g->nclients++;
+    c->all_next = g->all; /* the ring of all clients, for heartbeats */
+    if (g->all)
+        g->all->all_prev = c;
+    g->all = c;
+    g->st.connections_total++;
+    c->tokens = g->cfg->client_msg_burst;
+    c->tokens_ms = c->last_rx = uv_now(g->loop);
+    join_session(g, c, session_id, last_event_id);
+}
+
+/* The membership of connection c in session id: c itself, one of its subscriptions, or NULL. */
+static struct gw_client *membership(struct gw_client *c, const char *id)
+{
+    for (struct gw_client *m = c; m; m = member_next(c, m))
+        if (m->sess && strcmp(m->sess->id, id) == 0)
+            return m;
+    return NULL;
+}
+
+static void send_error(struct gw *g, struct gw_client *c, const char *code, const char *msg);
+
+static void client_subscribe(struct gw *g, struct gw_client *c, const char *id, const char *last)
+{
+    if (membership(c, id)) {
+        send_error(g, c, "INVALID_STATE",
+                   "subscribe: this connection follows that session already");
+        return;
+    }
+    if (c->nextras >= GW_MAX_SUBSCRIPTIONS) {
+        send_error(g, c, "LIMIT", "subscribe: at most 16 sessions besides the connection's own");
+        return;
+    }
+    if (c->tok && (!(c->tok->scopes & PR_SCOPE_READ) || !pr_token_allows(c->tok, id))) {
+        g->st.auth_forbidden++;
+        send_error(g, c, "FORBIDDEN", "subscribe: the token does not allow this session");
+        return;
+    }
+    struct gw_client *x = cm_xcalloc(1, sizeof(*x));
+    x->wsi = c->wsi;
+    x->msgpack = c->msgpack;
+    x->deflate = c->deflate;
+    x->primary = c;
+    memcpy(x->client_id, c->client_id, sizeof(x->client_id));
+    x->next_extra = c->extras;
+    c->extras = x;
+    c->nextras++;
+    join_session(g, x, id, last);
+}
+
+static void leave_session(struct gw *g, struct gw_client *c);
+
+static void client_unsubscribe(struct gw *g, struct gw_client *c, const char *id)
+{
+    struct gw_client **pp = &c->extras;
+    while (*pp && strcmp((*pp)->sess->id, id) != 0)
+        pp = &(*pp)->next_extra;
+    if (!*pp) {
+        send_error(g, c, "INVALID_STATE",
+                   membership(c, id) ? "unsubscribe: not from the connection's own session"
+                                     : "unsubscribe: not subscribed to that session");
+        return;
+    }
+    struct gw_client *x = *pp;
+    *pp = x->next_extra;
+    c->nextras--;
+    if (c->rr == x)
+        c->rr = NULL;
+    leave_session(g, x);
+    free(x);
+    struct pr_msg m;
+    pr_msg_init(&m, PR_UNSUBSCRIBED);
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&m.timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    pr_set_str(&m.u.unsubscribed.session_id, id);
+    send_msg(g, c, &m);
+    pr_msg_deinit(&m);
+}
+
 void gw_client_close(struct gw *g, struct gw_client *c)
+{
+    while (c->extras) {
+        struct gw_client *x = c->extras;
+        c->extras = x->next_extra;
+        leave_session(g, x);
+        free(x);
+    }
+    c->nextras = 0;
+    c->rr = NULL;
+    if (!c->sess)
+        return;
+    if (g->hb_cursor == c)
+        g->hb_cursor = c->all_next;
+    if (c->all_prev)
+        c->all_prev->all_next = c->all_next;
+    else
+        g->all = c->all_next;
+    if (c->all_next)
+        c->all_next->all_prev = c->all_prev;
+    g->nclients--;
+    leave_session(g, c);
+}
+
+/* c leaves its session (freeing what it holds); the session goes when nobody is left. */
+static void leave_session(struct gw *g, struct gw_client *c)
 {
     struct gw_session *s = c->sess;
     if (!s)
@@ -1003,15 +1160,6 @@ void gw_client_close(struct gw *g, struct gw_client *c)
     c->sess = NULL;
     s->nclients--;
     s->nmsgpack -= c->msgpack;
-    g->nclients--;
-    if (g->hb_cursor == c)
-        g->hb_cursor = c->all_next;
-    if (c->all_prev)
-        c->all_prev->all_next = c->all_next;
-    else
-        g->all = c->all_next;
-    if (c->all_next)
-        c->all_next->all_prev = c->all_prev;
     if (s->nclients > 0)
         return;
     if (s->sub == GW_SUB_LIVE && g->pubsub.ready) {
@@ -1200,6 +1348,11 @@ static void client_msg(struct gw *g, struct gw_client *c, const char *data, size
         gw_script(g, CM_SCRIPT_CANCEL, 2, 5, args, NULL, cancel_reply, creq_new(c));
         break;
     }
+    case PR_SUBSCRIBE:
+        client_subscribe(g, c, m.u.subscribe.session_id,
+                         m.u.subscribe.last_event_id ? m.u.subscribe.last_event_id : "");
+        break;
+    case PR_UNSUBSCRIBE: client_unsubscribe(g, c, m.u.unsubscribe.session_id); break;
     case PR_AUTH: { /* a fresh token for this connection, before the old one expires */
         if (!g->keys) {
             send_error(g, c, "AUTH_OFF", "auth: this gateway runs with --auth off");

@@ -46,11 +46,18 @@
       "(events of the outage follow). Sent to every client when it changes, and on connect "       \
       "while it is lost (then before connected).")                                                 \
     X(PONG, pong, CONTROL, PR_ENV_CONTROL, "Answer to a ping.")                                    \
+    X(SUBSCRIBED, subscribed, CONTROL, PR_ENV_CONTROL,                                             \
+      "A subscribe was accepted: the session's events follow (after its replay).")                 \
+    X(UNSUBSCRIBED, unsubscribed, CONTROL, PR_ENV_CONTROL,                                         \
+      "An unsubscribe was done: no more events of the session.")                                   \
     X(AUTHENTICATED, authenticated, CONTROL, PR_ENV_CONTROL,                                       \
       "An auth message was accepted (connected follows the first one).")                           \
     X(PING, ping, CLIENT, PR_ENV_NONE, "Client liveness check; answered with pong.")               \
     X(CANCEL, cancel, CLIENT, PR_ENV_NONE, "Cancel a queued or running job.")                      \
     X(RESUME, resume, CLIENT, PR_ENV_NONE, "Replay the events after last_event_id.")               \
+    X(SUBSCRIBE, subscribe, CLIENT, PR_ENV_NONE,                                                   \
+      "Follow one more session on this connection (at most 16), replaying after last_event_id.")   \
+    X(UNSUBSCRIBE, unsubscribe, CLIENT, PR_ENV_NONE, "Stop following a session subscribed to.")    \
     X(AUTH, auth, CLIENT, PR_ENV_NONE,                                                             \
       "The access token: first message when the URL carried none, or a fresh one before expiry.")  \
     X(JOB, job, JOB, PR_ENV_NONE, "A job as submitted (LPUSH on <prefix>:jobs or POST /api/jobs).")
@@ -122,7 +129,8 @@
       "true when events were missed for good: re-sync from REST")                                  \
     F(replay_complete, streams, STRS, REQ, 4, 32,                                                  \
       "the streams replayed: [\"session\"]; broadcast events (system_status, jobs without a "      \
-      "session) are never replayed: re-read such jobs over REST")
+      "session) are never replayed: re-read such jobs over REST")                                  \
+    F(replay_complete, session_id, ID, OPT, 0, 0, "the session replayed")
 
 #define PR_FIELDS_error(F)                                                                         \
     F(error, code, CODE, REQ, 0, 0, "INVALID_MESSAGE, UNKNOWN_JOB, RATE_LIMITED, ...")             \
@@ -134,6 +142,12 @@
     F(backend_status, available, BOOL, REQ, 0, 0, "true when the gateway reaches Redis again")     \
     F(backend_status, message, TEXT, REQ, 0, 256, "what happened, for humans")
 
+#define PR_FIELDS_subscribed(F)                                                                    \
+    F(subscribed, session_id, ID, REQ, 0, 0, "the session now followed")                           \
+    F(subscribed, resumed, BOOL, REQ, 0, 0, "true when a replay follows")
+#define PR_FIELDS_unsubscribed(F)                                                                  \
+    F(unsubscribed, session_id, ID, REQ, 0, 0, "the session no longer followed")
+
 #define PR_FIELDS_authenticated(F)                                                                 \
     F(authenticated, subject, TEXT, REQ, 0, 128, "who the token is for (its sub)")                 \
     F(authenticated, scopes, STRS, REQ, 4, 32, "what it may do: read, submit, control, admin")     \
@@ -142,6 +156,11 @@
 #define PR_FIELDS_pong(F)
 #define PR_FIELDS_ping(F)
 #define PR_FIELDS_cancel(F) F(cancel, job_id, ID, REQ, 0, 0, "the job to cancel")
+#define PR_FIELDS_subscribe(F)                                                                     \
+    F(subscribe, session_id, ID, REQ, 0, 0, "the session to follow too")                           \
+    F(subscribe, last_event_id, STREAMID, OPT, 0, 0, "replay its events after this one")
+#define PR_FIELDS_unsubscribe(F)                                                                   \
+    F(unsubscribe, session_id, ID, REQ, 0, 0, "a session subscribed to on this connection")
 #define PR_FIELDS_auth(F)                                                                          \
     F(auth, token, TEXT, REQ, 0, 4096, "v1.<payload>.<mac> (see Access tokens)")
 #define PR_FIELDS_resume(F)                                                                        \

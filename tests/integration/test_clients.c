@@ -210,6 +210,14 @@ Test(clients, replay_complete_names_the_streams_it_replayed)
     stop_worker(&wk);
 }
 
+Test(clients, one_connection_follows_several_sessions_each_event_once)
+{
+    struct th_proc wk;
+    start_worker(&wk);
+    node("multiroom.mjs", 120000);
+    stop_worker(&wk);
+}
+
 Test(clients, large_responses_arrive_whole_and_lists_are_paged)
 {
     redisContext *c = th_redis_connect(&R);

@@ -168,6 +168,8 @@ export interface ReplayComplete {
   truncated: boolean;
   /** the streams replayed: ["session"]; broadcast events (system_status, jobs without a session) are never replayed: re-read such jobs over REST */
   streams: string[];
+  /** the session replayed */
+  session_id?: string;
 }
 
 /** A client message was refused. (control) */
@@ -201,6 +203,26 @@ export interface Pong {
   timestamp?: string;
 }
 
+/** A subscribe was accepted: the session's events follow (after its replay). (control) */
+export interface Subscribed {
+  event_type: 'subscribed';
+  /** when it was emitted, RFC 3339 UTC with milliseconds */
+  timestamp?: string;
+  /** the session now followed */
+  session_id: string;
+  /** true when a replay follows */
+  resumed: boolean;
+}
+
+/** An unsubscribe was done: no more events of the session. (control) */
+export interface Unsubscribed {
+  event_type: 'unsubscribed';
+  /** when it was emitted, RFC 3339 UTC with milliseconds */
+  timestamp?: string;
+  /** the session no longer followed */
+  session_id: string;
+}
+
 /** An auth message was accepted (connected follows the first one). (control) */
 export interface Authenticated {
   event_type: 'authenticated';
@@ -231,6 +253,22 @@ export interface Resume {
   type: 'resume';
   /** the last event the client has */
   last_event_id: string;
+}
+
+/** Follow one more session on this connection (at most 16), replaying after last_event_id. (client) */
+export interface Subscribe {
+  type: 'subscribe';
+  /** the session to follow too */
+  session_id: string;
+  /** replay its events after this one */
+  last_event_id?: string;
+}
+
+/** Stop following a session subscribed to. (client) */
+export interface Unsubscribe {
+  type: 'unsubscribe';
+  /** a session subscribed to on this connection */
+  session_id: string;
 }
 
 /** The access token: first message when the URL carried none, or a fresh one before expiry. (client) */
@@ -271,6 +309,8 @@ export type ZsaControl =
   | Error
   | BackendStatus
   | Pong
+  | Subscribed
+  | Unsubscribed
   | Authenticated;
 
 export type ServerMessage =
@@ -286,12 +326,16 @@ export type ServerMessage =
   | Error
   | BackendStatus
   | Pong
+  | Subscribed
+  | Unsubscribed
   | Authenticated;
 
 export type ClientMessage =
   | Ping
   | Cancel
   | Resume
+  | Subscribe
+  | Unsubscribe
   | Auth;
 
 export const EVENT_TYPES = [
@@ -310,6 +354,8 @@ export const CONTROL_TYPES = [
   'error',
   'backend_status',
   'pong',
+  'subscribed',
+  'unsubscribed',
   'authenticated',
 ] as const;
 
@@ -317,6 +363,8 @@ export const CLIENT_TYPES = [
   'ping',
   'cancel',
   'resume',
+  'subscribe',
+  'unsubscribe',
   'auth',
 ] as const;
 

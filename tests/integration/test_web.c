@@ -80,5 +80,5 @@ Test(web, the_client_library_against_a_real_gateway)
     th_proc_log(&GW, log, sizeof(log));
     cr_assert_eq(res.status, 0, "vitest (live) failed (%d):\n%s\n%s\ngateway:\n%s", res.status,
                  res.out, res.err, log);
-    cr_assert(strstr(res.out, "3 passed"), "%s", res.out);
+    cr_assert(strstr(res.out, "4 passed"), "%s", res.out);
 }

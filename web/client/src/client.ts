@@ -62,6 +62,8 @@ export class ZsaClient {
   sessionId: string | undefined;
   /** the last event of the session stream this client has: a reconnect resumes after it */
   lastEventId: string | undefined;
+  /** the other sessions followed (subscribe), each with the last event this client has of it */
+  readonly subscriptions = new Map<string, string | undefined>();
   /** failed reconnects in a row */
   attempts = 0;
   tokenExpiresAt: Date | undefined;
@@ -130,6 +132,24 @@ export class ZsaClient {
     this.clearTimers();
     this.dropSocket(4000, 'reconnect');
     this.open();
+  }
+
+  /** Follows one more session on this connection (the gateway replays it after the last event
+   * this client has of it, and again after every reconnect). */
+  subscribe(sessionId: string, lastEventId?: string): void {
+    if (sessionId === this.sessionId || this.subscriptions.has(sessionId)) return;
+    this.subscriptions.set(sessionId, lastEventId);
+    if (this.status === 'open') this.write(this.subscribeMsg(sessionId));
+  }
+
+  unsubscribe(sessionId: string): void {
+    if (!this.subscriptions.delete(sessionId)) return;
+    if (this.status === 'open') this.write({ type: 'unsubscribe', session_id: sessionId });
+  }
+
+  private subscribeMsg(sessionId: string): ClientMessage {
+    const last = this.subscriptions.get(sessionId);
+    return last ? { type: 'subscribe', session_id: sessionId, last_event_id: last } : { type: 'subscribe', session_id: sessionId };
   }
 
   /** Sends a client message now when connected, else when the connection is back. */
@@ -232,14 +252,17 @@ export class ZsaClient {
         this.connected(m);
         break;
       case 'replay_complete':
-        if (m.truncated) {
-          this.lastEventId = undefined; // what came before is gone: start from now
+        if (m.truncated) { // what came before is gone: start from now
+          if (m.session_id && m.session_id !== this.sessionId) this.subscriptions.set(m.session_id, undefined);
+          else this.lastEventId = undefined;
           this.emit('resync', m);
         }
         break;
       default:
-        if ('event_id' in m && m.event_id && 'session_id' in m && m.session_id && m.session_id === this.sessionId)
-          this.lastEventId = m.event_id;
+        if ('event_id' in m && m.event_id && 'session_id' in m && m.session_id) {
+          if (m.session_id === this.sessionId) this.lastEventId = m.event_id;
+          else if (this.subscriptions.has(m.session_id)) this.subscriptions.set(m.session_id, m.event_id);
+        }
     }
     this.emit(m.event_type, m);
     this.emit('*', m);
@@ -252,6 +275,7 @@ export class ZsaClient {
     this.setStatus('open');
     this.tokenExpiresAt = m.token_expires_at ? new Date(m.token_expires_at) : undefined;
     this.scheduleRefresh();
+    for (const sid of this.subscriptions.keys()) this.write(this.subscribeMsg(sid)); // after a reconnect too
     for (const q of this.queue.drain()) this.write(q);
   }
 

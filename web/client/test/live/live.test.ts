@@ -44,8 +44,8 @@ function collect(c: ZsaClient, jobId: string): { events: ServerMessage[]; done: 
   return { events, done };
 }
 
-const until = async (cond: () => boolean, ms = 10000) => {
-  for (const end = Date.now() + ms; !cond(); await new Promise((r) => setTimeout(r, 20)))
+const until = async (cond: () => boolean | Promise<boolean>, ms = 10000) => {
+  for (const end = Date.now() + ms; !(await cond()); await new Promise((r) => setTimeout(r, 20)))
     if (Date.now() > end) throw new Error('timed out');
 };
 
@@ -87,6 +87,33 @@ describe('@zsa/client against a real gateway', () => {
     expect(b.events).toEqual(a.events);
     json.close();
     mp.close();
+  }, 30000);
+
+  it('follows several sessions on one connection, each event once, nothing of the others', async () => {
+    const tok = token(['web4a', 'web4b', 'web4c'], ['read', 'submit']);
+    const rest = new ZsaRest({ url, token: tok });
+    const c = new ZsaClient({ url, sessionId: 'web4a', token: tok, WebSocket: WS, backoff: { initialMs: 200 } });
+    const all: ServerMessage[] = [];
+    c.onMessage((m) => all.push(m));
+    c.subscribe('web4b');
+    c.connect();
+    await until(() => all.some((m) => m.event_type === 'subscribed'));
+    const jobs = await Promise.all(['web4a', 'web4b', 'web4c'].map((s) =>
+      rest.submitJob({ image_id: s, algorithm: 'simulate', session_id: s, parameters: { duration_seconds: 1, steps: 10 } })));
+    const [a, b] = [collect(c, jobs[0].job_id), collect(c, jobs[1].job_id)];
+    await until(() => b.events.length >= 3);
+    // the network drops the socket mid-job: both sessions resume where they were
+    sockets.filter((s) => s.readyState === WebSocket.OPEN).pop()!.terminate();
+    await until(() => c.status === 'reconnecting');
+    await Promise.all([a.done, b.done]);
+    await until(async () => (await rest.getJob(jobs[2].job_id)).status === 'complete');
+    await new Promise((r) => setTimeout(r, 300));
+    const ids = all.filter((m) => 'event_id' in m && m.event_id && 'job_id' in m).map((m) => ('event_id' in m ? m.event_id : ''));
+    expect(new Set(ids).size).toBe(ids.length); // every event once, across the resume
+    expect(b.events.at(-1)?.event_type).toBe('processing_complete');
+    expect(all.some((m) => 'job_id' in m && m.job_id === jobs[2].job_id)).toBe(false);
+    expect(all.filter((m) => m.event_type === 'subscribed')).toHaveLength(2); // again after the reconnect
+    c.close();
   }, 30000);
 
   it('reports refusals: REST errors as ZsaApiError, a session the token does not allow as 4003', async () => {

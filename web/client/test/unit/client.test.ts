@@ -174,6 +174,32 @@ describe('ZsaClient', () => {
     expect(errors.map((e) => e.code)).toEqual([4001, 1006]);
   });
 
+  it('follows more sessions, resubscribing after a reconnect after the last event of each', () => {
+    const c = client();
+    c.subscribe('s2');
+    c.connect();
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    expect(FakeWS.last().sent).toEqual([{ type: 'subscribe', session_id: 's2' }]);
+    c.subscribe('s3', '7-0');
+    expect(FakeWS.last().sent).toContainEqual({ type: 'subscribe', session_id: 's3', last_event_id: '7-0' });
+    FakeWS.last().receive(progress('j1', '10-0', 's2'));
+    FakeWS.last().receive(progress('j2', '11-0', 's1'));
+    FakeWS.last().receive(progress('j3', '12-0', 's3'));
+    expect([c.lastEventId, c.subscriptions.get('s2'), c.subscriptions.get('s3')]).toEqual(['11-0', '10-0', '12-0']);
+    c.unsubscribe('s3');
+    expect(FakeWS.last().sent).toContainEqual({ type: 'unsubscribe', session_id: 's3' });
+    FakeWS.last().drop();
+    vi.advanceTimersByTime(1000);
+    expect(FakeWS.last().url).toBe('ws://gw:8080/ws?session_id=s1&last_event_id=11-0');
+    FakeWS.last().open();
+    FakeWS.last().connected('s1', { resumed: true });
+    expect(FakeWS.last().sent).toEqual([{ type: 'subscribe', session_id: 's2', last_event_id: '10-0' }]);
+    // a truncated replay of a subscription starts that one over, not the own session
+    FakeWS.last().receive({ event_type: 'replay_complete', timestamp: 't', count: 5, truncated: true, streams: ['session'], session_id: 's2' });
+    expect([c.lastEventId, c.subscriptions.get('s2')]).toEqual(['11-0', undefined]);
+  });
+
   it('dispatches typed messages by type, and close() stops for good', () => {
     const c = client();
     const got: number[] = [];

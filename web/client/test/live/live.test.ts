@@ -108,8 +108,11 @@ describe('@zsa/client against a real gateway', () => {
     await Promise.all([a.done, b.done]);
     await until(async () => (await rest.getJob(jobs[2].job_id)).status === 'complete');
     await new Promise((r) => setTimeout(r, 300));
-    const ids = all.filter((m) => 'event_id' in m && m.event_id && 'job_id' in m).map((m) => ('event_id' in m ? m.event_id : ''));
-    expect(new Set(ids).size).toBe(ids.length); // every event once, across the resume
+    // every event once, across the resume (stream ids are unique per session, not across them)
+    const ids = all.filter((m) => 'event_id' in m && m.event_id && 'job_id' in m)
+      .map((m) => `${'session_id' in m ? m.session_id : ''}/${'event_id' in m ? m.event_id : ''}`);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids.length).toBeGreaterThan(10);
     expect(b.events.at(-1)?.event_type).toBe('processing_complete');
     expect(all.some((m) => 'job_id' in m && m.job_id === jobs[2].job_id)).toBe(false);
     expect(all.filter((m) => m.event_type === 'subscribed')).toHaveLength(2); // again after the reconnect

@@ -215,6 +215,9 @@ void gw_client_open(struct gw *g, struct gw_client *c, const char *session_id,
                     const char *last_event_id);
 void gw_client_close(struct gw *g, struct gw_client *c);
 #define GW_MAX_SUBSCRIPTIONS 16 /* sessions a connection may follow besides its own */
+/* A client message, JSON text or MessagePack binary, decoded and validated: 0, or -1 with err. */
+int gw_decode_client(const char *data, size_t len, bool binary, struct pr_msg *m,
+                     struct pr_err *err);
 /* A text or binary message from a client. */
 void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary);
 /* Writes what it can; returns -1 when the connection must close. */

@@ -1311,13 +1311,19 @@ void gw_client_rx(struct gw *g, struct gw_client *c, const char *data, size_t le
     rx_gate(g, c);
 }
 
+int gw_decode_client(const char *data, size_t len, bool binary, struct pr_msg *m,
+                     struct pr_err *err)
+{
+    int rc = binary ? pr_decode_msgpack(data, len, PR_WIRE_CLIENT, m, err)
+                    : pr_decode_json(data, len, PR_WIRE_CLIENT, m, err);
+    return rc == 0 ? 0 : -1;
+}
+
 static void client_msg(struct gw *g, struct gw_client *c, const char *data, size_t len, bool binary)
 {
     struct pr_msg m;
     struct pr_err err = {0};
-    int rc = binary ? pr_decode_msgpack(data, len, PR_WIRE_CLIENT, &m, &err)
-                    : pr_decode_json(data, len, PR_WIRE_CLIENT, &m, &err);
-    if (rc != 0) {
+    if (gw_decode_client(data, len, binary, &m, &err) != 0) {
         send_error(g, c, "INVALID_MESSAGE", err.text);
         return;
     }

@@ -172,8 +172,7 @@ static void auth_first(struct gw *g, struct pss *p, const char *data, size_t len
 {
     struct pr_msg m;
     struct pr_err err = {0};
-    int rc = binary ? pr_decode_msgpack(data, len, PR_WIRE_CLIENT, &m, &err)
-                    : pr_decode_json(data, len, PR_WIRE_CLIENT, &m, &err);
+    int rc = gw_decode_client(data, len, binary, &m, &err);
     if (rc != 0 || m.type != PR_AUTH) {
         if (rc == 0)
             pr_msg_deinit(&m);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -211,4 +212,19 @@ bool th_proc_log_clean(const struct th_proc *p, const char *who, char *buf, size
     if (getenv("ZSA_TEST_VERBOSE"))
         fprintf(stderr, "--- %s log ---\n%s\n", who, buf);
     return !strstr(buf, "Sanitizer") && !strstr(buf, "runtime error");
+}
+
+int th_keys_file(const char *path, const char *kid)
+{
+    const char *argv[] = {"keygen", kid ? "--kid" : NULL, kid, NULL};
+    static struct th_proc_result r;
+    if (th_proc_run("zsa", argv, NULL, 10000, &r) != 0 || r.status != 0)
+        return -1;
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    int rc = fputs(r.out, f) < 0 ? -1 : 0;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc == 0 && chmod(path, 0600) == 0 ? 0 : -1;
 }

@@ -25,6 +25,10 @@ void th_bin_path(const char *name, char *buf, size_t n);
 
 #endif
 
+/* A keys file for a gateway's --auth-keys-file at path (mode 600), made by `zsa keygen` (with
+ * --kid kid when kid is not NULL). 0, or -1 when zsa or the file failed. */
+int th_keys_file(const char *path, const char *kid);
+
 /* A process running in the background (daemons in integration tests). */
 struct th_proc {
     pid_t pid;     /* 0 once reaped */

@@ -12,7 +12,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/text.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/emit.h"
@@ -31,29 +30,13 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
-/* A keys file with one key, k1 (32 random bytes). */
-static void write_keys(void)
-{
-    unsigned char secret[32];
-    FILE *rnd = fopen("/dev/urandom", "rb");
-    cr_assert(rnd && fread(secret, 1, sizeof(secret), rnd) == sizeof(secret));
-    fclose(rnd);
-    char b64[64];
-    cm_b64url_encode(secret, sizeof(secret), b64, sizeof(b64));
-    FILE *f = fopen(KEYS, "w");
-    cr_assert_not_null(f);
-    fprintf(f, "# test keys\nk1 %s\n", b64);
-    fclose(f);
-    chmod(KEYS, 0600);
-}
-
 static void setup(void)
 {
     cr_assert_eq(th_redis_start(&R), 0);
     snprintf(DIR, sizeof(DIR), "/tmp/zsa-auth-XXXXXX");
     cr_assert_not_null(mkdtemp(DIR));
     snprintf(KEYS, sizeof(KEYS), "%s/keys", DIR);
-    write_keys();
+    cr_assert_eq(th_keys_file(KEYS, "k1"), 0);
     PORT = th_free_port();
     static char keys_flag[160];
     snprintf(keys_flag, sizeof(keys_flag), "--auth-keys-file=%s", KEYS);

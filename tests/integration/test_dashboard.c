@@ -436,13 +436,7 @@ Test(dashboard, with_a_token_in_its_url_it_follows_its_session_and_keeps_the_tok
 {
     static char keys[128], kflag[160], url[340], listen[64];
     snprintf(keys, sizeof(keys), "%s/keys", PROFILE);
-    const char *kg[] = {"keygen", NULL};
-    static struct th_proc_result r;
-    cr_assert_eq(th_proc_run("zsa", kg, NULL, 10000, &r), 0);
-    FILE *f = fopen(keys, "w");
-    cr_assert_not_null(f);
-    fputs(r.out, f);
-    fclose(f);
+    cr_assert_eq(th_keys_file(keys, NULL), 0);
     stop(&GW);
     snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", keys);
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
@@ -512,12 +506,7 @@ Test(dashboard, the_readme_react_example_follows_a_job_from_another_origin)
     cr_assert_eq(th_proc_start(&srv, "/usr/bin/python3", sargv, NULL), 0);
     /* the gateway: auth required, the example's origin allowed */
     snprintf(keys, sizeof(keys), "%s/keys", PROFILE);
-    const char *kg[] = {"keygen", NULL};
-    cr_assert_eq(th_proc_run("zsa", kg, NULL, 10000, &r), 0);
-    FILE *f = fopen(keys, "w");
-    cr_assert_not_null(f);
-    fputs(r.out, f);
-    fclose(f);
+    cr_assert_eq(th_keys_file(keys, NULL), 0);
     stop(&GW);
     snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", keys);
     snprintf(oflag, sizeof(oflag), "--allowed-origins=http://127.0.0.1:%d", sport);

@@ -10,7 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "common/text.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
 #include "tests/harness/ws_client.h"
@@ -26,14 +25,7 @@ static void setup(void)
     snprintf(DIR, sizeof(DIR), "/tmp/zsa-web-XXXXXX");
     cr_assert_not_null(mkdtemp(DIR));
     snprintf(KEYS, sizeof(KEYS), "%s/keys", DIR);
-    const char *kg[] = {"keygen", "--kid", "kweb", NULL};
-    static struct th_proc_result r;
-    cr_assert_eq(th_proc_run("zsa", kg, NULL, 10000, &r), 0);
-    FILE *f = fopen(KEYS, "w");
-    cr_assert_not_null(f);
-    fputs(r.out, f);
-    fclose(f);
-    chmod(KEYS, 0600);
+    cr_assert_eq(th_keys_file(KEYS, "kweb"), 0);
     PORT = th_free_port();
     static char kflag[160], url[340], data[128];
     snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", KEYS);

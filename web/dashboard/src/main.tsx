@@ -33,6 +33,27 @@ const wsUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.ho
 const debug: { ids: string[]; session: string; history?: number } = { ids: [], session };
 (window as unknown as { zsa: typeof debug }).zsa = debug;
 
+// Every server message, from the provider (which listens before the connection opens), to the
+// dashboard; kept until the dashboard listens, so that nothing sent first is lost.
+function createBus() {
+  const subs = new Set<(m: ServerMessage) => void>();
+  let early: ServerMessage[] | null = [];
+  return {
+    emit(m: ServerMessage) {
+      if (early) early.push(m);
+      subs.forEach((f) => f(m));
+    },
+    subscribe(f: (m: ServerMessage) => void) {
+      subs.add(f);
+      const pending = early;
+      early = null;
+      pending?.forEach(f);
+      return () => void subs.delete(f);
+    },
+  };
+}
+const bus = createBus();
+
 type Action =
   | { type: 'event'; m: ServerMessage }
   | { type: 'rest'; jobs: Parameters<typeof applyRest>[1][]; force: boolean }
@@ -90,7 +111,7 @@ function Dashboard() {
   useEffect(() => {
     if (!client) return;
     const offs = [
-      client.onMessage((m) => {
+      bus.subscribe((m) => {
         if ('event_id' in m && m.event_id && 'session_id' in m && m.session_id) debug.ids.push(m.event_id);
         if (m.event_type === 'connected') {
           setWasOpen(true);
@@ -214,7 +235,7 @@ function Card({ id, label, value }: { id: string; label: string; value: string |
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <WebSocketProvider wsUrl={wsUrl} sessionId={session} token={token || undefined}>
+    <WebSocketProvider wsUrl={wsUrl} sessionId={session} token={token || undefined} onMessage={bus.emit}>
       <Dashboard />
     </WebSocketProvider>
   </StrictMode>,

@@ -2,7 +2,7 @@
 // of, the latest system_status, and toasts for outcomes (complete, failed with Retry, results
 // that need a review).
 import { createContext, useCallback, useContext, useEffect, useMemo, useReducer, useRef, useState, type ReactNode } from 'react';
-import { ZsaRest, type SystemStatus, type TokenSource, type WebSocketCtor } from '@zsa/client';
+import { ZsaRest, type ServerMessage, type SystemStatus, type TokenSource, type WebSocketCtor } from '@zsa/client';
 import { isActive, processingReducer, validationReducer, type ProcessingState, type ProcessingStates } from './processing';
 import { makeToast, toastReducer, type Toast, type ToastKind, type ToastOptions } from './toast';
 import { ToastContainer } from './Toasts';
@@ -37,6 +37,8 @@ export interface WebSocketProviderProps {
   notify?: boolean;
   /** "View Results" on a completion toast */
   onViewResult?: (resultId: string) => void;
+  /** every server message, from the very first (listening starts before the connection) */
+  onMessage?: (m: ServerMessage) => void;
   WebSocket?: WebSocketCtor;
   children?: ReactNode;
 }
@@ -72,7 +74,7 @@ export function useToast(): ToastApi {
   return t;
 }
 
-function Inner({ wsUrl, sessionId, token, encoding, notify = true, onViewResult, WebSocket, children }: WebSocketProviderProps) {
+function Inner({ wsUrl, sessionId, token, encoding, notify = true, onViewResult, onMessage, WebSocket, children }: WebSocketProviderProps) {
   const toast = useToast();
   const [states, setStates] = useState<ProcessingStates>(new Map());
   const [systemStatus, setSystemStatus] = useState<SystemStatus>();
@@ -110,7 +112,7 @@ function Inner({ wsUrl, sessionId, token, encoding, notify = true, onViewResult,
           action: n.onViewResult ? { label: 'Review', onClick: () => n.onViewResult!(m.result_id) } : undefined,
         });
     },
-  });
+  }, onMessage);
   const value = useMemo<WsContext>(() => ({
     ...ws, clientId: ws.client?.clientId, sessionId: ws.client?.sessionId ?? sessionId, systemStatus, states, rest,
   }), [ws, systemStatus, states, rest, sessionId]);

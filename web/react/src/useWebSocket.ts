@@ -27,12 +27,16 @@ export interface UseWebSocket {
 }
 
 /** One connection for the component's lifetime (a new one when url or sessionId change);
- * handlers may change on every render (the latest ones are called). */
-export function useWebSocket(options: UseWebSocketOptions, handlers: EventHandlers = {}): UseWebSocket {
+ * handlers may change on every render (the latest ones are called). onAny sees every message,
+ * from the first one (it listens before the connection opens). */
+export function useWebSocket(options: UseWebSocketOptions, handlers: EventHandlers = {},
+  onAny?: (m: ServerMessage) => void): UseWebSocket {
   const [status, setStatus] = useState<ConnectionStatus>('closed');
   const [client, setClient] = useState<ZsaClient | null>(null);
   const handlersRef = useRef(handlers);
   handlersRef.current = handlers;
+  const anyRef = useRef(onAny);
+  anyRef.current = onAny;
   const optsRef = useRef(options);
   optsRef.current = options;
   const { url, sessionId, encoding } = options;
@@ -43,6 +47,7 @@ export function useWebSocket(options: UseWebSocketOptions, handlers: EventHandle
     const offMsg = c.onMessage((m) => {
       const h = handlersRef.current[m.event_type] as ((e: ServerMessage) => void) | undefined;
       h?.(m);
+      anyRef.current?.(m);
     });
     setClient(c);
     c.connect();

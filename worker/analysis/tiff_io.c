@@ -388,6 +388,17 @@ static int read_page(TIFF *tif, const struct page_fmt *f, unsigned char *out, lo
             fail(err, "INVALID_IMAGE", "page %ld: bad tile size %ux%u", page + 1, tw, th);
             return -1;
         }
+        /* The tile size comes from the header: a 16x16 page may claim 65536x65536 tiles. A
+         * tile may be larger than its page (writers pad to a multiple of 16 or use a fixed
+         * size), but not larger than the page plus 16 MiB, so the header cannot make us
+         * allocate gigabytes for a small image (found by fuzz_tiff). */
+        uint64_t page_bytes = (uint64_t)f->w * f->h * bpp;
+        if ((uint64_t)tsize > page_bytes + ((uint64_t)16 << 20) || tsize > ZA_MAX_ALLOC) {
+            fail(err, "INVALID_IMAGE",
+                 "page %ld: a tile of %ux%u is far larger than its %ux%u page", page + 1, tw, th,
+                 f->w, f->h);
+            return -1;
+        }
         unsigned char *buf = malloc((size_t)tsize);
         if (!buf) {
             fail(err, "IMAGE_TOO_LARGE", "page %ld: no memory for a tile", page + 1);

@@ -119,6 +119,33 @@ static void write_raw(const char *file, const struct wopts *o)
     TIFFClose(t);
 }
 
+/* Rewrites the value of a SHORT or LONG tag of the first IFD of a little-endian classic TIFF in
+ * place (the header says what libtiff would never write itself). */
+static int set_first_ifd_value(const char *file, uint16_t tag, uint32_t value)
+{
+    FILE *fp = fopen(file, "r+b");
+    unsigned char b[12];
+    if (!fp || fread(b, 1, 8, fp) != 8 || b[0] != 'I') {
+        if (fp)
+            fclose(fp);
+        return -1;
+    }
+    long ifd = (long)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24);
+    int rc = -1;
+    if (fseek(fp, ifd, SEEK_SET) == 0 && fread(b, 1, 2, fp) == 2)
+        for (int i = 0, n = b[0] | b[1] << 8; i < n && fread(b, 1, 12, fp) == 12; i++) {
+            if ((b[0] | b[1] << 8) != tag)
+                continue;
+            int type = b[2] | b[3] << 8;
+            for (int k = 0; k < 4; k++)
+                b[8 + k] = type == 3 && k >= 2 ? 0 : (unsigned char)(value >> (8 * k));
+            rc = fseek(fp, -12, SEEK_CUR) == 0 && fwrite(b, 1, 12, fp) == 12 ? 0 : -1;
+            break;
+        }
+    fclose(fp);
+    return rc;
+}
+
 static struct za_load_opts defaults(void)
 {
     return (struct za_load_opts){.channel = 0, .frame = 0, .max_voxels = 0};
@@ -321,6 +348,16 @@ Test(tiff, malformed_files_end_with_their_error_code_and_say_why)
     f = path("inconsistent.tif");
     write_raw(f, &o);
     expect_error(f, defaults(), "INVALID_IMAGE", "do not make images=5");
+
+    /* a 16 x 16 page whose header claims tiles of 65520 x 65520: refused before anything is
+     * allocated for a tile (fuzz_tiff found the loader allocating 68 GB for such a file) */
+    o = (struct wopts){
+        .w = 16, .h = 16, .n = 1, .bps = 16, .fmt = SAMPLEFORMAT_UINT, .tiled = true};
+    f = path("hugetile.tif");
+    write_raw(f, &o);
+    cr_assert_eq(set_first_ifd_value(f, TIFFTAG_TILEWIDTH, 65520), 0);
+    cr_assert_eq(set_first_ifd_value(f, TIFFTAG_TILELENGTH, 65520), 0);
+    expect_error(f, defaults(), "INVALID_IMAGE", "far larger than its 16x16 page");
 
     /* cut in the middle of the pixel data */
     o = (struct wopts){.w = 64, .h = 64, .n = 4, .bps = 16, .fmt = SAMPLEFORMAT_UINT};

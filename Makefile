@@ -6,6 +6,7 @@
 #   make bench      benchmarks (results go to docs/BENCHMARKS.md by hand, with date and machine)
 #   make asan       build everything with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer targets of tests/fuzz, FUZZ_SECONDS (60) each
+#   make check-layers  no #include crosses a layer the wrong way
 #   make fmt / lint / docs / clean
 # Every target installs missing Debian packages first (scripts/install-deps.sh).
 
@@ -49,20 +50,33 @@ CUDA_LIBS := -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt -lpthread
 endif
 
 # ---- sources ------------------------------------------------------------------------------------
-LIB_SRC  := $(wildcard common/*.c proto/*.c)
-LIB_CU   := $(if $(filter 1,$(CUDA)),$(wildcard common/*.cu))
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_CU:%.cu=$(BUILD)/obj/%.cu.o)
-LIB      := $(BUILD)/libzsa.a
+# Layers, each an archive (make check-layers keeps their #includes pointing down):
+#   common < proto < store (Redis scripts, job control) < the daemons; proto < analysis < worker;
+#   tools link what they use, never a daemon's archive.
+LAYERS   := common proto store analysis
+layer_src = $(wildcard $(1)/*.c)
+LAYER_LIB = $(BUILD)/libzsa-$(1).a
+LIB_common   := $(call LAYER_LIB,common)
+LIB_proto    := $(call LAYER_LIB,proto)
+LIB_store    := $(call LAYER_LIB,store)
+LIB_analysis := $(call LAYER_LIB,analysis)
 
 DAEMONS  := gateway worker scheduler
 BINS     := $(DAEMONS:%=$(BUILD)/bin/zsa-%) $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-synth \
             $(BUILD)/bin/zsa-analyze $(BUILD)/bin/zsa
-# each daemon's code except main.c goes into its own archive, which its tests link too
-daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c $(1)/*/*.c))
+# each daemon's code except main.c goes into its own archive, which its tests link too; the GPU
+# probe (CUDA runtime) is the worker's alone
+daemon_src = $(filter-out $(1)/main.c,$(wildcard $(1)/*.c))
+DAEMON_CU_worker := $(if $(filter 1,$(CUDA)),$(wildcard worker/*.cu))
 DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
-DAEMON_LIBS_worker := -levent -ltiff -lz
+# what each daemon links below its own archive (in link order), and its system libraries
+DAEMON_DEPS_gateway   := $(LIB_store) $(LIB_proto) $(LIB_common)
+DAEMON_DEPS_worker    := $(LIB_store) $(LIB_analysis) $(LIB_proto) $(LIB_common)
+DAEMON_DEPS_scheduler := $(LIB_store) $(LIB_proto) $(LIB_common)
+DAEMON_LIBS_worker := -levent -ltiff -lz $(CUDA_LIBS)
 DAEMON_LIBS_gateway := -lwebsockets -luv
 DAEMON_LIBS_scheduler := -levent
+ALL_LIBS := $(DLIBS) $(LIB_store) $(LIB_analysis) $(LIB_proto) $(LIB_common)
 
 HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(BUILD)/obj/%.o)
@@ -92,7 +106,7 @@ DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
         build-tests run-unit run-integration build-bench fuzz build-fuzz web-types check-web-types \
-        web-test web-bundle
+        web-test web-bundle check-layers
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -116,7 +130,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
-	@$(MAKE) --no-print-directory check-docs check-fmt lint web-test
+	@$(MAKE) --no-print-directory check-layers check-docs check-fmt lint web-test
 	@echo "make test: all passed"
 
 unit: deps
@@ -207,6 +221,12 @@ docs: $(BUILD)/bin/zsa-proto
 check-docs: $(BUILD)/bin/zsa-proto
 	@scripts/gen-protocol-doc.sh --check $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
 
+# make check-layers: every #include points down the layers (scripts/check-layers.py says which
+# may include which); its self-test plants wrong-way includes in a copy and expects each refused
+check-layers:
+	@python3 scripts/check-layers.py
+	@python3 scripts/check-layers.py --self-test
+
 FMT_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
 fmt: deps
 	@clang-format -i $(FMT_FILES)
@@ -219,7 +239,7 @@ lint: deps
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro:tests/* \
 	  -I. -D_DEFAULT_SOURCE \
-	  common proto gateway worker scheduler tools tests bench
+	  common proto store analysis gateway worker scheduler tools tests bench
 
 clean:
 	rm -rf build
@@ -227,7 +247,7 @@ clean:
 # ---- rules --------------------------------------------------------------------------------------
 # the analysis engine's loops are written to vectorize: -O3 (not under the sanitizers' -O1)
 ifneq ($(SAN),1)
-$(BUILD)/obj/worker/analysis/%.o: CFLAGS += -O3
+$(BUILD)/obj/analysis/%.o: CFLAGS += -O3
 endif
 
 $(BUILD)/obj/%.o: %.c
@@ -240,10 +260,13 @@ $(BUILD)/obj/%.cu.o: %.cu
 	@$(if $(Q),echo "  NVCC  $@")
 	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJ)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  AR    $@")
-	$(Q)$(AR) rcs $@ $^
+define layer_rules
+$(call LAYER_LIB,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call layer_src,$(1)))
+	@mkdir -p $$(@D)
+	@$$(if $(Q),echo "  AR    $$@")
+	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rules,$(l))))
 
 # files embedded in a daemon (generated C arrays)
 GEN := $(BUILD)/gen
@@ -254,50 +277,51 @@ $(GEN)/dashboard.c: gateway/dashboard/index.html scripts/embed-file.py
 	$(Q)python3 scripts/embed-file.py gw_dashboard_html $< $@
 
 define daemon_rules
-$(BUILD)/libzsa-$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call daemon_src,$(1))) $(DAEMON_OBJS_$(1))
+$(BUILD)/libzsa-$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call daemon_src,$(1))) \
+                        $(patsubst %.cu,$(BUILD)/obj/%.cu.o,$(DAEMON_CU_$(1))) $(DAEMON_OBJS_$(1))
 	@mkdir -p $$(@D)
 	@$$(if $(Q),echo "  AR    $$@")
 	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^
+
+$(BUILD)/bin/zsa-$(1): $(BUILD)/obj/$(1)/main.o $(BUILD)/libzsa-$(1).a $(DAEMON_DEPS_$(1))
+	@mkdir -p $$(@D)
+	@$$(if $(Q),echo "  LD    $$@")
+	$(Q)$(CC) $(LDFLAGS) $$^ -o $$@ $(DAEMON_LIBS_$(1)) $(LDLIBS)
 endef
 $(foreach d,$(DAEMONS),$(eval $(call daemon_rules,$(d))))
 
-$(BUILD)/bin/zsa-%: $(BUILD)/obj/%/main.o $(BUILD)/libzsa-%.a $(LIB)
-	@mkdir -p $(@D)
-	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(DAEMON_LIBS_$*) $(LDLIBS) $(CUDA_LIBS)
-
-# the analysis tools link the worker's archive (algorithms, analysis engine)
+# the analysis tools link the analysis library (algorithms, engine), not the worker
 $(BUILD)/bin/zsa-synth $(BUILD)/bin/zsa-analyze: $(BUILD)/bin/zsa-%: $(BUILD)/obj/tools/zsa_%.o \
-                                                $(BUILD)/libzsa-worker.a $(LIB)
+                                                $(LIB_analysis) $(LIB_proto) $(LIB_common)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -lz -levent $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -lz $(LDLIBS)
 
 # the CLI: REST and WebSocket to a gateway (common/wsclient), no Redis
-$(BUILD)/bin/zsa: $(BUILD)/obj/tools/zsa_cli.o $(LIB)
+$(BUILD)/bin/zsa: $(BUILD)/obj/tools/zsa_cli.o $(LIB_proto) $(LIB_common)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lz $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lz $(LDLIBS)
 
-$(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB)
+$(BUILD)/bin/zsa-proto: $(BUILD)/obj/proto/tools/zsa_proto.o $(LIB_proto) $(LIB_common)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(DLIBS) $(LIB)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(TEST_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
-$(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(DLIBS) $(LIB)
+$(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ -lwebsockets -luv -levent -ltiff -lz $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(LIB)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lz $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -levent -ltiff -lz $(LDLIBS) $(CUDA_LIBS)
 
 .SECONDARY:
 

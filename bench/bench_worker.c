@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/jobctl.h"
+#include "store/jobctl.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
@@ -304,7 +304,7 @@ int main(int argc, char **argv)
         char id[16];
         snprintf(id, sizeof(id), "cx%d", i);
         int64_t s0 = cm_time_mono_ns();
-        cm_jobctl_cancel(c, "zsa", id, err, sizeof(err));
+        st_jobctl_cancel(c, "zsa", id, err, sizeof(err));
         while (strcmp(st, "cancelled") != 0 && cm_time_mono_ms() < give_up) {
             redisReply *rep = redisCommand(c, "HGET zsa:job:cx%d status", i);
             snprintf(st, sizeof(st), "%s", rep && rep->str ? rep->str : "");

@@ -12,7 +12,7 @@
 
 #include "common/daemon.h"
 #include "common/rconn.h"
-#include "common/scripts.h"
+#include "store/scripts.h"
 #include "proto/proto.h"
 #include "proto/token.h"
 
@@ -243,7 +243,7 @@ void gw_hub_heartbeat(struct gw *g);
 /* Runs a script (EVALSHA, EVAL on NOSCRIPT) on the commands connection; cb gets the reply, or
  * NULL when Redis is not reachable. args are copied. */
 typedef void (*gw_reply_cb)(struct gw *g, redisReply *r, void *priv);
-void gw_script(struct gw *g, enum cm_script_id id, int nkeys, int nargs, const char **args,
+void gw_script(struct gw *g, enum st_script_id id, int nkeys, int nargs, const char **args,
                const size_t *lens, gw_reply_cb cb, void *priv);
 
 /* The dashboard page (gateway/dashboard/index.html, embedded at build time). */

@@ -12,7 +12,7 @@
 #include "common/buf.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/scripts.h"
+#include "store/scripts.h"
 #include "common/text.h"
 #include "common/time.h"
 #include "gateway/gateway.h"
@@ -535,7 +535,7 @@ static void bcast_events(struct gw *g, const char *data, size_t len)
 
 struct gw_call {
     struct gw *g;
-    const struct cm_script *script;
+    const struct st_script *script;
     int argc; /* including the two leading slots: command, sha/body */
     char **argv;
     size_t *lens;
@@ -582,11 +582,11 @@ static void call_send(struct gw_call *k)
     }
 }
 
-void gw_script(struct gw *g, enum cm_script_id id, int nkeys, int nargs, const char **args,
+void gw_script(struct gw *g, enum st_script_id id, int nkeys, int nargs, const char **args,
                const size_t *lens, gw_reply_cb cb, void *priv)
 {
     struct gw_call *k = cm_xcalloc(1, sizeof(*k));
-    k->g = g, k->script = cm_script(id), k->cb = cb, k->priv = priv;
+    k->g = g, k->script = st_script(id), k->cb = cb, k->priv = priv;
     k->argc = nargs + 3;
     k->argv = cm_xcalloc((size_t)k->argc, sizeof(char *));
     k->lens = cm_xcalloc((size_t)k->argc, sizeof(size_t));
@@ -1351,7 +1351,7 @@ static void client_msg(struct gw *g, struct gw_client *c, const char *data, size
         if (c->tok) /* a job of a session the token does not allow is "unknown" */
             pr_token_session_rule(c->tok, rule, sizeof(rule));
         const char *args[] = {key, chan, m.u.cancel.job_id, now, rule};
-        gw_script(g, CM_SCRIPT_CANCEL, 2, 5, args, NULL, cancel_reply, creq_new(c));
+        gw_script(g, ST_SCRIPT_CANCEL, 2, 5, args, NULL, cancel_reply, creq_new(c));
         break;
     }
     case PR_SUBSCRIBE:

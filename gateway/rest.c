@@ -412,7 +412,7 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     cm_buf_puts(&h->resp, ",\"image_id\":");
     cm_buf_append_json_str(&h->resp, m.u.job.image_id, strlen(m.u.job.image_id));
     wait_redis(h);
-    gw_script(g, CM_SCRIPT_SUBMIT, 5, 16, args, NULL, submit_reply, h);
+    gw_script(g, ST_SCRIPT_SUBMIT, 5, 16, args, NULL, submit_reply, h);
     cm_buf_deinit(&norm);
     pr_msg_deinit(&m);
 }
@@ -586,10 +586,10 @@ static void job_control(struct gw_http *h, bool cancel)
     wait_redis(h);
     if (cancel) {
         const char *args[] = {key, other, h->id, now, rule};
-        gw_script(g, CM_SCRIPT_CANCEL, 2, 5, args, NULL, ctl_reply, h);
+        gw_script(g, ST_SCRIPT_CANCEL, 2, 5, args, NULL, ctl_reply, h);
     } else {
         const char *args[] = {key, other, dead, max, now, h->id, rule};
-        gw_script(g, CM_SCRIPT_RETRY, 3, 7, args, NULL, ctl_reply, h);
+        gw_script(g, ST_SCRIPT_RETRY, 3, 7, args, NULL, ctl_reply, h);
     }
 }
 
@@ -739,10 +739,10 @@ static void dead_control(struct gw_http *h, bool purge)
     wait_redis(h);
     if (purge) {
         const char *args[] = {dead, h->id};
-        gw_script(g, CM_SCRIPT_DEAD_PURGE, 1, 2, args, NULL, dead_ctl_reply, h);
+        gw_script(g, ST_SCRIPT_DEAD_PURGE, 1, 2, args, NULL, dead_ctl_reply, h);
     } else {
         const char *args[] = {dead, queue, key, h->id, now};
-        gw_script(g, CM_SCRIPT_DEAD_REQUEUE, 3, 5, args, NULL, dead_ctl_reply, h);
+        gw_script(g, ST_SCRIPT_DEAD_REQUEUE, 3, 5, args, NULL, dead_ctl_reply, h);
     }
 }
 
@@ -802,7 +802,7 @@ static void session_jobs(struct gw_http *h)
     for (size_t i = 0; i < NJOB_FIELDS; i++)
         args[5 + i] = job_fields[i];
     wait_redis(h);
-    gw_script(g, CM_SCRIPT_SESSION_JOBS, 1, (int)(5 + NJOB_FIELDS), args, NULL, session_jobs_reply,
+    gw_script(g, ST_SCRIPT_SESSION_JOBS, 1, (int)(5 + NJOB_FIELDS), args, NULL, session_jobs_reply,
               h);
 }
 

@@ -637,7 +637,7 @@ int gw_run(struct gw_config *cfg)
     uv_loop_t loop;
     uv_loop_init(&loop);
     g.loop = &loop;
-    cm_scripts_init();
+    st_script_init();
     if (gw_auth_init(&g) != 0) {
         gw_auth_deinit(&g);
         uv_loop_close(&loop);

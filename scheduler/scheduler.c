@@ -27,7 +27,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/rconn.h"
-#include "common/scripts.h"
+#include "store/scripts.h"
 #include "common/text.h"
 #include "common/time.h"
 #include "proto/proto.h"
@@ -267,7 +267,7 @@ static void call(struct sc_survey *sv, void (*fn)(struct sc_survey *, redisReply
 }
 
 /* EVALSHA of one of our scripts (loaded at connect). */
-static void script(struct sc_survey *sv, enum cm_script_id id,
+static void script(struct sc_survey *sv, enum st_script_id id,
                    void (*fn)(struct sc_survey *, redisReply *, void *), void *arg, int nkeys,
                    const char **keys, int nargs, const char **args, const size_t *arglens)
 {
@@ -276,7 +276,7 @@ static void script(struct sc_survey *sv, enum cm_script_id id,
     char nk[16];
     int argc = 0;
     argv[argc] = "EVALSHA", argvlen[argc++] = 7;
-    argv[argc] = cm_script(id)->sha1, argvlen[argc++] = 40;
+    argv[argc] = st_script(id)->sha1, argvlen[argc++] = 40;
     argv[argc] = fmt_ll(nk, sizeof(nk), nkeys), argvlen[argc] = strlen(nk), argc++;
     for (int i = 0; i < nkeys && argc < 64; i++)
         argv[argc] = keys[i], argvlen[argc++] = strlen(keys[i]);
@@ -405,7 +405,7 @@ static void emit_status(struct sc_survey *sv)
         size_t lens[8];
         for (int i = 0; i < 8; i++)
             lens[i] = i == 6 ? mp.len : strlen(args[i]);
-        script(sv, CM_SCRIPT_EMIT, NULL, NULL, 3, keys, 8, args, lens);
+        script(sv, ST_SCRIPT_EMIT, NULL, NULL, 3, keys, 8, args, lens);
         s->statuses++;
     }
     cm_buf_deinit(&mp);
@@ -527,7 +527,7 @@ static void recover_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     for (int i = 0; i < 12; i++)
         lens[i] = strlen(args[i]);
     lens[1] = j->raw_len, lens[7] = requeue_ev.len, lens[8] = dead_ev.len;
-    script(sv, CM_SCRIPT_RECOVER, on_recover, act_new(s, job_id, wk->id, n), 8, keys, 12, args,
+    script(sv, ST_SCRIPT_RECOVER, on_recover, act_new(s, job_id, wk->id, n), 8, keys, 12, args,
            lens);
     cm_buf_deinit(&requeue_ev);
     cm_buf_deinit(&dead_ev);
@@ -553,7 +553,7 @@ static void forget_worker(struct sc_survey *sv, struct sc_worker *wk)
     char *k_active = cm_key_new(s->cfg->common.prefix, CM_KEY_ACTIVE, wk->id);
     const char *keys[] = {s->k_leader, k_worker, k_active, s->k_workers};
     const char *args[] = {s->id, wk->id};
-    script(sv, CM_SCRIPT_FORGET, on_forget, act_new(s, NULL, wk->id, 0), 4, keys, 2, args, NULL);
+    script(sv, ST_SCRIPT_FORGET, on_forget, act_new(s, NULL, wk->id, 0), 4, keys, 2, args, NULL);
     free(k_worker);
     free(k_active);
 }
@@ -612,7 +612,7 @@ static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
         for (int i = 0; i < 9; i++)
             lens[i] = strlen(args[i]);
         lens[1] = j->raw_len, lens[3] = mp.len;
-        script(sv, CM_SCRIPT_TIMEOUT, on_timeout, act_new(s, spec->job_id, wk->id, 0), 6, keys, 9,
+        script(sv, ST_SCRIPT_TIMEOUT, on_timeout, act_new(s, spec->job_id, wk->id, 0), 6, keys, 9,
                args, lens);
     }
     pr_msg_deinit(&ev);
@@ -690,7 +690,7 @@ static void on_scan(struct sc_survey *sv, redisReply *r, void *arg)
         if (ks->element[i]->type == REDIS_REPLY_STRING)
             keys[n++] = ks->element[i]->str;
         if (n == 50 || (i + 1 == ks->elements && n > 0)) {
-            script(sv, CM_SCRIPT_EXPIRE_ENDED, on_expired, NULL, n, keys, 2, args, NULL);
+            script(sv, ST_SCRIPT_EXPIRE_ENDED, on_expired, NULL, n, keys, 2, args, NULL);
             n = 0;
         }
     }
@@ -862,7 +862,7 @@ static void lease_send(struct sc *s, bool release)
 {
     if (!s->cmd.ready || (s->lease_pending && !release))
         return;
-    const char *argv[] = {"EVALSHA",   cm_script(CM_SCRIPT_LEASE)->sha1, "1", s->k_leader, s->id,
+    const char *argv[] = {"EVALSHA",   st_script(ST_SCRIPT_LEASE)->sha1, "1", s->k_leader, s->id,
                           s->lease_ms, release ? "release" : "hold"};
     struct sc_lease_call *lc = cm_xcalloc(1, sizeof(*lc));
     lc->s = s;
@@ -913,8 +913,8 @@ static void script_load_cb(redisAsyncContext *ac, void *reply, void *priv)
 static void cmd_ready(struct cm_rconn *c)
 {
     struct sc *s = c->owner;
-    for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", cm_script(i)->body};
+    for (int i = 0; i < ST_SCRIPT__COUNT; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", st_script(i)->body};
         redisAsyncCommandArgv(c->ac, script_load_cb, s, 3, argv, NULL);
     }
     lease_send(s, false);
@@ -1014,7 +1014,7 @@ int sc_run(struct sc_config *cfg)
     snprintf(s->ended_ttl, sizeof(s->ended_ttl), "%d", cfg->ended_ttl_s);
     snprintf(s->scan_cursor[0], sizeof(s->scan_cursor[0]), "0");
     snprintf(s->scan_cursor[1], sizeof(s->scan_cursor[1]), "0");
-    cm_scripts_init();
+    st_script_init();
     s->base = event_base_new();
     cm_rconn_libevent(&s->loop_ops, s->base);
     cm_rconn_init(&s->cmd, "commands", &s->loop_ops, &cfg->common.url, cfg->common.redis_timeout_ms,

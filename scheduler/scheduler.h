@@ -1,6 +1,6 @@
 /* zsa-scheduler: the leader lease, system_status, recovery of jobs held by lost workers, job
  * timeouts and housekeeping. One libevent loop (main thread); all Redis work goes through one
- * reconnecting connection and the server-side scripts of common/scripts.c, each of which checks
+ * reconnecting connection and the server-side scripts of store/scripts.c, each of which checks
  * the lease itself, so a scheduler that lost the lease without knowing it changes nothing. */
 #ifndef SC_SCHEDULER_H
 #define SC_SCHEDULER_H

@@ -10,8 +10,8 @@
 
 #include "common/buf.h"
 #include "proto/proto.h"
-#include "worker/algo.h"
-#include "worker/analysis/par.h"
+#include "analysis/algo.h"
+#include "analysis/par.h"
 
 static void usage(FILE *f)
 {
@@ -31,7 +31,7 @@ static void usage(FILE *f)
             "                      the last (runs after the first reuse the working memory)\n"
             "  -q, --quiet         no progress bar on stderr\n"
             "Exit status: 0 done, 1 the analysis failed, 2 bad usage.\n",
-            wk_algo_names());
+            za_algo_names());
 }
 
 struct run_state {
@@ -39,7 +39,7 @@ struct run_state {
     double last;
 };
 
-static void progress(struct wk_algo_ctx *ctx, double pct, const char *step)
+static void progress(struct za_algo_ctx *ctx, double pct, const char *step)
 {
     struct run_state *st = ctx->priv;
     if (!st->bar || (pct - st->last < 1 && pct < 100))
@@ -115,11 +115,11 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
-    const struct wk_algo *algo = algo_name ? wk_algo_find(algo_name) : NULL;
+    const struct za_algo *algo = algo_name ? za_algo_find(algo_name) : NULL;
     if (!algo) {
         fprintf(stderr, "zsa-analyze: %s%s (known: %s)\n",
                 algo_name ? "unknown algorithm " : "--algorithm is required",
-                algo_name ? algo_name : "", wk_algo_names());
+                algo_name ? algo_name : "", za_algo_names());
         return 2;
     }
     const char *file = optind < argc ? argv[optind] : NULL;
@@ -142,18 +142,18 @@ int main(int argc, char **argv)
     atomic_bool cancel;
     atomic_init(&cancel, false);
     struct run_state st = {.bar = !quiet && isatty(2), .last = -1};
-    struct wk_algo_ctx ctx = {.input_path = file,
+    struct za_algo_ctx ctx = {.input_path = file,
                               .params = params,
                               .results_dir = results,
                               .job_id = job_id,
                               .cancel = &cancel,
                               .progress = progress,
                               .priv = &st};
-    struct wk_algo_result res = {0};
+    struct za_algo_result res = {0};
     int rc = 0;
     for (int i = 0; i < repeat; i++) {
         if (i)
-            wk_algo_result_deinit(&res);
+            za_algo_result_deinit(&res);
         memset(&res, 0, sizeof(res));
         st.last = -1;
         double t0 = now_s();
@@ -186,7 +186,7 @@ int main(int argc, char **argv)
     printf("%.*s\n", (int)b.len, b.data);
     cm_buf_deinit(&b);
     pr_value_free(out);
-    wk_algo_result_deinit(&res);
+    za_algo_result_deinit(&res);
     pr_value_free(params);
     return rc == 0 ? 0 : 1;
 }

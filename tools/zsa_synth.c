@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/analysis/synth.h"
+#include "analysis/synth.h"
 
 static void usage(FILE *f)
 {

@@ -49,7 +49,7 @@ static void post(struct wk_worker *w, struct wk_post *p)
 
 /* Compute thread: the algorithm's progress callback, rate-limited here so that a chatty
  * algorithm costs nothing. Step changes and 100 % always go out. */
-static void progress_cb(struct wk_algo_ctx *ctx, double progress, const char *step)
+static void progress_cb(struct za_algo_ctx *ctx, double progress, const char *step)
 {
     struct wk_slot *s = ctx->priv;
     int64_t now = cm_time_mono_ns();
@@ -70,7 +70,7 @@ static void progress_cb(struct wk_algo_ctx *ctx, double progress, const char *st
 static void run_job(struct wk_slot *s, struct wk_job *job)
 {
     struct pr_value empty = {.type = PR_V_OBJECT};
-    struct wk_algo_ctx ctx = {
+    struct za_algo_ctx ctx = {
         .input_path = job->input_path,
         .roots = &s->w->roots,
         .params = job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty,

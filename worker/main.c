@@ -5,10 +5,10 @@
 
 #include "common/alloc.h"
 #include "common/daemon.h"
-#include "common/gpu.h"
+#include "worker/gpu.h"
 #include "common/net.h"
 #include "common/text.h"
-#include "worker/analysis/par.h"
+#include "analysis/par.h"
 #include "worker/worker.h"
 
 #define OPT(name, type, field, def, lo, hi, help)                                                  \
@@ -75,10 +75,10 @@ int main(int argc, char **argv)
         za_set_threads(cfg.analysis_threads ? cfg.analysis_threads
                                             : (cpus / cfg.slots > 0 ? cpus / cfg.slots : 1));
         za_set_cache_limit((size_t)cfg.buffer_cache_mb << 20);
-        wk_simulate_set_max(cfg.max_simulate_s);
+        za_simulate_set_max(cfg.max_simulate_s);
         if (cfg.common.check) {
-            struct cm_gpu_probe gpu;
-            cm_gpu_probe(&gpu);
+            struct wk_gpu_probe gpu;
+            wk_gpu_probe(&gpu);
             cm_log(CM_LOG_INFO, "gpu: %s%s", cfg.cpu_only ? "ignored (--cpu-only); " : "",
                    gpu.message);
             rc = cm_daemon_check_redis(&cfg.common);

@@ -17,7 +17,7 @@
 #include "common/buf.h"
 #include "common/keys.h"
 #include "common/log.h"
-#include "common/scripts.h"
+#include "store/scripts.h"
 #include "common/text.h"
 #include "common/time.h"
 
@@ -154,7 +154,7 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     if (lrem)
         arglen[4] = o->lrem_len + 1;
     struct wk_op *op =
-        wk_op_new_script(cm_script(CM_SCRIPT_EMIT)->sha1, full ? 6 : 3, keys, nargs, args, arglen);
+        wk_op_new_script(st_script(ST_SCRIPT_EMIT)->sha1, full ? 6 : 3, keys, nargs, args, arglen);
     free(lrem);
     op->droppable = o->droppable;
     if (o->serial) {
@@ -237,7 +237,7 @@ static void job_free(struct wk_job *job)
     for (int i = 0; i < 3; i++)
         free(job->keys[i]);
     pr_msg_deinit(&job->spec);
-    wk_algo_result_deinit(&job->res);
+    za_algo_result_deinit(&job->res);
     free(job);
 }
 
@@ -257,7 +257,7 @@ static void job_emit(struct wk_worker *w, struct wk_job *job, struct pr_msg *ev,
 
 /* ---- per-algorithm duration estimates (a cache of <prefix>:algo:<name>) ------------------- */
 
-static double algo_estimate(const struct wk_worker *w, const struct wk_algo *a)
+static double algo_estimate(const struct wk_worker *w, const struct za_algo *a)
 {
     for (int i = 0; i < WK_ALGO_CACHE; i++)
         if (w->algo_est[i].algo == a)
@@ -265,7 +265,7 @@ static double algo_estimate(const struct wk_worker *w, const struct wk_algo *a)
     return 0;
 }
 
-static void algo_estimate_set(struct wk_worker *w, const struct wk_algo *a, double seconds)
+static void algo_estimate_set(struct wk_worker *w, const struct za_algo *a, double seconds)
 {
     int slot = 0;
     for (int i = 0; i < WK_ALGO_CACHE; i++) {
@@ -295,7 +295,7 @@ static void requeue_raw(struct wk_worker *w, const char *raw, size_t rawlen, con
                         bool uncount)
 {
     char *hkey = cm_key_new(w->cfg->common.prefix, CM_KEY_JOB, job_id ? job_id : "-");
-    const char *argv[] = {"EVALSHA", cm_script(CM_SCRIPT_REQUEUE)->sha1,
+    const char *argv[] = {"EVALSHA", st_script(ST_SCRIPT_REQUEUE)->sha1,
                           "3",       w->k_active,
                           w->k_jobs, hkey,
                           raw,       uncount ? "1" : "0"};
@@ -316,7 +316,7 @@ static void drop_duplicate(struct wk_worker *w, struct wk_job *job)
                          "not run (submit it with a new job_id, or retry the other job)";
     dead_entry(w, &dead, job->raw, job->raw_len, job->job_id, "DUPLICATE_JOB", reason);
     const char *argv[] = {
-        "EVALSHA", cm_script(CM_SCRIPT_DROP_DUPLICATE)->sha1, "2", w->k_active, w->k_dead, job->raw,
+        "EVALSHA", st_script(ST_SCRIPT_DROP_DUPLICATE)->sha1, "2", w->k_active, w->k_dead, job->raw,
         dead.data};
     size_t argvlen[7];
     for (int i = 0; i < 7; i++)
@@ -455,7 +455,7 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     size_t arglen[10];
     for (int i = 0; i < 10; i++)
         arglen[i] = i == 7 ? started.len : i == 8 && job->renamed ? job->raw_len : strlen(args[i]);
-    struct wk_op *op = wk_op_new_script(cm_script(CM_SCRIPT_TAKE)->sha1, 6, keys, 10, args, arglen);
+    struct wk_op *op = wk_op_new_script(st_script(ST_SCRIPT_TAKE)->sha1, 6, keys, 10, args, arglen);
     free(ikey);
     op->done = take_done;
     op->arg = job;
@@ -496,11 +496,11 @@ static void handle_raw(struct wk_worker *w, const char *raw, size_t rawlen)
         requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
         goto out_free;
     }
-    job->algo = wk_algo_find(spec->algorithm);
+    job->algo = za_algo_find(spec->algorithm);
     if (!job->algo) {
         char why[256];
         snprintf(why, sizeof(why), "algorithm: unknown algorithm \"%s\" (known: %s)",
-                 spec->algorithm, wk_algo_names());
+                 spec->algorithm, za_algo_names());
         fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id,
                      "UNKNOWN_ALGORITHM", why);
         goto out_free;
@@ -523,7 +523,7 @@ static void handle_raw(struct wk_worker *w, const char *raw, size_t rawlen)
     if (needs_file) { /* refused now, before a slot is taken: missing, outside, not a file */
         const char *code = "FILE_NOT_FOUND";
         char msg[400] = "file_path: missing";
-        int fd = job->input_path ? wk_file_open(&w->roots, job->input_path, &code, msg, sizeof(msg))
+        int fd = job->input_path ? za_file_open(&w->roots, job->input_path, &code, msg, sizeof(msg))
                                  : -1;
         if (fd < 0) {
             fail_invalid(w, raw, rawlen, job->job_id, spec->session_id, spec->image_id, code, msg);
@@ -711,7 +711,7 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     const struct pr_value *params =
         job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
     double threshold =
-        wk_param_num(params, "confidence_threshold", w->cfg->confidence_threshold, NULL);
+        za_param_num(params, "confidence_threshold", w->cfg->confidence_threshold, NULL);
     if (job->res.confidence < threshold) {
         char reason[128];
         snprintf(reason, sizeof(reason), "Confidence score below threshold (%g)", threshold);
@@ -742,7 +742,7 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
     free(akey);
 }
 
-static void emit_failed(struct wk_worker *w, struct wk_job *job, const struct wk_algo_result *res)
+static void emit_failed(struct wk_worker *w, struct wk_job *job, const struct za_algo_result *res)
 {
     bool cancelled = strcmp(res->error_code, "CANCELLED") == 0;
     char now[24];
@@ -840,7 +840,7 @@ static void abandon_stuck(struct wk_worker *w)
         if (!s->job || !s->cancel_ms || s->abandoned || s->job->fenced ||
             now - s->cancel_ms < WK_CANCEL_WAIT_MS)
             continue;
-        struct wk_algo_result res = {.retry_available = true};
+        struct za_algo_result res = {.retry_available = true};
         snprintf(res.error_code, sizeof(res.error_code), "CANCELLED");
         snprintf(res.error, sizeof(res.error),
                  "cancelled; its analysis did not stop within %d s (blocked in a read?) and is "
@@ -873,8 +873,8 @@ static void *gpu_sampler(void *arg)
     pthread_mutex_lock(&w->lock);
     while (!w->gpu_quit) {
         pthread_mutex_unlock(&w->lock);
-        struct cm_gpu_sample s;
-        int rc = cm_gpu_sample(&s, err, sizeof(err));
+        struct wk_gpu_sample s;
+        int rc = wk_gpu_sample(&s, err, sizeof(err));
         pthread_mutex_lock(&w->lock);
         if (rc != 0 && w->gpu_now_ok)
             cm_log(CM_LOG_WARN, "gpu: NVML sample failed: %s", err);
@@ -916,7 +916,7 @@ static void gpu_sampler_stop(struct wk_worker *w)
 static void heartbeat_gpu(struct wk_worker *w)
 {
     pthread_mutex_lock(&w->lock);
-    struct cm_gpu_sample s = w->gpu_now;
+    struct wk_gpu_sample s = w->gpu_now;
     bool ok = w->gpu_now_ok;
     pthread_mutex_unlock(&w->lock);
     if (!ok)
@@ -1004,8 +1004,8 @@ static void cmd_ready(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
     /* scripts first: everything queued behind them may use EVALSHA */
-    for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", cm_script(i)->body};
+    for (int i = 0; i < ST_SCRIPT__COUNT; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", st_script(i)->body};
         redisAsyncCommandArgv(c->ac, script_load_cb, w, 3, argv, NULL);
     }
     heartbeat(w);
@@ -1126,14 +1126,14 @@ int wk_worker_run(struct wk_config *cfg)
     w->cfg = cfg;
     w->started_ms = cm_time_now_ms();
     cm_daemon_id(cfg->worker_id, w->id, sizeof(w->id), w->host, sizeof(w->host));
-    cm_gpu_probe(&w->gpu);
+    wk_gpu_probe(&w->gpu);
     char rerr[256];
-    if (wk_roots_init(&w->roots, cfg->data_dir, rerr, sizeof(rerr)) != 0) {
+    if (za_roots_init(&w->roots, cfg->data_dir, rerr, sizeof(rerr)) != 0) {
         cm_log(CM_LOG_ERROR, "%s", rerr);
         free(w); /* nothing else exists yet */
         return 2;
     }
-    cm_scripts_init();
+    st_script_init();
     keys_init(w);
     pthread_mutex_init(&w->lock, NULL);
     w->base = event_base_new();
@@ -1208,7 +1208,7 @@ out:
     event_base_free(w->base);
     pthread_mutex_destroy(&w->lock);
     keys_deinit(w);
-    wk_roots_deinit(&w->roots);
+    za_roots_deinit(&w->roots);
     int code = w->exit_code;
     free(w);
     return code;

@@ -11,10 +11,10 @@
 #include <stdint.h>
 
 #include "common/daemon.h"
-#include "common/gpu.h"
+#include "worker/gpu.h"
 #include "proto/proto.h"
-#include "worker/files.h"
-#include "worker/algo.h"
+#include "analysis/input.h"
+#include "analysis/algo.h"
 #include "common/http.h"
 #include "common/rconn.h"
 #include "worker/eta.h"
@@ -66,15 +66,15 @@ struct wk_post; /* a message from a compute thread to the loop */
 
 struct wk_worker {
     struct wk_config *cfg;
-    struct wk_roots roots; /* --data-dir, opened once (worker/files.h) */
+    struct za_roots roots; /* --data-dir, opened once (analysis/input.h) */
     char id[160];
     char host[96];
-    struct cm_gpu_probe gpu;
+    struct wk_gpu_probe gpu;
     pthread_t gpu_thread; /* samples NVML every heartbeat (NVML calls may block) */
     bool gpu_sampling;
     pthread_cond_t gpu_cond;      /* with lock: wakes the sampler to quit */
     bool gpu_quit;                /* under lock */
-    struct cm_gpu_sample gpu_now; /* under lock: the latest sample */
+    struct wk_gpu_sample gpu_now; /* under lock: the latest sample */
     bool gpu_now_ok;              /* under lock */
     struct event_base *base;
     struct cm_rconn_loop loop_ops; /* base, for the Redis connections */
@@ -82,7 +82,7 @@ struct wk_worker {
     struct wk_outbox outbox;
     char emit_header[3][16];
     struct {
-        const struct wk_algo *algo;
+        const struct za_algo *algo;
         double seconds;        /* measured duration per job (EWMA), 0 unknown */
     } algo_est[WK_ALGO_CACHE]; /* EMIT batch header: stream MAXLEN, stream TTL, result TTL */
     struct wk_slot *slots;
@@ -145,7 +145,7 @@ struct wk_job {
     bool renamed;       /* raw had no job_id: TAKE replaces it in the active list by json */
     struct pr_msg spec; /* PR_JOB */
     const char *job_id; /* into spec */
-    const struct wk_algo *algo;
+    const struct za_algo *algo;
     char *input_path; /* resolved, or NULL */
     char token[200];  /* TAKE idempotency token */
     uint64_t serial;  /* unique in this worker (the token's number) */
@@ -160,7 +160,7 @@ struct wk_job {
     struct wk_eta eta;
     double progress;
     char step[128];
-    struct wk_algo_result res;
+    struct za_algo_result res;
     struct wk_slot *slot;
 };
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "proto/proto.h"
-#include "worker/algo.h"
+#include "analysis/algo.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 
@@ -13,7 +13,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
     struct pr_err err = {0};
     if (pr_decode_json((const char *)data, size, PR_WIRE_JOB, &m, &err) != 0)
         return 0;
-    const struct wk_algo *a = wk_algo_find(m.u.job.algorithm);
+    const struct za_algo *a = za_algo_find(m.u.job.algorithm);
     struct pr_value empty = {.type = PR_V_OBJECT};
     char why[256];
     if (a && a->check)

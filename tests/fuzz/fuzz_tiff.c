@@ -1,10 +1,10 @@
-/* libFuzzer target: the TIFF loader (worker/analysis/tiff_io.c) on any file a job may name, read
+/* libFuzzer target: the TIFF loader (analysis/tiff_io.c) on any file a job may name, read
  * from a memory file descriptor as the worker reads a job's file, with a small voxel budget. */
 #define _GNU_SOURCE
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "worker/analysis/stack.h"
+#include "analysis/stack.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
 

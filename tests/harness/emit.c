@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "common/jobctl.h"
-#include "common/scripts.h"
+#include "store/jobctl.h"
+#include "store/scripts.h"
 #include "common/time.h"
 
 int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size_t errlen)
@@ -33,8 +33,8 @@ int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size
     size_t lens[11];
     for (int i = 0; i < 11; i++)
         lens[i] = i == 9 ? mp.len : strlen(argv[i]);
-    cm_scripts_init();
-    redisReply *r = cm_script_call(c, cm_script(CM_SCRIPT_EMIT), 3, 11, argv, lens, err, errlen);
+    st_script_init();
+    redisReply *r = st_script_call(c, st_script(ST_SCRIPT_EMIT), 3, 11, argv, lens, err, errlen);
     cm_buf_deinit(&mp);
     freeReplyObject(r);
     return r ? 0 : -1;

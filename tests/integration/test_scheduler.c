@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/jobctl.h"
+#include "store/jobctl.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
@@ -540,20 +540,20 @@ Test(scheduler, a_job_lost_on_its_last_attempt_is_a_dead_letter_that_can_be_requ
 
     char **e;
     size_t n;
-    cr_assert_eq(cm_dead_list(C, "zsa", 0, 0, &e, &n, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(st_dead_list(C, "zsa", 0, 0, &e, &n, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(n, 1);
     cr_expect(strstr(e[0], "\"job_id\":\"d1\"") && strstr(e[0], "\"error_code\":\"WORKER_LOST\""),
               "%s", e[0]);
-    cm_dead_free(e, n);
-    char *one = cm_dead_get(C, "zsa", "d1", err, sizeof(err));
+    st_dead_free(e, n);
+    char *one = st_dead_get(C, "zsa", "d1", err, sizeof(err));
     cr_assert_not_null(one, "%s", err);
     free(one);
-    cr_expect_null(cm_dead_get(C, "zsa", "nope", err, sizeof(err)));
+    cr_expect_null(st_dead_get(C, "zsa", "nope", err, sizeof(err)));
     cr_expect_str_eq(err, "");
-    cr_expect_eq(cm_dead_requeue(C, "zsa", "nope", err, sizeof(err)), CM_JOBCTL_UNKNOWN);
+    cr_expect_eq(st_dead_requeue(C, "zsa", "nope", err, sizeof(err)), ST_JOBCTL_UNKNOWN);
 
     /* requeued: attempts start over, and a worker completes it */
-    cr_assert_eq(cm_dead_requeue(C, "zsa", "d1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_dead_requeue(C, "zsa", "d1", err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_expect_eq(integer("LLEN %s", "zsa:dead"), 0);
     cr_expect_str_eq(job_field("d1", "status", buf, sizeof(buf)), "queued");
     start_worker(&W[1], "rescuer", NULL);
@@ -566,22 +566,22 @@ Test(scheduler, a_job_lost_on_its_last_attempt_is_a_dead_letter_that_can_be_requ
     th_proc_signal(&W[1], SIGKILL);
     cr_assert(wait_field("d2", "status", "dead", 10000));
     cr_expect_eq(integer("LLEN %s", "zsa:dead"), 1);
-    cr_assert_eq(cm_jobctl_retry(C, "zsa", "d2", 1, err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_retry(C, "zsa", "d2", 1, err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_expect_eq(integer("LLEN %s", "zsa:dead"), 0);
     cr_expect_str_eq(job_field("d2", "status", buf, sizeof(buf)), "queued");
     cr_expect_str_eq(job_field("d2", "attempts", buf, sizeof(buf)), "0");
     cr_expect_eq(integer("LLEN %s", "zsa:jobs"), 1);
     /* a completed job cannot be retried */
-    cr_expect_eq(cm_jobctl_retry(C, "zsa", "d1", 1, err, sizeof(err)), CM_JOBCTL_REFUSED);
+    cr_expect_eq(st_jobctl_retry(C, "zsa", "d1", 1, err, sizeof(err)), ST_JOBCTL_REFUSED);
 
     /* purge: one entry, then all */
     freeReplyObject(th_cmd(C, "LPUSH zsa:dead {\"job_id\":\"x1\"}"));
     freeReplyObject(th_cmd(C, "LPUSH zsa:dead {\"job_id\":\"x2\"}"));
     freeReplyObject(th_cmd(C, "LPUSH zsa:dead not-json"));
-    cr_expect_eq(cm_dead_requeue(C, "zsa", "x1", err, sizeof(err)), CM_JOBCTL_REFUSED);
-    cr_expect_eq(cm_dead_purge(C, "zsa", "x1", err, sizeof(err)), 1);
-    cr_expect_eq(cm_dead_purge(C, "zsa", "x1", err, sizeof(err)), 0);
-    cr_expect_eq(cm_dead_purge(C, "zsa", NULL, err, sizeof(err)), 2);
+    cr_expect_eq(st_dead_requeue(C, "zsa", "x1", err, sizeof(err)), ST_JOBCTL_REFUSED);
+    cr_expect_eq(st_dead_purge(C, "zsa", "x1", err, sizeof(err)), 1);
+    cr_expect_eq(st_dead_purge(C, "zsa", "x1", err, sizeof(err)), 0);
+    cr_expect_eq(st_dead_purge(C, "zsa", NULL, err, sizeof(err)), 2);
     cr_expect_eq(integer("LLEN %s", "zsa:dead"), 0);
 }
 

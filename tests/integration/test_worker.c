@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common/jobctl.h"
+#include "store/jobctl.h"
 #include "common/time.h"
 #include "proto/proto.h"
 #include "tests/harness/proc.h"
 #include "tests/harness/redis_server.h"
-#include "worker/analysis/synth.h"
+#include "analysis/synth.h"
 
 static struct th_redis R;
 static redisContext *C;
@@ -267,7 +267,7 @@ Test(worker, cancel_stops_a_running_job_quickly)
     cr_assert(wait_field("c1", "status", "running", 10000));
     char err[256];
     int64_t t0 = cm_time_mono_ms();
-    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "c1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_cancel(C, "zsa", "c1", err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_assert(wait_field("c1", "status", "cancelled", 5000));
     int64_t took = cm_time_mono_ms() - t0;
     cr_log_info("cancel took %lld ms", (long long)took);
@@ -278,9 +278,9 @@ Test(worker, cancel_stops_a_running_job_quickly)
     cr_assert(last->u.processing_failed.retry_available);
     free_events(&EV);
     cr_assert_eq(llen("zsa:active:w1"), 0);
-    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "c1", err, sizeof(err)), CM_JOBCTL_REFUSED);
+    cr_assert_eq(st_jobctl_cancel(C, "zsa", "c1", err, sizeof(err)), ST_JOBCTL_REFUSED);
     cr_assert(strstr(err, "already cancelled"), "%s", err);
-    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "nope", err, sizeof(err)), CM_JOBCTL_UNKNOWN);
+    cr_assert_eq(st_jobctl_cancel(C, "zsa", "nope", err, sizeof(err)), ST_JOBCTL_UNKNOWN);
 }
 
 /* An analysis that does not look at cancel (a read blocked on a dead file server: simulate's
@@ -295,7 +295,7 @@ Test(worker, a_cancelled_job_whose_analysis_is_stuck_ends_and_shutdown_does_not_
     char buf[256], err[256];
     struct timespec stall = {1, 500000000}; /* 25 % comes at 0.5 s */
     nanosleep(&stall, NULL);
-    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "st1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_cancel(C, "zsa", "st1", err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_assert(wait_field("st1", "status", "cancelled", 10000), "the stuck job was not ended");
     cr_expect(strstr(job_field("st1", "error", buf, sizeof(buf)), "did not stop"), "%s", buf);
     cr_expect_eq(llen("zsa:active:ws"), 0, "still held");
@@ -335,8 +335,8 @@ Test(worker, cancelled_queued_job_is_skipped_when_taken)
     lpush(
         "{\"job_id\":\"q1\",\"image_id\":\"b\",\"algorithm\":\"simulate\",\"session_id\":\"sq\"}");
     char err[256];
-    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "q1", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
-    cr_assert_eq(cm_jobctl_cancel(C, "zsa", "long", err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_cancel(C, "zsa", "q1", err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_cancel(C, "zsa", "long", err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_assert(wait_field("q1", "status", "cancelled", 10000));
     read_events("zsa:events:sq", &EV);
     for (int i = 0; i < EV.n; i++) {
@@ -354,13 +354,13 @@ Test(worker, retry_after_failure_until_the_attempt_limit)
     char err[256], buf[64];
     cr_assert(wait_field("r1", "status", "failed", 10000));
     cr_assert_str_eq(job_field("r1", "error_code", buf, sizeof(buf)), "SIMULATED_FAILURE");
-    cr_assert_eq(cm_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_assert(wait_field("r1", "attempts", "2", 10000));
     cr_assert(wait_field("r1", "status", "failed", 10000));
-    cr_assert_eq(cm_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), CM_JOBCTL_OK, "%s", err);
+    cr_assert_eq(st_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), ST_JOBCTL_OK, "%s", err);
     cr_assert(wait_field("r1", "attempts", "3", 10000));
     cr_assert(wait_field("r1", "status", "failed", 10000));
-    cr_assert_eq(cm_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), CM_JOBCTL_REFUSED);
+    cr_assert_eq(st_jobctl_retry(C, "zsa", "r1", 3, err, sizeof(err)), ST_JOBCTL_REFUSED);
     cr_assert(strstr(err, "no attempts left"), "%s", err);
     /* each attempt has its own started event, and the events stayed in order */
     read_events("zsa:events:sr", &EV);
@@ -372,7 +372,7 @@ Test(worker, retry_after_failure_until_the_attempt_limit)
     cr_assert_eq(started, 3);
     cr_assert_eq(failed, 3);
     free_events(&EV);
-    cr_assert_eq(cm_jobctl_retry(C, "zsa", "nope", 3, err, sizeof(err)), CM_JOBCTL_UNKNOWN);
+    cr_assert_eq(st_jobctl_retry(C, "zsa", "nope", 3, err, sizeof(err)), ST_JOBCTL_UNKNOWN);
 }
 
 Test(worker, kill_9_mid_job_leaves_the_job_in_the_active_list)

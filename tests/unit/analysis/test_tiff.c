@@ -1,4 +1,4 @@
-/* Tests worker/analysis/tiff_io.c: round trips through our writer, files written here with
+/* Tests analysis/tiff_io.c: round trips through our writer, files written here with
  * libtiff in every layout the loader claims (tiles, 8/16/32-bit, float, signed, BigTIFF,
  * compression, ImageJ hyperstacks, OME-XML), each malformed-file case with its error code, and
  * a fuzz run over corrupted variants of a valid file (no crash; ASan catches leaks). */
@@ -10,8 +10,8 @@
 #include <tiffio.h>
 #include <unistd.h>
 
-#include "worker/analysis/stack.h"
-#include "worker/analysis/synth.h"
+#include "analysis/stack.h"
+#include "analysis/synth.h"
 
 static char dir[] = "/tmp/zsa-tiff-XXXXXX";
 

@@ -1,11 +1,11 @@
 /* Distance transform and watershed split. */
-#include "worker/analysis/split.h"
+#include "analysis/split.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/analysis/par.h"
+#include "analysis/par.h"
 
 #define ZA_COLS 16 /* columns gathered together by the y and z passes (one cache line) */
 

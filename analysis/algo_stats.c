@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/algo.h"
-#include "worker/analysis/algo_common.h"
-#include "worker/analysis/par.h"
+#include "analysis/algo.h"
+#include "analysis/algo_common.h"
+#include "analysis/par.h"
 
 #define ST_MAX_PCT 32
 #define ST_FINE 65536 /* bins of the histogram percentiles are read from */
@@ -27,7 +27,7 @@ struct st_params {
 static int st_parse(const struct pr_value *p, struct st_params *o, char *err, size_t errlen)
 {
     bool bad = false;
-    double b = wk_param_num(p, "bins", 256, &bad);
+    double b = za_param_num(p, "bins", 256, &bad);
     if (bad || b < 2 || b > 65536 || b != floor(b))
         return snprintf(err, errlen, "bins: an integer from 2 to 65536"), -1;
     o->bins = (int)b;
@@ -42,11 +42,11 @@ static int st_parse(const struct pr_value *p, struct st_params *o, char *err, si
                    -1;
         o->npct = (int)pv->u.a.n;
         for (int i = 0; i < o->npct; i++)
-            if (!wk_value_num(&pv->u.a.items[i], &o->pct[i]) ||
+            if (!za_value_num(&pv->u.a.items[i], &o->pct[i]) ||
                 !(o->pct[i] >= 0 && o->pct[i] <= 100))
                 return snprintf(err, errlen, "percentiles: numbers from 0 to 100"), -1;
     }
-    o->saturation = wk_param_num(p, "saturation", NAN, &bad);
+    o->saturation = za_param_num(p, "saturation", NAN, &bad);
     if (bad || (!isnan(o->saturation) && !isfinite(o->saturation)))
         return snprintf(err, errlen, "saturation: a number (the saturated level)"), -1;
     int ch, fr;
@@ -169,7 +169,7 @@ static double int_max(enum za_dtype t)
     }
 }
 
-static int st_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
+static int st_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
     struct st_params sp;
     char err[320];
@@ -301,7 +301,7 @@ out:
     return rc;
 }
 
-const struct wk_algo wk_algo_intensity_stats = {
+const struct za_algo za_algo_intensity_stats = {
     .name = "intensity_stats",
     .needs_file = true,
     .default_seconds = 2,

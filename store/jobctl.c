@@ -1,5 +1,5 @@
 /* Job control through the server-side scripts (blocking). Any thread but a loop thread. */
-#include "common/jobctl.h"
+#include "store/jobctl.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,11 +8,11 @@
 #include "common/alloc.h"
 #include "proto/proto.h"
 #include "common/keys.h"
-#include "common/scripts.h"
+#include "store/scripts.h"
 #include "common/text.h"
 #include "common/time.h"
 
-redisReply *cm_script_call(redisContext *c, const struct cm_script *s, int nkeys, int argc,
+redisReply *st_script_call(redisContext *c, const struct st_script *s, int nkeys, int argc,
                            const char **argv, const size_t *argvlen, char *err, size_t errlen)
 {
     const char **av = cm_xcalloc((size_t)argc + 3, sizeof(char *));
@@ -53,19 +53,19 @@ redisReply *cm_script_call(redisContext *c, const struct cm_script *s, int nkeys
 }
 
 /* Runs a jobctl script and maps its status reply. */
-static enum cm_jobctl_result run(redisContext *c, enum cm_script_id id, int nkeys, int argc,
+static enum st_jobctl_result run(redisContext *c, enum st_script_id id, int nkeys, int argc,
                                  const char **argv, const char *job_id, char *err, size_t errlen)
 {
-    cm_scripts_init();
-    redisReply *r = cm_script_call(c, cm_script(id), nkeys, argc, argv, NULL, err, errlen);
+    st_script_init();
+    redisReply *r = st_script_call(c, st_script(id), nkeys, argc, argv, NULL, err, errlen);
     if (!r)
-        return CM_JOBCTL_ERROR;
-    enum cm_jobctl_result res = CM_JOBCTL_REFUSED;
+        return ST_JOBCTL_ERROR;
+    enum st_jobctl_result res = ST_JOBCTL_REFUSED;
     const char *st = r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_STRING ? r->str : "?";
     if (strcmp(st, "ok") == 0)
-        res = CM_JOBCTL_OK;
+        res = ST_JOBCTL_OK;
     else if (strcmp(st, "unknown") == 0)
-        snprintf(err, errlen, "job %s: unknown", job_id), res = CM_JOBCTL_UNKNOWN;
+        snprintf(err, errlen, "job %s: unknown", job_id), res = ST_JOBCTL_UNKNOWN;
     else if (strcmp(st, "limit") == 0)
         snprintf(err, errlen, "job %s: no attempts left", job_id);
     else if (strcmp(st, "noraw") == 0)
@@ -88,34 +88,34 @@ static bool check_id(const char *job_id, char *err, size_t errlen)
     return false;
 }
 
-enum cm_jobctl_result cm_jobctl_cancel(redisContext *c, const char *prefix, const char *job_id,
+enum st_jobctl_result st_jobctl_cancel(redisContext *c, const char *prefix, const char *job_id,
                                        char *err, size_t errlen)
 {
     if (!check_id(job_id, err, errlen))
-        return CM_JOBCTL_REFUSED;
+        return ST_JOBCTL_REFUSED;
     char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id),
          *ch = cm_key_new(prefix, CM_KEY_CANCEL, NULL);
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     const char *argv[] = {hkey, ch, job_id, now};
-    enum cm_jobctl_result res = run(c, CM_SCRIPT_CANCEL, 2, 4, argv, job_id, err, errlen);
+    enum st_jobctl_result res = run(c, ST_SCRIPT_CANCEL, 2, 4, argv, job_id, err, errlen);
     free(hkey);
     free(ch);
     return res;
 }
 
-enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const char *job_id,
+enum st_jobctl_result st_jobctl_retry(redisContext *c, const char *prefix, const char *job_id,
                                       int max_attempts, char *err, size_t errlen)
 {
     if (!check_id(job_id, err, errlen))
-        return CM_JOBCTL_REFUSED;
+        return ST_JOBCTL_REFUSED;
     char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL),
          *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL);
     char max[16], now[24];
     snprintf(max, sizeof(max), "%d", max_attempts);
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     const char *argv[] = {hkey, q, dead, max, now, job_id};
-    enum cm_jobctl_result res = run(c, CM_SCRIPT_RETRY, 3, 6, argv, job_id, err, errlen);
+    enum st_jobctl_result res = run(c, ST_SCRIPT_RETRY, 3, 6, argv, job_id, err, errlen);
     free(hkey);
     free(q);
     free(dead);
@@ -124,7 +124,7 @@ enum cm_jobctl_result cm_jobctl_retry(redisContext *c, const char *prefix, const
 
 /* ---- dead letters ------------------------------------------------------------------------- */
 
-int cm_dead_list(redisContext *c, const char *prefix, long start, long count, char ***entries,
+int st_dead_list(redisContext *c, const char *prefix, long start, long count, char ***entries,
                  size_t *n, char *err, size_t errlen)
 {
     *entries = NULL, *n = 0;
@@ -147,19 +147,19 @@ int cm_dead_list(redisContext *c, const char *prefix, long start, long count, ch
     return 0;
 }
 
-void cm_dead_free(char **entries, size_t n)
+void st_dead_free(char **entries, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(entries[i]);
     free(entries);
 }
 
-char *cm_dead_get(redisContext *c, const char *prefix, const char *job_id, char *err, size_t errlen)
+char *st_dead_get(redisContext *c, const char *prefix, const char *job_id, char *err, size_t errlen)
 {
     char **e;
     size_t n;
     err[0] = '\0';
-    if (cm_dead_list(c, prefix, 0, 0, &e, &n, err, errlen) != 0)
+    if (st_dead_list(c, prefix, 0, 0, &e, &n, err, errlen) != 0)
         return NULL;
     char *found = NULL;
     for (size_t i = 0; i < n && !found; i++) {
@@ -172,37 +172,37 @@ char *cm_dead_get(redisContext *c, const char *prefix, const char *job_id, char 
             found = cm_xstrdup(e[i]);
         pr_value_deinit(&v);
     }
-    cm_dead_free(e, n);
+    st_dead_free(e, n);
     return found;
 }
 
-enum cm_jobctl_result cm_dead_requeue(redisContext *c, const char *prefix, const char *job_id,
+enum st_jobctl_result st_dead_requeue(redisContext *c, const char *prefix, const char *job_id,
                                       char *err, size_t errlen)
 {
     if (!check_id(job_id, err, errlen))
-        return CM_JOBCTL_REFUSED;
+        return ST_JOBCTL_REFUSED;
     char *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL),
          *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id);
     char now[24];
     snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     const char *argv[] = {dead, q, hkey, job_id, now};
-    enum cm_jobctl_result res = run(c, CM_SCRIPT_DEAD_REQUEUE, 3, 5, argv, job_id, err, errlen);
+    enum st_jobctl_result res = run(c, ST_SCRIPT_DEAD_REQUEUE, 3, 5, argv, job_id, err, errlen);
     free(dead);
     free(q);
     free(hkey);
     return res;
 }
 
-long cm_dead_purge(redisContext *c, const char *prefix, const char *job_id, char *err,
+long st_dead_purge(redisContext *c, const char *prefix, const char *job_id, char *err,
                    size_t errlen)
 {
     if (job_id && !check_id(job_id, err, errlen))
         return -1;
-    cm_scripts_init();
+    st_script_init();
     char *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL);
     const char *argv[] = {dead, job_id ? job_id : ""};
     redisReply *r =
-        cm_script_call(c, cm_script(CM_SCRIPT_DEAD_PURGE), 1, 2, argv, NULL, err, errlen);
+        st_script_call(c, st_script(ST_SCRIPT_DEAD_PURGE), 1, 2, argv, NULL, err, errlen);
     free(dead);
     long n = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
     if (r)

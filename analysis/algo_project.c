@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/algo.h"
-#include "worker/analysis/algo_common.h"
-#include "worker/analysis/par.h"
+#include "analysis/algo.h"
+#include "analysis/algo_common.h"
+#include "analysis/par.h"
 
 enum proj_method { PROJ_MAX, PROJ_MIN, PROJ_MEAN, PROJ_SUM, PROJ_STD };
 static const char *const proj_methods[] = {"max", "min", "mean", "sum", "std"};
@@ -151,7 +151,7 @@ out:
     return rc;
 }
 
-static int proj_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
+static int proj_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
     enum proj_method m;
     int axis, rc = -1;
@@ -217,7 +217,7 @@ out:
     return rc;
 }
 
-const struct wk_algo wk_algo_max_projection = {
+const struct za_algo za_algo_max_projection = {
     .name = "max_projection",
     .needs_file = true,
     .default_seconds = 2,

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#include "worker/algo.h"
+#include "analysis/algo.h"
 
 #define SIM_TICK_MS 50 /* cancel checks and intermediate progress at this period */
 
@@ -20,7 +20,7 @@ static const char *const step_names[] = {"Starting", "Loading data", "Processing
 
 static double sim_max_s = 3600;
 
-void wk_simulate_set_max(double seconds)
+void za_simulate_set_max(double seconds)
 {
     sim_max_s = seconds;
 }
@@ -28,31 +28,31 @@ void wk_simulate_set_max(double seconds)
 static int sim_check(const struct pr_value *p, char *err, size_t errlen)
 {
     bool bad = false;
-    double d = wk_param_num(p, "duration_seconds", 4, &bad);
+    double d = za_param_num(p, "duration_seconds", 4, &bad);
     if (bad || !(d >= 0 && d <= sim_max_s))
         return snprintf(err, errlen,
                         "duration_seconds: must be a number from 0 to %g (--max-simulate-s)",
                         sim_max_s),
                -1;
-    double steps = wk_param_num(p, "steps", 5, &bad);
+    double steps = za_param_num(p, "steps", 5, &bad);
     if (bad || !(steps >= 2 && steps <= 1000) || steps != floor(steps))
         return snprintf(err, errlen, "steps: must be an integer from 2 to 1000"), -1;
-    double f = wk_param_num(p, "fail_at", -1, &bad);
+    double f = za_param_num(p, "fail_at", -1, &bad);
     if (bad || (pr_value_get(p, "fail_at") && !(f >= 0 && f <= 100)))
         return snprintf(err, errlen, "fail_at: must be a number from 0 to 100"), -1;
-    double h = wk_param_num(p, "hang_at", -1, &bad);
+    double h = za_param_num(p, "hang_at", -1, &bad);
     if (bad || (pr_value_get(p, "hang_at") && !(h >= 0 && h <= 100)))
         return snprintf(err, errlen, "hang_at: must be a number from 0 to 100"), -1;
-    double sa = wk_param_num(p, "stall_at", -1, &bad);
+    double sa = za_param_num(p, "stall_at", -1, &bad);
     if (bad || (pr_value_get(p, "stall_at") && !(sa >= 0 && sa <= 100)))
         return snprintf(err, errlen, "stall_at: must be a number from 0 to 100"), -1;
-    double ss = wk_param_num(p, "stall_seconds", 0, &bad);
+    double ss = za_param_num(p, "stall_seconds", 0, &bad);
     if (bad || !(ss >= 0 && ss <= sim_max_s))
         return snprintf(err, errlen,
                         "stall_seconds: must be a number from 0 to %g (--max-simulate-s)",
                         sim_max_s),
                -1;
-    double c = wk_param_num(p, "confidence", 0.92, &bad);
+    double c = za_param_num(p, "confidence", 0.92, &bad);
     if (bad || !(c >= 0 && c <= 1))
         return snprintf(err, errlen, "confidence: must be a number from 0 to 1"), -1;
     return 0;
@@ -60,7 +60,7 @@ static int sim_check(const struct pr_value *p, char *err, size_t errlen)
 
 static double sim_estimate(const struct pr_value *p)
 {
-    return wk_param_num(p, "duration_seconds", 4, NULL);
+    return za_param_num(p, "duration_seconds", 4, NULL);
 }
 
 static void sleep_ms(double ms)
@@ -72,7 +72,7 @@ static void sleep_ms(double ms)
 }
 
 /* Waits ms in ticks, reporting interpolated progress from p0 towards p1; false on cancel. */
-static bool sim_wait(struct wk_algo_ctx *ctx, double ms, double p0, double p1, const char *step)
+static bool sim_wait(struct za_algo_ctx *ctx, double ms, double p0, double p1, const char *step)
 {
     int ticks = (int)(ms / SIM_TICK_MS);
     for (int i = 0; i < ticks; i++) {
@@ -85,14 +85,14 @@ static bool sim_wait(struct wk_algo_ctx *ctx, double ms, double p0, double p1, c
     return !atomic_load(ctx->cancel);
 }
 
-static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
+static int sim_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
-    double duration = wk_param_num(ctx->params, "duration_seconds", 4, NULL);
-    int steps = (int)wk_param_num(ctx->params, "steps", 5, NULL);
-    double fail_at = wk_param_num(ctx->params, "fail_at", -1, NULL);
-    double hang_at = wk_param_num(ctx->params, "hang_at", -1, NULL);
-    double stall_at = wk_param_num(ctx->params, "stall_at", -1, NULL);
-    double stall_s = wk_param_num(ctx->params, "stall_seconds", 0, NULL);
+    double duration = za_param_num(ctx->params, "duration_seconds", 4, NULL);
+    int steps = (int)za_param_num(ctx->params, "steps", 5, NULL);
+    double fail_at = za_param_num(ctx->params, "fail_at", -1, NULL);
+    double hang_at = za_param_num(ctx->params, "hang_at", -1, NULL);
+    double stall_at = za_param_num(ctx->params, "stall_at", -1, NULL);
+    double stall_s = za_param_num(ctx->params, "stall_seconds", 0, NULL);
     double interval_ms = duration * 1000.0 / (steps - 1);
     for (int i = 0; i < steps; i++) {
         double p = 100.0 * i / (steps - 1);
@@ -116,7 +116,7 @@ static int sim_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
         if (i + 1 < steps && !sim_wait(ctx, interval_ms, p, 100.0 * (i + 1) / (steps - 1), step))
             goto cancelled;
     }
-    res->confidence = wk_param_num(ctx->params, "confidence", 0.92, NULL);
+    res->confidence = za_param_num(ctx->params, "confidence", 0.92, NULL);
     res->summary = pr_value_new_object();
     pr_value_set(res->summary, "algorithm", pr_value_str("simulate"));
     pr_value_set(res->summary, "steps", pr_value_int(steps));
@@ -132,7 +132,7 @@ cancelled:
     return -1;
 }
 
-const struct wk_algo wk_algo_simulate = {
+const struct za_algo za_algo_simulate = {
     .name = "simulate",
     .needs_file = false,
     .default_seconds = 4,

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "worker/analysis/stack.h"
+#include "analysis/stack.h"
 
 /* Otsu's threshold as skimage.filters.threshold_otsu computes it: on the exact histogram of the
  * integer values (one bin per value from min to max) when integer is true, else on 256 equal

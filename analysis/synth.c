@@ -1,12 +1,12 @@
 /* Synthetic z-stacks with a known answer. */
-#include "worker/analysis/synth.h"
+#include "analysis/synth.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/analysis/filter.h"
+#include "analysis/filter.h"
 
 void za_synth_defaults(struct za_synth_opts *o)
 {

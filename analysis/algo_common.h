@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "worker/algo.h"
-#include "worker/analysis/stack.h"
+#include "analysis/algo.h"
+#include "analysis/stack.h"
 
 #define ZA_ALGO_MAX_VOXELS ((uint64_t)1 << 31) /* budget: 2 G voxels (8 GB as float) */
 
@@ -16,7 +16,7 @@
 double za_now_ms(void);
 
 /* Fills res with an error. */
-void za_algo_fail(struct wk_algo_result *res, const char *code, const char *msg, bool retry);
+void za_algo_fail(struct za_algo_result *res, const char *code, const char *msg, bool retry);
 
 /* The parameters channel and frame, checked (0-based integers; absent: 0). */
 int za_algo_channel_frame(const struct pr_value *p, int *channel, int *frame, char *err,
@@ -25,12 +25,12 @@ int za_algo_channel_frame(const struct pr_value *p, int *channel, int *frame, ch
 /* Loads the job's stack (channel and frame from the parameters), reporting progress from 0 to
  * upto percent as "Loading data" and stopping when the job is cancelled. Returns 0, or -1 with
  * res filled (FILE_NOT_FOUND, INVALID_IMAGE, IMAGE_TOO_LARGE, INVALID_PARAMETERS, CANCELLED). */
-int za_algo_load(struct wk_algo_ctx *ctx, double upto, struct za_stack *out,
-                 struct wk_algo_result *res);
+int za_algo_load(struct za_algo_ctx *ctx, double upto, struct za_stack *out,
+                 struct za_algo_result *res);
 
 /* Creates <results_dir>/<job_id>/ and writes its path into dir. Returns 0, or -1 with the reason
  * in err. */
-int za_algo_result_dir(struct wk_algo_ctx *ctx, char *dir, size_t dirlen, char *err, size_t errlen);
+int za_algo_result_dir(struct za_algo_ctx *ctx, char *dir, size_t dirlen, char *err, size_t errlen);
 
 /* summary[key] = child (an object made with pr_value_new_object; consumed). */
 void za_set_obj(struct pr_value *parent, const char *key, struct pr_value *child);

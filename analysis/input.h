@@ -1,25 +1,25 @@
 /* The worker's input files, confined to its data directories (--data-dir, a comma-separated
  * list of roots): a job's file_path is relative to a root, or absolute inside one; nothing else
  * is opened (no "..", no symlink or /proc magic link out of a root, no FIFO or device). Any
- * thread once initialised (the roots are read-only after wk_roots_init). */
-#ifndef WK_FILES_H
-#define WK_FILES_H
+ * thread once initialised (the roots are read-only after za_roots_init). */
+#ifndef ZA_INPUT_H
+#define ZA_INPUT_H
 
 #include <stddef.h>
 
-#define WK_ROOTS_MAX 8
+#define ZA_ROOTS_MAX 8
 
-struct wk_roots {
+struct za_roots {
     int n;
-    int fd[WK_ROOTS_MAX];     /* O_PATH directory of each root */
-    char *path[WK_ROOTS_MAX]; /* its real path (symlinks resolved), no trailing slash */
+    int fd[ZA_ROOTS_MAX];     /* O_PATH directory of each root */
+    char *path[ZA_ROOTS_MAX]; /* its real path (symlinks resolved), no trailing slash */
 };
 
 /* Opens the roots of spec ("dir[,dir...]"); one that does not exist is left out with a warning
  * (its jobs then end FILE_NOT_FOUND or FILE_NOT_ALLOWED). 0, or -1 with the reason in err (more
- * than WK_ROOTS_MAX). */
-int wk_roots_init(struct wk_roots *r, const char *spec, char *err, size_t errlen);
-void wk_roots_deinit(struct wk_roots *r);
+ * than ZA_ROOTS_MAX). */
+int za_roots_init(struct za_roots *r, const char *spec, char *err, size_t errlen);
+void za_roots_deinit(struct za_roots *r);
 
 /* Opens file_path for reading inside the roots: a relative path in the first root that has it,
  * an absolute one only below a root. openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS) where the
@@ -27,7 +27,7 @@ void wk_roots_deinit(struct wk_roots *r);
  * to be a regular file, then made blocking. Returns the fd (the caller closes it), or -1 with
  * *code set (FILE_NOT_ALLOWED: outside every root; FILE_NOT_FOUND; INVALID_IMAGE: not a regular
  * file) and msg naming file_path as the job gave it, never a server path outside the roots. */
-int wk_file_open(const struct wk_roots *r, const char *file_path, const char **code, char *msg,
+int za_file_open(const struct za_roots *r, const char *file_path, const char **code, char *msg,
                  size_t msglen);
 
 #endif

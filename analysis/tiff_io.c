@@ -11,9 +11,9 @@
 #include <tiffio.h>
 #include <zlib.h>
 
-#include "worker/analysis/stack.h"
+#include "analysis/stack.h"
 
-#include "worker/analysis/par.h"
+#include "analysis/par.h"
 
 #define ZA_MAX_ALLOC                                                                               \
     ((tmsize_t)1 << 30) /* libtiff's largest single allocation (a strip, a tile)                   \

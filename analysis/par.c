@@ -1,6 +1,6 @@
 /* Chunked parallel loops on short-lived pthreads. */
 #define _GNU_SOURCE
-#include "worker/analysis/par.h"
+#include "analysis/par.h"
 
 #include <pthread.h>
 #include <sched.h>

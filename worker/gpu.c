@@ -1,15 +1,15 @@
 /* GPU probe front end: dispatches to the CUDA probe when built with it. Any thread. */
-#include "common/gpu.h"
+#include "worker/gpu.h"
 
 #include <stdio.h>
 #include <string.h>
 
-void cm_gpu_probe(struct cm_gpu_probe *p)
+void wk_gpu_probe(struct wk_gpu_probe *p)
 {
     memset(p, 0, sizeof(*p));
 #ifdef ZSA_HAVE_CUDA
     p->cuda_built = true;
-    cm__gpu_cuda_probe(p);
+    wk__gpu_cuda_probe(p);
 #else
     snprintf(p->message, sizeof(p->message), "no CUDA device, using CPU (built without CUDA)");
 #endif
@@ -66,7 +66,7 @@ static void nvml_load(void)
     nvml.status = 0;
 }
 
-int cm_gpu_sample(struct cm_gpu_sample *s, char *err, size_t errlen)
+int wk_gpu_sample(struct wk_gpu_sample *s, char *err, size_t errlen)
 {
     memset(s, 0, sizeof(*s));
     pthread_once(&nvml.once, nvml_load);

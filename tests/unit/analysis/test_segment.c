@@ -1,4 +1,4 @@
-/* Tests worker/analysis/segment.c: Otsu's threshold against hand-computed cases, 6- and
+/* Tests analysis/segment.c: Otsu's threshold against hand-computed cases, 6- and
  * 26-connectivity, and the whole chain on synthetic spheres with a known answer (count exact,
  * centroids within half a voxel). */
 #include <criterion/criterion.h>
@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/analysis/filter.h"
-#include "worker/analysis/par.h"
-#include "worker/analysis/segment.h"
-#include "worker/analysis/split.h"
-#include "worker/analysis/synth.h"
+#include "analysis/filter.h"
+#include "analysis/par.h"
+#include "analysis/segment.h"
+#include "analysis/split.h"
+#include "analysis/synth.h"
 
 Test(segment, otsu_splits_two_levels_and_matches_skimage_semantics)
 {

@@ -1,5 +1,5 @@
 /* Shared parts of the analysis algorithms. */
-#include "worker/analysis/algo_common.h"
+#include "analysis/algo_common.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "worker/files.h"
+#include "analysis/input.h"
 
 double za_now_ms(void)
 {
@@ -18,7 +18,7 @@ double za_now_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-void za_algo_fail(struct wk_algo_result *res, const char *code, const char *msg, bool retry)
+void za_algo_fail(struct za_algo_result *res, const char *code, const char *msg, bool retry)
 {
     snprintf(res->error_code, sizeof(res->error_code), "%s", code);
     snprintf(res->error, sizeof(res->error), "%s", msg);
@@ -29,7 +29,7 @@ int za_algo_channel_frame(const struct pr_value *p, int *channel, int *frame, ch
                           size_t errlen)
 {
     bool bad = false;
-    double ch = wk_param_num(p, "channel", 0, &bad), fr = wk_param_num(p, "frame", 0, &bad);
+    double ch = za_param_num(p, "channel", 0, &bad), fr = za_param_num(p, "frame", 0, &bad);
     if (bad || ch < 0 || fr < 0 || ch != floor(ch) || fr != floor(fr) || ch > 1e6 || fr > 1e9) {
         snprintf(err, errlen, "channel, frame: 0-based integers");
         return -1;
@@ -39,7 +39,7 @@ int za_algo_channel_frame(const struct pr_value *p, int *channel, int *frame, ch
 }
 
 struct load_arg {
-    struct wk_algo_ctx *ctx;
+    struct za_algo_ctx *ctx;
     double upto;
 };
 
@@ -50,8 +50,8 @@ static bool load_progress(void *arg, double fraction)
     return !atomic_load(a->ctx->cancel);
 }
 
-int za_algo_load(struct wk_algo_ctx *ctx, double upto, struct za_stack *out,
-                 struct wk_algo_result *res)
+int za_algo_load(struct za_algo_ctx *ctx, double upto, struct za_stack *out,
+                 struct za_algo_result *res)
 {
     struct load_arg a = {ctx, upto};
     struct za_load_opts lo = {
@@ -65,10 +65,10 @@ int za_algo_load(struct wk_algo_ctx *ctx, double upto, struct za_stack *out,
     struct za_err ze;
     ctx->progress(ctx, 0, "Loading data");
     int fd = -1;
-    if (ctx->roots) { /* a job's file: only inside the data directories (worker/files.h) */
+    if (ctx->roots) { /* a job's file: only inside the data directories (analysis/input.h) */
         const char *code;
         char msg[400];
-        fd = wk_file_open(ctx->roots, ctx->input_path, &code, msg, sizeof(msg));
+        fd = za_file_open(ctx->roots, ctx->input_path, &code, msg, sizeof(msg));
         if (fd < 0) {
             za_algo_fail(res, code, msg, false);
             return -1;
@@ -82,7 +82,7 @@ int za_algo_load(struct wk_algo_ctx *ctx, double upto, struct za_stack *out,
     return 0;
 }
 
-int za_algo_result_dir(struct wk_algo_ctx *ctx, char *dir, size_t dirlen, char *err, size_t errlen)
+int za_algo_result_dir(struct za_algo_ctx *ctx, char *dir, size_t dirlen, char *err, size_t errlen)
 {
     snprintf(dir, dirlen, "%s/%s", ctx->results_dir, ctx->job_id);
     if ((mkdir(ctx->results_dir, 0775) != 0 && errno != EEXIST) ||

@@ -6,7 +6,7 @@
 
 #include <stdio.h>
 
-#include "worker/analysis/stack.h"
+#include "analysis/stack.h"
 
 struct za_synth_opts {
     int nx, ny, nz;

@@ -1,14 +1,14 @@
-/* Tests common/gpu.c: the probe never fails and says why there is no GPU. */
+/* Tests worker/gpu.c: the probe never fails and says why there is no GPU. */
 #include <criterion/criterion.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "common/gpu.h"
+#include "worker/gpu.h"
 
 Test(common_gpu, probe_reports_count_and_a_reason)
 {
-    struct cm_gpu_probe p;
-    cm_gpu_probe(&p);
+    struct wk_gpu_probe p;
+    wk_gpu_probe(&p);
     cr_assert_geq(p.count, 0);
     cr_assert_neq(p.message[0], '\0');
 #ifdef ZSA_HAVE_CUDA
@@ -29,8 +29,8 @@ Test(common_gpu, no_device_node_means_no_gpu)
 {
     /* Without the NVIDIA driver's device node no CUDA device can be usable; with one (a GPU
      * host) the probe must find at least one device or explain the driver error. */
-    struct cm_gpu_probe p;
-    cm_gpu_probe(&p);
+    struct wk_gpu_probe p;
+    wk_gpu_probe(&p);
     if (access("/dev/nvidiactl", F_OK) != 0) {
         cr_assert_eq(p.count, 0);
 #ifdef ZSA_HAVE_CUDA
@@ -44,9 +44,9 @@ Test(common_gpu, no_device_node_means_no_gpu)
 
 Test(common_gpu, nvml_sample_works_or_says_why)
 {
-    struct cm_gpu_sample s;
+    struct wk_gpu_sample s;
     char err[160] = "";
-    int rc = cm_gpu_sample(&s, err, sizeof(err));
+    int rc = wk_gpu_sample(&s, err, sizeof(err));
     if (access("/dev/nvidiactl", F_OK) != 0) {
         cr_assert_eq(rc, -1, "no driver, yet NVML answered");
         cr_assert_neq(err[0], '\0');
@@ -55,5 +55,5 @@ Test(common_gpu, nvml_sample_works_or_says_why)
         cr_assert(s.utilization >= 0 && s.utilization <= 100);
         cr_assert_geq(s.mem_total_mb, s.mem_used_mb);
     }
-    cr_assert_eq(cm_gpu_sample(&s, err, sizeof(err)), rc, "the same answer twice");
+    cr_assert_eq(wk_gpu_sample(&s, err, sizeof(err)), rc, "the same answer twice");
 }

@@ -2,13 +2,13 @@
  * the inner loops run along x and vectorize: the x pass filters one padded row at a time; the y
  * and z passes gather a block of ZA_BLOCK columns (all of the axis, mirrored at both ends) into
  * a per-thread scratch that stays in cache, and write each output row from it. */
-#include "worker/analysis/filter.h"
+#include "analysis/filter.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/analysis/par.h"
+#include "analysis/par.h"
 
 #define ZA_BLOCK 64 /* columns per chunk of the y and z passes */
 

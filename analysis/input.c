@@ -1,6 +1,6 @@
 /* Confinement of job input files to the data directories (see files.h). Any thread. */
 #define _GNU_SOURCE
-#include "worker/files.h"
+#include "analysis/input.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -17,14 +17,14 @@
 #include "common/alloc.h"
 #include "common/log.h"
 
-int wk_roots_init(struct wk_roots *r, const char *spec, char *err, size_t errlen)
+int za_roots_init(struct za_roots *r, const char *spec, char *err, size_t errlen)
 {
     memset(r, 0, sizeof(*r));
     char *copy = cm_xstrdup(spec), *save = NULL;
     int rc = 0;
     for (char *d = strtok_r(copy, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
-        if (r->n == WK_ROOTS_MAX) {
-            snprintf(err, errlen, "--data-dir: at most %d directories", WK_ROOTS_MAX);
+        if (r->n == ZA_ROOTS_MAX) {
+            snprintf(err, errlen, "--data-dir: at most %d directories", ZA_ROOTS_MAX);
             rc = -1;
             break;
         }
@@ -40,11 +40,11 @@ int wk_roots_init(struct wk_roots *r, const char *spec, char *err, size_t errlen
     }
     free(copy);
     if (rc != 0)
-        wk_roots_deinit(r);
+        za_roots_deinit(r);
     return rc;
 }
 
-void wk_roots_deinit(struct wk_roots *r)
+void za_roots_deinit(struct za_roots *r)
 {
     for (int i = 0; i < r->n; i++) {
         close(r->fd[i]);
@@ -77,7 +77,7 @@ static int open_checked(const char *root, const char *rel)
     return open(real, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
 }
 
-static int open_in(const struct wk_roots *r, int i, const char *rel)
+static int open_in(const struct za_roots *r, int i, const char *rel)
 {
     int fd = open_beneath(r->fd[i], rel);
     if (fd < 0 && errno == ENOSYS)
@@ -85,7 +85,7 @@ static int open_in(const struct wk_roots *r, int i, const char *rel)
     return fd;
 }
 
-int wk_file_open(const struct wk_roots *r, const char *file_path, const char **code, char *msg,
+int za_file_open(const struct za_roots *r, const char *file_path, const char **code, char *msg,
                  size_t msglen)
 {
     int fd = -1, err = ENOENT;

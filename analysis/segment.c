@@ -1,12 +1,12 @@
 /* Threshold, connected components and measurements. */
-#include "worker/analysis/segment.h"
+#include "analysis/segment.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "worker/analysis/par.h"
+#include "analysis/par.h"
 
 /* ---- histograms ------------------------------------------------------------------------------ */
 

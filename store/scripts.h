@@ -2,13 +2,13 @@
  * is atomic. Declared once in scripts.c (body, keys, arguments); loaded by SHA1 with EVALSHA and
  * re-sent with EVAL on NOSCRIPT. Used by the worker (take, emit), and by the gateway and CLI
  * through jobctl.h (cancel, retry, dead letters), and by the scheduler (lease, recovery). Tables
- * are read-only after cm_scripts_init(): any thread. */
-#ifndef CM_SCRIPTS_H
-#define CM_SCRIPTS_H
+ * are read-only after st_script_init(): any thread. */
+#ifndef ST_SCRIPTS_H
+#define ST_SCRIPTS_H
 
 #include <stddef.h>
 
-#define CM_SCRIPTS(X)                                                                              \
+#define ST_SCRIPTS(X)                                                                              \
     X(TAKE, "take")                                                                                \
     X(EMIT, "emit")                                                                                \
     X(CANCEL, "cancel")                                                                            \
@@ -25,26 +25,26 @@
     X(DROP_DUPLICATE, "drop_duplicate")                                                            \
     X(SESSION_JOBS, "session_jobs")
 
-enum cm_script_id {
-#define CM__SCRIPT_ENUM(e, name) CM_SCRIPT_##e,
-    CM_SCRIPTS(CM__SCRIPT_ENUM)
-#undef CM__SCRIPT_ENUM
-        CM_SCRIPT__COUNT
+enum st_script_id {
+#define ST__SCRIPT_ENUM(e, name) ST_SCRIPT_##e,
+    ST_SCRIPTS(ST__SCRIPT_ENUM)
+#undef ST__SCRIPT_ENUM
+        ST_SCRIPT__COUNT
 };
 
-struct cm_script {
+struct st_script {
     const char *name;
     const char *body; /* Lua source */
-    char sha1[41];    /* hex SHA1 of body, filled by cm_scripts_init */
+    char sha1[41];    /* hex SHA1 of body, filled by st_script_init */
 };
 
 /* Computes the SHA1s. Idempotent; call once before threads start. */
-void cm_scripts_init(void);
+void st_script_init(void);
 
 /* The script (borrowed, static). */
-const struct cm_script *cm_script(enum cm_script_id id);
+const struct st_script *st_script(enum st_script_id id);
 
 /* Lowercase hex SHA1 of data into out[41]. */
-void cm_sha1_hex(const void *data, size_t len, char out[41]);
+void st_sha1_hex(const void *data, size_t len, char out[41]);
 
 #endif

@@ -1,8 +1,8 @@
 /* Algorithm registry: what a worker can run. An algorithm gets its input path, parameters, a
  * progress callback and a cancel flag, and fills a result (summary object, confidence, or an
  * error code). Algorithms run on a compute thread; everything they touch is theirs alone. */
-#ifndef WK_ALGO_H
-#define WK_ALGO_H
+#ifndef ZA_ALGO_H
+#define ZA_ALGO_H
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -10,26 +10,26 @@
 
 #include "proto/value.h"
 
-struct wk_algo_ctx;
+struct za_algo_ctx;
 
 /* Reports progress (0..100) and the current step name (copied). Cheap; rate-limited by the
  * caller. Compute thread. */
-typedef void (*wk_progress_cb)(struct wk_algo_ctx *ctx, double progress, const char *step);
+typedef void (*za_progress_cb)(struct za_algo_ctx *ctx, double progress, const char *step);
 
-struct wk_roots;
+struct za_roots;
 
-struct wk_algo_ctx {
+struct za_algo_ctx {
     const char *input_path;        /* the job's file path, or NULL when the job has none */
-    const struct wk_roots *roots;  /* open input_path inside these (NULL: as it is, for tools) */
+    const struct za_roots *roots;  /* open input_path inside these (NULL: as it is, for tools) */
     const struct pr_value *params; /* the job's parameters object (never NULL) */
     const char *results_dir;       /* where artifacts may be written */
     const char *job_id;
     atomic_bool *cancel; /* set by the loop: stop at the next check */
-    wk_progress_cb progress;
+    za_progress_cb progress;
     void *priv; /* the caller's */
 };
 
-struct wk_algo_result {
+struct za_algo_result {
     struct pr_value *summary;       /* owned; an object, set on success */
     double confidence;              /* 0..1 on success */
     char error_code[64];            /* set on failure, e.g. INVALID_IMAGE, CANCELLED */
@@ -38,7 +38,7 @@ struct wk_algo_result {
     char suggested_actions[4][128]; /* optional hints for validation_required ("" = none) */
 };
 
-struct wk_algo {
+struct za_algo {
     const char *name;
     bool needs_file;        /* the job must name an existing file_path */
     double default_seconds; /* duration estimate before any measurement */
@@ -48,31 +48,31 @@ struct wk_algo {
     /* Estimated duration for these parameters, or <= 0 to use the measured throughput. */
     double (*estimate)(const struct pr_value *params);
     /* Runs the job: 0 with summary and confidence set, or non-zero with error_code set. */
-    int (*run)(struct wk_algo_ctx *ctx, struct wk_algo_result *res);
+    int (*run)(struct za_algo_ctx *ctx, struct za_algo_result *res);
 };
 
 /* The algorithm called name, or NULL. */
-const struct wk_algo *wk_algo_find(const char *name);
+const struct za_algo *za_algo_find(const char *name);
 
 /* Names of all algorithms, comma-separated, for error messages. */
-const char *wk_algo_names(void);
+const char *za_algo_names(void);
 
 /* A number value (int, uint or double) as a double: true, or false for any other type. */
-bool wk_value_num(const struct pr_value *v, double *out);
+bool za_value_num(const struct pr_value *v, double *out);
 
 /* Parameter helpers: the number at key (ints and floats), or def when absent. *bad is set when
  * the key is present but not a number. */
-double wk_param_num(const struct pr_value *params, const char *key, double def, bool *bad);
+double za_param_num(const struct pr_value *params, const char *key, double def, bool *bad);
 
 /* Releases what a result owns. */
-void wk_algo_result_deinit(struct wk_algo_result *res);
+void za_algo_result_deinit(struct za_algo_result *res);
 
-extern const struct wk_algo wk_algo_simulate;
+extern const struct za_algo za_algo_simulate;
 /* The longest duration_seconds a simulate job may ask for (--max-simulate-s; default 3600).
  * Set once at start, before any job. */
-void wk_simulate_set_max(double seconds);
-extern const struct wk_algo wk_algo_segmentation_3d; /* analysis/algo_segment.c */
-extern const struct wk_algo wk_algo_max_projection;  /* analysis/algo_project.c */
-extern const struct wk_algo wk_algo_intensity_stats; /* analysis/algo_stats.c */
+void za_simulate_set_max(double seconds);
+extern const struct za_algo za_algo_segmentation_3d; /* analysis/algo_segment.c */
+extern const struct za_algo za_algo_max_projection;  /* analysis/algo_project.c */
+extern const struct za_algo za_algo_intensity_stats; /* analysis/algo_stats.c */
 
 #endif

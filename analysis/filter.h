@@ -5,7 +5,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
-#include "worker/analysis/stack.h"
+#include "analysis/stack.h"
 
 /* scipy.ndimage's Gaussian: kernel radius int(4 * sigma + 0.5), weights exp(-x^2 / (2 sigma^2))
  * normalized to sum 1; borders extended by mirroring without repeating the edge sample

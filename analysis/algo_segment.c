@@ -16,13 +16,13 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "worker/algo.h"
-#include "worker/analysis/algo_common.h"
-#include "worker/analysis/filter.h"
-#include "worker/analysis/par.h"
-#include "worker/analysis/segment.h"
-#include "worker/analysis/split.h"
-#include "worker/analysis/stack.h"
+#include "analysis/algo.h"
+#include "analysis/algo_common.h"
+#include "analysis/filter.h"
+#include "analysis/par.h"
+#include "analysis/segment.h"
+#include "analysis/split.h"
+#include "analysis/stack.h"
 
 enum seg_thr { SEG_OTSU, SEG_LI, SEG_MANUAL };
 
@@ -43,9 +43,9 @@ static bool triple_param(const struct pr_value *p, const char *key, double def, 
         return true;
     if (v->type == PR_V_ARRAY && v->u.a.n == 3) {
         for (int i = 0; i < 3; i++)
-            if (!wk_value_num(&v->u.a.items[i], &out[i]))
+            if (!za_value_num(&v->u.a.items[i], &out[i]))
                 return false;
-    } else if (wk_value_num(v, &out[0])) {
+    } else if (za_value_num(v, &out[0])) {
         out[1] = out[2] = out[0];
     } else {
         return false;
@@ -76,15 +76,15 @@ static int seg_parse(const struct pr_value *p, struct seg_params *o, char *err, 
         o->thr = SEG_OTSU;
     else if (t->type == PR_V_STR && strcmp(t->u.s.p, "li") == 0)
         o->thr = SEG_LI;
-    else if (wk_value_num(t, &o->thr_value) && isfinite(o->thr_value))
+    else if (za_value_num(t, &o->thr_value) && isfinite(o->thr_value))
         o->thr = SEG_MANUAL;
     else
         return snprintf(err, errlen, "threshold: \"otsu\", \"li\" or a number"), -1;
-    double c = wk_param_num(p, "connectivity", 26, &bad);
+    double c = za_param_num(p, "connectivity", 26, &bad);
     if (bad || (c != 6 && c != 26))
         return snprintf(err, errlen, "connectivity: 6 or 26"), -1;
     o->connectivity = (int)c;
-    double mn = wk_param_num(p, "min_volume", 1, &bad), mx = wk_param_num(p, "max_volume", 0, &bad);
+    double mn = za_param_num(p, "min_volume", 1, &bad), mx = za_param_num(p, "max_volume", 0, &bad);
     if (bad || mn < 0 || mx < 0 || (mx > 0 && mx < mn) || mn > 1e15 || mx > 1e15)
         return snprintf(err, errlen, "min_volume, max_volume: voxel counts, min <= max"), -1;
     o->min_vol = (long)mn, o->max_vol = (long)mx;
@@ -94,7 +94,7 @@ static int seg_parse(const struct pr_value *p, struct seg_params *o, char *err, 
     if (sp && sp->type != PR_V_BOOL)
         return snprintf(err, errlen, "split: true or false"), -1;
     o->split = sp && sp->u.b;
-    o->split_depth = wk_param_num(p, "split_depth", -1, &bad);
+    o->split_depth = za_param_num(p, "split_depth", -1, &bad);
     if (bad || (pr_value_get(p, "split_depth") && !(o->split_depth > 0 && o->split_depth < 1e6)))
         return snprintf(err, errlen, "split_depth: a positive number (physical units)"), -1;
     return 0;
@@ -142,7 +142,7 @@ static void csv_rows(void *arg, long begin, long end, int thread)
 }
 
 /* Writes objects.csv and labels.tif under <results_dir>/<job_id>/; returns 0 or -1. */
-static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
+static int write_artifacts(struct za_algo_ctx *ctx, const struct za_stack *raw,
                            const uint32_t *labels, const struct za_object *o, uint32_t n,
                            struct pr_value *arts, char *err, size_t errlen)
 {
@@ -205,7 +205,7 @@ static int write_artifacts(struct wk_algo_ctx *ctx, const struct za_stack *raw,
 
 /* The confidence parts and hints, from the kept objects (docs/PROTOCOL.md). */
 static void seg_confidence(const struct za_object *objs, uint32_t count, size_t fg, size_t nv,
-                           double sep, double parts[4], struct wk_algo_result *res)
+                           double sep, double parts[4], struct za_algo_result *res)
 {
     long kept_vox = 0, big = 0;
     double *vols = malloc(sizeof(double) * (count ? count : 1));
@@ -251,7 +251,7 @@ static void seg_confidence(const struct za_object *objs, uint32_t count, size_t 
 static const char *const seg_steps[SEG_STEPS] = {"load",  "smooth", "background", "threshold",
                                                  "label", "split",  "measure",    "write"};
 
-static int seg_run(struct wk_algo_ctx *ctx, struct wk_algo_result *res)
+static int seg_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
     struct seg_params sp;
     char err[320];
@@ -410,7 +410,7 @@ out:
     return rc;
 }
 
-const struct wk_algo wk_algo_segmentation_3d = {
+const struct za_algo za_algo_segmentation_3d = {
     .name = "segmentation_3d",
     .needs_file = true,
     .default_seconds = 10,

@@ -5,10 +5,10 @@
 #include <string.h>
 
 extern "C" {
-#include "common/gpu.h"
+#include "worker/gpu.h"
 }
 
-extern "C" void cm__gpu_cuda_probe(struct cm_gpu_probe *p)
+extern "C" void wk__gpu_cuda_probe(struct wk_gpu_probe *p)
 {
     int n = 0;
     cudaError_t e = cudaGetDeviceCount(&n);
@@ -25,7 +25,7 @@ extern "C" void cm__gpu_cuda_probe(struct cm_gpu_probe *p)
         return;
     }
     p->count = n;
-    for (int i = 0; i < n && i < CM_GPU_MAX; i++) {
+    for (int i = 0; i < n && i < WK_GPU_MAX; i++) {
         struct cudaDeviceProp prop;
         if (cudaGetDeviceProperties(&prop, i) != cudaSuccess)
             continue;

@@ -1,6 +1,6 @@
-/* Lua scripts that change job state atomically. Read-only after cm_scripts_init(). The contract
+/* Lua scripts that change job state atomically. Read-only after st_script_init(). The contract
  * of each (keys, arguments, reply) is in its comment; docs/ARCHITECTURE.md summarises them. */
-#include "common/scripts.h"
+#include "store/scripts.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -455,25 +455,25 @@ static const char session_jobs_lua[] =
     "end\n"
     "return out\n";
 
-static struct cm_script scripts[] = {
-    [CM_SCRIPT_TAKE] = {"take", take_lua, ""},
-    [CM_SCRIPT_EMIT] = {"emit", emit_lua, ""},
-    [CM_SCRIPT_CANCEL] = {"cancel", cancel_lua, ""},
-    [CM_SCRIPT_RETRY] = {"retry", retry_lua, ""},
-    [CM_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
-    [CM_SCRIPT_SUBMIT] = {"submit", submit_lua, ""},
-    [CM_SCRIPT_LEASE] = {"lease", lease_lua, ""},
-    [CM_SCRIPT_RECOVER] = {"recover", recover_lua, ""},
-    [CM_SCRIPT_FORGET] = {"forget", forget_lua, ""},
-    [CM_SCRIPT_TIMEOUT] = {"timeout", timeout_lua, ""},
-    [CM_SCRIPT_EXPIRE_ENDED] = {"expire_ended", expire_ended_lua, ""},
-    [CM_SCRIPT_DEAD_REQUEUE] = {"dead_requeue", dead_requeue_lua, ""},
-    [CM_SCRIPT_DEAD_PURGE] = {"dead_purge", dead_purge_lua, ""},
-    [CM_SCRIPT_DROP_DUPLICATE] = {"drop_duplicate", drop_duplicate_lua, ""},
-    [CM_SCRIPT_SESSION_JOBS] = {"session_jobs", session_jobs_lua, ""},
+static struct st_script scripts[] = {
+    [ST_SCRIPT_TAKE] = {"take", take_lua, ""},
+    [ST_SCRIPT_EMIT] = {"emit", emit_lua, ""},
+    [ST_SCRIPT_CANCEL] = {"cancel", cancel_lua, ""},
+    [ST_SCRIPT_RETRY] = {"retry", retry_lua, ""},
+    [ST_SCRIPT_REQUEUE] = {"requeue", requeue_lua, ""},
+    [ST_SCRIPT_SUBMIT] = {"submit", submit_lua, ""},
+    [ST_SCRIPT_LEASE] = {"lease", lease_lua, ""},
+    [ST_SCRIPT_RECOVER] = {"recover", recover_lua, ""},
+    [ST_SCRIPT_FORGET] = {"forget", forget_lua, ""},
+    [ST_SCRIPT_TIMEOUT] = {"timeout", timeout_lua, ""},
+    [ST_SCRIPT_EXPIRE_ENDED] = {"expire_ended", expire_ended_lua, ""},
+    [ST_SCRIPT_DEAD_REQUEUE] = {"dead_requeue", dead_requeue_lua, ""},
+    [ST_SCRIPT_DEAD_PURGE] = {"dead_purge", dead_purge_lua, ""},
+    [ST_SCRIPT_DROP_DUPLICATE] = {"drop_duplicate", drop_duplicate_lua, ""},
+    [ST_SCRIPT_SESSION_JOBS] = {"session_jobs", session_jobs_lua, ""},
 };
 
-void cm_sha1_hex(const void *data, size_t len, char out[41])
+void st_sha1_hex(const void *data, size_t len, char out[41])
 {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int n = 0;
@@ -483,15 +483,15 @@ void cm_sha1_hex(const void *data, size_t len, char out[41])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
-void cm_scripts_init(void)
+void st_script_init(void)
 {
-    for (int i = 0; i < CM_SCRIPT__COUNT; i++) {
+    for (int i = 0; i < ST_SCRIPT__COUNT; i++) {
         if (!scripts[i].sha1[0])
-            cm_sha1_hex(scripts[i].body, strlen(scripts[i].body), scripts[i].sha1);
+            st_sha1_hex(scripts[i].body, strlen(scripts[i].body), scripts[i].sha1);
     }
 }
 
-const struct cm_script *cm_script(enum cm_script_id id)
+const struct st_script *st_script(enum st_script_id id)
 {
-    return (unsigned)id < CM_SCRIPT__COUNT ? &scripts[id] : NULL;
+    return (unsigned)id < ST_SCRIPT__COUNT ? &scripts[id] : NULL;
 }

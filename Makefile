@@ -7,6 +7,7 @@
 #   make asan       build everything with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer targets of tests/fuzz, FUZZ_SECONDS (60) each
 #   make check-layers  no #include crosses a layer the wrong way
+#   make check-scripts every Redis script call matches the script's declared KEYS and ARGV
 #   make fmt / lint / docs / clean
 # Every target installs missing Debian packages first (scripts/install-deps.sh).
 
@@ -22,7 +23,7 @@ V         ?= 0
 Q         := $(if $(filter 1,$(V)),,@)
 
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Werror
-CPPFLAGS := -I. -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
+CPPFLAGS := -I. -I$(BUILD)/gen -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -MMD -MP
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
 LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lssl -lcrypto -lm -lpthread -ldl
@@ -100,13 +101,13 @@ DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/in
              /usr/lib/python3/dist-packages/scipy/__init__.py \
              /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
              /usr/bin/chromium /usr/bin/node /usr/bin/npm /usr/bin/clang /usr/bin/curl \
-             /usr/bin/openssl \
+             /usr/bin/openssl /usr/bin/luac5.1 \
              /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
 DEP_MISSING := $(foreach f,$(DEP_FILES),$(if $(wildcard $(f)),,$(f)))
 
 .PHONY: all build test demo bench fmt check-fmt lint asan docs check-docs clean deps unit integration \
         build-tests run-unit run-integration build-bench fuzz build-fuzz web-types check-web-types \
-        web-test web-bundle check-layers
+        web-test web-bundle check-layers check-scripts
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -130,7 +131,7 @@ test: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-unit
 	@$(MAKE) --no-print-directory BUILD=build/asan SAN=1 run-integration
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
-	@$(MAKE) --no-print-directory check-layers check-docs check-fmt lint web-test
+	@$(MAKE) --no-print-directory check-layers check-scripts check-docs check-fmt lint web-test
 	@echo "make test: all passed"
 
 unit: deps
@@ -227,6 +228,17 @@ check-layers:
 	@python3 scripts/check-layers.py
 	@python3 scripts/check-layers.py --self-test
 
+# make check-scripts: every Redis script call site names only its script's slots and sets every
+# fixed one (scripts/check-script-calls.py); then a planted wrong call must be refused
+check-scripts: $(BUILD)/gen/store/scripts_gen.h
+	@python3 scripts/check-script-calls.py $< gateway worker scheduler store tests/harness tools bench
+	@d=$$(mktemp -d) && printf '%s\n' 'void f(void)' '{' '    st_call_init(&c, ST_SCRIPT_CANCEL);' \
+	  '    st_call_key(&c, ST_RETRY_K_JOB, "x");' '}' > $$d/planted.c && \
+	  ! python3 scripts/check-script-calls.py $< $$d 2>$$d/err && \
+	  grep -q "ST_RETRY_K_JOB is retry's slot" $$d/err && grep -q "ST_CANCEL_A_NOW_MS is never set" $$d/err \
+	  && rm -rf $$d && echo "check-scripts self-test: a planted wrong call is refused" || \
+	  { echo "check-scripts: the planted wrong call was not refused" >&2; cat $$d/err >&2; rm -rf $$d; exit 1; }
+
 FMT_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' 2>/dev/null)
 fmt: deps
 	@clang-format -i $(FMT_FILES)
@@ -235,11 +247,12 @@ check-fmt:
 	@clang-format --dry-run --Werror $(FMT_FILES) || \
 	  { echo "format: run 'make fmt' and commit the result" >&2; exit 1; }
 
-lint: deps
+lint: deps $(BUILD)/gen/store/scripts_gen.h
 	@cppcheck --quiet --error-exitcode=1 --std=c11 --enable=warning,performance,portability \
 	  --inline-suppr --suppress=missingIncludeSystem --suppress=unknownMacro:tests/* \
-	  -I. -D_DEFAULT_SOURCE \
+	  -I. -I$(BUILD)/gen -D_DEFAULT_SOURCE \
 	  common proto store analysis gateway worker scheduler tools tests bench
+	@python3 scripts/gen-scripts.py --lint store/lua
 
 clean:
 	rm -rf build
@@ -250,7 +263,7 @@ ifneq ($(SAN),1)
 $(BUILD)/obj/analysis/%.o: CFLAGS += -O3
 endif
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c | $(BUILD)/gen/store/scripts_gen.h
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC    $@")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
@@ -260,8 +273,16 @@ $(BUILD)/obj/%.cu.o: %.cu
 	@$(if $(Q),echo "  NVCC  $@")
 	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
+# the Redis scripts: store/lua/*.lua, declared and embedded by scripts/gen-scripts.py; every
+# object waits for the generated header (after the first build, -MMD knows who includes it)
+SCRIPTS_GEN := $(BUILD)/gen/store/scripts_gen.h $(BUILD)/gen/store/scripts_gen.c
+$(SCRIPTS_GEN) &: $(wildcard store/lua/*.lua) scripts/gen-scripts.py
+	@$(if $(Q),echo "  GEN   $(BUILD)/gen/store/scripts_gen.c .h")
+	$(Q)python3 scripts/gen-scripts.py store/lua $(BUILD)/gen
+LAYER_OBJS_store := $(BUILD)/obj/$(BUILD)/gen/store/scripts_gen.o
+
 define layer_rules
-$(call LAYER_LIB,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call layer_src,$(1)))
+$(call LAYER_LIB,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call layer_src,$(1))) $(LAYER_OBJS_$(1))
 	@mkdir -p $$(@D)
 	@$$(if $(Q),echo "  AR    $$@")
 	$(Q)rm -f $$@ && $(AR) rcs $$@ $$^

@@ -240,11 +240,10 @@ void gw_hub_cmd_lost(struct cm_rconn *rc);
 #define GW_HB_TICKS_PER_S 10
 void gw_hub_heartbeat(struct gw *g);
 
-/* Runs a script (EVALSHA, EVAL on NOSCRIPT) on the commands connection; cb gets the reply, or
- * NULL when Redis is not reachable. args are copied. */
+/* Runs a script call (built with st_call_*, taken over) on the commands connection; cb gets the
+ * reply, or NULL when Redis is not reachable (then possibly before this returns). */
 typedef void (*gw_reply_cb)(struct gw *g, redisReply *r, void *priv);
-void gw_script(struct gw *g, enum st_script_id id, int nkeys, int nargs, const char **args,
-               const size_t *lens, gw_reply_cb cb, void *priv);
+void gw_script(struct gw *g, struct st_call *call, gw_reply_cb cb, void *priv);
 
 /* The dashboard page (gateway/dashboard/index.html, embedded at build time). */
 extern const char gw_dashboard_html[];

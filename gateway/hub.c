@@ -531,75 +531,26 @@ static void bcast_events(struct gw *g, const char *data, size_t len)
         cm_log(CM_LOG_ERROR, "broadcast channel: malformed published message: %s", err.text);
 }
 
-/* ---- script calls (EVALSHA, then EVAL on NOSCRIPT) ---------------------------------------- */
+/* ---- script calls (store/scripts.h: EVALSHA, then EVAL on NOSCRIPT) ---------------------- */
 
 struct gw_call {
     struct gw *g;
-    const struct st_script *script;
-    int argc; /* including the two leading slots: command, sha/body */
-    char **argv;
-    size_t *lens;
     gw_reply_cb cb;
     void *priv;
-    bool eval;
 };
 
-static void call_free(struct gw_call *k)
+static void script_reply(redisReply *r, void *priv)
 {
-    for (int i = 2; i < k->argc; i++)
-        free(k->argv[i]);
-    free(k->argv);
-    free(k->lens);
+    struct gw_call *k = priv;
+    k->cb(k->g, r, k->priv);
     free(k);
 }
 
-static void call_send(struct gw_call *k);
-
-static void call_reply(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
-    struct gw_call *k = priv;
-    redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_ERROR && !k->eval && strncmp(r->str, "NOSCRIPT", 8) == 0) {
-        k->eval = true;
-        call_send(k);
-        return;
-    }
-    k->cb(k->g, r, k->priv);
-    call_free(k);
-}
-
-static void call_send(struct gw_call *k)
-{
-    k->argv[0] = (char *)(k->eval ? "EVAL" : "EVALSHA");
-    k->argv[1] = (char *)(k->eval ? k->script->body : k->script->sha1);
-    k->lens[0] = strlen(k->argv[0]);
-    k->lens[1] = strlen(k->argv[1]);
-    if (!k->g->cmd.ready || redisAsyncCommandArgv(k->g->cmd.ac, call_reply, k, k->argc,
-                                                  (const char **)k->argv, k->lens) != REDIS_OK) {
-        k->cb(k->g, NULL, k->priv);
-        call_free(k);
-    }
-}
-
-void gw_script(struct gw *g, enum st_script_id id, int nkeys, int nargs, const char **args,
-               const size_t *lens, gw_reply_cb cb, void *priv)
+void gw_script(struct gw *g, struct st_call *call, gw_reply_cb cb, void *priv)
 {
     struct gw_call *k = cm_xcalloc(1, sizeof(*k));
-    k->g = g, k->script = st_script(id), k->cb = cb, k->priv = priv;
-    k->argc = nargs + 3;
-    k->argv = cm_xcalloc((size_t)k->argc, sizeof(char *));
-    k->lens = cm_xcalloc((size_t)k->argc, sizeof(size_t));
-    char nk[16];
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    k->argv[2] = cm_xstrdup(nk);
-    k->lens[2] = strlen(nk);
-    for (int i = 0; i < nargs; i++) {
-        size_t n = lens ? lens[i] : strlen(args[i]);
-        k->argv[3 + i] = cm_xmemdup0(args[i], n);
-        k->lens[3 + i] = n;
-    }
-    call_send(k);
+    k->g = g, k->cb = cb, k->priv = priv;
+    st_call_async(g->cmd.ready ? g->cmd.ac : NULL, call, script_reply, k);
 }
 
 /* ---- replay ------------------------------------------------------------------------------- */
@@ -1343,15 +1294,18 @@ static void client_msg(struct gw *g, struct gw_client *c, const char *data, size
             send_error(g, c, "FORBIDDEN", "cancel: this token lacks the control scope");
             break;
         }
-        char key[PR_ID_MAX + 64], chan[128], now[24], rule[PR_TOKEN_RULE_MAX];
-        cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, m.u.cancel.job_id);
-        cm_key_fmt(chan, sizeof(chan), g->cfg->common.prefix, CM_KEY_CANCEL, NULL);
-        snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-        rule[0] = '\0';
+        char rule[PR_TOKEN_RULE_MAX] = "";
         if (c->tok) /* a job of a session the token does not allow is "unknown" */
             pr_token_session_rule(c->tok, rule, sizeof(rule));
-        const char *args[] = {key, chan, m.u.cancel.job_id, now, rule};
-        gw_script(g, ST_SCRIPT_CANCEL, 2, 5, args, NULL, cancel_reply, creq_new(c));
+        struct st_call call;
+        const char *prefix = g->cfg->common.prefix;
+        st_call_init(&call, ST_SCRIPT_CANCEL);
+        st_call_key_of(&call, ST_CANCEL_K_JOB, prefix, CM_KEY_JOB, m.u.cancel.job_id);
+        st_call_key_of(&call, ST_CANCEL_K_CANCEL_CHANNEL, prefix, CM_KEY_CANCEL, NULL);
+        st_call_arg(&call, ST_CANCEL_A_JOB_ID, m.u.cancel.job_id, (size_t)-1);
+        st_call_arg_ll(&call, ST_CANCEL_A_NOW_MS, cm_time_now_ms());
+        st_call_arg(&call, ST_CANCEL_A_SESSION_RULE, rule, (size_t)-1);
+        gw_script(g, &call, cancel_reply, creq_new(c));
         break;
     }
     case PR_SUBSCRIBE:

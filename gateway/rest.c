@@ -376,35 +376,29 @@ static void submit(struct gw_http *h, const char *json, size_t len)
         return;
     }
     const char *prefix = g->cfg->common.prefix, *sess = m.u.job.session_id;
-    char key[PR_ID_MAX + 64], queue[128], now[24], index[PR_ID_MAX + 64], quota[128],
-        active[PR_ID_MAX + 64], jobs[128], rate[32], burst[16], cap[16];
-    cm_key_fmt(key, sizeof(key), prefix, CM_KEY_JOB, m.u.job.job_id);
-    cm_key_fmt(queue, sizeof(queue), prefix, CM_KEY_JOBS, NULL);
-    cm_key_fmt(index, sizeof(index), prefix, CM_KEY_SESSION_JOBS, sess ? sess : "-");
-    cm_key_fmt(quota, sizeof(quota), prefix, CM_KEY_QUOTA, h->quota_id);
-    cm_key_fmt(active, sizeof(active), prefix, CM_KEY_SESSION_ACTIVE, sess ? sess : "-");
+    char jobs[128], rate[32];
     cm_key_fmt(jobs, sizeof(jobs), prefix, CM_KEY_JOB, "x");
     jobs[strlen(jobs) - 1] = '\0'; /* "<prefix>:job:" */
-    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
     snprintf(rate, sizeof(rate), "%.17g", g->cfg->submit_rate);
-    snprintf(burst, sizeof(burst), "%d", g->cfg->submit_burst);
-    snprintf(cap, sizeof(cap), "%d", g->cfg->max_session_jobs);
-    const char *args[] = {key,
-                          queue,
-                          index,
-                          quota,
-                          active,
-                          norm.data,
-                          now,
-                          m.u.job.image_id,
-                          m.u.job.algorithm,
-                          sess ? sess : "",
-                          m.u.job.job_id,
-                          GW_SESSION_INDEX_TTL_S,
-                          rate,
-                          burst,
-                          cap,
-                          jobs};
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_SUBMIT);
+    st_call_key_of(&call, ST_SUBMIT_K_JOB, prefix, CM_KEY_JOB, m.u.job.job_id);
+    st_call_key_of(&call, ST_SUBMIT_K_QUEUE, prefix, CM_KEY_JOBS, NULL);
+    st_call_key_of(&call, ST_SUBMIT_K_SESSION_JOBS, prefix, CM_KEY_SESSION_JOBS, sess ? sess : "-");
+    st_call_key_of(&call, ST_SUBMIT_K_QUOTA, prefix, CM_KEY_QUOTA, h->quota_id);
+    st_call_key_of(&call, ST_SUBMIT_K_SESSION_ACTIVE, prefix, CM_KEY_SESSION_ACTIVE,
+                   sess ? sess : "-");
+    st_call_arg(&call, ST_SUBMIT_A_JOB_JSON, norm.data, norm.len);
+    st_call_arg_ll(&call, ST_SUBMIT_A_NOW_MS, cm_time_now_ms());
+    st_call_arg(&call, ST_SUBMIT_A_IMAGE_ID, m.u.job.image_id, (size_t)-1);
+    st_call_arg(&call, ST_SUBMIT_A_ALGORITHM, m.u.job.algorithm, (size_t)-1);
+    st_call_arg(&call, ST_SUBMIT_A_SESSION_ID, sess ? sess : "", (size_t)-1);
+    st_call_arg(&call, ST_SUBMIT_A_JOB_ID, m.u.job.job_id, (size_t)-1);
+    st_call_arg(&call, ST_SUBMIT_A_INDEX_TTL_S, GW_SESSION_INDEX_TTL_S, (size_t)-1);
+    st_call_arg(&call, ST_SUBMIT_A_RATE, rate, (size_t)-1);
+    st_call_arg_ll(&call, ST_SUBMIT_A_BURST, g->cfg->submit_burst);
+    st_call_arg_ll(&call, ST_SUBMIT_A_SESSION_CAP, g->cfg->max_session_jobs);
+    st_call_arg(&call, ST_SUBMIT_A_JOB_PREFIX, jobs, (size_t)-1);
     /* the start of the answer waits in resp until the reply gives the position */
     cm_buf_reset(&h->resp);
     cm_buf_puts(&h->resp, "{\"job_id\":");
@@ -412,7 +406,7 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     cm_buf_puts(&h->resp, ",\"image_id\":");
     cm_buf_append_json_str(&h->resp, m.u.job.image_id, strlen(m.u.job.image_id));
     wait_redis(h);
-    gw_script(g, ST_SCRIPT_SUBMIT, 5, 16, args, NULL, submit_reply, h);
+    gw_script(g, &call, submit_reply, h);
     cm_buf_deinit(&norm);
     pr_msg_deinit(&m);
 }
@@ -573,24 +567,30 @@ static void ctl_reply(struct gw *g, redisReply *r, void *priv)
 static void job_control(struct gw_http *h, bool cancel)
 {
     struct gw *g = h->g;
-    char key[PR_ID_MAX + 64], other[128], dead[128], now[24], max[16];
-    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, h->id);
-    cm_key_fmt(dead, sizeof(dead), g->cfg->common.prefix, CM_KEY_DEAD, NULL);
-    cm_key_fmt(other, sizeof(other), g->cfg->common.prefix, cancel ? CM_KEY_CANCEL : CM_KEY_JOBS,
-               NULL);
-    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    snprintf(max, sizeof(max), "%d", g->cfg->max_attempts);
+    const char *prefix = g->cfg->common.prefix;
     char rule[PR_TOKEN_RULE_MAX] = ""; /* a job of a session the token does not allow: 404 */
     if (h->auth == GW_AUTH_RES_OK)
         pr_token_session_rule(&h->tok, rule, sizeof(rule));
-    wait_redis(h);
+    struct st_call call;
     if (cancel) {
-        const char *args[] = {key, other, h->id, now, rule};
-        gw_script(g, ST_SCRIPT_CANCEL, 2, 5, args, NULL, ctl_reply, h);
+        st_call_init(&call, ST_SCRIPT_CANCEL);
+        st_call_key_of(&call, ST_CANCEL_K_JOB, prefix, CM_KEY_JOB, h->id);
+        st_call_key_of(&call, ST_CANCEL_K_CANCEL_CHANNEL, prefix, CM_KEY_CANCEL, NULL);
+        st_call_arg(&call, ST_CANCEL_A_JOB_ID, h->id, (size_t)-1);
+        st_call_arg_ll(&call, ST_CANCEL_A_NOW_MS, cm_time_now_ms());
+        st_call_arg(&call, ST_CANCEL_A_SESSION_RULE, rule, (size_t)-1);
     } else {
-        const char *args[] = {key, other, dead, max, now, h->id, rule};
-        gw_script(g, ST_SCRIPT_RETRY, 3, 7, args, NULL, ctl_reply, h);
+        st_call_init(&call, ST_SCRIPT_RETRY);
+        st_call_key_of(&call, ST_RETRY_K_JOB, prefix, CM_KEY_JOB, h->id);
+        st_call_key_of(&call, ST_RETRY_K_QUEUE, prefix, CM_KEY_JOBS, NULL);
+        st_call_key_of(&call, ST_RETRY_K_DEAD, prefix, CM_KEY_DEAD, NULL);
+        st_call_arg_ll(&call, ST_RETRY_A_MAX_ATTEMPTS, g->cfg->max_attempts);
+        st_call_arg_ll(&call, ST_RETRY_A_NOW_MS, cm_time_now_ms());
+        st_call_arg(&call, ST_RETRY_A_JOB_ID, h->id, (size_t)-1);
+        st_call_arg(&call, ST_RETRY_A_SESSION_RULE, rule, (size_t)-1);
     }
+    wait_redis(h);
+    gw_script(g, &call, ctl_reply, h);
 }
 
 /* ---- dead letters ------------------------------------------------------------------------ */
@@ -731,19 +731,22 @@ static void dead_ctl_reply(struct gw *g, redisReply *r, void *priv)
 static void dead_control(struct gw_http *h, bool purge)
 {
     struct gw *g = h->g;
-    char dead[128], queue[128], key[PR_ID_MAX + 64], now[24];
-    cm_key_fmt(dead, sizeof(dead), g->cfg->common.prefix, CM_KEY_DEAD, NULL);
-    cm_key_fmt(queue, sizeof(queue), g->cfg->common.prefix, CM_KEY_JOBS, NULL);
-    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_JOB, h->id);
-    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    wait_redis(h);
+    const char *prefix = g->cfg->common.prefix;
+    struct st_call call;
     if (purge) {
-        const char *args[] = {dead, h->id};
-        gw_script(g, ST_SCRIPT_DEAD_PURGE, 1, 2, args, NULL, dead_ctl_reply, h);
+        st_call_init(&call, ST_SCRIPT_DEAD_PURGE);
+        st_call_key_of(&call, ST_DEAD_PURGE_K_DEAD, prefix, CM_KEY_DEAD, NULL);
+        st_call_arg(&call, ST_DEAD_PURGE_A_JOB_ID, h->id, (size_t)-1);
     } else {
-        const char *args[] = {dead, queue, key, h->id, now};
-        gw_script(g, ST_SCRIPT_DEAD_REQUEUE, 3, 5, args, NULL, dead_ctl_reply, h);
+        st_call_init(&call, ST_SCRIPT_DEAD_REQUEUE);
+        st_call_key_of(&call, ST_DEAD_REQUEUE_K_DEAD, prefix, CM_KEY_DEAD, NULL);
+        st_call_key_of(&call, ST_DEAD_REQUEUE_K_QUEUE, prefix, CM_KEY_JOBS, NULL);
+        st_call_key_of(&call, ST_DEAD_REQUEUE_K_JOB, prefix, CM_KEY_JOB, h->id);
+        st_call_arg(&call, ST_DEAD_REQUEUE_A_JOB_ID, h->id, (size_t)-1);
+        st_call_arg_ll(&call, ST_DEAD_REQUEUE_A_NOW_MS, cm_time_now_ms());
     }
+    wait_redis(h);
+    gw_script(g, &call, dead_ctl_reply, h);
 }
 
 /* ---- a session's jobs ---------------------------------------------------------------------- */
@@ -792,18 +795,21 @@ static void session_jobs(struct gw_http *h)
         int_arg(h, "cursor", 1, (long long)1 << 62, 0, &cursor) != 0)
         return;
     struct gw *g = h->g;
-    char index[PR_ID_MAX + 64], prefix[128], cur[24], lim[24];
-    cm_key_fmt(index, sizeof(index), g->cfg->common.prefix, CM_KEY_SESSION_JOBS, h->id);
+    char prefix[128];
     cm_key_fmt(prefix, sizeof(prefix), g->cfg->common.prefix, CM_KEY_JOB, "x");
     prefix[strlen(prefix) - 1] = '\0'; /* "<prefix>:job:" */
-    snprintf(cur, sizeof(cur), "%lld", cursor);
-    snprintf(lim, sizeof(lim), "%lld", limit);
-    const char *args[4 + NJOB_FIELDS + 1] = {index, prefix, cur, lim, "status"};
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_SESSION_JOBS);
+    st_call_key_of(&call, ST_SESSION_JOBS_K_SESSION_JOBS, g->cfg->common.prefix,
+                   CM_KEY_SESSION_JOBS, h->id);
+    st_call_arg(&call, ST_SESSION_JOBS_A_JOB_PREFIX, prefix, (size_t)-1);
+    st_call_arg_ll(&call, ST_SESSION_JOBS_A_CURSOR, cursor);
+    st_call_arg_ll(&call, ST_SESSION_JOBS_A_LIMIT, limit);
+    st_call_more_arg(&call, "status", 6); /* the fields to return; status first */
     for (size_t i = 0; i < NJOB_FIELDS; i++)
-        args[5 + i] = job_fields[i];
+        st_call_more_arg(&call, job_fields[i], (size_t)-1);
     wait_redis(h);
-    gw_script(g, ST_SCRIPT_SESSION_JOBS, 1, (int)(5 + NJOB_FIELDS), args, NULL, session_jobs_reply,
-              h);
+    gw_script(g, &call, session_jobs_reply, h);
 }
 
 static void ready_reply(redisAsyncContext *ac, void *reply, void *priv)

@@ -113,12 +113,6 @@ static uint64_t hash_str(const char *p)
     return h;
 }
 
-static const char *fmt_ll(char *buf, size_t n, long long v)
-{
-    snprintf(buf, n, "%lld", v);
-    return buf;
-}
-
 static bool is_leader(const struct sc *s)
 {
     return s->leader && cm_time_mono_ms() < s->leader_until;
@@ -266,23 +260,39 @@ static void call(struct sc_survey *sv, void (*fn)(struct sc_survey *, redisReply
     }
 }
 
-/* EVALSHA of one of our scripts (loaded at connect). */
-static void script(struct sc_survey *sv, enum st_script_id id,
-                   void (*fn)(struct sc_survey *, redisReply *, void *), void *arg, int nkeys,
-                   const char **keys, int nargs, const char **args, const size_t *arglens)
+/* A script call for the survey (store/scripts.h: EVALSHA, EVAL on NOSCRIPT), taken over; fn
+ * as for call(). */
+struct sc_script_call {
+    struct sc_call c; /* first: call_cb frees it as a struct sc_call */
+    bool *unsent;     /* while st_call_async runs: where to say that it called back at once */
+};
+
+static void script_cb(redisReply *r, void *priv)
 {
-    const char *argv[64];
-    size_t argvlen[64];
-    char nk[16];
-    int argc = 0;
-    argv[argc] = "EVALSHA", argvlen[argc++] = 7;
-    argv[argc] = st_script(id)->sha1, argvlen[argc++] = 40;
-    argv[argc] = fmt_ll(nk, sizeof(nk), nkeys), argvlen[argc] = strlen(nk), argc++;
-    for (int i = 0; i < nkeys && argc < 64; i++)
-        argv[argc] = keys[i], argvlen[argc++] = strlen(keys[i]);
-    for (int i = 0; i < nargs && argc < 64; i++)
-        argv[argc] = args[i], argvlen[argc++] = arglens ? arglens[i] : strlen(args[i]);
-    call(sv, fn, arg, argc, argv, argvlen);
+    struct sc_script_call *k = priv;
+    if (k->unsent) { /* not sent: answered as call() answers when the connection is down */
+        struct sc_survey *sv = k->c.sv;
+        *k->unsent = true;
+        sv->failed = true;
+        sv->pending--;
+        if (k->c.fn)
+            k->c.fn(sv, NULL, k->c.arg);
+        free(k);
+        return;
+    }
+    call_cb(NULL, r, &k->c);
+}
+
+static void script(struct sc_survey *sv, void (*fn)(struct sc_survey *, redisReply *, void *),
+                   void *arg, struct st_call *call)
+{
+    struct sc_script_call *k = cm_xcalloc(1, sizeof(*k));
+    bool unsent = false;
+    k->c.sv = sv, k->c.fn = fn, k->c.arg = arg, k->unsent = &unsent;
+    sv->pending++;
+    st_call_async(sv->s->cmd.ready ? sv->s->cmd.ac : NULL, call, script_cb, k);
+    if (!unsent)
+        k->unsent = NULL; /* in flight */
 }
 
 /* ---- round 1: the registry and the queue ----------------------------------------------------- */
@@ -400,12 +410,21 @@ static void emit_status(struct sc_survey *sv)
     st->workers_online = online;
     struct cm_buf mp = CM_BUF_INIT;
     if (encode_event(&ev, NULL, NULL, &mp) == 0) {
-        const char *keys[] = {s->k_nojob, s->k_bcast, s->k_bcast};
-        const char *args[] = {s->status_maxlen, "", "", "p", "", "", mp.data, "0"};
-        size_t lens[8];
-        for (int i = 0; i < 8; i++)
-            lens[i] = i == 6 ? mp.len : strlen(args[i]);
-        script(sv, ST_SCRIPT_EMIT, NULL, NULL, 3, keys, 8, args, lens);
+        struct st_call call;
+        st_call_init(&call, ST_SCRIPT_EMIT);
+        st_call_arg(&call, ST_EMIT_A_STREAM_MAXLEN, s->status_maxlen, (size_t)-1);
+        st_call_arg(&call, ST_EMIT_A_STREAM_TTL_S, "", 0);
+        st_call_arg(&call, ST_EMIT_A_RESULT_TTL_S, "", 0);
+        st_call_item(&call, 'p');
+        st_call_key(&call, ST_EMIT_P_IK_JOB, s->k_nojob);
+        st_call_key(&call, ST_EMIT_P_IK_STREAM, s->k_bcast);
+        st_call_key(&call, ST_EMIT_P_IK_CHANNEL, s->k_bcast);
+        st_call_arg(&call, ST_EMIT_P_IA_KIND, "p", 1);
+        st_call_arg(&call, ST_EMIT_P_IA_ATTEMPT, "", 0);
+        st_call_arg(&call, ST_EMIT_P_IA_SEQ, "", 0);
+        st_call_arg(&call, ST_EMIT_P_IA_EVENT, mp.data, mp.len);
+        st_call_arg(&call, ST_EMIT_P_IA_NFIELDS, "0", 1);
+        script(sv, NULL, NULL, &call);
         s->statuses++;
     }
     cm_buf_deinit(&mp);
@@ -476,7 +495,7 @@ static void recover_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     char *k_chan = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(s->k_bcast);
     char *k_worker = cm_key_new(prefix, CM_KEY_WORKER, wk->id);
     char *k_active = cm_key_new(prefix, CM_KEY_ACTIVE, wk->id);
-    char step[256], error[256], now[24], ts[CM_RFC3339_LEN];
+    char step[256], error[256], ts[CM_RFC3339_LEN];
     snprintf(step, sizeof(step), "Requeued: worker %s was lost (attempt %d of %d)", wk->id, n, m);
     snprintf(error, sizeof(error),
              "worker %s was lost during attempt %d of %d; the job is in the dead letters", wk->id,
@@ -509,26 +528,31 @@ static void recover_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
         cm_buf_printf(&dead, ",\"attempts\":%d,\"failed_at\":\"%s\"}", n,
                       cm_time_rfc3339(cm_time_now_ms(), ts));
     }
-    const char *keys[] = {s->k_leader, k_worker, k_active, s->k_jobs,
-                          k_job,       k_stream, k_chan,   s->k_dead};
-    const char *args[] = {s->id,
-                          j->raw,
-                          hash_field(j, 0) ? (attempts ? attempts : "0") : "",
-                          s->max_attempts,
-                          fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                          s->stream_maxlen,
-                          s->stream_ttl,
-                          requeue_ev.data ? requeue_ev.data : "",
-                          dead_ev.data ? dead_ev.data : "",
-                          dead.data ? dead.data : "",
-                          wk->id,
-                          error};
-    size_t lens[12];
-    for (int i = 0; i < 12; i++)
-        lens[i] = strlen(args[i]);
-    lens[1] = j->raw_len, lens[7] = requeue_ev.len, lens[8] = dead_ev.len;
-    script(sv, ST_SCRIPT_RECOVER, on_recover, act_new(s, job_id, wk->id, n), 8, keys, 12, args,
-           lens);
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_RECOVER);
+    st_call_key(&call, ST_RECOVER_K_LEADER, s->k_leader);
+    st_call_key(&call, ST_RECOVER_K_WORKER, k_worker);
+    st_call_key(&call, ST_RECOVER_K_ACTIVE, k_active);
+    st_call_key(&call, ST_RECOVER_K_QUEUE, s->k_jobs);
+    st_call_key(&call, ST_RECOVER_K_JOB, k_job);
+    st_call_key(&call, ST_RECOVER_K_STREAM, k_stream);
+    st_call_key(&call, ST_RECOVER_K_CHANNEL, k_chan);
+    st_call_key(&call, ST_RECOVER_K_DEAD, s->k_dead);
+    st_call_arg(&call, ST_RECOVER_A_SCHEDULER_ID, s->id, (size_t)-1);
+    st_call_arg(&call, ST_RECOVER_A_RAW_JOB, j->raw, j->raw_len);
+    st_call_arg(&call, ST_RECOVER_A_ATTEMPTS_READ,
+                hash_field(j, 0) ? (attempts ? attempts : "0") : "", (size_t)-1);
+    st_call_arg(&call, ST_RECOVER_A_MAX_ATTEMPTS, s->max_attempts, (size_t)-1);
+    st_call_arg_ll(&call, ST_RECOVER_A_NOW_MS, cm_time_now_ms());
+    st_call_arg(&call, ST_RECOVER_A_STREAM_MAXLEN, s->stream_maxlen, (size_t)-1);
+    st_call_arg(&call, ST_RECOVER_A_STREAM_TTL_S, s->stream_ttl, (size_t)-1);
+    st_call_arg(&call, ST_RECOVER_A_REQUEUE_EVENT, requeue_ev.data ? requeue_ev.data : "",
+                requeue_ev.len);
+    st_call_arg(&call, ST_RECOVER_A_DEAD_EVENT, dead_ev.data ? dead_ev.data : "", dead_ev.len);
+    st_call_arg(&call, ST_RECOVER_A_DEAD_ENTRY, dead.data ? dead.data : "", dead.len);
+    st_call_arg(&call, ST_RECOVER_A_WORKER_ID, wk->id, (size_t)-1);
+    st_call_arg(&call, ST_RECOVER_A_ERROR, error, (size_t)-1);
+    script(sv, on_recover, act_new(s, job_id, wk->id, n), &call);
     cm_buf_deinit(&requeue_ev);
     cm_buf_deinit(&dead_ev);
     cm_buf_deinit(&dead);
@@ -551,9 +575,15 @@ static void forget_worker(struct sc_survey *sv, struct sc_worker *wk)
     struct sc *s = sv->s;
     char *k_worker = cm_key_new(s->cfg->common.prefix, CM_KEY_WORKER, wk->id);
     char *k_active = cm_key_new(s->cfg->common.prefix, CM_KEY_ACTIVE, wk->id);
-    const char *keys[] = {s->k_leader, k_worker, k_active, s->k_workers};
-    const char *args[] = {s->id, wk->id};
-    script(sv, ST_SCRIPT_FORGET, on_forget, act_new(s, NULL, wk->id, 0), 4, keys, 2, args, NULL);
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_FORGET);
+    st_call_key(&call, ST_FORGET_K_LEADER, s->k_leader);
+    st_call_key(&call, ST_FORGET_K_WORKER, k_worker);
+    st_call_key(&call, ST_FORGET_K_ACTIVE, k_active);
+    st_call_key(&call, ST_FORGET_K_WORKERS, s->k_workers);
+    st_call_arg(&call, ST_FORGET_A_SCHEDULER_ID, s->id, (size_t)-1);
+    st_call_arg(&call, ST_FORGET_A_WORKER_ID, wk->id, (size_t)-1);
+    script(sv, on_forget, act_new(s, NULL, wk->id, 0), &call);
     free(k_worker);
     free(k_active);
 }
@@ -584,7 +614,7 @@ static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     char *k_stream = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(s->k_bcast);
     char *k_chan = session ? cm_key_new(prefix, CM_KEY_CHANNEL, session) : cm_xstrdup(s->k_bcast);
     char *k_active = cm_key_new(prefix, CM_KEY_ACTIVE, wk->id);
-    char error[256], now[24];
+    char error[256];
     snprintf(error, sizeof(error),
              runtime ? "ran for more than %d s (the run-time limit of %s) on worker %s; the job "
                        "was stopped"
@@ -598,22 +628,24 @@ static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     ev.u.processing_failed.retry_available = true;
     struct cm_buf mp = CM_BUF_INIT;
     if (encode_event(&ev, spec->job_id, session, &mp) == 0) {
-        const char *keys[] = {s->k_leader, k_active, k_job, k_stream, k_chan, s->k_cancel};
-        const char *args[] = {s->id,
-                              j->raw,
-                              hash_field(j, 2),
-                              mp.data,
-                              fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                              s->stream_maxlen,
-                              s->stream_ttl,
-                              spec->job_id,
-                              error};
-        size_t lens[9];
-        for (int i = 0; i < 9; i++)
-            lens[i] = strlen(args[i]);
-        lens[1] = j->raw_len, lens[3] = mp.len;
-        script(sv, ST_SCRIPT_TIMEOUT, on_timeout, act_new(s, spec->job_id, wk->id, 0), 6, keys, 9,
-               args, lens);
+        struct st_call call;
+        st_call_init(&call, ST_SCRIPT_TIMEOUT);
+        st_call_key(&call, ST_TIMEOUT_K_LEADER, s->k_leader);
+        st_call_key(&call, ST_TIMEOUT_K_ACTIVE, k_active);
+        st_call_key(&call, ST_TIMEOUT_K_JOB, k_job);
+        st_call_key(&call, ST_TIMEOUT_K_STREAM, k_stream);
+        st_call_key(&call, ST_TIMEOUT_K_CHANNEL, k_chan);
+        st_call_key(&call, ST_TIMEOUT_K_CANCEL_CHANNEL, s->k_cancel);
+        st_call_arg(&call, ST_TIMEOUT_A_SCHEDULER_ID, s->id, (size_t)-1);
+        st_call_arg(&call, ST_TIMEOUT_A_RAW_JOB, j->raw, j->raw_len);
+        st_call_arg(&call, ST_TIMEOUT_A_ATTEMPT_READ, hash_field(j, 2), (size_t)-1);
+        st_call_arg(&call, ST_TIMEOUT_A_EVENT, mp.data, mp.len);
+        st_call_arg_ll(&call, ST_TIMEOUT_A_NOW_MS, cm_time_now_ms());
+        st_call_arg(&call, ST_TIMEOUT_A_STREAM_MAXLEN, s->stream_maxlen, (size_t)-1);
+        st_call_arg(&call, ST_TIMEOUT_A_STREAM_TTL_S, s->stream_ttl, (size_t)-1);
+        st_call_arg(&call, ST_TIMEOUT_A_JOB_ID, spec->job_id, (size_t)-1);
+        st_call_arg(&call, ST_TIMEOUT_A_ERROR, error, (size_t)-1);
+        script(sv, on_timeout, act_new(s, spec->job_id, wk->id, 0), &call);
     }
     pr_msg_deinit(&ev);
     cm_buf_deinit(&mp);
@@ -683,14 +715,21 @@ static void on_scan(struct sc_survey *sv, redisReply *r, void *arg)
         return;
     snprintf(s->scan_cursor[k], sizeof(s->scan_cursor[k]), "%s", r->element[0]->str);
     redisReply *ks = r->element[1];
-    const char *args[] = {k == 0 ? s->ended_ttl : s->stream_ttl, k == 0 ? "job" : "stream"};
-    const char *keys[50];
+    struct st_call call;
     int n = 0;
     for (size_t i = 0; i < ks->elements; i++) {
-        if (ks->element[i]->type == REDIS_REPLY_STRING)
-            keys[n++] = ks->element[i]->str;
+        if (ks->element[i]->type == REDIS_REPLY_STRING) {
+            if (n == 0) {
+                st_call_init(&call, ST_SCRIPT_EXPIRE_ENDED);
+                st_call_arg(&call, ST_EXPIRE_ENDED_A_TTL_S, k == 0 ? s->ended_ttl : s->stream_ttl,
+                            (size_t)-1);
+                st_call_arg(&call, ST_EXPIRE_ENDED_A_KIND, k == 0 ? "job" : "stream", (size_t)-1);
+            }
+            st_call_more_key(&call, ks->element[i]->str);
+            n++;
+        }
         if (n == 50 || (i + 1 == ks->elements && n > 0)) {
-            script(sv, ST_SCRIPT_EXPIRE_ENDED, on_expired, NULL, n, keys, 2, args, NULL);
+            script(sv, on_expired, NULL, &call);
             n = 0;
         }
     }
@@ -828,9 +867,8 @@ struct sc_lease_call {
     int64_t sent; /* monotonic ms */
 };
 
-static void lease_cb(redisAsyncContext *ac, void *reply, void *priv)
+static void lease_cb(redisReply *reply, void *priv)
 {
-    (void)ac;
     struct sc_lease_call *lc = priv;
     struct sc *s = lc->s;
     redisReply *r = reply;
@@ -858,21 +896,30 @@ static void lease_cb(redisAsyncContext *ac, void *reply, void *priv)
     free(lc);
 }
 
+static void lease_release_cb(redisReply *reply, void *priv)
+{
+    (void)reply, (void)priv;
+}
+
 static void lease_send(struct sc *s, bool release)
 {
     if (!s->cmd.ready || (s->lease_pending && !release))
         return;
-    const char *argv[] = {"EVALSHA",   st_script(ST_SCRIPT_LEASE)->sha1, "1", s->k_leader, s->id,
-                          s->lease_ms, release ? "release" : "hold"};
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_LEASE);
+    st_call_key(&call, ST_LEASE_K_LEADER, s->k_leader);
+    st_call_arg(&call, ST_LEASE_A_SCHEDULER_ID, s->id, (size_t)-1);
+    st_call_arg(&call, ST_LEASE_A_LEASE_MS, s->lease_ms, (size_t)-1);
+    st_call_arg(&call, ST_LEASE_A_RELEASE, release ? "release" : "hold", (size_t)-1);
+    if (release) { /* at shutdown: nobody waits for the answer */
+        st_call_async(s->cmd.ac, &call, lease_release_cb, NULL);
+        return;
+    }
     struct sc_lease_call *lc = cm_xcalloc(1, sizeof(*lc));
     lc->s = s;
     lc->sent = cm_time_mono_ms();
-    if (redisAsyncCommandArgv(s->cmd.ac, release ? NULL : lease_cb, release ? NULL : lc, 7, argv,
-                              NULL) == REDIS_OK &&
-        !release)
-        s->lease_pending = true;
-    else
-        free(lc);
+    s->lease_pending = true; /* lease_cb clears it, also when the call could not be sent */
+    st_call_async(s->cmd.ac, &call, lease_cb, lc);
 }
 
 /* Every --status-interval-ms on the dot (a persistent libevent timer keeps its cadence): a
@@ -902,21 +949,9 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- connection, metrics, signals ------------------------------------------------------------ */
 
-static void script_load_cb(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac, (void)priv;
-    redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_ERROR)
-        cm_log(CM_LOG_ERROR, "redis: SCRIPT LOAD: %s", r->str);
-}
-
 static void cmd_ready(struct cm_rconn *c)
 {
     struct sc *s = c->owner;
-    for (int i = 0; i < ST_SCRIPT__COUNT; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", st_script(i)->body};
-        redisAsyncCommandArgv(c->ac, script_load_cb, s, 3, argv, NULL);
-    }
     lease_send(s, false);
 }
 

@@ -12,6 +12,8 @@ PACKAGES=(
   libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev
   # tests and tools
   libcriterion-dev redis-server redis-tools clang-format cppcheck python3
+  # the Redis scripts' syntax check (Redis runs Lua 5.1)
+  lua5.1
   # access control and TLS tests: curl as a client, openssl to make test certificates
   curl openssl
   # the analysis oracle test: scipy, scikit-image, numpy, tifffile

@@ -12,52 +12,11 @@
 #include "common/text.h"
 #include "common/time.h"
 
-redisReply *st_script_call(redisContext *c, const struct st_script *s, int nkeys, int argc,
-                           const char **argv, const size_t *argvlen, char *err, size_t errlen)
+/* Runs a jobctl script call (taking it over) and maps its status reply. */
+static enum st_jobctl_result run(redisContext *c, struct st_call *call, const char *job_id,
+                                 char *err, size_t errlen)
 {
-    const char **av = cm_xcalloc((size_t)argc + 3, sizeof(char *));
-    size_t *al = cm_xcalloc((size_t)argc + 3, sizeof(size_t));
-    char nk[16];
-    snprintf(nk, sizeof(nk), "%d", nkeys);
-    av[2] = nk, al[2] = strlen(nk);
-    for (int i = 0; i < argc; i++) {
-        av[i + 3] = argv[i];
-        al[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
-    }
-    redisReply *r = NULL;
-    for (int pass = 0; pass < 2; pass++) {
-        av[0] = pass ? "EVAL" : "EVALSHA";
-        al[0] = strlen(av[0]);
-        av[1] = pass ? s->body : s->sha1;
-        al[1] = strlen(av[1]);
-        r = redisCommandArgv(c, argc + 3, av, al);
-        if (!r) {
-            snprintf(err, errlen, "%s", c->errstr[0] ? c->errstr : "connection lost");
-            break;
-        }
-        if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0 && pass == 0) {
-            freeReplyObject(r);
-            r = NULL;
-            continue;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errlen, "script %s: %s", s->name, r->str);
-            freeReplyObject(r);
-            r = NULL;
-        }
-        break;
-    }
-    free(av);
-    free(al);
-    return r;
-}
-
-/* Runs a jobctl script and maps its status reply. */
-static enum st_jobctl_result run(redisContext *c, enum st_script_id id, int nkeys, int argc,
-                                 const char **argv, const char *job_id, char *err, size_t errlen)
-{
-    st_script_init();
-    redisReply *r = st_script_call(c, st_script(id), nkeys, argc, argv, NULL, err, errlen);
+    redisReply *r = st_call_sync(c, call, err, errlen);
     if (!r)
         return ST_JOBCTL_ERROR;
     enum st_jobctl_result res = ST_JOBCTL_REFUSED;
@@ -93,15 +52,14 @@ enum st_jobctl_result st_jobctl_cancel(redisContext *c, const char *prefix, cons
 {
     if (!check_id(job_id, err, errlen))
         return ST_JOBCTL_REFUSED;
-    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id),
-         *ch = cm_key_new(prefix, CM_KEY_CANCEL, NULL);
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = {hkey, ch, job_id, now};
-    enum st_jobctl_result res = run(c, ST_SCRIPT_CANCEL, 2, 4, argv, job_id, err, errlen);
-    free(hkey);
-    free(ch);
-    return res;
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_CANCEL);
+    st_call_key_of(&call, ST_CANCEL_K_JOB, prefix, CM_KEY_JOB, job_id);
+    st_call_key_of(&call, ST_CANCEL_K_CANCEL_CHANNEL, prefix, CM_KEY_CANCEL, NULL);
+    st_call_arg(&call, ST_CANCEL_A_JOB_ID, job_id, (size_t)-1);
+    st_call_arg_ll(&call, ST_CANCEL_A_NOW_MS, cm_time_now_ms());
+    st_call_arg(&call, ST_CANCEL_A_SESSION_RULE, "", 0); /* any session */
+    return run(c, &call, job_id, err, errlen);
 }
 
 enum st_jobctl_result st_jobctl_retry(redisContext *c, const char *prefix, const char *job_id,
@@ -109,17 +67,16 @@ enum st_jobctl_result st_jobctl_retry(redisContext *c, const char *prefix, const
 {
     if (!check_id(job_id, err, errlen))
         return ST_JOBCTL_REFUSED;
-    char *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL),
-         *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL);
-    char max[16], now[24];
-    snprintf(max, sizeof(max), "%d", max_attempts);
-    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = {hkey, q, dead, max, now, job_id};
-    enum st_jobctl_result res = run(c, ST_SCRIPT_RETRY, 3, 6, argv, job_id, err, errlen);
-    free(hkey);
-    free(q);
-    free(dead);
-    return res;
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_RETRY);
+    st_call_key_of(&call, ST_RETRY_K_JOB, prefix, CM_KEY_JOB, job_id);
+    st_call_key_of(&call, ST_RETRY_K_QUEUE, prefix, CM_KEY_JOBS, NULL);
+    st_call_key_of(&call, ST_RETRY_K_DEAD, prefix, CM_KEY_DEAD, NULL);
+    st_call_arg_ll(&call, ST_RETRY_A_MAX_ATTEMPTS, max_attempts);
+    st_call_arg_ll(&call, ST_RETRY_A_NOW_MS, cm_time_now_ms());
+    st_call_arg(&call, ST_RETRY_A_JOB_ID, job_id, (size_t)-1);
+    st_call_arg(&call, ST_RETRY_A_SESSION_RULE, "", 0); /* any session */
+    return run(c, &call, job_id, err, errlen);
 }
 
 /* ---- dead letters ------------------------------------------------------------------------- */
@@ -181,16 +138,14 @@ enum st_jobctl_result st_dead_requeue(redisContext *c, const char *prefix, const
 {
     if (!check_id(job_id, err, errlen))
         return ST_JOBCTL_REFUSED;
-    char *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL), *q = cm_key_new(prefix, CM_KEY_JOBS, NULL),
-         *hkey = cm_key_new(prefix, CM_KEY_JOB, job_id);
-    char now[24];
-    snprintf(now, sizeof(now), "%lld", (long long)cm_time_now_ms());
-    const char *argv[] = {dead, q, hkey, job_id, now};
-    enum st_jobctl_result res = run(c, ST_SCRIPT_DEAD_REQUEUE, 3, 5, argv, job_id, err, errlen);
-    free(dead);
-    free(q);
-    free(hkey);
-    return res;
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_DEAD_REQUEUE);
+    st_call_key_of(&call, ST_DEAD_REQUEUE_K_DEAD, prefix, CM_KEY_DEAD, NULL);
+    st_call_key_of(&call, ST_DEAD_REQUEUE_K_QUEUE, prefix, CM_KEY_JOBS, NULL);
+    st_call_key_of(&call, ST_DEAD_REQUEUE_K_JOB, prefix, CM_KEY_JOB, job_id);
+    st_call_arg(&call, ST_DEAD_REQUEUE_A_JOB_ID, job_id, (size_t)-1);
+    st_call_arg_ll(&call, ST_DEAD_REQUEUE_A_NOW_MS, cm_time_now_ms());
+    return run(c, &call, job_id, err, errlen);
 }
 
 long st_dead_purge(redisContext *c, const char *prefix, const char *job_id, char *err,
@@ -198,12 +153,11 @@ long st_dead_purge(redisContext *c, const char *prefix, const char *job_id, char
 {
     if (job_id && !check_id(job_id, err, errlen))
         return -1;
-    st_script_init();
-    char *dead = cm_key_new(prefix, CM_KEY_DEAD, NULL);
-    const char *argv[] = {dead, job_id ? job_id : ""};
-    redisReply *r =
-        st_script_call(c, st_script(ST_SCRIPT_DEAD_PURGE), 1, 2, argv, NULL, err, errlen);
-    free(dead);
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_DEAD_PURGE);
+    st_call_key_of(&call, ST_DEAD_PURGE_K_DEAD, prefix, CM_KEY_DEAD, NULL);
+    st_call_arg(&call, ST_DEAD_PURGE_A_JOB_ID, job_id ? job_id : "", (size_t)-1);
+    redisReply *r = st_call_sync(c, &call, err, errlen);
     long n = r && r->type == REDIS_REPLY_INTEGER ? (long)r->integer : -1;
     if (r)
         freeReplyObject(r);

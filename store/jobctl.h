@@ -45,10 +45,4 @@ enum st_jobctl_result st_dead_requeue(redisContext *c, const char *prefix, const
 long st_dead_purge(redisContext *c, const char *prefix, const char *job_id, char *err,
                    size_t errlen);
 
-/* EVALSHA of a script, falling back to EVAL on NOSCRIPT. argv: keys then args. Returns the reply
- * (caller frees) or NULL with err filled (Redis errors included). */
-struct st_script;
-redisReply *st_script_call(redisContext *c, const struct st_script *s, int nkeys, int argc,
-                           const char **argv, const size_t *argvlen, char *err, size_t errlen);
-
 #endif

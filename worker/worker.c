@@ -99,11 +99,33 @@ static void emit_done(struct wk_op *op, redisReply *r, void *arg)
     }
 }
 
+_Static_assert((int)ST_EMIT_F_IK_CHANNEL == (int)ST_EMIT_P_IK_CHANNEL &&
+                   (int)ST_EMIT_F_IK_CHANNEL == (int)ST_EMIT_Q_IK_CHANNEL &&
+                   (int)ST_EMIT_F_IA_EVENT == (int)ST_EMIT_P_IA_EVENT &&
+                   (int)ST_EMIT_F_IA_EVENT == (int)ST_EMIT_Q_IA_EVENT,
+               "EMIT's item shapes share job, stream, channel, kind, attempt, seq and event");
+
+/* The outbox op of one item of a batched script call (taking the call), or NULL when the item
+ * does not match the script's declaration (logged: a bug). */
+static struct wk_op *op_of_item(struct st_call *c)
+{
+    char err[200];
+    if (st_call_check(c, err, sizeof(err)) != 0) {
+        cm_log(CM_LOG_ERROR, "%s (not sent)", err);
+        st_call_deinit(c);
+        return NULL;
+    }
+    struct wk_op *op =
+        wk_op_new_script(st_script(c->id)->sha1, c->keys.n, (const char *const *)c->keys.v,
+                         c->args.n, (const char *const *)c->args.v, c->args.len);
+    st_call_deinit(c);
+    return op;
+}
+
 /* Sends ev (its envelope completed here) through the EMIT script. */
 static void emit(struct wk_worker *w, const char *job_id, const char *session, struct pr_msg *ev,
                  const struct emit_opts *o)
 {
-    char seq[24];
     struct cm_buf mp = CM_BUF_INIT;
     if (encode_event(job_id, session, ev, &mp) != 0) {
         cm_buf_deinit(&mp);
@@ -115,47 +137,53 @@ static void emit(struct wk_worker *w, const char *job_id, const char *session, s
     char *const *k3 = o->keys ? o->keys : derived;
     char *rkey =
         o->result_id ? cm_key_new(w->cfg->common.prefix, CM_KEY_RESULT, o->result_id) : NULL;
-    char nf[16];
-    snprintf(nf, sizeof(nf), "%d", o->nfields);
     /* a full event also ends or starts something: it refreshes the stream TTL too */
     bool full = o->lrem_raw || o->result || o->dead || ev->type == PR_PROCESSING_STARTED;
-    const char *keys[6] = {k3[0],    k3[1], k3[2], w->k_active, rkey ? rkey : w->k_noresult,
-                           w->k_dead};
     bool prog = !full && o->progress[0];
-    const char *args[48] = {full   ? "f"
-                            : prog ? "q"
-                                   : "p",
-                            o->attempt ? o->attempt : "",
-                            o->seq >= 0 ? fmt_ll(seq, sizeof(seq), o->seq) : "", mp.data};
-    size_t arglen[48];
-    int nargs = 4;
-    char *lrem = NULL; /* "=" + the raw entry: "" would mean "none", and "" is a payload too */
-    if (full && o->lrem_raw) {
-        lrem = cm_xmalloc(o->lrem_len + 2);
-        lrem[0] = '=';
-        memcpy(lrem + 1, o->lrem_raw, o->lrem_len);
-        lrem[o->lrem_len + 1] = '\0';
-    }
+    struct st_call call; /* the three shapes share their first keys and arguments */
+    st_call_init_item(&call, ST_SCRIPT_EMIT, full ? 'f' : prog ? 'q' : 'p');
+    st_call_key(&call, ST_EMIT_F_IK_JOB, k3[0]);
+    st_call_key(&call, ST_EMIT_F_IK_STREAM, k3[1]);
+    st_call_key(&call, ST_EMIT_F_IK_CHANNEL, k3[2]);
+    st_call_arg(&call, ST_EMIT_F_IA_KIND, full ? "f" : prog ? "q" : "p", 1);
+    st_call_arg(&call, ST_EMIT_F_IA_ATTEMPT, o->attempt ? o->attempt : "", (size_t)-1);
+    if (o->seq >= 0)
+        st_call_arg_ll(&call, ST_EMIT_F_IA_SEQ, o->seq);
+    else
+        st_call_arg(&call, ST_EMIT_F_IA_SEQ, "", 0);
+    st_call_arg(&call, ST_EMIT_F_IA_EVENT, mp.data, mp.len);
     if (full) {
-        args[nargs++] = lrem ? lrem : "";
-        args[nargs++] = o->result ? o->result : "";
-        args[nargs++] = o->dead ? o->dead : "";
-    }
-    if (prog) {
-        for (int i = 0; i < 3; i++)
-            args[nargs++] = o->progress[i];
+        st_call_key(&call, ST_EMIT_F_IK_ACTIVE, w->k_active);
+        st_call_key(&call, ST_EMIT_F_IK_RESULT, rkey ? rkey : w->k_noresult);
+        st_call_key(&call, ST_EMIT_F_IK_DEAD, w->k_dead);
+        /* "=" + the raw entry: "" would mean "none", and "" is a payload too */
+        char *lrem = NULL;
+        if (o->lrem_raw) {
+            lrem = cm_xmalloc(o->lrem_len + 2);
+            lrem[0] = '=';
+            memcpy(lrem + 1, o->lrem_raw, o->lrem_len);
+            lrem[o->lrem_len + 1] = '\0';
+        }
+        st_call_arg(&call, ST_EMIT_F_IA_LREM, lrem ? lrem : "", lrem ? o->lrem_len + 1 : 0);
+        free(lrem);
+        st_call_arg(&call, ST_EMIT_F_IA_RESULT, o->result ? o->result : "", (size_t)-1);
+        st_call_arg(&call, ST_EMIT_F_IA_DEAD_ENTRY, o->dead ? o->dead : "", (size_t)-1);
+        st_call_arg_ll(&call, ST_EMIT_F_IA_NFIELDS, o->nfields);
+    } else if (prog) {
+        st_call_arg(&call, ST_EMIT_Q_IA_PROGRESS, o->progress[0], (size_t)-1);
+        st_call_arg(&call, ST_EMIT_Q_IA_CURRENT_STEP, o->progress[1], (size_t)-1);
+        st_call_arg(&call, ST_EMIT_Q_IA_ETA_SECONDS, o->progress[2], (size_t)-1);
     } else {
-        args[nargs++] = nf;
-        for (int i = 0; i < o->nfields && nargs < 48; i++)
-            args[nargs++] = o->fields[i];
+        st_call_arg_ll(&call, ST_EMIT_P_IA_NFIELDS, o->nfields);
     }
-    for (int i = 0; i < nargs; i++)
-        arglen[i] = i == 3 ? mp.len : strlen(args[i]);
-    if (lrem)
-        arglen[4] = o->lrem_len + 1;
-    struct wk_op *op =
-        wk_op_new_script(st_script(ST_SCRIPT_EMIT)->sha1, full ? 6 : 3, keys, nargs, args, arglen);
-    free(lrem);
+    for (int i = 0; !prog && i < o->nfields; i++)
+        st_call_more_arg(&call, o->fields[i], (size_t)-1);
+    struct wk_op *op = op_of_item(&call);
+    if (!op) {
+        cm_buf_deinit(&mp);
+        free(rkey), free(derived[0]), free(derived[1]), free(derived[2]);
+        return;
+    }
     op->droppable = o->droppable;
     if (o->serial) {
         op->done = emit_done;
@@ -291,19 +319,35 @@ static struct wk_slot *free_slot(struct wk_worker *w)
     return NULL;
 }
 
+/* Queues a whole (not batched) script call in the outbox, taking the call. */
+static void push_call(struct wk_worker *w, struct st_call *c)
+{
+    const char **argv;
+    size_t *lens;
+    char err[200];
+    int argc = st_call_argv(c, false, &argv, &lens, err, sizeof(err));
+    if (argc < 0) {
+        cm_log(CM_LOG_ERROR, "%s (not sent)", err);
+    } else {
+        wk_outbox_push(&w->outbox, wk_op_new(argc, argv, lens));
+        free(argv);
+        free(lens);
+    }
+    st_call_deinit(c);
+}
+
 static void requeue_raw(struct wk_worker *w, const char *raw, size_t rawlen, const char *job_id,
                         bool uncount)
 {
-    char *hkey = cm_key_new(w->cfg->common.prefix, CM_KEY_JOB, job_id ? job_id : "-");
-    const char *argv[] = {"EVALSHA", st_script(ST_SCRIPT_REQUEUE)->sha1,
-                          "3",       w->k_active,
-                          w->k_jobs, hkey,
-                          raw,       uncount ? "1" : "0"};
-    size_t argvlen[8];
-    for (int i = 0; i < 8; i++)
-        argvlen[i] = i == 6 ? rawlen : strlen(argv[i]);
-    wk_outbox_push(&w->outbox, wk_op_new(8, argv, argvlen));
-    free(hkey);
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_REQUEUE);
+    st_call_key(&call, ST_REQUEUE_K_ACTIVE, w->k_active);
+    st_call_key(&call, ST_REQUEUE_K_QUEUE, w->k_jobs);
+    st_call_key_of(&call, ST_REQUEUE_K_JOB, w->cfg->common.prefix, CM_KEY_JOB,
+                   job_id ? job_id : "-");
+    st_call_arg(&call, ST_REQUEUE_A_RAW_JOB, raw, rawlen);
+    st_call_arg(&call, ST_REQUEUE_A_UNCOUNT, uncount ? "1" : "0", 1);
+    push_call(w, &call);
     w->jobs_requeued++;
 }
 
@@ -315,13 +359,13 @@ static void drop_duplicate(struct wk_worker *w, struct wk_job *job)
     const char *reason = "another job with this job_id is running or has ended; this entry was "
                          "not run (submit it with a new job_id, or retry the other job)";
     dead_entry(w, &dead, job->raw, job->raw_len, job->job_id, "DUPLICATE_JOB", reason);
-    const char *argv[] = {
-        "EVALSHA", st_script(ST_SCRIPT_DROP_DUPLICATE)->sha1, "2", w->k_active, w->k_dead, job->raw,
-        dead.data};
-    size_t argvlen[7];
-    for (int i = 0; i < 7; i++)
-        argvlen[i] = i == 5 ? job->raw_len : strlen(argv[i]);
-    wk_outbox_push(&w->outbox, wk_op_new(7, argv, argvlen));
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_DROP_DUPLICATE);
+    st_call_key(&call, ST_DROP_DUPLICATE_K_ACTIVE, w->k_active);
+    st_call_key(&call, ST_DROP_DUPLICATE_K_DEAD, w->k_dead);
+    st_call_arg(&call, ST_DROP_DUPLICATE_A_RAW_JOB, job->raw, job->raw_len);
+    st_call_arg(&call, ST_DROP_DUPLICATE_A_DEAD_ENTRY, dead.data, dead.len);
+    push_call(w, &call);
     cm_buf_deinit(&dead);
     w->jobs_invalid++;
     cm_log(CM_LOG_WARN,
@@ -411,7 +455,6 @@ static void claim(struct wk_worker *w, struct wk_job *job)
 {
     const char *prefix = w->cfg->common.prefix;
     char *akey = cm_key_new(prefix, CM_KEY_ALGO, job->algo->name);
-    char now[24];
     struct pr_value empty = {.type = PR_V_OBJECT};
     const struct pr_value *params =
         job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty;
@@ -440,22 +483,34 @@ static void claim(struct wk_worker *w, struct wk_job *job)
     snprintf(job->token, sizeof(job->token), "%s/%llu", w->id, (unsigned long long)job->serial);
     const char *session = job->spec.u.job.session_id;
     char *ikey = session ? cm_key_new(w->cfg->common.prefix, CM_KEY_SESSION_JOBS, session) : NULL;
-    const char *keys[] = {job->keys[0], akey,        job->keys[1],
-                          job->keys[2], w->k_active, ikey ? ikey : w->k_noresult};
-    const char *args[] = {job->token,
-                          w->id,
-                          fmt_ll(now, sizeof(now), cm_time_now_ms()),
-                          job->json,
-                          job->spec.u.job.image_id,
-                          job->algo->name,
-                          session ? session : "",
-                          started.data,
-                          job->renamed ? job->raw : "",
-                          job->job_id};
-    size_t arglen[10];
-    for (int i = 0; i < 10; i++)
-        arglen[i] = i == 7 ? started.len : i == 8 && job->renamed ? job->raw_len : strlen(args[i]);
-    struct wk_op *op = wk_op_new_script(st_script(ST_SCRIPT_TAKE)->sha1, 6, keys, 10, args, arglen);
+    struct st_call call;
+    st_call_init_item(&call, ST_SCRIPT_TAKE, '*');
+    st_call_key(&call, ST_TAKE_IK_JOB, job->keys[0]);
+    st_call_key(&call, ST_TAKE_IK_ALGO, akey);
+    st_call_key(&call, ST_TAKE_IK_STREAM, job->keys[1]);
+    st_call_key(&call, ST_TAKE_IK_CHANNEL, job->keys[2]);
+    st_call_key(&call, ST_TAKE_IK_ACTIVE, w->k_active);
+    st_call_key(&call, ST_TAKE_IK_SESSION_JOBS, ikey ? ikey : w->k_noresult);
+    st_call_arg(&call, ST_TAKE_IA_TOKEN, job->token, (size_t)-1);
+    st_call_arg(&call, ST_TAKE_IA_WORKER_ID, w->id, (size_t)-1);
+    st_call_arg_ll(&call, ST_TAKE_IA_NOW_MS, cm_time_now_ms());
+    st_call_arg(&call, ST_TAKE_IA_JOB_JSON, job->json, (size_t)-1);
+    st_call_arg(&call, ST_TAKE_IA_IMAGE_ID, job->spec.u.job.image_id, (size_t)-1);
+    st_call_arg(&call, ST_TAKE_IA_ALGORITHM, job->algo->name, (size_t)-1);
+    st_call_arg(&call, ST_TAKE_IA_SESSION_ID, session ? session : "", (size_t)-1);
+    st_call_arg(&call, ST_TAKE_IA_STARTED_EVENT, started.data, started.len);
+    st_call_arg(&call, ST_TAKE_IA_RAW_JOB, job->renamed ? job->raw : "",
+                job->renamed ? job->raw_len : 0);
+    st_call_arg(&call, ST_TAKE_IA_JOB_ID, job->job_id, (size_t)-1);
+    struct wk_op *op = op_of_item(&call);
+    if (!op) { /* a bug, logged: the job goes back rather than hang */
+        free(ikey);
+        requeue_raw(w, job->raw, job->raw_len, job->job_id, false);
+        cm_buf_deinit(&started);
+        free(akey);
+        job_free(job);
+        return;
+    }
     free(ikey);
     op->done = take_done;
     op->arg = job;

@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "common/buf.h"
-#include "store/jobctl.h"
 #include "store/scripts.h"
 #include "common/time.h"
 
@@ -18,8 +17,7 @@ int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size
         snprintf(err, errlen, "%s: %s", perr.field, perr.text);
         return -1;
     }
-    char hkey[200], skey[200], ckey[200], ml[16];
-    snprintf(hkey, sizeof(hkey), "zsa:job:%s", m->job_id ? m->job_id : "none");
+    char skey[200], ckey[200];
     if (m->session_id) {
         snprintf(skey, sizeof(skey), "zsa:events:%s", m->session_id);
         snprintf(ckey, sizeof(ckey), "zsa:ch:%s", m->session_id);
@@ -27,14 +25,22 @@ int th_emit(redisContext *c, const struct pr_msg *m, int maxlen, char *err, size
         snprintf(skey, sizeof(skey), "zsa:bcast");
         snprintf(ckey, sizeof(ckey), "zsa:bcast");
     }
-    snprintf(ml, sizeof(ml), "%d", maxlen);
     /* one plain event: kind "p", no fence, no sequence number, no job-hash fields */
-    const char *argv[] = {hkey, skey, ckey, ml, "86400", "604800", "p", "", "", mp.data, "0"};
-    size_t lens[11];
-    for (int i = 0; i < 11; i++)
-        lens[i] = i == 9 ? mp.len : strlen(argv[i]);
-    st_script_init();
-    redisReply *r = st_script_call(c, st_script(ST_SCRIPT_EMIT), 3, 11, argv, lens, err, errlen);
+    struct st_call call;
+    st_call_init(&call, ST_SCRIPT_EMIT);
+    st_call_arg_ll(&call, ST_EMIT_A_STREAM_MAXLEN, maxlen);
+    st_call_arg(&call, ST_EMIT_A_STREAM_TTL_S, "86400", (size_t)-1);
+    st_call_arg(&call, ST_EMIT_A_RESULT_TTL_S, "604800", (size_t)-1);
+    st_call_item(&call, 'p');
+    st_call_key_of(&call, ST_EMIT_P_IK_JOB, "zsa", CM_KEY_JOB, m->job_id ? m->job_id : "none");
+    st_call_key(&call, ST_EMIT_P_IK_STREAM, skey);
+    st_call_key(&call, ST_EMIT_P_IK_CHANNEL, ckey);
+    st_call_arg(&call, ST_EMIT_P_IA_KIND, "p", 1);
+    st_call_arg(&call, ST_EMIT_P_IA_ATTEMPT, "", 0);
+    st_call_arg(&call, ST_EMIT_P_IA_SEQ, "", 0);
+    st_call_arg(&call, ST_EMIT_P_IA_EVENT, mp.data, mp.len);
+    st_call_arg(&call, ST_EMIT_P_IA_NFIELDS, "0", 1);
+    redisReply *r = st_call_sync(c, &call, err, errlen);
     cm_buf_deinit(&mp);
     freeReplyObject(r);
     return r ? 0 : -1;

@@ -218,9 +218,11 @@ build-fuzz: $(FUZZ_BIN)
 
 docs: $(BUILD)/bin/zsa-proto
 	@scripts/gen-protocol-doc.sh $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
+	@python3 scripts/gen-store-doc.py doc docs/PROTOCOL.md
 
 check-docs: $(BUILD)/bin/zsa-proto
 	@scripts/gen-protocol-doc.sh --check $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
+	@python3 scripts/gen-store-doc.py doc --check docs/PROTOCOL.md
 
 # make check-layers: every #include points down the layers (scripts/check-layers.py says which
 # may include which); its self-test plants wrong-way includes in a copy and expects each refused
@@ -232,6 +234,7 @@ check-layers:
 # fixed one (scripts/check-script-calls.py); then a planted wrong call must be refused
 check-scripts: $(BUILD)/gen/store/scripts_gen.h
 	@python3 scripts/check-script-calls.py $< gateway worker scheduler store tests/harness tools bench
+	@python3 scripts/gen-store-doc.py writers
 	@d=$$(mktemp -d) && printf '%s\n' 'void f(void)' '{' '    st_call_init(&c, ST_SCRIPT_CANCEL);' \
 	  '    st_call_key(&c, ST_RETRY_K_JOB, "x");' '}' > $$d/planted.c && \
 	  ! python3 scripts/check-script-calls.py $< $$d 2>$$d/err && \

@@ -12,6 +12,7 @@
 
 #include "common/daemon.h"
 #include "common/rconn.h"
+#include "store/jobhash.h"
 #include "store/scripts.h"
 #include "proto/proto.h"
 #include "proto/token.h"

@@ -411,35 +411,11 @@ static void submit(struct gw_http *h, const char *json, size_t len)
     pr_msg_deinit(&m);
 }
 
-static const char *const job_fields[] = {"status",
-                                         "attempts",
-                                         "progress",
-                                         "current_step",
-                                         "eta_seconds",
-                                         "image_id",
-                                         "algorithm",
-                                         "session_id",
-                                         "worker",
-                                         "queued_at",
-                                         "started_at",
-                                         "finished_at",
-                                         "result_id",
-                                         "error",
-                                         "error_code",
-                                         "confidence_score",
-                                         "processing_time_seconds",
-                                         "validation_required"};
-#define NJOB_FIELDS (sizeof(job_fields) / sizeof(job_fields[0]))
+/* REST's job fields: the public rows of the job hash table (store/jobhash.h), in its order */
+#define NJOB_FIELDS ((size_t)ST_JF__PUBLIC)
 
-static bool numeric_field(const char *f)
-{
-    return strcmp(f, "attempts") == 0 || strcmp(f, "progress") == 0 ||
-           strcmp(f, "eta_seconds") == 0 || strstr(f, "_at") != NULL ||
-           strcmp(f, "confidence_score") == 0 || strcmp(f, "processing_time_seconds") == 0;
-}
-
-/* A job as JSON from the values of job_fields (NJOB_FIELDS replies, in order); absent and empty
- * fields are left out. */
+/* A job as JSON from the values of the public job fields (NJOB_FIELDS replies, in order); absent
+ * and empty fields are left out; numbers and booleans as their row says. */
 static void job_json(struct cm_buf *b, const char *id, size_t idlen, redisReply *const *vals)
 {
     cm_buf_puts(b, "{\"job_id\":");
@@ -448,12 +424,13 @@ static void job_json(struct cm_buf *b, const char *id, size_t idlen, redisReply 
         const redisReply *v = vals[i];
         if (v->type != REDIS_REPLY_STRING || v->len == 0)
             continue;
-        cm_buf_printf(b, ",\"%s\":", job_fields[i]);
+        const struct st_job_field_desc *f = st_job_field((enum st_job_field)i);
+        cm_buf_printf(b, ",\"%s\":", f->name);
         char *end;
         strtod(v->str, &end);
-        if (numeric_field(job_fields[i]) && *end == '\0')
+        if ((f->type == ST_JF_INT || f->type == ST_JF_NUM) && *end == '\0')
             cm_buf_append(b, v->str, v->len);
-        else if (strcmp(job_fields[i], "validation_required") == 0)
+        else if (f->type == ST_JF_BOOL)
             cm_buf_puts(b,
                         strcmp(v->str, "1") == 0 || strcmp(v->str, "true") == 0 ? "true" : "false");
         else
@@ -468,11 +445,9 @@ static void job_reply(struct gw *g, redisReply *r, void *priv)
     struct gw_http *h = reply_target(priv);
     if (!h || redis_failed(h, r))
         return;
-    const redisReply *sess = NULL;
-    for (size_t i = 0;
-         i < NJOB_FIELDS && r->type == REDIS_REPLY_ARRAY && r->elements == NJOB_FIELDS + 1; i++)
-        if (strcmp(job_fields[i], "session_id") == 0)
-            sess = r->element[i + 1];
+    const redisReply *sess = r->type == REDIS_REPLY_ARRAY && r->elements == NJOB_FIELDS + 1
+                                 ? r->element[ST_JF_SESSION_ID + 1]
+                                 : NULL;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != NJOB_FIELDS + 1 ||
         r->element[0]->type != REDIS_REPLY_STRING ||
         !visible(h, sess && sess->type == REDIS_REPLY_STRING ? sess->str : "",
@@ -508,7 +483,7 @@ static void get_job(struct gw_http *h)
     cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_JOB, h->id);
     const char *argv[NJOB_FIELDS + 3] = {"HMGET", key, "status"}; /* status twice: [0] = exists */
     for (size_t i = 0; i < NJOB_FIELDS; i++)
-        argv[3 + i] = job_fields[i];
+        argv[3 + i] = st_job_field((enum st_job_field)i)->name;
     command(h, job_reply_ac, (int)NJOB_FIELDS + 3, argv);
 }
 
@@ -774,7 +749,7 @@ static void session_jobs_reply(struct gw *g, redisReply *r, void *priv)
             continue;
         if (n++)
             cm_buf_putc(&b, ',');
-        /* the row: id, status (asked first, to find expired ids), then job_fields */
+        /* the row: id, status (asked first, to find expired ids), then the public fields */
         job_json(&b, row->element[0]->str, row->element[0]->len, row->element + 2);
     }
     cm_buf_printf(&b, "],\"count\":%zu,\"total\":%lld,\"next_cursor\":", n, r->element[0]->integer);
@@ -807,7 +782,7 @@ static void session_jobs(struct gw_http *h)
     st_call_arg_ll(&call, ST_SESSION_JOBS_A_LIMIT, limit);
     st_call_more_arg(&call, "status", 6); /* the fields to return; status first */
     for (size_t i = 0; i < NJOB_FIELDS; i++)
-        st_call_more_arg(&call, job_fields[i], (size_t)-1);
+        st_call_more_arg(&call, st_job_field((enum st_job_field)i)->name, (size_t)-1);
     wait_redis(h);
     gw_script(g, &call, session_jobs_reply, h);
 }

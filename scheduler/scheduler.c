@@ -27,6 +27,7 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "common/rconn.h"
+#include "store/jobhash.h"
 #include "store/scripts.h"
 #include "common/text.h"
 #include "common/time.h"
@@ -44,14 +45,22 @@ struct sc_track {
     uint64_t gen;  /* the survey that last saw it */
 };
 
+/* The job hash fields a survey reads of each held job (store/jobhash.h), by position. */
+enum { SF_STATUS, SF_ATTEMPTS, SF_ATTEMPT, SF_PROGRESS, SF_STEP, SF_ALGORITHM, SF_STARTED_AT };
+static const enum st_job_field survey_fields[] = {
+    [SF_STATUS] = ST_JF_STATUS,        [SF_ATTEMPTS] = ST_JF_ATTEMPTS,
+    [SF_ATTEMPT] = ST_JF_ATTEMPT,      [SF_PROGRESS] = ST_JF_PROGRESS,
+    [SF_STEP] = ST_JF_CURRENT_STEP,    [SF_ALGORITHM] = ST_JF_ALGORITHM,
+    [SF_STARTED_AT] = ST_JF_STARTED_AT};
+#define NFIELDS (sizeof(survey_fields) / sizeof(survey_fields[0]))
+
 struct sc_job {
     char *raw;
     size_t raw_len;
     struct pr_msg spec; /* PR_JOB, when raw decoded */
     bool decoded;
-    bool have_hash; /* the HMGET below answered */
-    char *f[7]; /* status attempts attempt progress current_step algorithm started_at (NULL: absent)
-                 */
+    bool have_hash;   /* the HMGET below answered */
+    char *f[NFIELDS]; /* the job hash's survey_fields (NULL: absent) */
 };
 
 struct sc_worker {
@@ -201,7 +210,7 @@ static void survey_free(struct sc_survey *sv)
             free(wk->jobs[j].raw);
             if (wk->jobs[j].decoded)
                 pr_msg_deinit(&wk->jobs[j].spec);
-            for (int k = 0; k < 7; k++)
+            for (size_t k = 0; k < NFIELDS; k++)
                 free(wk->jobs[j].f[k]);
         }
         free(wk->jobs);
@@ -366,10 +375,10 @@ static void on_job_hash(struct sc_survey *sv, redisReply *r, void *arg)
 {
     (void)sv;
     struct sc_job *j = arg;
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 7)
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != NFIELDS)
         return;
     j->have_hash = true;
-    for (int i = 0; i < 7; i++)
+    for (size_t i = 0; i < NFIELDS; i++)
         if (r->element[i]->type == REDIS_REPLY_STRING)
             j->f[i] = cm_xmemdup0(r->element[i]->str, r->element[i]->len);
 }
@@ -488,7 +497,7 @@ static void recover_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     const char *prefix = s->cfg->common.prefix;
     const struct pr_job *spec = j->decoded ? &j->spec.u.job : NULL;
     const char *job_id = spec ? spec->job_id : NULL, *session = spec ? spec->session_id : NULL;
-    const char *attempts = hash_field(j, 1);
+    const char *attempts = hash_field(j, SF_ATTEMPTS);
     int n = attempts ? atoi(attempts) : 0, m = s->cfg->max_attempts;
     char *k_job = job_id ? cm_key_new(prefix, CM_KEY_JOB, job_id) : cm_xstrdup(s->k_nojob);
     char *k_stream = session ? cm_key_new(prefix, CM_KEY_EVENTS, session) : cm_xstrdup(s->k_bcast);
@@ -541,7 +550,7 @@ static void recover_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
     st_call_arg(&call, ST_RECOVER_A_SCHEDULER_ID, s->id, (size_t)-1);
     st_call_arg(&call, ST_RECOVER_A_RAW_JOB, j->raw, j->raw_len);
     st_call_arg(&call, ST_RECOVER_A_ATTEMPTS_READ,
-                hash_field(j, 0) ? (attempts ? attempts : "0") : "", (size_t)-1);
+                hash_field(j, SF_STATUS) ? (attempts ? attempts : "0") : "", (size_t)-1);
     st_call_arg(&call, ST_RECOVER_A_MAX_ATTEMPTS, s->max_attempts, (size_t)-1);
     st_call_arg_ll(&call, ST_RECOVER_A_NOW_MS, cm_time_now_ms());
     st_call_arg(&call, ST_RECOVER_A_STREAM_MAXLEN, s->stream_maxlen, (size_t)-1);
@@ -619,7 +628,8 @@ static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
              runtime ? "ran for more than %d s (the run-time limit of %s) on worker %s; the job "
                        "was stopped"
                      : "no progress for %d s (the timeout of %s) on worker %s; the job was stopped",
-             secs, hash_field(j, 5) ? hash_field(j, 5) : "its algorithm", wk->id);
+             secs, hash_field(j, SF_ALGORITHM) ? hash_field(j, SF_ALGORITHM) : "its algorithm",
+             wk->id);
     struct pr_msg ev;
     pr_msg_init(&ev, PR_PROCESSING_FAILED);
     pr_set_str(&ev.u.processing_failed.image_id, spec->image_id);
@@ -638,7 +648,7 @@ static void timeout_job(struct sc_survey *sv, struct sc_worker *wk, struct sc_jo
         st_call_key(&call, ST_TIMEOUT_K_CANCEL_CHANNEL, s->k_cancel);
         st_call_arg(&call, ST_TIMEOUT_A_SCHEDULER_ID, s->id, (size_t)-1);
         st_call_arg(&call, ST_TIMEOUT_A_RAW_JOB, j->raw, j->raw_len);
-        st_call_arg(&call, ST_TIMEOUT_A_ATTEMPT_READ, hash_field(j, 2), (size_t)-1);
+        st_call_arg(&call, ST_TIMEOUT_A_ATTEMPT_READ, hash_field(j, SF_ATTEMPT), (size_t)-1);
         st_call_arg(&call, ST_TIMEOUT_A_EVENT, mp.data, mp.len);
         st_call_arg_ll(&call, ST_TIMEOUT_A_NOW_MS, cm_time_now_ms());
         st_call_arg(&call, ST_TIMEOUT_A_STREAM_MAXLEN, s->stream_maxlen, (size_t)-1);
@@ -768,20 +778,21 @@ static void act(struct sc_survey *sv)
         }
         for (size_t j = 0; j < wk->njobs; j++) {
             struct sc_job *job = &wk->jobs[j];
-            const char *st = hash_field(job, 0), *attempt = hash_field(job, 2);
+            const char *st = hash_field(job, SF_STATUS), *attempt = hash_field(job, SF_ATTEMPT);
             if (!job->decoded || !st || strcmp(st, "running") != 0 || !attempt)
                 continue;
             char state[400];
             snprintf(state, sizeof(state), "%s|%s|%s", attempt,
-                     hash_field(job, 3) ? hash_field(job, 3) : "",
-                     hash_field(job, 4) ? hash_field(job, 4) : "");
+                     hash_field(job, SF_PROGRESS) ? hash_field(job, SF_PROGRESS) : "",
+                     hash_field(job, SF_STEP) ? hash_field(job, SF_STEP) : "");
             const struct sc_config *cfg = s->cfg;
-            int secs = algo_secs(cfg->algo_timeouts, cfg->nalgo_timeouts, hash_field(job, 5),
-                                 cfg->job_timeout_s);
-            int max = algo_secs(cfg->algo_runtimes, cfg->nalgo_runtimes, hash_field(job, 5),
-                                cfg->job_max_runtime_s);
+            int secs = algo_secs(cfg->algo_timeouts, cfg->nalgo_timeouts,
+                                 hash_field(job, SF_ALGORITHM), cfg->job_timeout_s);
+            int max = algo_secs(cfg->algo_runtimes, cfg->nalgo_runtimes,
+                                hash_field(job, SF_ALGORITHM), cfg->job_max_runtime_s);
             int64_t still = track(s, job->spec.u.job.job_id, state);
-            long long started = hash_field(job, 6) ? atoll(hash_field(job, 6)) : 0;
+            long long started =
+                hash_field(job, SF_STARTED_AT) ? atoll(hash_field(job, SF_STARTED_AT)) : 0;
             cm_log(CM_LOG_DEBUG, "job %s on %s: %s for %lld ms (timeout %d s, run-time limit %d s)",
                    job->spec.u.job.job_id, wk->id, state, (long long)still, secs, max);
             if (still >= (int64_t)secs * 1000)
@@ -831,10 +842,10 @@ static void survey_advance(struct sc_survey *sv)
                     if (!job->decoded)
                         continue;
                     char *kj = cm_key_new(prefix, CM_KEY_JOB, job->spec.u.job.job_id);
-                    const char *hm[] = {"HMGET",        kj,          "status",
-                                        "attempts",     "attempt",   "progress",
-                                        "current_step", "algorithm", "started_at"};
-                    call(sv, on_job_hash, job, 9, hm, NULL);
+                    const char *hm[2 + NFIELDS] = {"HMGET", kj};
+                    for (size_t f = 0; f < NFIELDS; f++)
+                        hm[2 + f] = st_job_field(survey_fields[f])->name;
+                    call(sv, on_job_hash, job, (int)(2 + NFIELDS), hm, NULL);
                     free(kj);
                 }
         } else {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/jobhash.h"
 #include "store/scripts.h"
 
 /* The highest literal index of name[N] in body (0: none). */
@@ -162,4 +163,19 @@ Test(scripts, calls_that_do_not_match_their_declaration_are_refused_by_name)
     size_t *lens;
     cr_expect_eq(st_call_argv(&c, false, &argv, &lens, err, sizeof(err)), -1);
     st_call_deinit(&c);
+}
+
+Test(jobhash, public_fields_come_first_and_names_are_unique)
+{
+    cr_assert_gt(ST_JF__PUBLIC, 0);
+    for (int i = 0; i < ST_JF__COUNT; i++) {
+        const struct st_job_field_desc *f = st_job_field(i);
+        cr_expect_eq(f->public, i < ST_JF__PUBLIC, "%s: the public rows must come first", f->name);
+        cr_expect_eq(st_job_field_find(f->name), i, "%s twice?", f->name);
+        cr_expect(f->doc[0] && f->writers[0], "%s: undocumented", f->name);
+    }
+    cr_expect_eq(st_job_field_find("no_such_field"), -1);
+    cr_expect_eq(st_job_field(ST_JF_SESSION_ID)->type, ST_JF_STR);
+    cr_expect_eq(st_job_field(ST_JF_QUEUED_AT)->type, ST_JF_INT);
+    cr_expect_null(st_job_field(ST_JF__COUNT));
 }

@@ -216,13 +216,15 @@ fuzz: deps
 
 build-fuzz: $(FUZZ_BIN)
 
-docs: $(BUILD)/bin/zsa-proto
+docs: $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-analyze
 	@scripts/gen-protocol-doc.sh $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
-	@python3 scripts/gen-store-doc.py doc docs/PROTOCOL.md
+	@python3 scripts/splice-doc.py algorithms docs/PROTOCOL.md $(BUILD)/bin/zsa-analyze --doc
+	@python3 scripts/splice-doc.py "job hash" docs/PROTOCOL.md python3 scripts/gen-store-doc.py table
 
-check-docs: $(BUILD)/bin/zsa-proto
+check-docs: $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-analyze
 	@scripts/gen-protocol-doc.sh --check $(BUILD)/bin/zsa-proto docs/PROTOCOL.md
-	@python3 scripts/gen-store-doc.py doc --check docs/PROTOCOL.md
+	@python3 scripts/splice-doc.py --check algorithms docs/PROTOCOL.md $(BUILD)/bin/zsa-analyze --doc
+	@python3 scripts/splice-doc.py --check "job hash" docs/PROTOCOL.md python3 scripts/gen-store-doc.py table
 
 # make check-layers: every #include points down the layers (scripts/check-layers.py says which
 # may include which); its self-test plants wrong-way includes in a copy and expects each refused

@@ -21,6 +21,11 @@ const struct za_algo *za_algo_find(const char *name)
     return NULL;
 }
 
+const struct za_algo *za_algo_at(size_t i)
+{
+    return i < NALGOS ? registry[i] : NULL;
+}
+
 const char *za_algo_names(void)
 {
     static char names[256];

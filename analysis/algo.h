@@ -38,8 +38,13 @@ struct za_algo_result {
     char suggested_actions[4][128]; /* optional hints for validation_required ("" = none) */
 };
 
+struct za_param;
+
 struct za_algo {
     const char *name;
+    const char *input_doc;         /* what it reads, for the docs */
+    const struct za_param *params; /* its parameters (analysis/params.h) */
+    int nparams;
     bool needs_file;        /* the job must name an existing file_path */
     double default_seconds; /* duration estimate before any measurement */
     /* Checks parameters before the job starts; writes the reason (naming the parameter) into
@@ -53,6 +58,9 @@ struct za_algo {
 
 /* The algorithm called name, or NULL. */
 const struct za_algo *za_algo_find(const char *name);
+
+/* The i-th algorithm of the registry, or NULL past the last. */
+const struct za_algo *za_algo_at(size_t i);
 
 /* Names of all algorithms, comma-separated, for error messages. */
 const char *za_algo_names(void);

@@ -13,31 +13,30 @@
 #include "analysis/algo.h"
 #include "analysis/algo_common.h"
 #include "analysis/par.h"
+#include "analysis/params.h"
 
 enum proj_method { PROJ_MAX, PROJ_MIN, PROJ_MEAN, PROJ_SUM, PROJ_STD };
-static const char *const proj_methods[] = {"max", "min", "mean", "sum", "std"};
+static const char *const proj_methods[] = {"max", "min", "mean", "sum", "std"}; /* as the table */
+
+enum { P_METHOD, P_AXIS, P_CHANNEL, P_FRAME, P__COUNT };
+static const struct za_param proj_params[P__COUNT] = {
+    [P_METHOD] = {"method", ZA_P_CHOICE, 0, 0, "max|min|mean|sum|std", 0, 0, "\"max\"",
+                  "how the voxels along the axis are reduced"},
+    [P_AXIS] = {"axis", ZA_P_CHOICE, 0, 0, "z|y|x", 0, 0, "\"z\"", "the axis projected along"},
+    [P_CHANNEL] = ZA_PARAM_CHANNEL,
+    [P_FRAME] = ZA_PARAM_FRAME,
+};
 
 static int proj_parse(const struct pr_value *p, enum proj_method *m, int *axis, char *err,
                       size_t errlen)
 {
-    const struct pr_value *mv = pr_value_get(p, "method"), *av = pr_value_get(p, "axis");
+    struct za_pval v[P__COUNT];
     *m = PROJ_MAX, *axis = 2;
-    if (mv) {
-        int found = -1;
-        for (int i = 0; i < 5 && mv->type == PR_V_STR; i++)
-            found = strcmp(mv->u.s.p, proj_methods[i]) == 0 ? i : found;
-        if (found < 0)
-            return snprintf(err, errlen, "method: \"max\", \"min\", \"mean\", \"sum\" or \"std\""),
-                   -1;
-        *m = (enum proj_method)found;
-    }
-    if (av) {
-        if (av->type != PR_V_STR || strlen(av->u.s.p) != 1 || !strchr("xyz", av->u.s.p[0]))
-            return snprintf(err, errlen, "axis: \"z\", \"y\" or \"x\""), -1;
-        *axis = av->u.s.p[0] - 'x';
-    }
-    int ch, fr;
-    return za_algo_channel_frame(p, &ch, &fr, err, errlen);
+    if (za_params_read(proj_params, P__COUNT, p, v, err, errlen) != 0)
+        return -1;
+    *m = (enum proj_method)v[P_METHOD].choice;
+    *axis = 2 - v[P_AXIS].choice; /* z|y|x: 2, 1, 0 */
+    return 0;
 }
 
 static int proj_check(const struct pr_value *p, char *err, size_t errlen)
@@ -219,6 +218,9 @@ out:
 
 const struct za_algo za_algo_max_projection = {
     .name = "max_projection",
+    .input_doc = "a z-stack, as for segmentation_3d",
+    .params = proj_params,
+    .nparams = P__COUNT,
     .needs_file = true,
     .default_seconds = 2,
     .check = proj_check,

@@ -20,6 +20,7 @@
 #include "analysis/algo_common.h"
 #include "analysis/filter.h"
 #include "analysis/par.h"
+#include "analysis/params.h"
 #include "analysis/segment.h"
 #include "analysis/split.h"
 #include "analysis/stack.h"
@@ -34,68 +35,67 @@ struct seg_params {
     bool split;
 };
 
-/* A number or [x, y, z] in [0, 1000] at key (def when absent); false when malformed. */
-static bool triple_param(const struct pr_value *p, const char *key, double def, double out[3])
-{
-    const struct pr_value *v = pr_value_get(p, key);
-    out[0] = out[1] = out[2] = def;
-    if (!v)
-        return true;
-    if (v->type == PR_V_ARRAY && v->u.a.n == 3) {
-        for (int i = 0; i < 3; i++)
-            if (!za_value_num(&v->u.a.items[i], &out[i]))
-                return false;
-    } else if (za_value_num(v, &out[0])) {
-        out[1] = out[2] = out[0];
-    } else {
-        return false;
-    }
-    for (int i = 0; i < 3; i++)
-        if (!(out[i] >= 0 && out[i] <= 1000))
-            return false;
-    return true;
-}
+enum {
+    P_SIGMA,
+    P_BACKGROUND_SIGMA,
+    P_THRESHOLD,
+    P_CONNECTIVITY,
+    P_SPLIT,
+    P_SPLIT_DEPTH,
+    P_MIN_VOLUME,
+    P_MAX_VOLUME,
+    P_CHANNEL,
+    P_FRAME,
+    P__COUNT
+};
+static const struct za_param seg_param_table[P__COUNT] = {
+    [P_SIGMA] = {"sigma", ZA_P_XYZ, 0, 1000, NULL, 0, 1, "1",
+                 "Gaussian smoothing in the stack's physical unit (0: none)"},
+    [P_BACKGROUND_SIGMA] = {"background_sigma", ZA_P_XYZ, 0, 1000, NULL, 0, 0, "0",
+                            "subtract a Gaussian of this width (physical; 0: off)"},
+    [P_THRESHOLD] = {"threshold", ZA_P_CHOICE_OR_NUM, 0, 0, "otsu|li", 0, 0, "\"otsu\"",
+                     "the foreground threshold: a method, or a level"},
+    [P_CONNECTIVITY] = {"connectivity", ZA_P_INT, 6, 26, "6|26", 0, 26, "26",
+                        "voxel neighbourhood of the labelling"},
+    [P_SPLIT] = {"split", ZA_P_BOOL, 0, 0, NULL, 0, 0, "false",
+                 "split touching objects by watershed"},
+    [P_SPLIT_DEPTH] = {"split_depth", ZA_P_NUM, 0, 1e6, NULL, 0, -1,
+                       "0.1 x the smallest voxel side",
+                       "the depth a basin needs to become its own object (physical; > 0)"},
+    [P_MIN_VOLUME] = {"min_volume", ZA_P_NUM, 0, 1e15, NULL, 0, 1, "1",
+                      "the smallest object kept (voxels)"},
+    [P_MAX_VOLUME] = {"max_volume", ZA_P_NUM, 0, 1e15, NULL, 0, 0, "none",
+                      "the largest object kept (voxels; 0: none)"},
+    [P_CHANNEL] = ZA_PARAM_CHANNEL,
+    [P_FRAME] = ZA_PARAM_FRAME,
+};
 
 /* The job's parameters, checked: 0, or -1 with the reason (naming the parameter) in err. */
 static int seg_parse(const struct pr_value *p, struct seg_params *o, char *err, size_t errlen)
 {
-    bool bad = false;
-    double bg[3];
+    struct za_pval v[P__COUNT];
     memset(o, 0, sizeof(*o));
-    if (!triple_param(p, "sigma", 1, o->sigma))
-        return snprintf(err, errlen,
-                        "sigma: a number or [x, y, z] from 0 to 1000 (physical "
-                        "units)"),
-               -1;
-    if (!triple_param(p, "background_sigma", 0, bg) || bg[0] != bg[1] || bg[1] != bg[2])
+    if (za_params_read(seg_param_table, P__COUNT, p, v, err, errlen) != 0)
+        return -1;
+    memcpy(o->sigma, v[P_SIGMA].xyz, sizeof(o->sigma));
+    const double *bg = v[P_BACKGROUND_SIGMA].xyz; /* one width: the same along every axis */
+    if (bg[0] != bg[1] || bg[1] != bg[2])
         return snprintf(err, errlen, "background_sigma: a number from 0 to 1000 (physical units)"),
                -1;
     o->bg_sigma = bg[0];
-    const struct pr_value *t = pr_value_get(p, "threshold");
-    if (!t || (t->type == PR_V_STR && strcmp(t->u.s.p, "otsu") == 0))
-        o->thr = SEG_OTSU;
-    else if (t->type == PR_V_STR && strcmp(t->u.s.p, "li") == 0)
-        o->thr = SEG_LI;
-    else if (za_value_num(t, &o->thr_value) && isfinite(o->thr_value))
-        o->thr = SEG_MANUAL;
-    else
-        return snprintf(err, errlen, "threshold: \"otsu\", \"li\" or a number"), -1;
-    double c = za_param_num(p, "connectivity", 26, &bad);
-    if (bad || (c != 6 && c != 26))
-        return snprintf(err, errlen, "connectivity: 6 or 26"), -1;
-    o->connectivity = (int)c;
-    double mn = za_param_num(p, "min_volume", 1, &bad), mx = za_param_num(p, "max_volume", 0, &bad);
-    if (bad || mn < 0 || mx < 0 || (mx > 0 && mx < mn) || mn > 1e15 || mx > 1e15)
+    o->thr = v[P_THRESHOLD].choice == 0   ? SEG_OTSU
+             : v[P_THRESHOLD].choice == 1 ? SEG_LI
+                                          : SEG_MANUAL;
+    o->thr_value = v[P_THRESHOLD].choice < 0 ? v[P_THRESHOLD].num : 0;
+    o->connectivity = (int)v[P_CONNECTIVITY].num;
+    double mn = v[P_MIN_VOLUME].num, mx = v[P_MAX_VOLUME].num;
+    if (mx > 0 && mx < mn)
         return snprintf(err, errlen, "min_volume, max_volume: voxel counts, min <= max"), -1;
     o->min_vol = (long)mn, o->max_vol = (long)mx;
-    if (za_algo_channel_frame(p, &o->channel, &o->frame, err, errlen) != 0)
-        return -1;
-    const struct pr_value *sp = pr_value_get(p, "split");
-    if (sp && sp->type != PR_V_BOOL)
-        return snprintf(err, errlen, "split: true or false"), -1;
-    o->split = sp && sp->u.b;
-    o->split_depth = za_param_num(p, "split_depth", -1, &bad);
-    if (bad || (pr_value_get(p, "split_depth") && !(o->split_depth > 0 && o->split_depth < 1e6)))
+    o->channel = (int)v[P_CHANNEL].num, o->frame = (int)v[P_FRAME].num;
+    o->split = v[P_SPLIT].b;
+    o->split_depth = v[P_SPLIT_DEPTH].num;
+    if (v[P_SPLIT_DEPTH].set && !(o->split_depth > 0))
         return snprintf(err, errlen, "split_depth: a positive number (physical units)"), -1;
     return 0;
 }
@@ -412,6 +412,11 @@ out:
 
 const struct za_algo za_algo_segmentation_3d = {
     .name = "segmentation_3d",
+    .input_doc = "a multi-page TIFF z-stack (8/16/32-bit integer or 32-bit float, one sample per "
+                 "pixel; strips or tiles; BigTIFF; any compression libtiff decodes; ImageJ "
+                 "hyperstack or OME-XML metadata)",
+    .params = seg_param_table,
+    .nparams = P__COUNT,
     .needs_file = true,
     .default_seconds = 10,
     .check = seg_check,

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "analysis/algo.h"
+#include "analysis/params.h"
 
 #define SIM_TICK_MS 50 /* cancel checks and intermediate progress at this period */
 
@@ -25,36 +26,49 @@ void za_simulate_set_max(double seconds)
     sim_max_s = seconds;
 }
 
+enum {
+    P_DURATION,
+    P_STEPS,
+    P_FAIL_AT,
+    P_HANG_AT,
+    P_STALL_AT,
+    P_STALL_SECONDS,
+    P_CONFIDENCE,
+    P__COUNT
+};
+static const struct za_param sim_param_table[P__COUNT] = {
+    [P_DURATION] = {"duration_seconds", ZA_P_NUM, 0, 1e7, NULL, 0, 4, "4",
+                    "how long it runs (at most the worker's --max-simulate-s, 3600 by default)"},
+    [P_STEPS] = {"steps", ZA_P_INT, 2, 1000, NULL, 0, 5, "5", "progress reports"},
+    [P_FAIL_AT] = {"fail_at", ZA_P_NUM, 0, 100, NULL, 0, -1, "none",
+                   "percent at which it fails with SIMULATED_FAILURE"},
+    [P_HANG_AT] = {"hang_at", ZA_P_NUM, 0, 100, NULL, 0, -1, "none",
+                   "percent at which it stops making progress until cancelled (a stuck "
+                   "analysis, for timeouts)"},
+    [P_STALL_AT] = {"stall_at", ZA_P_NUM, 0, 100, NULL, 0, -1, "none",
+                    "percent at which it blocks for stall_seconds without looking at cancel, as "
+                    "a read from a file server that stopped answering does"},
+    [P_STALL_SECONDS] = {"stall_seconds", ZA_P_NUM, 0, 1e7, NULL, 0, 0, "0",
+                         "how long stall_at blocks (at most --max-simulate-s)"},
+    [P_CONFIDENCE] = {"confidence", ZA_P_NUM, 0, 1, NULL, 0, 0.92, "0.92",
+                      "the result's confidence score"},
+};
+
 static int sim_check(const struct pr_value *p, char *err, size_t errlen)
 {
-    bool bad = false;
-    double d = za_param_num(p, "duration_seconds", 4, &bad);
-    if (bad || !(d >= 0 && d <= sim_max_s))
+    struct za_pval v[P__COUNT];
+    if (za_params_read(sim_param_table, P__COUNT, p, v, err, errlen) != 0)
+        return -1;
+    if (v[P_DURATION].num > sim_max_s)
         return snprintf(err, errlen,
                         "duration_seconds: must be a number from 0 to %g (--max-simulate-s)",
                         sim_max_s),
                -1;
-    double steps = za_param_num(p, "steps", 5, &bad);
-    if (bad || !(steps >= 2 && steps <= 1000) || steps != floor(steps))
-        return snprintf(err, errlen, "steps: must be an integer from 2 to 1000"), -1;
-    double f = za_param_num(p, "fail_at", -1, &bad);
-    if (bad || (pr_value_get(p, "fail_at") && !(f >= 0 && f <= 100)))
-        return snprintf(err, errlen, "fail_at: must be a number from 0 to 100"), -1;
-    double h = za_param_num(p, "hang_at", -1, &bad);
-    if (bad || (pr_value_get(p, "hang_at") && !(h >= 0 && h <= 100)))
-        return snprintf(err, errlen, "hang_at: must be a number from 0 to 100"), -1;
-    double sa = za_param_num(p, "stall_at", -1, &bad);
-    if (bad || (pr_value_get(p, "stall_at") && !(sa >= 0 && sa <= 100)))
-        return snprintf(err, errlen, "stall_at: must be a number from 0 to 100"), -1;
-    double ss = za_param_num(p, "stall_seconds", 0, &bad);
-    if (bad || !(ss >= 0 && ss <= sim_max_s))
+    if (v[P_STALL_SECONDS].num > sim_max_s)
         return snprintf(err, errlen,
                         "stall_seconds: must be a number from 0 to %g (--max-simulate-s)",
                         sim_max_s),
                -1;
-    double c = za_param_num(p, "confidence", 0.92, &bad);
-    if (bad || !(c >= 0 && c <= 1))
-        return snprintf(err, errlen, "confidence: must be a number from 0 to 1"), -1;
     return 0;
 }
 
@@ -134,6 +148,9 @@ cancelled:
 
 const struct za_algo za_algo_simulate = {
     .name = "simulate",
+    .input_doc = "not read (a missing one is fine)",
+    .params = sim_param_table,
+    .nparams = P__COUNT,
     .needs_file = false,
     .default_seconds = 4,
     .check = sim_check,

@@ -14,6 +14,7 @@
 #include "analysis/algo.h"
 #include "analysis/algo_common.h"
 #include "analysis/par.h"
+#include "analysis/params.h"
 
 #define ST_MAX_PCT 32
 #define ST_FINE 65536 /* bins of the histogram percentiles are read from */
@@ -24,33 +25,35 @@ struct st_params {
     double saturation; /* NAN: none */
 };
 
+enum { P_BINS, P_PERCENTILES, P_SATURATION, P_CHANNEL, P_FRAME, P__COUNT };
+static const struct za_param st_param_table[P__COUNT] = {
+    [P_BINS] = {"bins", ZA_P_INT, 2, 65536, NULL, 0, 256, "256", "histogram bins"},
+    [P_PERCENTILES] = {"percentiles", ZA_P_NUMS, 0, 100, NULL, ST_MAX_PCT, NAN,
+                       "[1, 5, 25, 50, 75, 95, 99]", "the percentiles reported"},
+    [P_SATURATION] = {"saturation", ZA_P_NUM, -1e300, 1e300, NULL, 0, NAN,
+                      "the integer type's maximum", "the saturated level"},
+    [P_CHANNEL] = ZA_PARAM_CHANNEL,
+    [P_FRAME] = ZA_PARAM_FRAME,
+};
+
 static int st_parse(const struct pr_value *p, struct st_params *o, char *err, size_t errlen)
 {
-    bool bad = false;
-    double b = za_param_num(p, "bins", 256, &bad);
-    if (bad || b < 2 || b > 65536 || b != floor(b))
-        return snprintf(err, errlen, "bins: an integer from 2 to 65536"), -1;
-    o->bins = (int)b;
+    struct za_pval v[P__COUNT];
+    if (za_params_read(st_param_table, P__COUNT, p, v, err, errlen) != 0)
+        return -1;
+    o->bins = (int)v[P_BINS].num;
     static const double def[] = {1, 5, 25, 50, 75, 95, 99};
-    const struct pr_value *pv = pr_value_get(p, "percentiles");
-    if (!pv) {
+    if (!v[P_PERCENTILES].set) {
         o->npct = 7;
         memcpy(o->pct, def, sizeof(def));
     } else {
-        if (pv->type != PR_V_ARRAY || pv->u.a.n > ST_MAX_PCT)
-            return snprintf(err, errlen, "percentiles: up to %d numbers from 0 to 100", ST_MAX_PCT),
-                   -1;
+        const struct pr_value *pv = v[P_PERCENTILES].raw;
         o->npct = (int)pv->u.a.n;
         for (int i = 0; i < o->npct; i++)
-            if (!za_value_num(&pv->u.a.items[i], &o->pct[i]) ||
-                !(o->pct[i] >= 0 && o->pct[i] <= 100))
-                return snprintf(err, errlen, "percentiles: numbers from 0 to 100"), -1;
+            za_value_num(&pv->u.a.items[i], &o->pct[i]); /* checked by the table */
     }
-    o->saturation = za_param_num(p, "saturation", NAN, &bad);
-    if (bad || (!isnan(o->saturation) && !isfinite(o->saturation)))
-        return snprintf(err, errlen, "saturation: a number (the saturated level)"), -1;
-    int ch, fr;
-    return za_algo_channel_frame(p, &ch, &fr, err, errlen);
+    o->saturation = v[P_SATURATION].num;
+    return 0;
 }
 
 static int st_check(const struct pr_value *p, char *err, size_t errlen)
@@ -303,6 +306,9 @@ out:
 
 const struct za_algo za_algo_intensity_stats = {
     .name = "intensity_stats",
+    .input_doc = "a z-stack, as for segmentation_3d",
+    .params = st_param_table,
+    .nparams = P__COUNT,
     .needs_file = true,
     .default_seconds = 2,
     .check = st_check,

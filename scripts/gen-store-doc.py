@@ -1,10 +1,9 @@
 #!/usr/bin/env python3
 """The job hash table (store/jobhash.h) as documentation, and a check of who writes it.
 
-  gen-store-doc.py doc [--check] FILE
-      splices the "Job hash" table into FILE (docs/PROTOCOL.md) between
-      <!-- BEGIN GENERATED: job hash (make docs) --> and <!-- END GENERATED: job hash -->;
-      with --check, fails when FILE is out of date instead (make test)
+  gen-store-doc.py table
+      prints the "Job hash" table of docs/PROTOCOL.md (make docs splices it in with
+      scripts/splice-doc.py; make test checks it is current)
   gen-store-doc.py writers
       fails when a Redis script (store/lua/*.lua) or the worker (worker/*.c: the job-hash fields
       its events carry) reads or writes a job-hash field that is not in the table (make test)
@@ -14,8 +13,6 @@ import re
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BEGIN = "<!-- BEGIN GENERATED: job hash (make docs) -->"
-END = "<!-- END GENERATED: job hash -->"
 TYPES = {"ST_JF_STR": "text", "ST_JF_INT": "integer", "ST_JF_NUM": "number",
          "ST_JF_BOOL": "boolean (\"1\")"}
 
@@ -43,23 +40,6 @@ def table():
             r["name"], r["type"], "yes" if r["public"] else "no", r["writers"],
             r["doc"].replace("|", "\\|")))
     return "\n".join(lines)
-
-
-def doc(path, check):
-    text = open(path, encoding="utf-8").read()
-    if BEGIN not in text or END not in text:
-        sys.exit("gen-store-doc: %s lacks the markers %s / %s" % (path, BEGIN, END))
-    a, b = text.index(BEGIN) + len(BEGIN), text.index(END)
-    new = text[:a] + "\n" + table() + "\n" + text[b:]
-    if check:
-        if new != text:
-            sys.exit("docs: the job hash table in %s is out of date with store/jobhash.h; run "
-                     "'make docs' and commit it" % path)
-        print("docs: the job hash table in %s matches store/jobhash.h" % path)
-        return 0
-    open(path, "w", encoding="utf-8").write(new)
-    print("docs: regenerated the job hash table in %s" % path)
-    return 0
 
 
 def split_args(s):
@@ -150,8 +130,9 @@ def writers():
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    if a[:1] == ["doc"] and len(a) in (2, 3):
-        sys.exit(doc(a[-1], a[1] == "--check"))
+    if a == ["table"]:
+        print(table())
+        sys.exit(0)
     if a == ["writers"]:
         sys.exit(writers())
     sys.exit(__doc__)

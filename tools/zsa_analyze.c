@@ -12,6 +12,7 @@
 #include "proto/proto.h"
 #include "analysis/algo.h"
 #include "analysis/par.h"
+#include "analysis/params.h"
 
 static void usage(FILE *f)
 {
@@ -30,8 +31,17 @@ static void usage(FILE *f)
             "      --repeat N      run N times (each run's total and step times on stderr), print\n"
             "                      the last (runs after the first reuse the working memory)\n"
             "  -q, --quiet         no progress bar on stderr\n"
+            "      --doc           print the algorithms table of docs/PROTOCOL.md and exit\n"
             "Exit status: 0 done, 1 the analysis failed, 2 bad usage.\n",
             za_algo_names());
+    struct cm_buf b = CM_BUF_INIT;
+    for (size_t i = 0; za_algo_at(i); i++) {
+        const struct za_algo *a = za_algo_at(i);
+        cm_buf_printf(&b, "\n%s parameters:\n", a->name);
+        za_params_help(a->params, a->nparams, &b);
+    }
+    fwrite(b.data, 1, b.len, f);
+    cm_buf_deinit(&b);
 }
 
 struct run_state {
@@ -83,11 +93,11 @@ int main(int argc, char **argv)
     int repeat = 1;
     bool quiet = false;
     struct pr_value *params = pr_value_new_object();
-    static const struct option longopts[] = {{"algorithm", 1, 0, 'a'}, {"param", 1, 0, 'p'},
-                                             {"params", 1, 0, 'P'},    {"results", 1, 0, 'o'},
-                                             {"job-id", 1, 0, 'j'},    {"threads", 1, 0, 't'},
-                                             {"repeat", 1, 0, 'r'},    {"quiet", 0, 0, 'q'},
-                                             {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    static const struct option longopts[] = {
+        {"algorithm", 1, 0, 'a'}, {"param", 1, 0, 'p'},  {"params", 1, 0, 'P'},
+        {"results", 1, 0, 'o'},   {"job-id", 1, 0, 'j'}, {"threads", 1, 0, 't'},
+        {"repeat", 1, 0, 'r'},    {"quiet", 0, 0, 'q'},  {"help", 0, 0, 'h'},
+        {"doc", 0, 0, 'D'},       {0, 0, 0, 0}};
     for (int c; (c = getopt_long(argc, argv, "a:p:o:t:qh", longopts, NULL)) != -1;) {
         switch (c) {
         case 'a': algo_name = optarg; break;
@@ -112,6 +122,13 @@ int main(int argc, char **argv)
         case 'r': repeat = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return 0;
+        case 'D': {
+            struct cm_buf b = CM_BUF_INIT;
+            za_algos_markdown(&b);
+            fwrite(b.data, 1, b.len, stdout);
+            cm_buf_deinit(&b);
+            return 0;
+        }
         default: usage(stderr); return 2;
         }
     }

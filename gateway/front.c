@@ -4,7 +4,7 @@
  * with an HTML 403 and leaves CONNECT unanswered. Here an oversized head gets 431, an unknown
  * method 501, CONNECT 405, Content-Length together with Transfer-Encoding or a Content-Length
  * that is not a number 400, a head that does not arrive in time 408 — each with the JSON error
- * body. Later requests on a kept-alive connection are parsed by lws alone (rest.c checks their
+ * body. Later requests on a kept-alive connection are parsed by lws alone (http.c checks their
  * Content-Length; an oversized one is closed and counted). Loop thread only. */
 #include <errno.h>
 #include <stdio.h>

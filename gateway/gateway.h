@@ -98,7 +98,6 @@ struct gw_client {
     int replay_count;
     bool replay_trunc, replay_paused; /* paused: waits for the queue to drain */
     uint64_t sent, dropped;
-    void *pending_req;    /* an outstanding Redis request for this client, or NULL */
     struct pr_token *tok; /* its access token's claims (owned; NULL when auth is off) */
     /* more sessions on the same connection (subscribe): each a membership of its own (queue,
      * replay), sharing the primary's socket; only the primary reads, pings and closes */
@@ -123,9 +122,11 @@ struct gw_client {
 };
 
 /* A Redis request made for a client; the reply finds the client (or NULL when it left). */
+/* A Redis request a client waits for (gateway/hub.h: gw__req_new). */
 struct gw_creq {
     struct gw_creq *next, *prev;
-    struct gw_client *c;
+    struct gw_client *c; /* NULL once the client left */
+    bool counted;        /* takes one of the client's in-flight slots */
 };
 
 enum gw_sub_state { GW_SUB_NONE, GW_SUB_PENDING, GW_SUB_LIVE, GW_SUB_UNSUBSCRIBING };
@@ -171,7 +172,7 @@ struct gw {
     struct gw_pre *pre;        /* connections whose first request head is still coming */
     uint64_t idle_tick;        /* heartbeat ticks, for the once-a-second idle check */
     char csp[512];             /* the dashboard's Content-Security-Policy (origin.c) */
-    /* clients whose submit bucket Redis said is empty, until when (rest.c): their next submits
+    /* clients whose submit bucket Redis said is empty, until when (api_jobs.c): their next submits
      * are refused here, without a Redis call, so a flood costs the others little */
     struct gw_limited {
         char id[33];
@@ -208,7 +209,7 @@ struct gw {
 
 struct pss;
 
-/* hub.c: sessions, clients, fan-out, replay */
+/* sessions.c, queue.c, delivery.c, client.c: sessions, clients, fan-out, replay */
 void gw_hub_init(struct gw *g);
 void gw_hub_deinit(struct gw *g);
 /* A WebSocket client arrived (after the upgrade) / left. */
@@ -259,7 +260,7 @@ void gw_frame_unref(struct gw_frame *f);
 bool gw_sid_parse(const char *s, size_t n, struct gw_sid *out);
 int gw_sid_cmp(struct gw_sid a, struct gw_sid b);
 
-/* rest.c: HTTP requests on the same port */
+/* http.c: HTTP requests on the same port */
 struct gw_http;
 int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const char *path);
 int gw_http_body(struct gw *g, struct gw_http *h, const void *data, size_t len);

@@ -683,7 +683,7 @@ int gw_run(struct gw_config *cfg)
         return 1;
     }
     /* The hub pings a silent client itself (a third of the idle timeout) and closes it with a
-     * close frame (1001) past the timeout (hub.c, close_idle); lws's own ping and silent
+     * close frame (1001) past the timeout (client.c, close_idle); lws's own ping and silent
      * hang-up come after both, as a backstop only. lws keeps a pointer to this: it lives as
      * long as this function runs the loop. */
     lws_retry_bo_t retry = {.secs_since_valid_ping = (uint16_t)(cfg->idle_timeout_s + 5),

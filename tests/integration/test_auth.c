@@ -171,6 +171,17 @@ Test(auth, curl_without_a_token_gets_401_with_a_json_body_and_the_gateway_needs_
     cr_assert(strstr(res.out, "HTTP/1.1 401") && strstr(res.out, "\"UNAUTHORIZED\"") &&
                   strstr(res.out, "www-authenticate: Bearer"),
               "%s", res.out);
+    /* a POST refused before its body is read closes its connection, and says so: a client
+     * that reused it would fail its next request */
+    char post_url[128];
+    snprintf(post_url, sizeof(post_url), "http://127.0.0.1:%d/api/jobs", PORT);
+    const char *pargv[] = {"-s",     "-i",
+                           "-H",     "content-type: application/json",
+                           "--data", "{\"image_id\":\"i\",\"algorithm\":\"simulate\"}",
+                           post_url, NULL};
+    cr_assert_eq(th_proc_run("/usr/bin/curl", pargv, NULL, 10000, &res), 0);
+    cr_assert(strstr(res.out, "HTTP/1.1 401") && strstr(res.out, "connection: close"), "%s",
+              res.out);
     /* --auth required (the default: ZSA_AUTH unset) without keys refuses to start */
     char rurl[340], listen[64];
     snprintf(rurl, sizeof(rurl), "--redis-url=%s", R.url);

@@ -497,6 +497,11 @@ Test(gateway, rest_answers_every_error_with_a_status_and_a_json_body)
         {"GET", "/api/nothing", NULL, false, 404, "NOT_FOUND"},
         {"GET", "/nothing", NULL, false, 404, "NOT_FOUND"},
         {"DELETE", "/api/jobs/x", NULL, false, 405, "METHOD_NOT_ALLOWED"},
+        /* the route table: a path that a route of the other method serves is 405 */
+        {"POST", "/api/jobs/nope", NULL, false, 405, "METHOD_NOT_ALLOWED"},
+        {"GET", "/api/jobs/nope/cancel", NULL, false, 405, "METHOD_NOT_ALLOWED"},
+        {"POST", "/healthz", NULL, false, 405, "METHOD_NOT_ALLOWED"},
+        {"GET", "/api/dead/x/purge", NULL, false, 405, "METHOD_NOT_ALLOWED"},
     };
     char out[4096];
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

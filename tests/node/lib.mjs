@@ -126,11 +126,16 @@ export function mint(kid, secret, claims) {
 }
 
 export async function http(method, path, body, headers = {}) {
-  const res = await fetch(`http://${GATEWAY}${path}`, {
-    method,
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
+  let res;
+  try {
+    res = await fetch(`http://${GATEWAY}${path}`, {
+      method,
+      headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  } catch (e) { // fetch says only "fetch failed": say which request, and why
+    throw new Error(`${method} ${path}: ${e.message}: ${e.cause?.code || ''} ${e.cause?.message || e.cause || ''}`);
+  }
   const text = await res.text();
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }

@@ -116,3 +116,16 @@ void cm_daemon_id(const char *configured, char *id, size_t n, char *host, size_t
         if (!cm_id_char(*p))
             *p = '_';
 }
+
+bool cm_stop_signal(int signum, int64_t *first_ms, int64_t now_ms, const char *left_behind)
+{
+    if (*first_ms == 0) {
+        *first_ms = now_ms > 0 ? now_ms : 1;
+        return true;
+    }
+    if (now_ms - *first_ms < 1000)
+        return false;
+    cm_log(CM_LOG_WARN, "second %s: exiting now%s%s", strsignal(signum), *left_behind ? " " : "",
+           left_behind);
+    _exit(1);
+}

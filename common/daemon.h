@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/config.h"
 #include "common/keys.h"
@@ -70,6 +71,39 @@ struct cm_common_cfg {
         "print-config", CM_OPT_BOOL, offsetof(type, common.print_config), "false", 0, 0, NULL,     \
             NULL, "print the effective configuration, then exit"                                   \
     }
+
+/* One row of a daemon's option table, for a field of CM_OPT_STRUCT (the daemon's config struct:
+ * its main.c defines CM_OPT_STRUCT before the table). */
+#define CM_OPT(name, type, field, def, lo, hi, choices, check, help)                               \
+    {                                                                                              \
+        name, type, offsetof(CM_OPT_STRUCT, field), def, lo, hi, choices, check, help              \
+    }
+
+/* Options that mean the same in every daemon that has them, declared once (the config struct has
+ * the field of the same name). */
+#define CM_OPT_MAX_ATTEMPTS                                                                        \
+    CM_OPT("max-attempts", CM_OPT_INT, max_attempts, "3", 1, 100, NULL, NULL,                      \
+           "attempts per job, retries included (give every daemon the same: workers count them, "  \
+           "schedulers dead-letter a job lost on its last, gateways stop retries at it)")
+#define CM_OPT_STREAM_MAXLEN                                                                       \
+    CM_OPT("stream-maxlen", CM_OPT_INT, stream_maxlen, "1000", 10, 10000000, NULL, NULL,           \
+           "events kept per session stream (approximate, MAXLEN ~; the same for workers and "      \
+           "schedulers)")
+#define CM_OPT_STREAM_TTL_S                                                                        \
+    CM_OPT("stream-ttl-s", CM_OPT_INT, stream_ttl_s, "86400", 60, 31536000, NULL, NULL,            \
+           "a session stream expires this long after its last event (the same for workers and "    \
+           "schedulers)")
+#define CM_OPT_METRICS_LISTEN                                                                      \
+    CM_OPT("metrics-listen", CM_OPT_STR, metrics_listen, "127.0.0.1:0", 0, 0, NULL,                \
+           cm_opt_check_listen_or_empty,                                                           \
+           "address of /metrics and /healthz (port 0: any free port; \"\": off)")
+
+/* The stop signals' policy, the same in every daemon: the first SIGTERM or SIGINT starts a
+ * graceful stop (returns true); the same signal delivered twice at once (systemd or pkill signal
+ * every process, and a parent passes it on) is ignored (false); a later one means "now": logged
+ * (with what an immediate exit leaves behind, may be "") and _exit(1). first_ms: 0 until the
+ * first signal (the caller's, monotonic ms). */
+bool cm_stop_signal(int signum, int64_t *first_ms, int64_t now_ms, const char *left_behind);
 
 #define CM_DAEMON_CONTINUE (-1) /* cm_daemon_init: run the daemon */
 

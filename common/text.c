@@ -139,3 +139,18 @@ void cm_random_id(char *out, size_t n, const char *prefix)
     cm_b64url_encode(r, sizeof(r), id, sizeof(id));
     snprintf(out, n, "%s%s", prefix, id);
 }
+
+uint64_t cm_hash_fnv1a(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t h = 14695981039346656037ULL; /* the FNV offset basis */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ s[i]) * 1099511628211ULL;
+    return h;
+}
+
+char *cm_fmt_ll(char *buf, size_t n, long long v)
+{
+    snprintf(buf, n, "%lld", v);
+    return buf;
+}

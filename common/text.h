@@ -4,10 +4,17 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* True when s[0..n) is well-formed UTF-8 (no overlongs, surrogates or code points > U+10FFFF).
  * When it is not, *bad_at (if not NULL) gets the offset of the first bad byte. */
 bool cm_utf8_valid(const char *s, size_t n, size_t *bad_at);
+
+/* v as decimal text in buf (n bytes; 24 hold any long long); returns buf. */
+char *cm_fmt_ll(char *buf, size_t n, long long v);
+
+/* 64-bit FNV-1a of n bytes (hash tables keyed by ids). */
+uint64_t cm_hash_fnv1a(const void *p, size_t n);
 
 /* True when s is a usable identifier inside a Redis key name and a file name: 1..max bytes of
  * [A-Za-z0-9_.:-], not starting with a dot (so never "." or ".."). Session, job, worker, image

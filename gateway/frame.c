@@ -82,8 +82,5 @@ int gw_sid_cmp(struct gw_sid a, struct gw_sid b)
 
 uint64_t gw__hash_str(const char *s, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-    return h | 1; /* never 0: 0 means "not a progress event" */
+    return cm_hash_fnv1a(s, n) | 1; /* never 0: 0 means "not a progress event" */
 }

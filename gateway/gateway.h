@@ -188,7 +188,7 @@ struct gw {
     uv_poll_t accept_poll;
     uv_timer_t accept_pause; /* EMFILE: accept again later */
     uint64_t drain_deadline;
-    uint64_t stop_at; /* when the first signal came (uv_now) */
+    int64_t stop_at; /* when the first stop signal came (uv_now; cm_stop_signal) */
     bool stopping;
     struct gw_frame *status_json, *status_mp; /* the latest system_status, sent on connect */
     struct gw_sid status_sid;                 /* its stream id */

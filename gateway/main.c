@@ -12,71 +12,68 @@
 #include "common/net.h"
 #include "gateway/gateway.h"
 
-#define GW_OPT(field, type, def, lo, hi, help)                                                     \
-    {                                                                                              \
-#field, type, offsetof(struct gw_config, field), def, lo, hi, NULL, NULL, help             \
-    }
+#define CM_OPT_STRUCT struct gw_config
 
 static const struct cm_opt gw_opts[] = {
     CM_COMMON_OPTS(struct gw_config),
-    {"listen", CM_OPT_STR, offsetof(struct gw_config, listen), "127.0.0.1:8080", 0, 0, NULL,
-     cm_hostport_check, "address for WebSocket (/ws), REST (/api), /metrics and the dashboard"},
-    {"processes", CM_OPT_INT, offsetof(struct gw_config, processes), "0", 0, 256, NULL, NULL,
-     "processes sharing the port with SO_REUSEPORT (0: one per core)"},
-    {"heartbeat-s", CM_OPT_INT, offsetof(struct gw_config, heartbeat_s), "30", 1, 3600, NULL, NULL,
-     "seconds between app-level heartbeat messages"},
-    {"idle-timeout-s", CM_OPT_INT, offsetof(struct gw_config, idle_timeout_s), "45", 2, 3600, NULL,
-     NULL, "a client silent this long (no pong, no message) is closed"},
-    {"replay-max", CM_OPT_INT, offsetof(struct gw_config, replay_max), "1000", 1, 100000, NULL,
-     NULL, "events per replay; more and replay_complete says truncated"},
-    {"queue-soft-kb", CM_OPT_INT, offsetof(struct gw_config, queue_soft_kb), "256", 1, 1048576,
-     NULL, NULL, "a client with more queued has its progress events coalesced per job"},
-    {"queue-hard-kb", CM_OPT_INT, offsetof(struct gw_config, queue_hard_kb), "4096", 1, 1048576,
-     NULL, NULL, "a client with more queued is closed with 1013 (it resumes by last_event_id)"},
-    {"max-connections", CM_OPT_INT, offsetof(struct gw_config, max_connections), "10000", 1,
-     1000000, NULL, NULL, "WebSocket clients per process; more get HTTP 503"},
-    {"sndbuf-kb", CM_OPT_INT, offsetof(struct gw_config, sndbuf_kb), "0", 0, 65536, NULL, NULL,
-     "kernel send buffer per WebSocket client (0: autotuned, up to net.ipv4.tcp_wmem)"},
-    {"max-body-kb", CM_OPT_INT, offsetof(struct gw_config, max_body_kb), "1024", 1, 65536, NULL,
-     NULL, "largest REST request body (413 above)"},
-    {"allowed-origins", CM_OPT_STR, offsetof(struct gw_config, allowed_origins), "", 0, 0, NULL,
-     NULL,
-     "other web origins (scheme://host[:port], comma-separated) whose pages may open WebSockets "
-     "and call REST here; empty: only pages this gateway serves; * (any) is logged as a warning"},
-    {"body-timeout-s", CM_OPT_INT, offsetof(struct gw_config, body_timeout_s), "30", 1, 3600, NULL,
-     NULL, "a REST request body must arrive within this many seconds (408 after)"},
-    {"client-msg-rate", CM_OPT_INT, offsetof(struct gw_config, client_msg_rate), "100", 1, 100000,
-     NULL, NULL,
-     "messages per second one WebSocket client may send (past its burst the gateway stops "
-     "reading it)"},
-    {"client-msg-burst", CM_OPT_INT, offsetof(struct gw_config, client_msg_burst), "1000", 1,
-     1000000, NULL, NULL, "messages a WebSocket client may send at once above its rate"},
-    {"auth", CM_OPT_ENUM, offsetof(struct gw_config, auth), "required", 0, 0, "required|off", NULL,
-     "required: every request but /, /healthz and /readyz needs an access token (see "
-     "docs/SECURITY.md); off: anyone who reaches --listen reads and controls every session "
-     "(logged as a warning)"},
-    {"auth-keys-file", CM_OPT_STR, offsetof(struct gw_config, auth_keys_file), "", 0, 0, NULL, NULL,
-     "file of '<kid> <base64url secret>' lines that tokens may be signed with (zsa keygen makes "
-     "one); read again on SIGHUP"},
-    {"auth-timeout-s", CM_OPT_INT, offsetof(struct gw_config, auth_timeout_s), "10", 1, 300, NULL,
-     NULL, "a WebSocket that came without a token must send its auth message within this"},
-    {"submit-rate", CM_OPT_DOUBLE, offsetof(struct gw_config, submit_rate), "10", 0, 100000, NULL,
-     NULL,
-     "jobs per second one client may submit over REST, across every gateway (a token's subject, "
-     "or the address when auth is off; 0: no limit); past it 429 RATE_LIMITED with Retry-After"},
-    {"submit-burst", CM_OPT_INT, offsetof(struct gw_config, submit_burst), "100", 1, 1000000, NULL,
-     NULL, "jobs one client may submit at once above --submit-rate"},
-    {"max-session-jobs", CM_OPT_INT, offsetof(struct gw_config, max_session_jobs), "1000", 0,
-     10000000, NULL, NULL,
-     "jobs one session may have queued or running (0: no limit); past it 429 QUOTA_EXCEEDED"},
-    {"max-job-kb", CM_OPT_INT, offsetof(struct gw_config, max_job_kb), "64", 1, 65536, NULL, NULL,
-     "largest job a client may submit (its JSON); larger get 413 JOB_TOO_LARGE"},
-    {"tls-cert", CM_OPT_STR, offsetof(struct gw_config, tls_cert), "", 0, 0, NULL, NULL,
-     "PEM certificate chain: the port speaks TLS only (https://, wss://); read again on SIGHUP"},
-    {"tls-key", CM_OPT_STR, offsetof(struct gw_config, tls_key), "", 0, 0, NULL, NULL,
-     "PEM private key of --tls-cert (keep it readable by the gateway's user only)"},
-    {"max-attempts", CM_OPT_INT, offsetof(struct gw_config, max_attempts), "3", 1, 100, NULL, NULL,
-     "attempts a job may use (retry refuses past it; keep equal to the workers')"},
+    CM_OPT("listen", CM_OPT_STR, listen, "127.0.0.1:8080", 0, 0, NULL, cm_hostport_check,
+           "address for WebSocket (/ws), REST (/api), /metrics and the dashboard"),
+    CM_OPT("processes", CM_OPT_INT, processes, "0", 0, 256, NULL, NULL,
+           "processes sharing the port with SO_REUSEPORT (0: one per core)"),
+    CM_OPT("heartbeat-s", CM_OPT_INT, heartbeat_s, "30", 1, 3600, NULL, NULL,
+           "seconds between app-level heartbeat messages"),
+    CM_OPT("idle-timeout-s", CM_OPT_INT, idle_timeout_s, "45", 2, 3600, NULL, NULL,
+           "a client silent this long (no pong, no message) is closed"),
+    CM_OPT("replay-max", CM_OPT_INT, replay_max, "1000", 1, 100000, NULL, NULL,
+           "events per replay; more and replay_complete says truncated"),
+    CM_OPT("queue-soft-kb", CM_OPT_INT, queue_soft_kb, "256", 1, 1048576, NULL, NULL,
+           "a client with more queued has its progress events coalesced per job"),
+    CM_OPT("queue-hard-kb", CM_OPT_INT, queue_hard_kb, "4096", 1, 1048576, NULL, NULL,
+           "a client with more queued is closed with 1013 (it resumes by last_event_id)"),
+    CM_OPT("max-connections", CM_OPT_INT, max_connections, "10000", 1, 1000000, NULL, NULL,
+           "WebSocket clients per process; more get HTTP 503"),
+    CM_OPT("sndbuf-kb", CM_OPT_INT, sndbuf_kb, "0", 0, 65536, NULL, NULL,
+           "kernel send buffer per WebSocket client (0: autotuned, up to net.ipv4.tcp_wmem)"),
+    CM_OPT("max-body-kb", CM_OPT_INT, max_body_kb, "1024", 1, 65536, NULL, NULL,
+           "largest REST request body (413 above)"),
+    CM_OPT(
+        "allowed-origins", CM_OPT_STR, allowed_origins, "", 0, 0, NULL, NULL,
+        "other web origins (scheme://host[:port], comma-separated) whose pages may open WebSockets "
+        "and call REST here; empty: only pages this gateway serves; * (any) is logged as a "
+        "warning"),
+    CM_OPT("body-timeout-s", CM_OPT_INT, body_timeout_s, "30", 1, 3600, NULL, NULL,
+           "a REST request body must arrive within this many seconds (408 after)"),
+    CM_OPT("client-msg-rate", CM_OPT_INT, client_msg_rate, "100", 1, 100000, NULL, NULL,
+           "messages per second one WebSocket client may send (past its burst the gateway stops "
+           "reading it)"),
+    CM_OPT("client-msg-burst", CM_OPT_INT, client_msg_burst, "1000", 1, 1000000, NULL, NULL,
+           "messages a WebSocket client may send at once above its rate"),
+    CM_OPT("auth", CM_OPT_ENUM, auth, "required", 0, 0, "required|off", NULL,
+           "required: every request but /, /healthz and /readyz needs an access token (see "
+           "docs/SECURITY.md); off: anyone who reaches --listen reads and controls every session "
+           "(logged as a warning)"),
+    CM_OPT(
+        "auth-keys-file", CM_OPT_STR, auth_keys_file, "", 0, 0, NULL, NULL,
+        "file of '<kid> <base64url secret>' lines that tokens may be signed with (zsa keygen makes "
+        "one); read again on SIGHUP"),
+    CM_OPT("auth-timeout-s", CM_OPT_INT, auth_timeout_s, "10", 1, 300, NULL, NULL,
+           "a WebSocket that came without a token must send its auth message within this"),
+    CM_OPT(
+        "submit-rate", CM_OPT_DOUBLE, submit_rate, "10", 0, 100000, NULL, NULL,
+        "jobs per second one client may submit over REST, across every gateway (a token's subject, "
+        "or the address when auth is off; 0: no limit); past it 429 RATE_LIMITED with Retry-After"),
+    CM_OPT("submit-burst", CM_OPT_INT, submit_burst, "100", 1, 1000000, NULL, NULL,
+           "jobs one client may submit at once above --submit-rate"),
+    CM_OPT("max-session-jobs", CM_OPT_INT, max_session_jobs, "1000", 0, 10000000, NULL, NULL,
+           "jobs one session may have queued or running (0: no limit); past it 429 QUOTA_EXCEEDED"),
+    CM_OPT("max-job-kb", CM_OPT_INT, max_job_kb, "64", 1, 65536, NULL, NULL,
+           "largest job a client may submit (its JSON); larger get 413 JOB_TOO_LARGE"),
+    CM_OPT(
+        "tls-cert", CM_OPT_STR, tls_cert, "", 0, 0, NULL, NULL,
+        "PEM certificate chain: the port speaks TLS only (https://, wss://); read again on SIGHUP"),
+    CM_OPT("tls-key", CM_OPT_STR, tls_key, "", 0, 0, NULL, NULL,
+           "PEM private key of --tls-cert (keep it readable by the gateway's user only)"),
+    CM_OPT_MAX_ATTEMPTS,
 };
 
 static const struct cm_config_spec gw_spec = {

@@ -605,15 +605,8 @@ static void drain_cb(uv_timer_t *t)
 static void signal_cb(uv_signal_t *h, int signum)
 {
     struct gw *g = h->data;
-    if (g->stopping) {
-        /* the same signal often arrives twice at once (systemd or pkill signals every process,
-         * and the parent passes it on): only a later one means "now" */
-        if (uv_now(g->loop) - g->stop_at < 1000)
-            return;
-        cm_log(CM_LOG_WARN, "second signal: exiting at once");
-        _exit(1);
-    }
-    g->stop_at = uv_now(g->loop);
+    if (!cm_stop_signal(signum, &g->stop_at, (int64_t)uv_now(g->loop), ""))
+        return;
     cm_log(CM_LOG_INFO, "%s: closing %d clients (1001) and stopping", strsignal(signum),
            g->nclients);
     g->stopping = true;

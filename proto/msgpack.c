@@ -9,6 +9,7 @@
 
 #include "common/alloc.h"
 #include "common/text.h"
+#include "common/time.h"
 #include "proto/proto_internal.h"
 
 /* ---- scanner ------------------------------------------------------------------------------- */
@@ -355,4 +356,16 @@ int pr_encode_msgpack(const struct pr_msg *m, struct cm_buf *out, struct pr_err 
             pack_field(&pk, m, &d->fields[i]);
     }
     return 0;
+}
+
+int pr_event_encode(struct pr_msg *ev, const char *job_id, const char *session, int64_t now_ms,
+                    struct cm_buf *out, struct pr_err *err)
+{
+    char ts[CM_RFC3339_LEN];
+    pr_set_str(&ev->timestamp, cm_time_rfc3339(now_ms, ts));
+    if (session)
+        pr_set_str(&ev->session_id, session);
+    if (job_id && pr_msgdesc(ev->type)->fields[3].presence != PR_P_NO) /* job events: job_id */
+        pr_set_str(&ev->job_id, job_id);
+    return pr_encode_msgpack(ev, out, err);
 }

@@ -142,6 +142,12 @@ int pr_decode_msgpack(const char *buf, size_t len, enum pr_wire wire, struct pr_
 int pr_encode_json(const struct pr_msg *m, struct cm_buf *out, struct pr_err *err);
 int pr_encode_msgpack(const struct pr_msg *m, struct cm_buf *out, struct pr_err *err);
 
+/* An event a daemon emits, as it is stored (MessagePack): completes its envelope (timestamp
+ * now_ms, session_id when not NULL, job_id when not NULL and the message carries one), then
+ * encodes it into out. 0, or -1 with err filled (an invalid event is a bug: not sent). */
+int pr_event_encode(struct pr_msg *ev, const char *job_id, const char *session, int64_t now_ms,
+                    struct cm_buf *out, struct pr_err *err);
+
 /* Free-form values on their own (results, REST bodies): parse any JSON / MessagePack value with
  * the same limits as messages, or write one. Parsers return 0 or -EINVAL with err filled;
  * *out is then owned by the caller (pr_value_deinit). */

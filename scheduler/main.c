@@ -9,45 +9,34 @@
 #include "common/text.h"
 #include "scheduler/scheduler.h"
 
-#define OPT(name, type, field, def, lo, hi, help)                                                  \
-    {                                                                                              \
-        name, type, offsetof(struct sc_config, field), def, lo, hi, NULL, NULL, help               \
-    }
+#define CM_OPT_STRUCT struct sc_config
 
 static const struct cm_opt sc_opts[] = {
     CM_COMMON_OPTS(struct sc_config),
-    {"scheduler-id", CM_OPT_STR, offsetof(struct sc_config, scheduler_id), "", 0, 0, NULL,
-     cm_opt_check_id_or_empty,
-     "unique scheduler id, the lease holder's name (default <hostname>-<pid>)"},
-    OPT("status-interval-ms", CM_OPT_INT, status_interval_ms, "5000", 100, 3600000,
-        "period of the system_status broadcast"),
-    OPT("check-interval-ms", CM_OPT_INT, check_interval_ms, "1000", 50, 60000,
-        "how often the lease is renewed and workers and jobs are checked"),
-    OPT("lease-ms", CM_OPT_INT, lease_ms, "10000", 300, 600000,
-        "leader lease; a standby takes over within about one lease after the leader dies"),
-    OPT("max-attempts", CM_OPT_INT, max_attempts, "3", 1, 100,
-        "a job whose worker was lost during its last allowed attempt goes to the dead letters"),
-    OPT("job-timeout-s", CM_OPT_INT, job_timeout_s, "1800", 1, 31536000,
-        "a running job whose progress has not moved for this long fails with TIMEOUT"),
-    {"job-timeouts", CM_OPT_STR, offsetof(struct sc_config, job_timeouts), "", 0, 0, NULL,
-     sc_job_timeouts_check,
-     "per-algorithm timeouts overriding --job-timeout-s: algorithm=seconds[,...]"},
-    OPT("job-max-runtime-s", CM_OPT_INT, job_max_runtime_s, "14400", 1, 31536000,
-        "a job running longer than this fails with TIMEOUT, however it progresses"),
-    {"job-max-runtimes", CM_OPT_STR, offsetof(struct sc_config, job_max_runtimes), "", 0, 0, NULL,
-     sc_job_timeouts_check,
-     "per-algorithm run-time limits overriding --job-max-runtime-s: algorithm=seconds[,...]"},
-    OPT("status-maxlen", CM_OPT_INT, status_maxlen, "1000", 10, 10000000,
-        "events kept in the broadcast stream (approximate, MAXLEN ~)"),
-    OPT("stream-maxlen", CM_OPT_INT, stream_maxlen, "1000", 10, 10000000,
-        "MAXLEN ~ for the events the scheduler adds to session streams (as the workers')"),
-    OPT("stream-ttl-s", CM_OPT_INT, stream_ttl_s, "86400", 60, 31536000,
-        "session streams without a TTL get this one (as the workers')"),
-    OPT("ended-ttl-s", CM_OPT_INT, ended_ttl_s, "604800", 60, 315360000,
-        "hashes of ended jobs (complete, failed, cancelled, dead) expire after this"),
-    {"metrics-listen", CM_OPT_STR, offsetof(struct sc_config, metrics_listen), "127.0.0.1:0", 0, 0,
-     NULL, cm_opt_check_listen_or_empty,
-     "address of /metrics and /healthz (port 0: any free port; \"\": off)"},
+    CM_OPT("scheduler-id", CM_OPT_STR, scheduler_id, "", 0, 0, NULL, cm_opt_check_id_or_empty,
+           "unique scheduler id, the lease holder's name (default <hostname>-<pid>)"),
+    CM_OPT("status-interval-ms", CM_OPT_INT, status_interval_ms, "5000", 100, 3600000, NULL, NULL,
+           "period of the system_status broadcast"),
+    CM_OPT("check-interval-ms", CM_OPT_INT, check_interval_ms, "1000", 50, 60000, NULL, NULL,
+           "how often the lease is renewed and workers and jobs are checked"),
+    CM_OPT("lease-ms", CM_OPT_INT, lease_ms, "10000", 300, 600000, NULL, NULL,
+           "leader lease; a standby takes over within about one lease after the leader dies"),
+    CM_OPT_MAX_ATTEMPTS,
+    CM_OPT("job-timeout-s", CM_OPT_INT, job_timeout_s, "1800", 1, 31536000, NULL, NULL,
+           "a running job whose progress has not moved for this long fails with TIMEOUT"),
+    CM_OPT("job-timeouts", CM_OPT_STR, job_timeouts, "", 0, 0, NULL, sc_job_timeouts_check,
+           "per-algorithm timeouts overriding --job-timeout-s: algorithm=seconds[,...]"),
+    CM_OPT("job-max-runtime-s", CM_OPT_INT, job_max_runtime_s, "14400", 1, 31536000, NULL, NULL,
+           "a job running longer than this fails with TIMEOUT, however it progresses"),
+    CM_OPT("job-max-runtimes", CM_OPT_STR, job_max_runtimes, "", 0, 0, NULL, sc_job_timeouts_check,
+           "per-algorithm run-time limits overriding --job-max-runtime-s: algorithm=seconds[,...]"),
+    CM_OPT("status-maxlen", CM_OPT_INT, status_maxlen, "1000", 10, 10000000, NULL, NULL,
+           "events kept in the broadcast stream (approximate, MAXLEN ~)"),
+    CM_OPT_STREAM_MAXLEN,
+    CM_OPT_STREAM_TTL_S,
+    CM_OPT("ended-ttl-s", CM_OPT_INT, ended_ttl_s, "604800", 60, 315360000, NULL, NULL,
+           "hashes of ended jobs (complete, failed, cancelled, dead) expire after this"),
+    CM_OPT_METRICS_LISTEN,
 };
 
 static const struct cm_config_spec sc_spec = {

@@ -92,6 +92,7 @@ struct wk_worker {
     int intake_pending;     /* BLMOVEs in flight */
     bool queue_busy;        /* the last BLMOVE found a job: pipeline the next ones */
     bool draining;          /* SIGTERM: no new jobs */
+    int64_t stop_ms;        /* when the first stop signal came (cm_stop_signal) */
     bool recovered;         /* own active list checked since the intake connected */
     int64_t drain_deadline_ms;
     pthread_mutex_t lock; /* guards the GPU sample */

@@ -104,3 +104,13 @@ Test(common_text, base64url_decode_refuses_what_is_not_canonical)
     cr_assert_eq(cm_b64url_decode("Zh", 2, d, sizeof(d)), -1, "bits past the last byte");
     cr_assert_eq(cm_b64url_decode("Zm9vYmFy", 8, d, 5), -1, "longer than out");
 }
+
+Test(text, fnv1a_matches_the_published_vectors_and_numbers_print_in_full)
+{
+    cr_expect_eq(cm_hash_fnv1a("", 0), 0xcbf29ce484222325ULL);
+    cr_expect_eq(cm_hash_fnv1a("a", 1), 0xaf63dc4c8601ec8cULL);
+    cr_expect_eq(cm_hash_fnv1a("foobar", 6), 0x85944171f73967e8ULL);
+    char b[24];
+    cr_expect_str_eq(cm_fmt_ll(b, sizeof(b), -9223372036854775807LL - 1), "-9223372036854775808");
+    cr_expect_str_eq(cm_fmt_ll(b, sizeof(b), 0), "0");
+}

@@ -6,7 +6,7 @@
 #   make bench      benchmarks (results go to docs/BENCHMARKS.md by hand, with date and machine)
 #   make asan       build everything with AddressSanitizer + UndefinedBehaviorSanitizer
 #   make fuzz       libFuzzer targets of tests/fuzz, FUZZ_SECONDS (60) each
-#   make check-layers  no #include crosses a layer the wrong way
+#   make check-layers  no #include crosses a layer the wrong way; functions and files stay small
 #   make check-scripts every Redis script call matches the script's declared KEYS and ARGV
 #   make fmt / lint / docs / clean
 # Every target installs missing Debian packages first (scripts/install-deps.sh).
@@ -231,6 +231,7 @@ check-docs: $(BUILD)/bin/zsa-proto $(BUILD)/bin/zsa-analyze
 check-layers:
 	@python3 scripts/check-layers.py
 	@python3 scripts/check-layers.py --self-test
+	@python3 scripts/check-sizes.py
 
 # make check-scripts: every Redis script call site names only its script's slots and sets every
 # fixed one (scripts/check-script-calls.py); then a planted wrong call must be refused
@@ -324,7 +325,8 @@ $(BUILD)/bin/zsa-synth $(BUILD)/bin/zsa-analyze: $(BUILD)/bin/zsa-%: $(BUILD)/ob
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -lz $(LDLIBS)
 
 # the CLI: REST and WebSocket to a gateway (common/wsclient), no Redis
-$(BUILD)/bin/zsa: $(BUILD)/obj/tools/zsa_cli.o $(LIB_proto) $(LIB_common)
+CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cli/*.c))
+$(BUILD)/bin/zsa: $(BUILD)/obj/tools/zsa_cli.o $(CLI_OBJ) $(LIB_proto) $(LIB_common)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -lz $(LDLIBS)

@@ -251,6 +251,8 @@ static void seg_confidence(const struct za_object *objs, uint32_t count, size_t 
 static const char *const seg_steps[SEG_STEPS] = {"load",  "smooth", "background", "threshold",
                                                  "label", "split",  "measure",    "write"};
 
+/* Long: the analysis as a pipeline, step after step, each with its progress report and cancel
+ * check; the steps themselves are functions of segment.c, split.c and filter.c */
 static int seg_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
     struct seg_params sp;

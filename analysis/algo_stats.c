@@ -172,6 +172,8 @@ static double int_max(enum za_dtype t)
     }
 }
 
+/* Long: the two passes over the stack and the summary they fill, in order; each pass is a
+ * function */
 static int st_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
     struct st_params sp;

@@ -314,6 +314,8 @@ struct split_job {
 };
 
 /* Splits object k (label k + 1). Returns ZA_OK or ZA_ENOMEM. */
+/* Long: one watershed over one object's bounding box; its buffers and their release belong
+ * together */
 static int split_object(struct split_job *j, uint32_t k)
 {
     const uint32_t *vox = j->vox + j->first[k];
@@ -443,6 +445,7 @@ static void split_objects(void *arg, long begin, long end, int thread)
             atomic_store(&j->failed, true);
 }
 
+/* Long: the per-object loop, its scheduling across threads and the relabelling after it */
 int za_split(uint32_t *labels, int nx, int ny, int nz, const double spacing[3], double depth,
              int connectivity, uint32_t *count, const atomic_bool *cancel)
 {

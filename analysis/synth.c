@@ -52,6 +52,8 @@ static double poisson(uint64_t *s, double mean)
     return v < 0 ? 0 : v;
 }
 
+/* Long: draws one synthetic stack; the objects' geometry inline reads as the specification of
+ * the test data */
 int za_synth(const struct za_synth_opts *o, struct za_stack *out, struct za_sphere **spheres,
              int *n, struct za_err *err)
 {

@@ -455,6 +455,8 @@ int za_tiff_load(const char *path, const struct za_load_opts *o, struct za_stack
     return za_tiff_load_fd(fd, path, o, out, err);
 }
 
+/* Long: the directories in file order (one pass), each page checked against the first; the
+ * checks are calls, the loop is the format's own order */
 int za_tiff_load_fd(int fd, const char *name, const struct za_load_opts *o, struct za_stack *out,
                     struct za_err *err)
 {

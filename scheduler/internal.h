@@ -62,7 +62,7 @@ struct sc_survey {
     struct sc *s;
     int round;   /* 1..4 */
     int pending; /* replies still due in this round */
-    bool failed; /* a reply was lost (connection down): sc__act on nothing */
+    bool failed; /* a reply was lost (connection down): act on nothing */
     long long queue_length;
     struct sc_worker *workers;
     size_t nworkers;

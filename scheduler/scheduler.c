@@ -162,7 +162,7 @@ static void lease_send(struct sc *s, bool release)
     struct sc_lease_call *lc = cm_xcalloc(1, sizeof(*lc));
     lc->s = s;
     lc->sent = cm_time_mono_ms();
-    s->lease_pending = true; /* lease_cb clears it, also when the sc__call could not be sent */
+    s->lease_pending = true; /* lease_cb clears it, also when the call could not be sent */
     st_call_async(s->cmd.ac, &sc__call, lease_cb, lc);
 }
 

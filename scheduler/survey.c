@@ -98,8 +98,8 @@ void sc__call(struct sc_survey *sv, void (*fn)(struct sc_survey *, redisReply *,
     }
 }
 
-/* A sc__script sc__call for the survey (store/scripts.h: EVALSHA, EVAL on NOSCRIPT), taken over; fn
- * as for sc__call(). */
+/* A script call for the survey (store/scripts.h: EVALSHA, EVAL on NOSCRIPT), taken over; fn
+ * as for call(). */
 struct sc_script_call {
     struct sc_call c; /* first: call_cb frees it as a struct sc_call */
     bool *unsent;     /* while st_call_async runs: where to say that it called back at once */
@@ -108,7 +108,7 @@ struct sc_script_call {
 static void script_cb(redisReply *r, void *priv)
 {
     struct sc_script_call *k = priv;
-    if (k->unsent) { /* not sent: answered as sc__call() answers when the connection is down */
+    if (k->unsent) { /* not sent: answered as call() answers when the connection is down */
         struct sc_survey *sv = k->c.sv;
         *k->unsent = true;
         sv->failed = true;

@@ -87,6 +87,7 @@ static int add_param(struct pr_value *params, const char *kv)
     return -1;
 }
 
+/* Long: option parsing, then the run, in the order --help lists them */
 int main(int argc, char **argv)
 {
     const char *algo_name = NULL, *results = ".", *job_id = "local";

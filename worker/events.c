@@ -46,7 +46,7 @@ int wk__encode_event(const char *job_id, const char *session, struct pr_msg *ev,
 }
 
 /* An event of a running attempt came back "fenced": the scheduler presumed this worker lost (a
- * stall longer than the wk__heartbeat TTL) and gave the job to another worker, or ended it
+ * stall longer than the heartbeat TTL) and gave the job to another worker, or ended it
  * (timeout). Nothing of this attempt is recorded any more, so stop computing it. */
 static void emit_done(struct wk_op *op, redisReply *r, void *arg)
 {

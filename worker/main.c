@@ -24,7 +24,8 @@ static const struct cm_opt wk_opts[] = {
            "where result artifacts go (default <first data-dir>/results)"),
     CM_OPT("slots", CM_OPT_INT, slots, "1", 1, 64, NULL, NULL, "jobs run at the same time"),
     CM_OPT("cpu-only", CM_OPT_BOOL, cpu_only, "false", 0, 0, NULL, NULL,
-           "use the CPU even when a CUDA device is present"),
+           "ignore any GPU (no probe, no GPU figures in heartbeats); analyses run on the CPU "
+           "either way"),
     CM_OPT_MAX_ATTEMPTS,
     CM_OPT("confidence-threshold", CM_OPT_DOUBLE, confidence_threshold, "0.7", 0, 1, NULL, NULL,
            "below it a result gets validation_required (per job: parameters.confidence_threshold)"),
@@ -52,7 +53,9 @@ static const struct cm_opt wk_opts[] = {
 };
 
 static const struct cm_config_spec wk_spec = {
-    "zsa-worker", "Analysis worker of zsa: takes jobs from Redis, runs them on a GPU or the CPU.",
+    "zsa-worker",
+    "Analysis worker of zsa: takes jobs from Redis and runs them (on the CPU; a GPU is sampled for "
+    "the status figures).",
     wk_opts, sizeof(wk_opts) / sizeof(wk_opts[0])};
 
 int main(int argc, char **argv)

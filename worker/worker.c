@@ -83,7 +83,7 @@ static void sub_ready(struct cm_rconn *c)
     redisAsyncCommandArgv(c->ac, cancel_msg_cb, w, 2, argv, NULL);
 }
 
-/* ---- commands connection, wk__heartbeat --------------------------------------------------------
+/* ---- commands connection, heartbeat --------------------------------------------------------
  */
 
 /* GPU sampler thread: NVML may block for a moment, so the loop only reads the cached sample. */
@@ -133,7 +133,7 @@ static void gpu_sampler_stop(struct wk_worker *w)
     pthread_cond_destroy(&w->gpu_cond);
 }
 
-/* Adds the NVML figures to the wk__heartbeat when there are any. */
+/* Adds the NVML figures to the heartbeat when there are any. */
 static void heartbeat_gpu(struct wk_worker *w)
 {
     pthread_mutex_lock(&w->lock);

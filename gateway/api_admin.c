@@ -64,13 +64,7 @@ static void dead_list_reply(redisAsyncContext *ac, void *reply, void *priv)
             pr_value_deinit(&v);
     }
     long long next = older - (long long)n;
-    cm_buf_printf(&b, "],\"count\":%zu,\"total\":%lld,\"next_cursor\":", n, len);
-    if (next > 0 && n > 0)
-        cm_buf_printf(&b, "\"%lld\"}\n", next);
-    else
-        cm_buf_puts(&b, "null}\n");
-    gw__respond_json(h, 200, &b);
-    cm_buf_deinit(&b);
+    gw__respond_page(h, &b, n, len, n > 0 ? next : 0);
 }
 
 /* GET /api/dead?limit=N&cursor=C: dead letters newest first, N per page (default 100, at most
@@ -78,8 +72,7 @@ static void dead_list_reply(redisAsyncContext *ac, void *reply, void *priv)
 void gw__api_dead_list(struct gw_http *h)
 {
     long long limit, cursor;
-    if (gw__int_arg(h, "limit", 1, 1000, 100, &limit) != 0 ||
-        gw__int_arg(h, "cursor", 1, (long long)1 << 62, 0, &cursor) != 0)
+    if (gw__page_args(h, 1000, 100, &limit, &cursor) != 0)
         return;
     char key[128], start[32], stop[32];
     cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_DEAD, NULL);

@@ -364,13 +364,7 @@ static void session_jobs_reply(struct gw *g, redisReply *r, void *priv)
         /* the row: id, status (asked first, to find expired ids), then the public fields */
         job_json(&b, row->element[0]->str, row->element[0]->len, row->element + 2);
     }
-    cm_buf_printf(&b, "],\"count\":%zu,\"total\":%lld,\"next_cursor\":", n, r->element[0]->integer);
-    if (r->element[1]->integer > 0)
-        cm_buf_printf(&b, "\"%lld\"}\n", r->element[1]->integer);
-    else
-        cm_buf_puts(&b, "null}\n");
-    gw__respond_json(h, 200, &b);
-    cm_buf_deinit(&b);
+    gw__respond_page(h, &b, n, r->element[0]->integer, r->element[1]->integer);
 }
 
 /* GET /api/sessions/{id}/jobs?limit=N&cursor=C: the session's jobs, newest first (as long as
@@ -378,8 +372,7 @@ static void session_jobs_reply(struct gw *g, redisReply *r, void *priv)
 void gw__api_session_jobs(struct gw_http *h)
 {
     long long limit, cursor;
-    if (gw__int_arg(h, "limit", 1, 200, 50, &limit) != 0 ||
-        gw__int_arg(h, "cursor", 1, (long long)1 << 62, 0, &cursor) != 0)
+    if (gw__page_args(h, 200, 50, &limit, &cursor) != 0)
         return;
     struct gw *g = h->g;
     char prefix[128];

@@ -269,6 +269,27 @@ static void healthz(struct gw_http *h)
     gw__respond(h, 200, "application/json", b, strlen(b));
 }
 
+int gw__page_args(struct gw_http *h, long long max, long long def, long long *limit,
+                  long long *cursor)
+{
+    return gw__int_arg(h, "limit", 1, max, def, limit) != 0 ||
+                   gw__int_arg(h, "cursor", 1, (long long)1 << 62, 0, cursor) != 0
+               ? -1
+               : 0;
+}
+
+void gw__respond_page(struct gw_http *h, struct cm_buf *b, size_t n, long long total,
+                      long long next)
+{
+    cm_buf_printf(b, "],\"count\":%zu,\"total\":%lld,\"next_cursor\":", n, total);
+    if (next > 0)
+        cm_buf_printf(b, "\"%lld\"}\n", next);
+    else
+        cm_buf_puts(b, "null}\n");
+    gw__respond_json(h, 200, b);
+    cm_buf_deinit(b);
+}
+
 /* Every route. The dashboard page, /healthz and /readyz are public; everything else needs a token
  * with the route's scope (when --auth is required). */
 static const struct gw_route routes[] = {

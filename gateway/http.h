@@ -77,6 +77,15 @@ void gw__command(struct gw_http *h, redisCallbackFn *cb, int argc, const char **
 int gw__int_arg(struct gw_http *h, const char *name, long long lo, long long hi, long long def,
                 long long *out);
 
+/* A list endpoint's ?limit= (1..max, default def) and ?cursor= (0: the first page): 0, or -1
+ * after a 400. */
+int gw__page_args(struct gw_http *h, long long max, long long def, long long *limit,
+                  long long *cursor);
+/* Ends a page begun with '{...,"<list>":[' and n entries in b: count, total, next_cursor (a
+ * string, or null when next <= 0), then answers 200 and frees b. */
+void gw__respond_page(struct gw_http *h, struct cm_buf *b, size_t n, long long total,
+                      long long next);
+
 /* api_jobs.c */
 void gw__submit(struct gw_http *h, const char *json, size_t len);
 void gw__api_submit(struct gw_http *h);

@@ -362,3 +362,20 @@ void st_call_async(redisAsyncContext *ac, struct st_call *c, st_reply_cb *cb, vo
     if (!ac || !pending_send(ac, p))
         pending_end(p, NULL);
 }
+
+static void load_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac, (void)priv;
+    redisReply *r = reply;
+    if (r && r->type == REDIS_REPLY_ERROR)
+        cm_log(CM_LOG_ERROR, "redis: SCRIPT LOAD: %s", r->str);
+}
+
+void st_scripts_load(redisAsyncContext *ac)
+{
+    st_script_init();
+    for (int i = 0; i < ST_SCRIPT__COUNT; i++) {
+        const char *argv[] = {"SCRIPT", "LOAD", scripts[i].body};
+        redisAsyncCommandArgv(ac, load_reply, NULL, 3, argv, NULL);
+    }
+}

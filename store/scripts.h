@@ -6,9 +6,11 @@
  * A call is put together with a builder that knows the declaration (st_call_*): each key and
  * argument goes into its named slot, and a call with a slot left empty or a slot too many is
  * refused before it is sent. Every call goes out as EVALSHA and, on NOSCRIPT, once more as EVAL
- * (which loads the script): st_call_sync (blocking: tools, tests, the gateway's REST helpers) and
- * st_call_async (hiredis async on any loop) are the only two ways to run one; the worker's outbox
- * batches items built the same way and applies the same NOSCRIPT policy. Tables are read-only
+ * (which loads the script): st_call_sync (blocking: job control, tools, tests) and
+ * st_call_async (hiredis async on any loop: the gateway, the scheduler) are the ways to run one.
+ * The worker's outbox batches items built the same way into EVALSHA calls that must stay in
+ * order; it loads the scripts when it connects (st_scripts_load) and meets NOSCRIPT by
+ * reconnecting. Tables are read-only
  * after st_script_init(): any thread. */
 #ifndef ST_SCRIPTS_H
 #define ST_SCRIPTS_H
@@ -128,6 +130,11 @@ redisReply *st_call_sync(redisContext *rc, struct st_call *c, char *err, size_t 
  * unless noted: a refused call or a NULL ac calls back at once). Loop thread of ac. */
 typedef void st_reply_cb(redisReply *reply, void *priv);
 void st_call_async(redisAsyncContext *ac, struct st_call *c, st_reply_cb *cb, void *priv);
+
+/* Queues SCRIPT LOAD of every script on ac (errors logged). For a connection that pipelines
+ * EVALSHA in a strict order (the worker's outbox): there NOSCRIPT cannot be answered with an EVAL
+ * out of turn, so the connection is reset, loads them again and resends in order. */
+void st_scripts_load(redisAsyncContext *ac);
 
 /* The declaration of a script, for tests and docs (borrowed). */
 const struct st_script_decl *st_script_decl(enum st_script_id id);

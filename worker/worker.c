@@ -215,22 +215,12 @@ static void hb_cb(evutil_socket_t fd, short what, void *arg)
     wk__heartbeat(arg);
 }
 
-static void script_load_cb(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac, (void)priv;
-    redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_ERROR)
-        cm_log(CM_LOG_ERROR, "redis commands: SCRIPT LOAD: %s", r->str);
-}
-
 static void cmd_ready(struct cm_rconn *c)
 {
     struct wk_worker *w = c->owner;
-    /* scripts first: everything queued behind them may use EVALSHA */
-    for (int i = 0; i < ST_SCRIPT__COUNT; i++) {
-        const char *argv[] = {"SCRIPT", "LOAD", st_script(i)->body};
-        redisAsyncCommandArgv(c->ac, script_load_cb, w, 3, argv, NULL);
-    }
+    /* the scripts first: the outbox pipelines EVALSHA behind them, and keeps its order, so its
+     * NOSCRIPT is a reconnect that loads them again (store/scripts.h) */
+    st_scripts_load(c->ac);
     wk__heartbeat(w);
     wk_outbox_resend(&w->outbox);
 }

@@ -27,7 +27,8 @@ CPPFLAGS := -I. -I$(BUILD)/gen -D_DEFAULT_SOURCE -DZSA_VERSION='"$(VERSION)"' -M
 CFLAGS   := -std=c11 -O2 -g $(WARN)
 LDFLAGS  :=
 LDLIBS   := -lhiredis -lmsgpackc -ljson-c -lssl -lcrypto -lm -lpthread -ldl
-TEST_LIBS := -lcriterion -levent -lz -ltiff
+ANALYSIS_LIBS := -ltiff -lpng16 -lz
+TEST_LIBS := -lcriterion -levent $(ANALYSIS_LIBS)
 
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all \
@@ -74,7 +75,7 @@ DLIBS    := $(DAEMONS:%=$(BUILD)/libzsa-%.a)
 DAEMON_DEPS_gateway   := $(LIB_store) $(LIB_proto) $(LIB_common)
 DAEMON_DEPS_worker    := $(LIB_store) $(LIB_analysis) $(LIB_proto) $(LIB_common)
 DAEMON_DEPS_scheduler := $(LIB_store) $(LIB_proto) $(LIB_common)
-DAEMON_LIBS_worker := -levent -ltiff -lz $(CUDA_LIBS)
+DAEMON_LIBS_worker := -levent $(ANALYSIS_LIBS) $(CUDA_LIBS)
 DAEMON_LIBS_gateway := -lwebsockets -luv
 DAEMON_LIBS_scheduler := -levent
 ALL_LIBS := $(DLIBS) $(LIB_store) $(LIB_analysis) $(LIB_proto) $(LIB_common)
@@ -95,11 +96,12 @@ BENCH_BIN   := $(BENCH_SRC:%.c=$(BUILD)/%)
 DEP_FILES := /usr/include/hiredis/hiredis.h /usr/include/libwebsockets.h /usr/include/uv.h \
              /usr/include/event2/event.h /usr/include/msgpack.h /usr/include/json-c/json.h \
              /usr/include/x86_64-linux-gnu/tiffio.h /usr/include/criterion/criterion.h \
-             /usr/include/openssl/ssl.h /usr/include/zlib.h /usr/bin/redis-server \
+             /usr/include/openssl/ssl.h /usr/include/zlib.h /usr/include/png.h /usr/bin/redis-server \
              /usr/bin/redis-cli /usr/bin/clang-format /usr/bin/cppcheck /usr/bin/python3 \
              /usr/lib/python3/dist-packages/skimage/__init__.py \
              /usr/lib/python3/dist-packages/scipy/__init__.py \
-             /usr/lib/python3/dist-packages/tifffile/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
+             /usr/lib/python3/dist-packages/tifffile/__init__.py \
+             /usr/lib/python3/dist-packages/PIL/__init__.py /usr/sbin/nginx /usr/bin/docker-compose \
              /usr/bin/chromium /usr/bin/node /usr/bin/npm /usr/bin/clang /usr/bin/curl \
              /usr/bin/openssl /usr/bin/luac5.1 \
              /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a
@@ -322,7 +324,7 @@ $(BUILD)/bin/zsa-synth $(BUILD)/bin/zsa-analyze: $(BUILD)/bin/zsa-%: $(BUILD)/ob
                                                 $(LIB_analysis) $(LIB_proto) $(LIB_common)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -ltiff -lz $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ $(ANALYSIS_LIBS) $(LDLIBS)
 
 # the CLI: REST and WebSocket to a gateway (common/wsclient), no Redis
 CLI_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tools/cli/*.c))
@@ -344,12 +346,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(HARNESS_OBJ) $(ALL_LIBS)
 $(BUILD)/tests/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ -lwebsockets -luv -levent -ltiff -lz $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer $^ -o $@ -lwebsockets -luv -levent $(ANALYSIS_LIBS) $(LDLIBS)
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(HARNESS_OBJ) $(ALL_LIBS)
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD    $@")
-	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -levent -ltiff -lz $(LDLIBS) $(CUDA_LIBS)
+	$(Q)$(CC) $(LDFLAGS) $^ -o $@ -levent $(ANALYSIS_LIBS) $(LDLIBS) $(CUDA_LIBS)
 
 .SECONDARY:
 

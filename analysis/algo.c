@@ -1,6 +1,7 @@
 /* Algorithm registry and parameter helpers. Read-only tables: any thread. */
 #include "analysis/algo.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static const struct za_algo *const registry[] = {
@@ -66,4 +67,7 @@ void za_algo_result_deinit(struct za_algo_result *res)
 {
     pr_value_free(res->summary);
     res->summary = NULL;
+    free(res->preview);
+    res->preview = NULL;
+    res->preview_len = 0;
 }

@@ -22,8 +22,8 @@ struct za_algo_ctx {
     const char *input_path;        /* the job's file path, or NULL when the job has none */
     const struct za_roots *roots;  /* open input_path inside these (NULL: as it is, for tools) */
     const struct pr_value *params; /* the job's parameters object (never NULL) */
-    const char *results_dir;       /* where artifacts may be written */
-    const char *job_id;
+    const char *results_dir;       /* artifacts go to <results_dir>/<result_id>/ */
+    const char *result_id;
     atomic_bool *cancel; /* set by the loop: stop at the next check */
     za_progress_cb progress;
     void *priv; /* the caller's */
@@ -36,6 +36,8 @@ struct za_algo_result {
     char error[512];                /* human-readable, on failure */
     bool retry_available;           /* on failure: whether a retry may succeed */
     char suggested_actions[4][128]; /* optional hints for validation_required ("" = none) */
+    unsigned char *preview;         /* owned; the PNG preview.png holds, or NULL */
+    size_t preview_len;
 };
 
 struct za_param;

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "analysis/input.h"
+#include "analysis/preview.h"
 
 double za_now_ms(void)
 {
@@ -84,12 +85,38 @@ int za_algo_load(struct za_algo_ctx *ctx, double upto, struct za_stack *out,
 
 int za_algo_result_dir(struct za_algo_ctx *ctx, char *dir, size_t dirlen, char *err, size_t errlen)
 {
-    snprintf(dir, dirlen, "%s/%s", ctx->results_dir, ctx->job_id);
+    snprintf(dir, dirlen, "%s/%s", ctx->results_dir, ctx->result_id);
     if ((mkdir(ctx->results_dir, 0775) != 0 && errno != EEXIST) ||
         (mkdir(dir, 0775) != 0 && errno != EEXIST)) {
         snprintf(err, errlen, "%.200s: %s", dir, strerror(errno));
         return -1;
     }
+    return 0;
+}
+
+void za_artifact_add(struct pr_value *arts, const char *dir, const char *name, const char *type)
+{
+    char path[1100];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct pr_value *a = pr_value_new_object();
+    pr_value_set(a, "name", pr_value_str(name));
+    pr_value_set(a, "type", pr_value_str(type));
+    pr_value_set(a, "size", pr_value_int(stat(path, &st) == 0 ? (int64_t)st.st_size : 0));
+    pr_value_push(arts, *a);
+    free(a);
+}
+
+int za_algo_preview(struct za_algo_result *res, const struct za_rgb *im, const struct za_display *d,
+                    const char *dir, struct pr_value *summary, struct pr_value *arts, char *err,
+                    size_t errlen)
+{
+    free(res->preview);
+    res->preview = NULL;
+    if (za_preview_save(im, dir, &res->preview, &res->preview_len, err, errlen) != 0)
+        return -1;
+    za_set_obj(summary, "preview", za_preview_summary(im, d));
+    za_artifact_add(arts, dir, "preview.png", "image/png");
     return 0;
 }
 

@@ -28,9 +28,22 @@ int za_algo_channel_frame(const struct pr_value *p, int *channel, int *frame, ch
 int za_algo_load(struct za_algo_ctx *ctx, double upto, struct za_stack *out,
                  struct za_algo_result *res);
 
-/* Creates <results_dir>/<job_id>/ and writes its path into dir. Returns 0, or -1 with the reason
+/* Creates <results_dir>/<result_id>/ and writes its path into dir. Returns 0, or -1 with the reason
  * in err. */
 int za_algo_result_dir(struct za_algo_ctx *ctx, char *dir, size_t dirlen, char *err, size_t errlen);
+
+/* Appends {name, type, size} of the file <dir>/<name> to the array arts (the summary's
+ * "artifacts": names only, never paths, so that no server path leaves the worker). */
+void za_artifact_add(struct pr_value *arts, const char *dir, const char *name, const char *type);
+
+struct za_rgb;
+struct za_display;
+/* Saves im as <dir>/preview.png (analysis/preview.h): its bytes go to res->preview, its
+ * description to summary["preview"] (with d's scale and contrast when d is not NULL), its entry
+ * to arts. Returns 0, or -1 with the reason in err. */
+int za_algo_preview(struct za_algo_result *res, const struct za_rgb *im, const struct za_display *d,
+                    const char *dir, struct pr_value *summary, struct pr_value *arts, char *err,
+                    size_t errlen);
 
 /* summary[key] = child (an object made with pr_value_new_object; consumed). */
 void za_set_obj(struct pr_value *parent, const char *key, struct pr_value *child);

@@ -1,7 +1,7 @@
 /* The `max_projection` algorithm: a projection of the z-stack along one axis (max, min, mean, sum
- * or standard deviation), written as a 2D TIFF (<results_dir>/<job_id>/projection.tif: max and
- * min keep the sample type, the others are 32-bit float). Compute thread (the projection uses
- * za_threads() threads).
+ * or standard deviation), written as a 2D TIFF (<results_dir>/<result_id>/projection.tif: max and
+ * min keep the sample type, the others are 32-bit float) with a contrast-stretched preview.png.
+ * Compute thread (the projection uses za_threads() threads).
  *
  * Parameters (docs/PROTOCOL.md): method ("max", default; "min", "mean", "sum", "std"), axis ("z",
  * default; "y", "x"), channel, frame. */
@@ -14,6 +14,7 @@
 #include "analysis/algo_common.h"
 #include "analysis/par.h"
 #include "analysis/params.h"
+#include "analysis/preview.h"
 
 enum proj_method { PROJ_MAX, PROJ_MIN, PROJ_MEAN, PROJ_SUM, PROJ_STD };
 static const char *const proj_methods[] = {"max", "min", "mean", "sum", "std"}; /* as the table */
@@ -150,6 +151,27 @@ out:
     return rc;
 }
 
+/* preview.png: the projection, contrast-stretched (analysis/preview.h). */
+static int proj_preview(struct za_algo_result *res, const struct za_stack *p, const char *dir,
+                        struct pr_value *summary, struct pr_value *arts, char *err, size_t errlen)
+{
+    size_t np = za_voxels(p);
+    double *plane = malloc(np * sizeof(double));
+    struct za_display d = {0};
+    struct za_rgb im = {0};
+    int rc = -1;
+    if (plane)
+        za_to_double_range(p, 0, np, plane);
+    if (!plane || za_display_make(plane, p->nx, p->ny, &d) != 0 || za_preview_gray(&d, &im) != 0)
+        snprintf(err, errlen, "no memory for the preview");
+    else
+        rc = za_algo_preview(res, &im, &d, dir, summary, arts, err, errlen);
+    free(plane);
+    za_display_free(&d);
+    za_rgb_free(&im);
+    return rc;
+}
+
 static int proj_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 {
     enum proj_method m;
@@ -189,7 +211,7 @@ static int proj_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
         double v = za_get(&p, i);
         lo = fmin(lo, v), hi = fmax(hi, v), sum += v;
     }
-    struct pr_value *out = pr_value_new_object(), *arts = pr_value_new_object();
+    struct pr_value *out = pr_value_new_object(), *arts = pr_value_new_array();
     struct pr_value *tm = pr_value_new_object();
     pr_value_set(out, "algorithm", pr_value_str("max_projection"));
     pr_value_set(out, "method", pr_value_str(proj_methods[m]));
@@ -204,7 +226,13 @@ static int proj_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
     pr_value_set(tm, "load", pr_value_double(round(t_load * 10) / 10));
     pr_value_set(tm, "project", pr_value_double(round(t_proj * 10) / 10));
     za_set_obj(out, "time_ms", tm);
-    pr_value_set(arts, "projection_tif", pr_value_str(path));
+    za_artifact_add(arts, dir, "projection.tif", "image/tiff");
+    if (proj_preview(res, &p, dir, out, arts, err, sizeof(err)) != 0) {
+        pr_value_free(arts);
+        pr_value_free(out);
+        za_algo_fail(res, "RESULT_WRITE_FAILED", err, true);
+        goto out;
+    }
     za_set_obj(out, "artifacts", arts);
     res->summary = out;
     res->confidence = 1; /* a deterministic transform: nothing to doubt */

@@ -2,7 +2,7 @@
  * subtraction, Otsu's, Li's or a manual threshold, 3D connected components, optional watershed
  * split of touching objects, a volume filter, per-object measurements, a confidence score; the
  * summary goes into processing_complete, the per-object table (CSV) and the label volume (TIFF)
- * into <results_dir>/<job_id>/. Compute thread (the steps use za_threads() threads).
+ * into <results_dir>/<result_id>/. Compute thread (the steps use za_threads() threads).
  *
  * Parameters (docs/PROTOCOL.md): sigma (physical unit: a number, or [x, y, z]; default 1; 0 turns
  * it off), background_sigma (physical; subtracts a Gaussian of this width; default 0 = off),
@@ -21,6 +21,7 @@
 #include "analysis/filter.h"
 #include "analysis/par.h"
 #include "analysis/params.h"
+#include "analysis/preview.h"
 #include "analysis/segment.h"
 #include "analysis/split.h"
 #include "analysis/stack.h"
@@ -141,9 +142,60 @@ static void csv_rows(void *arg, long begin, long end, int thread)
     }
 }
 
-/* Writes objects.csv and labels.tif under <results_dir>/<job_id>/; returns 0 or -1. */
-static int write_artifacts(struct za_algo_ctx *ctx, const struct za_stack *raw,
-                           const uint32_t *labels, const struct za_object *o, uint32_t n,
+/* preview.png: the objects over the raw max projection along z (analysis/preview.h). */
+static int seg_preview(struct za_algo_result *res, const struct za_stack *raw,
+                       const uint32_t *labels, uint32_t n, const char *dir, struct pr_value *sum,
+                       struct pr_value *arts, char *err, size_t errlen)
+{
+    size_t np = (size_t)raw->nx * raw->ny;
+    double *plane = malloc(np * sizeof(double)), *row = malloc((size_t)raw->nx * sizeof(double));
+    uint32_t *lmax = calloc(np, sizeof(uint32_t)), *lab = NULL;
+    struct za_display d = {0};
+    struct za_rgb im = {0};
+    int rc = -1;
+    if (!plane || !row || !lmax)
+        goto out;
+    for (size_t i = 0; i < np; i++)
+        plane[i] = -INFINITY;
+    for (int z = 0; z < raw->nz; z++) {
+        for (int y = 0; y < raw->ny; y++) {
+            size_t at = ((size_t)z * raw->ny + y) * raw->nx, o = (size_t)y * raw->nx;
+            za_to_double_range(raw, at, (size_t)raw->nx, row);
+            for (int x = 0; x < raw->nx; x++) {
+                plane[o + x] = row[x] > plane[o + x] ? row[x] : plane[o + x];
+                lmax[o + x] = labels[at + x] > lmax[o + x] ? labels[at + x] : lmax[o + x];
+            }
+        }
+    }
+    if (za_display_make(plane, raw->nx, raw->ny, &d) != 0 ||
+        !(lab = calloc((size_t)d.w * d.h, sizeof(uint32_t))))
+        goto out;
+    for (int y = 0; y < raw->ny; y++) /* each block: its largest label */
+        for (int x = 0; x < raw->nx; x++) {
+            uint32_t *b = &lab[(size_t)(y / d.scale) * d.w + x / d.scale];
+            uint32_t l = lmax[(size_t)y * raw->nx + x];
+            *b = l > *b ? l : *b;
+        }
+    if (za_preview_overlay(&d, lab, n, &im) != 0)
+        goto out;
+    rc = za_algo_preview(res, &im, &d, dir, sum, arts, err, errlen);
+out:
+    if (rc != 0 && !err[0])
+        snprintf(err, errlen, "no memory for the preview");
+    free(plane);
+    free(row);
+    free(lmax);
+    free(lab);
+    za_display_free(&d);
+    za_rgb_free(&im);
+    return rc;
+}
+
+/* Writes objects.csv, labels.tif and preview.png under <results_dir>/<result_id>/; returns 0 or
+ * -1. */
+static int write_artifacts(struct za_algo_ctx *ctx, struct za_algo_result *res,
+                           const struct za_stack *raw, const uint32_t *labels,
+                           const struct za_object *o, uint32_t n, struct pr_value *sum,
                            struct pr_value *arts, char *err, size_t errlen)
 {
     char dir[1024], path[1100];
@@ -172,7 +224,7 @@ static int write_artifacts(struct za_algo_ctx *ctx, const struct za_stack *raw,
         cm_buf_deinit(&cj.out[c]);
     free(cj.out);
     ok = fclose(f) == 0 && ok;
-    pr_value_set(arts, "objects_csv", pr_value_str(path));
+    za_artifact_add(arts, dir, "objects.csv", "text/csv");
     if (!ok) {
         snprintf(err, errlen, "%.200s: write failed", path);
         return -1;
@@ -199,8 +251,9 @@ static int write_artifacts(struct za_algo_ctx *ctx, const struct za_stack *raw,
         snprintf(err, errlen, "%s", ze.message);
         return -1;
     }
-    pr_value_set(arts, "labels_tif", pr_value_str(path));
-    return 0;
+    za_artifact_add(arts, dir, "labels.tif", "image/tiff");
+    err[0] = '\0';
+    return seg_preview(res, raw, labels, n, dir, sum, arts, err, errlen);
 }
 
 /* The confidence parts and hints, from the kept objects (docs/PROTOCOL.md). */
@@ -346,15 +399,16 @@ static int seg_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
 
     ctx->progress(ctx, 92, "Writing results");
     t1 = za_now_ms();
-    struct pr_value *arts = pr_value_new_object();
-    if (write_artifacts(ctx, &raw, labels, objs, count, arts, err, sizeof(err)) != 0) {
+    struct pr_value *arts = pr_value_new_array(), *sum = pr_value_new_object();
+    if (write_artifacts(ctx, res, &raw, labels, objs, count, sum, arts, err, sizeof(err)) != 0) {
         pr_value_free(arts);
+        pr_value_free(sum);
         za_algo_fail(res, "RESULT_WRITE_FAILED", err, true);
         goto out;
     }
     tms[7] = za_now_ms() - t1;
-    struct pr_value *sum = pr_value_new_object(), *vs = pr_value_new_object(),
-                    *cp = pr_value_new_object(), *tm = pr_value_new_object();
+    struct pr_value *vs = pr_value_new_object(), *cp = pr_value_new_object(),
+                    *tm = pr_value_new_object();
     static const char *const methods[] = {"otsu", "li", "manual"};
     pr_value_set(sum, "algorithm", pr_value_str("segmentation_3d"));
     pr_value_set(sum, "object_count", pr_value_int(count));

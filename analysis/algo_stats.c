@@ -15,6 +15,7 @@
 #include "analysis/algo_common.h"
 #include "analysis/par.h"
 #include "analysis/params.h"
+#include "analysis/preview.h"
 
 #define ST_MAX_PCT 32
 #define ST_FINE 65536 /* bins of the histogram percentiles are read from */
@@ -172,6 +173,26 @@ static double int_max(enum za_dtype t)
     }
 }
 
+/* preview.png: the histogram as a plot (analysis/preview.h), the summary's only artifact. */
+static int st_preview(struct za_algo_ctx *ctx, struct za_algo_result *res, const uint64_t *counts,
+                      int bins, double lo, double hi, struct pr_value *out, char *err,
+                      size_t errlen)
+{
+    char dir[1024];
+    struct za_rgb im = {0};
+    if (za_algo_result_dir(ctx, dir, sizeof(dir), err, errlen) != 0)
+        return -1;
+    if (za_preview_histogram(counts, bins, lo, hi, &im) != 0) {
+        snprintf(err, errlen, "no memory for the preview");
+        return -1;
+    }
+    struct pr_value *arts = pr_value_new_array();
+    int rc = za_algo_preview(res, &im, NULL, dir, out, arts, err, errlen);
+    za_set_obj(out, "artifacts", arts);
+    za_rgb_free(&im);
+    return rc;
+}
+
 /* Long: the two passes over the stack and the summary they fill, in order; each pass is a
  * function */
 static int st_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
@@ -282,6 +303,11 @@ static int st_run(struct za_algo_ctx *ctx, struct za_algo_result *res)
                  "The sharpest slice is at an end of the stack: the focal plane may lie outside");
         snprintf(res->suggested_actions[1], sizeof(res->suggested_actions[1]),
                  "Extend the z range of the acquisition");
+    }
+    if (st_preview(ctx, res, j.coarse[0], sp.bins, all.lo, all.hi, out, err, sizeof(err)) != 0) {
+        pr_value_free(out);
+        za_algo_fail(res, "RESULT_WRITE_FAILED", err, true);
+        goto out;
     }
     res->summary = out;
     ctx->progress(ctx, 100, "Complete");

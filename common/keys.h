@@ -16,6 +16,8 @@
     X(BCAST, "bcast", 0, "stream+channel", "events for everyone (system_status)")                  \
     X(CHANNEL, "ch", 1, "channel", "live events of one session, with their stream ids")            \
     X(RESULT, "result", 1, "string+TTL", "a job's full result")                                    \
+    X(PREVIEW, "preview", 1, "string+TTL",                                                         \
+      "a result's preview.png (at most the worker's --max-preview-kb), as long as the result")     \
     X(DEAD, "dead", 0, "list", "jobs that exhausted their attempts or were malformed")             \
     X(CANCEL, "cancel", 0, "channel", "job ids to cancel")                                         \
     X(LEADER, "scheduler:leader", 0, "string+PX", "the scheduler leader lease")                    \

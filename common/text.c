@@ -3,6 +3,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 #include "common/text.h"
@@ -153,4 +155,50 @@ char *cm_fmt_ll(char *buf, size_t n, long long v)
 {
     snprintf(buf, n, "%lld", v);
     return buf;
+}
+
+/* Digits at *p as a number (advancing *p): true when there was at least one and no overflow. */
+static bool range_num(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    if (s == *p)
+        return false;
+    *p = s, *out = v;
+    return true;
+}
+
+int cm_http_range(const char *v, uint64_t size, uint64_t *off, uint64_t *len)
+{
+    if (!v || strncasecmp(v, "bytes=", 6) != 0 || strchr(v, ','))
+        return 0;
+    const char *p = v + 6;
+    while (*p == ' ')
+        p++;
+    uint64_t a = 0, b = 0;
+    if (*p == '-') { /* the last b bytes */
+        p++;
+        if (!range_num(&p, &b) || *p)
+            return 0;
+        if (b == 0 || size == 0)
+            return -1;
+        *off = b >= size ? 0 : size - b, *len = size - *off;
+        return 1;
+    }
+    if (!range_num(&p, &a) || *p++ != '-')
+        return 0;
+    bool open = *p == '\0';
+    if (!open && (!range_num(&p, &b) || *p || b < a))
+        return 0;
+    if (a >= size)
+        return -1;
+    if (open || b >= size)
+        b = size - 1;
+    *off = a, *len = b - a + 1;
+    return 1;
 }

@@ -39,4 +39,10 @@ void cm_random_id(char *out, size_t n, const char *prefix);
 size_t cm_b64url_encode(const void *data, size_t n, char *out, size_t outn);
 long cm_b64url_decode(const char *s, size_t n, void *out, size_t outn);
 
+/* An HTTP Range header's value v for a body of size bytes (RFC 9110: one range of the unit
+ * "bytes", as "a-b", "a-" or "-n"): 1 with [*off, *off + *len) for a satisfiable range, 0 when the
+ * header is to be ignored and the whole body sent (NULL, malformed, several ranges, another
+ * unit), -1 when no byte of it exists (a 416). */
+int cm_http_range(const char *v, uint64_t size, uint64_t *off, uint64_t *len);
+
 #endif

@@ -229,6 +229,11 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
               "Submits refused 429 QUOTA_EXCEEDED (--max-session-jobs).", g->st.quota_refused);
     GW_METRIC("zsa_gateway_jobs_too_large_total", "counter",
               "Submits refused 413 JOB_TOO_LARGE (--max-job-kb).", g->st.jobs_too_large);
+    GW_METRIC("zsa_gateway_artifacts_sent_total", "counter",
+              "Artifacts answered 200 or 206 (GET /api/results/{id}/artifacts/{name}).",
+              g->st.artifacts_sent);
+    GW_METRIC("zsa_gateway_previews_pushed_total", "counter",
+              "Previews sent to WebSocket clients that asked for them.", g->st.previews_pushed);
     GW_METRIC("zsa_gateway_request_timeouts_total", "counter",
               "Requests closed with 408: the body did not arrive in time.", g->st.body_timeouts);
     GW_METRIC("zsa_gateway_connections_total", "counter", "WebSocket clients accepted.",

@@ -1,4 +1,4 @@
-/* REST: jobs (submit, status, cancel, retry), results, a session's jobs and the seed's demo
+/* REST: jobs (submit, status, cancel, retry), a session's jobs and the seed's demo
  * route. Every answer is JSON; every error is {"error": {"code", "message"[, "field"]}} with a
  * 4xx/5xx status. Loop thread only. */
 #include <errno.h>
@@ -254,32 +254,6 @@ void gw__api_job(struct gw_http *h)
     gw__command(h, job_reply_ac, (int)NJOB_FIELDS + 3, argv);
 }
 
-static void result_reply(redisAsyncContext *ac, void *reply, void *priv)
-{
-    (void)ac;
-    redisReply *r = reply;
-    struct gw_http *h = gw__reply_target(priv);
-    if (!h || gw__redis_failed(h, r))
-        return;
-    bool seen = r->type == REDIS_REPLY_STRING;
-    if (seen && h->auth != GW_AUTH_RES_OFF) { /* the result names its session */
-        struct pr_value v;
-        struct pr_err e;
-        seen = pr_value_parse_json(r->str, r->len, &v, &e) == 0;
-        if (seen) {
-            const struct pr_value *sv =
-                v.type == PR_V_OBJECT ? pr_value_get(&v, "session_id") : NULL;
-            bool str = sv && sv->type == PR_V_STR;
-            seen = gw__visible(h, str ? sv->u.s.p : "", str ? sv->u.s.len : 0);
-            pr_value_deinit(&v);
-        }
-    }
-    if (!seen)
-        gw__respond_error(h, 404, "UNKNOWN_RESULT", NULL, "no such result (or it expired)");
-    else
-        gw__respond(h, 200, "application/json", r->str, r->len);
-}
-
 static void ctl_reply(struct gw *g, redisReply *r, void *priv)
 {
     (void)g;
@@ -414,12 +388,4 @@ void gw__api_submit(struct gw_http *h)
                           "POST /api/jobs needs a Content-Length and a JSON body");
     else
         gw__submit(h, h->body.data ? h->body.data : "", h->body.len);
-}
-
-void gw__api_result(struct gw_http *h)
-{
-    char key[PR_ID_MAX + 64];
-    cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_RESULT, h->id);
-    const char *argv[] = {"GET", key};
-    gw__command(h, result_reply, 2, argv);
 }

@@ -41,6 +41,8 @@ struct gw_config {
     int submit_burst;      /* and at once */
     int max_session_jobs;  /* jobs a session may have queued or running */
     int max_job_kb;        /* largest job (normalized JSON) */
+    char *results_dir;     /* the workers' results volume (artifacts); "": previews only */
+    int max_preview_kb;    /* largest preview pushed in a WebSocket frame */
     char *tls_cert;        /* PEM chain: TLS on the port (with tls_key) */
     char *tls_key;
 };
@@ -149,7 +151,8 @@ struct gw_stats {
     uint64_t connections_total, messages_out, bytes_out, dropped, coalesced, closed_slow, replays,
         replayed_events, redis_reconnects, rest_requests, rest_errors, events_in, refused_conns,
         body_timeouts, bad_requests, heads_too_large, auth_refused, auth_forbidden, auth_expired,
-        rate_limited, quota_refused, jobs_too_large, ws_rate_limited;
+        rate_limited, quota_refused, jobs_too_large, ws_rate_limited, artifacts_sent,
+        previews_pushed;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;

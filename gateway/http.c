@@ -23,6 +23,9 @@
 /* What a request holds on the heap (not h itself). */
 static void http_clear(struct gw_http *h)
 {
+    if (h->has_file)
+        close(h->file_fd);
+    h->has_file = false;
     cm_buf_deinit(&h->body);
     cm_buf_deinit(&h->resp);
     pr_token_deinit(&h->tok);
@@ -76,6 +79,16 @@ void gw__respond(struct gw_http *h, int status, const char *ctype, const char *b
         h->g->st.rest_errors++;
     if (h->wsi)
         lws_callback_on_writable(h->wsi);
+}
+
+void gw__respond_file(struct gw_http *h, int status, const char *ctype, int fd, uint64_t off,
+                      uint64_t len)
+{
+    gw__respond(h, status, ctype, "", 0);
+    if (h->has_file)
+        close(h->file_fd);
+    h->has_file = true;
+    h->file_fd = fd, h->file_off = off, h->file_left = len;
 }
 
 void gw__respond_json(struct gw_http *h, int status, struct cm_buf *b)
@@ -243,17 +256,32 @@ int gw__int_arg(struct gw_http *h, const char *name, long long lo, long long hi,
 
 /* ---- routing ------------------------------------------------------------------------------ */
 
-/* "/api/jobs/<id>" + suffix: copies a valid id; false otherwise. */
-static bool route_id(const char *path, const char *prefix, const char *suffix, char *id, size_t n)
+/* "/api/jobs/<id>" + suffix: copies a valid id; false otherwise. With name, a valid name
+ * follows the suffix ("/api/results/<id>/artifacts/<name>"). */
+static bool route_id(const char *path, const struct gw_route *r, struct gw_http *h)
 {
-    size_t pl = strlen(prefix), sl = strlen(suffix), len = strlen(path);
-    if (len <= pl + sl || strncmp(path, prefix, pl) != 0 || strcmp(path + len - sl, suffix) != 0)
+    size_t pl = strlen(r->prefix), sl = strlen(r->suffix), len = strlen(path), il;
+    if (strncmp(path, r->prefix, pl) != 0)
         return false;
-    size_t il = len - pl - sl;
-    if (il >= n || !cm_id_valid(path + pl, il, PR_ID_MAX))
+    if (r->name) {
+        const char *s = strchr(path + pl, '/');
+        if (!s || strncmp(s, r->suffix, sl) != 0)
+            return false;
+        size_t nl = len - (size_t)(s + sl - path);
+        if (nl > PR_ID_MAX || !cm_id_valid(s + sl, nl, PR_ID_MAX))
+            return false;
+        memcpy(h->name, s + sl, nl);
+        h->name[nl] = '\0';
+        il = (size_t)(s - path) - pl;
+    } else {
+        if (len <= pl + sl || strcmp(path + len - sl, r->suffix) != 0)
+            return false;
+        il = len - pl - sl;
+    }
+    if (il > PR_ID_MAX || !cm_id_valid(path + pl, il, PR_ID_MAX))
         return false;
-    memcpy(id, path + pl, il);
-    id[il] = '\0';
+    memcpy(h->id, path + pl, il);
+    h->id[il] = '\0';
     return true;
 }
 
@@ -293,23 +321,31 @@ void gw__respond_page(struct gw_http *h, struct cm_buf *b, size_t n, long long t
 /* Every route. The dashboard page, /healthz and /readyz are public; everything else needs a token
  * with the route's scope (when --auth is required). */
 static const struct gw_route routes[] = {
-    {false, "/", NULL, 0, false, dashboard, GW_OP_NONE},
-    {false, "/dashboard", NULL, 0, false, dashboard, GW_OP_NONE},
-    {false, "/index.html", NULL, 0, false, dashboard, GW_OP_NONE},
-    {false, "/healthz", NULL, 0, false, healthz, GW_OP_NONE},
-    {false, "/readyz", NULL, 0, false, gw__api_readyz, GW_OP_NONE},
-    {false, "/ws/stats", NULL, PR_SCOPE_ADMIN, false, gw__api_stats, GW_OP_NONE},
-    {false, "/metrics", NULL, PR_SCOPE_ADMIN, false, gw__api_metrics, GW_OP_NONE},
-    {true, "/api/jobs", NULL, PR_SCOPE_SUBMIT, false, gw__api_submit, GW_OP_NONE},
-    {true, "/api/jobs/", "/cancel", PR_SCOPE_CONTROL, false, gw__api_job_control, GW_OP_CANCEL},
-    {true, "/api/jobs/", "/retry", PR_SCOPE_CONTROL, false, gw__api_job_control, GW_OP_RETRY},
-    {false, "/api/jobs/", "", PR_SCOPE_READ, false, gw__api_job, GW_OP_NONE},
-    {false, "/api/results/", "", PR_SCOPE_READ, false, gw__api_result, GW_OP_NONE},
-    {true, "/demo/simulate-analysis/", "", PR_SCOPE_SUBMIT, false, gw__api_demo, GW_OP_NONE},
-    {false, "/api/sessions/", "/jobs", PR_SCOPE_READ, true, gw__api_session_jobs, GW_OP_NONE},
-    {false, "/api/dead", NULL, PR_SCOPE_ADMIN, false, gw__api_dead_list, GW_OP_NONE},
-    {true, "/api/dead/", "/requeue", PR_SCOPE_ADMIN, false, gw__api_dead_control, GW_OP_REQUEUE},
-    {true, "/api/dead/", "/purge", PR_SCOPE_ADMIN, false, gw__api_dead_control, GW_OP_PURGE},
+    {false, "/", NULL, 0, false, dashboard, GW_OP_NONE, false},
+    {false, "/dashboard", NULL, 0, false, dashboard, GW_OP_NONE, false},
+    {false, "/index.html", NULL, 0, false, dashboard, GW_OP_NONE, false},
+    {false, "/healthz", NULL, 0, false, healthz, GW_OP_NONE, false},
+    {false, "/readyz", NULL, 0, false, gw__api_readyz, GW_OP_NONE, false},
+    {false, "/ws/stats", NULL, PR_SCOPE_ADMIN, false, gw__api_stats, GW_OP_NONE, false},
+    {false, "/metrics", NULL, PR_SCOPE_ADMIN, false, gw__api_metrics, GW_OP_NONE, false},
+    {true, "/api/jobs", NULL, PR_SCOPE_SUBMIT, false, gw__api_submit, GW_OP_NONE, false},
+    {true, "/api/jobs/", "/cancel", PR_SCOPE_CONTROL, false, gw__api_job_control, GW_OP_CANCEL,
+     false},
+    {true, "/api/jobs/", "/retry", PR_SCOPE_CONTROL, false, gw__api_job_control, GW_OP_RETRY,
+     false},
+    {false, "/api/jobs/", "", PR_SCOPE_READ, false, gw__api_job, GW_OP_NONE, false},
+    {false, "/api/results/", "", PR_SCOPE_READ, false, gw__api_result, GW_OP_NONE, false},
+    {false, "/api/results/", "/artifacts", PR_SCOPE_READ, false, gw__api_artifacts, GW_OP_NONE,
+     false},
+    {false, "/api/results/", "/artifacts/", PR_SCOPE_READ, false, gw__api_artifact, GW_OP_NONE,
+     true},
+    {true, "/demo/simulate-analysis/", "", PR_SCOPE_SUBMIT, false, gw__api_demo, GW_OP_NONE, false},
+    {false, "/api/sessions/", "/jobs", PR_SCOPE_READ, true, gw__api_session_jobs, GW_OP_NONE,
+     false},
+    {false, "/api/dead", NULL, PR_SCOPE_ADMIN, false, gw__api_dead_list, GW_OP_NONE, false},
+    {true, "/api/dead/", "/requeue", PR_SCOPE_ADMIN, false, gw__api_dead_control, GW_OP_REQUEUE,
+     false},
+    {true, "/api/dead/", "/purge", PR_SCOPE_ADMIN, false, gw__api_dead_control, GW_OP_PURGE, false},
 };
 
 /* Routes a request once its body (if any) is in: the route whose method and path match, after
@@ -322,8 +358,7 @@ static void dispatch(struct gw_http *h)
     h->g->st.rest_requests++;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct gw_route *r = &routes[i];
-        bool match = r->suffix ? route_id(p, r->prefix, r->suffix, h->id, sizeof(h->id))
-                               : strcmp(p, r->prefix) == 0;
+        bool match = r->suffix ? route_id(p, r, h) : strcmp(p, r->prefix) == 0;
         if (match && r->post == h->post) {
             if (r->scope && !gw__allowed(h, r->scope, r->session_id ? h->id : NULL))
                 return;
@@ -499,6 +534,12 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
               header(h, "access-control-allow-headers:", "Content-Type, Authorization", p, end) |
               header(h, "access-control-max-age:", "600", p, end) |
               header(h, "allow:", "GET, POST, OPTIONS", p, end);
+    if (h->artifact) /* files made by workers: never run as a page, whatever they hold */
+        rc |= header(h, "content-security-policy:", "default-src 'none'; sandbox", p, end) |
+              header(h, "accept-ranges:", "bytes", p, end) |
+              header(h, "cache-control:", "private, max-age=3600", p, end);
+    if (h->content_range[0])
+        rc |= header(h, "content-range:", h->content_range, p, end);
     if (h->dashboard)
         rc |= header(h, "content-security-policy:", h->g->csp, p, end) |
               header(h, "x-frame-options:", "DENY", p, end) |
@@ -506,16 +547,36 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
     return rc;
 }
 
+/* The next n bytes of a file body. A regular file on a local disk: each read is short (at most
+ * GW_HTTP_CHUNK), and done in the loop; a file that shrank since its size was taken fails. */
+static int read_piece(struct gw_http *h, unsigned char *out, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(h->file_fd, out + got, n - got, (off_t)(h->file_off + h->sent + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            cm_log(CM_LOG_WARN,
+                   "%s: the file ended or failed after %llu bytes (%s); connection cut", h->path,
+                   (unsigned long long)(h->sent + got), r < 0 ? strerror(errno) : "EOF");
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
 int gw_http_writeable(struct gw *g, struct gw_http *h)
 {
     (void)g;
     if (!h || !h->ready)
         return 0;
+    uint64_t total = h->has_file ? h->file_left : h->resp.len;
     if (!h->headers_sent) {
         unsigned char hdr[LWS_PRE + 2048], *start = hdr + LWS_PRE, *p = start,
                                            *end = hdr + sizeof(hdr) - 1;
-        if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, h->resp.len, &p,
-                                        end) ||
+        if (lws_add_http_common_headers(h->wsi, (unsigned)h->status, h->ctype, total, &p, end) ||
             add_security_headers(h, &p, end) ||
             /* answered before its body was read: the connection closes after this response,
              * and says so, or a client sends its next request on it (Node's fetch, which
@@ -526,10 +587,15 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
         h->headers_sent = true;
         h->sent = 0;
     }
-    size_t left = h->resp.len - h->sent, n = left < GW_HTTP_CHUNK ? left : GW_HTTP_CHUNK;
+    size_t left = (size_t)(total - h->sent), n = left < GW_HTTP_CHUNK ? left : GW_HTTP_CHUNK;
     bool last = n == left;
     unsigned char *piece = cm_xmalloc(LWS_PRE + n + 1);
-    memcpy(piece + LWS_PRE, h->resp.data ? h->resp.data + h->sent : "", n);
+    if (!h->has_file) {
+        memcpy(piece + LWS_PRE, h->resp.data ? h->resp.data + h->sent : "", n);
+    } else if (read_piece(h, piece + LWS_PRE, n) != 0) { /* the headers said more: cut it */
+        free(piece);
+        return -1;
+    }
     int rc = lws_write(h->wsi, piece + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
     free(piece);
     if (rc < 0)
@@ -542,6 +608,9 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
     }
     h->ready = false;
     h->headers_sent = false;
+    if (h->has_file)
+        close(h->file_fd);
+    h->has_file = false;
     lws_set_timeout(h->wsi, NO_PENDING_TIMEOUT, 0);
     if (h->close_after)
         return -1;

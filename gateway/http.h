@@ -18,6 +18,7 @@ struct gw_route {
     bool session_id; /* the {id} is a session: the token must allow it */
     void (*handle)(struct gw_http *h);
     enum gw_route_op op; /* for a handler of several routes */
+    bool name;           /* a {name} follows the suffix (an artifact) */
 };
 
 struct gw_http {
@@ -45,6 +46,14 @@ struct gw_http {
     char path[512];
     const struct gw_route *route; /* the route being served (dispatch sets it) */
     char id[PR_ID_MAX + 1];       /* the {id} of the route */
+    char name[PR_ID_MAX + 1];     /* and its {name}, for routes that have one */
+    /* a body read from a file as it goes out (artifacts): file_left bytes from file_off */
+    int file_fd; /* valid when has_file */
+    bool has_file;
+    uint64_t file_off, file_left;
+    bool artifact;          /* an artifact: Accept-Ranges, a sandboxing CSP, caching */
+    char content_range[96]; /* a 206's or 416's Content-Range value, or "" */
+    char range[128];        /* the request's Range header ("" when none) */
     char session[PR_ID_MAX + 1];
     char quota_id[33];     /* whose submit bucket: hash of the token's subject, or the address */
     enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */
@@ -86,14 +95,23 @@ int gw__page_args(struct gw_http *h, long long max, long long def, long long *li
 void gw__respond_page(struct gw_http *h, struct cm_buf *b, size_t n, long long total,
                       long long next);
 
+/* The body is len bytes of fd from off (taken over: closed when sent or abandoned), sent as it
+ * goes out. */
+void gw__respond_file(struct gw_http *h, int status, const char *ctype, int fd, uint64_t off,
+                      uint64_t len);
+
 /* api_jobs.c */
 void gw__submit(struct gw_http *h, const char *json, size_t len);
 void gw__api_submit(struct gw_http *h);
 void gw__api_job(struct gw_http *h);
 void gw__api_job_control(struct gw_http *h);
-void gw__api_result(struct gw_http *h);
 void gw__api_session_jobs(struct gw_http *h);
 void gw__api_demo(struct gw_http *h);
+
+/* api_results.c: a result, its artifacts' list, one artifact (ranges; previews from Redis) */
+void gw__api_result(struct gw_http *h);
+void gw__api_artifacts(struct gw_http *h);
+void gw__api_artifact(struct gw_http *h);
 
 /* api_admin.c */
 void gw__api_dead_list(struct gw_http *h);

@@ -68,6 +68,12 @@ static const struct cm_opt gw_opts[] = {
            "jobs one session may have queued or running (0: no limit); past it 429 QUOTA_EXCEEDED"),
     CM_OPT("max-job-kb", CM_OPT_INT, max_job_kb, "64", 1, 65536, NULL, NULL,
            "largest job a client may submit (its JSON); larger get 413 JOB_TOO_LARGE"),
+    CM_OPT("results-dir", CM_OPT_STR, results_dir, "", 0, 0, NULL, NULL,
+           "the workers' results directory (a shared volume; read-only is enough): artifacts are "
+           "served from it; empty: previews only (they come from Redis)"),
+    CM_OPT(
+        "max-preview-kb", CM_OPT_INT, max_preview_kb, "1024", 0, 65536, NULL, NULL,
+        "largest preview pushed in a binary WebSocket frame (larger: its URL; 0: always the URL)"),
     CM_OPT(
         "tls-cert", CM_OPT_STR, tls_cert, "", 0, 0, NULL, NULL,
         "PEM certificate chain: the port speaks TLS only (https://, wss://); read again on SIGHUP"),

@@ -83,7 +83,9 @@ scheduler_pid=$!
 bold "demo: scheduler pid $scheduler_pid (system_status every 5 s, recovery of lost jobs)"
 
 gport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/zsa-gateway" --listen "127.0.0.1:$gport" --processes 1 --auth required >"$dir/gateway.log" 2>&1 &
+mkdir -p "$dir/data/results"
+"$bin/zsa-gateway" --listen "127.0.0.1:$gport" --processes 1 --auth required \
+  --results-dir "$dir/data/results" >"$dir/gateway.log" 2>&1 &
 gateway_pid=$!
 # http METHOD PATH [BODY]: prints the JSON answer (python3 is a dependency; curl may be absent)
 http() {

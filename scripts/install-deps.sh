@@ -9,7 +9,7 @@ PACKAGES=(
   build-essential pkg-config
   # libraries
   libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libevent-dev
-  libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev
+  libmsgpack-dev libjson-c-dev libtiff-dev libpng-dev libssl-dev zlib1g-dev
   # tests and tools
   libcriterion-dev redis-server redis-tools clang-format cppcheck python3
   # the Redis scripts' syntax check (Redis runs Lua 5.1)
@@ -18,6 +18,8 @@ PACKAGES=(
   curl openssl
   # the analysis oracle test: scipy, scikit-image, numpy, tifffile
   python3-scipy python3-skimage python3-numpy python3-tifffile
+  # the preview test decodes PNGs with an independent decoder
+  python3-pil
   # the deployment tests: nginx in front of two gateways, docker-compose config (no engine)
   nginx-light docker-compose
   # the dashboard test: a real headless browser

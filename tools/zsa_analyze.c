@@ -163,7 +163,7 @@ int main(int argc, char **argv)
     struct za_algo_ctx ctx = {.input_path = file,
                               .params = params,
                               .results_dir = results,
-                              .job_id = job_id,
+                              .result_id = job_id,
                               .cancel = &cancel,
                               .progress = progress,
                               .priv = &st};

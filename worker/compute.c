@@ -70,12 +70,14 @@ static void progress_cb(struct za_algo_ctx *ctx, double progress, const char *st
 static void run_job(struct wk_slot *s, struct wk_job *job)
 {
     struct pr_value empty = {.type = PR_V_OBJECT};
+    char result_id[CM_ID_MAX + 1];
+    wk_job_result_id(job, result_id, sizeof(result_id));
     struct za_algo_ctx ctx = {
         .input_path = job->input_path,
         .roots = &s->w->roots,
         .params = job->spec.u.job.parameters ? job->spec.u.job.parameters : &empty,
         .results_dir = s->w->cfg->results_dir,
-        .job_id = job->job_id,
+        .result_id = result_id,
         .cancel = &s->cancel,
         .progress = progress_cb,
         .priv = s,

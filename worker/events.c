@@ -274,10 +274,28 @@ void wk__on_progress(struct wk_worker *w, struct wk_slot *s, double progress, co
     pr_msg_deinit(&ev);
 }
 
+void wk_job_result_id(const struct wk_job *job, char *out, size_t n)
+{
+    snprintf(out, n, "%.100s.r%d", job->job_id, job->attempt);
+}
+
+/* The result's preview, when it has one within --max-preview-kb, into Redis with the result's
+ * TTL, on the ordered outbox (so before the event that announces the result). */
+static void store_preview(struct wk_worker *w, const struct wk_job *job, const char *result_id)
+{
+    if (!job->res.preview || job->res.preview_len > (size_t)w->cfg->max_preview_kb * 1024)
+        return;
+    char *key = cm_key_new(w->cfg->common.prefix, CM_KEY_PREVIEW, result_id);
+    const char *argv[] = {"SET", key, (const char *)job->res.preview, "EX", w->emit_header[2]};
+    size_t lens[] = {3, strlen(key), job->res.preview_len, 2, strlen(w->emit_header[2])};
+    wk_outbox_push(&w->outbox, wk_op_new(5, argv, lens));
+    free(key);
+}
+
 static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
 {
     char result_id[CM_ID_MAX + 1], now[24], tbuf[32], cbuf[32];
-    snprintf(result_id, sizeof(result_id), "%.100s.r%d", job->job_id, job->attempt);
+    wk_job_result_id(job, result_id, sizeof(result_id));
     struct cm_buf result = CM_BUF_INIT;
     cm_buf_puts(&result, "{\"result_id\":");
     cm_buf_append_json_str(&result, result_id, strlen(result_id));
@@ -325,6 +343,7 @@ static void emit_complete(struct wk_worker *w, struct wk_job *job, double secs)
                           .result_id = result_id,
                           .fields = fields,
                           .nfields = 12};
+    store_preview(w, job, result_id); /* before the event: a gateway that hears it finds it */
     wk__job_emit(w, job, &ev, &o);
     ev.u.processing_complete.summary = NULL; /* still the job's */
     pr_msg_deinit(&ev);

@@ -33,6 +33,9 @@ static const struct cm_opt wk_opts[] = {
     CM_OPT_STREAM_TTL_S,
     CM_OPT("result-ttl-s", CM_OPT_INT, result_ttl_s, "604800", 60, 315360000, NULL, NULL,
            "results expire after"),
+    CM_OPT("max-preview-kb", CM_OPT_INT, max_preview_kb, "2048", 0, 65536, NULL, NULL,
+           "a result's preview.png up to this size is also stored in Redis (every gateway serves "
+           "it and pushes it to clients that ask; 0: never)"),
     CM_OPT("poll-ms", CM_OPT_INT, poll_ms, "1000", 10, 60000, NULL, NULL,
            "BLMOVE timeout: how often an idle worker re-checks its state"),
     CM_OPT("heartbeat-ms", CM_OPT_INT, heartbeat_ms, "2000", 100, 60000, NULL, NULL,

@@ -32,7 +32,8 @@ struct wk_config {
     int stream_maxlen; /* MAXLEN ~ of session streams */
     int stream_ttl_s;
     int result_ttl_s;
-    int poll_ms; /* BLMOVE timeout */
+    int max_preview_kb; /* previews up to this size go to Redis too */
+    int poll_ms;        /* BLMOVE timeout */
     int heartbeat_ms;
     int heartbeat_ttl_s;
     int grace_ms;         /* SIGTERM: how long running jobs may finish */
@@ -164,5 +165,9 @@ struct wk_job {
     struct za_algo_result res;
     struct wk_slot *slot;
 };
+
+/* The id of the result an attempt of job makes ("<job_id>.r<attempt>"; also its artifacts
+ * directory's name). */
+void wk_job_result_id(const struct wk_job *job, char *out, size_t n);
 
 #endif

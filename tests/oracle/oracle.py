@@ -33,6 +33,13 @@ def analyze(algorithm, path, job, **params):
     return json.loads(out.stdout)
 
 
+def artifact(s, job, name):
+    """The path of one of a summary's artifacts (the summary lists names, never paths)."""
+    if name not in [a["name"] for a in s["artifacts"]]:
+        fail("%s: %s is not among the artifacts %s" % (job, name, s["artifacts"]))
+    return "%s/%s/%s" % (WORK, job, name)
+
+
 def read_csv(path):
     with open(path) as f:
         head = f.readline().strip().split(",")
@@ -67,7 +74,7 @@ def segmentation(path, raw, voxel, sigma, connectivity, job):
         fail("%s: threshold %r, skimage %r (bin %g)" % (job, s["threshold"], thr, bin_width))
     labels = measure.label(img > thr if not integer else raw > thr,
                            connectivity=3 if connectivity == 26 else 1)
-    ours = tifffile.imread(s["artifacts"]["labels_tif"]).astype(np.int64)
+    ours = tifffile.imread(artifact(s, job, "labels.tif")).astype(np.int64)
     if ours.shape != labels.shape:
         fail("%s: label volume %s, expected %s" % (job, ours.shape, labels.shape))
     # the same partition: a one-to-one map between label sets over every voxel
@@ -78,7 +85,7 @@ def segmentation(path, raw, voxel, sigma, connectivity, job):
     if not (ours == labels).all():
         fail("%s: same partition, different numbering" % job)
     props = measure.regionprops(labels, intensity_image=raw.astype(np.float64))
-    t = read_csv(s["artifacts"]["objects_csv"])
+    t = read_csv(artifact(s, job, "objects.csv"))
     if len(props) != len(t["label"]) or s["object_count"] != len(props):
         fail("%s: %d objects, skimage %d" % (job, len(t["label"]), len(props)))
     close(t["voxels"], [p.area for p in props], 0, job + ": volumes (voxels)")
@@ -106,7 +113,7 @@ def split(work):
     markers = measure.label(morphology.h_maxima(d, 0.1, footprint=np.ones((3, 3, 3))),
                             connectivity=3)
     ws = skseg.watershed(-d, markers, mask=mask, connectivity=3)
-    ours = tifffile.imread(s["artifacts"]["labels_tif"]).astype(np.int64)
+    ours = tifffile.imread(artifact(s, "split", "labels.tif")).astype(np.int64)
     if s["object_count"] != ws.max() or s["objects_before_split"] >= ws.max():
         fail("split: %d objects (%d before), skimage %d" % (s["object_count"],
                                                              s["objects_before_split"], ws.max()))
@@ -135,7 +142,7 @@ def projections(path, raw):
         for axis, npaxis in (("z", 0), ("y", 1), ("x", 2)):
             job = "proj-%s-%s" % (method, axis)
             s = analyze("max_projection", path, job, method=method, axis=axis)["summary"]
-            ours = tifffile.imread(s["artifacts"]["projection_tif"]).astype(np.float64)
+            ours = tifffile.imread(artifact(s, job, "projection.tif")).astype(np.float64)
             want = f(raw.astype(np.float64), axis=npaxis)
             if ours.shape != want.shape:
                 fail("%s: shape %s, numpy %s" % (job, ours.shape, want.shape))

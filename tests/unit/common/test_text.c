@@ -114,3 +114,41 @@ Test(text, fnv1a_matches_the_published_vectors_and_numbers_print_in_full)
     cr_expect_str_eq(cm_fmt_ll(b, sizeof(b), -9223372036854775807LL - 1), "-9223372036854775808");
     cr_expect_str_eq(cm_fmt_ll(b, sizeof(b), 0), "0");
 }
+
+Test(text, http_ranges_as_rfc_9110_reads_them)
+{
+    uint64_t off = 99, len = 99;
+    struct {
+        const char *v;
+        uint64_t size;
+        int rc;
+        uint64_t off, len;
+    } cases[] = {
+        {"bytes=0-9", 100, 1, 0, 10},
+        {"bytes=90-", 100, 1, 90, 10},
+        {"bytes=-10", 100, 1, 90, 10},
+        {"bytes=-500", 100, 1, 0, 100},
+        {"bytes=50-500", 100, 1, 50, 50},
+        {"BYTES=0-0", 100, 1, 0, 1},
+        {"bytes=99-99", 100, 1, 99, 1},
+        {"bytes=100-", 100, -1, 0, 0},
+        {"bytes=100-200", 100, -1, 0, 0},
+        {"bytes=-0", 100, -1, 0, 0},
+        {"bytes=0-", 0, -1, 0, 0},
+        {"bytes=9-1", 100, 0, 0, 0},
+        {"bytes=0-1,5-6", 100, 0, 0, 0},
+        {"items=0-1", 100, 0, 0, 0},
+        {"bytes=a-1", 100, 0, 0, 0},
+        {"bytes=1-2x", 100, 0, 0, 0},
+        {"bytes=-", 100, 0, 0, 0},
+        {"bytes=99999999999999999999-", 100, 0, 0, 0},
+        {NULL, 100, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = cm_http_range(cases[i].v, cases[i].size, &off, &len);
+        cr_expect_eq(rc, cases[i].rc, "%s: %d", cases[i].v ? cases[i].v : "(none)", rc);
+        if (rc == 1)
+            cr_expect(off == cases[i].off && len == cases[i].len, "%s: %llu+%llu", cases[i].v,
+                      (unsigned long long)off, (unsigned long long)len);
+    }
+}

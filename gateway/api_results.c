@@ -1,0 +1,256 @@
+/* REST: results and their artifacts. GET /api/results/<id> is the result's JSON; .../artifacts
+ * lists the files its summary names; .../artifacts/<name> sends one, with ranges. A preview
+ * comes from Redis (the worker stores it with the result), so every gateway has it; the other
+ * artifacts are read from --results-dir, the workers' shared results volume, below which nothing
+ * but <result_id>/<name> is ever opened. A result of a session the token does not allow is
+ * answered as if it did not exist. Loop thread only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/text.h"
+#include "gateway/gateway.h"
+#include "gateway/http.h"
+
+/* The result in reply r, parsed into v when the token may see it; otherwise answered 404 (or 503
+ * when Redis failed) and false. */
+static bool visible_result(struct gw_http *h, const redisReply *r, struct pr_value *v)
+{
+    struct pr_err e;
+    if (gw__redis_failed(h, r))
+        return false;
+    bool seen = r->type == REDIS_REPLY_STRING && pr_value_parse_json(r->str, r->len, v, &e) == 0;
+    if (seen) {
+        const struct pr_value *sv = v->type == PR_V_OBJECT ? pr_value_get(v, "session_id") : NULL;
+        bool str = sv && sv->type == PR_V_STR;
+        seen = gw__visible(h, str ? sv->u.s.p : "", str ? sv->u.s.len : 0);
+        if (!seen)
+            pr_value_deinit(v);
+    }
+    if (!seen)
+        gw__respond_error(h, 404, "UNKNOWN_RESULT", NULL, "no such result (or it expired)");
+    return seen;
+}
+
+static void fetch_result(struct gw_http *h, redisCallbackFn *cb)
+{
+    char key[PR_ID_MAX + 64];
+    cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_RESULT, h->id);
+    const char *argv[] = {"GET", key};
+    gw__command(h, cb, 2, argv);
+}
+
+static void result_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    redisReply *r = reply;
+    struct gw_http *h = gw__reply_target(priv);
+    struct pr_value v;
+    if (!h || !visible_result(h, r, &v))
+        return;
+    pr_value_deinit(&v);
+    gw__respond(h, 200, "application/json", r->str, r->len);
+}
+
+void gw__api_result(struct gw_http *h)
+{
+    fetch_result(h, result_reply);
+}
+
+/* ---- artifacts ---------------------------------------------------------------------------- */
+
+/* The summary's artifacts array (each {name, type, size}), or NULL. */
+static const struct pr_value *artifacts_of(const struct pr_value *result)
+{
+    const struct pr_value *s = pr_value_get(result, "summary");
+    const struct pr_value *a = s && s->type == PR_V_OBJECT ? pr_value_get(s, "artifacts") : NULL;
+    return a && a->type == PR_V_ARRAY ? a : NULL;
+}
+
+static const char *str_member(const struct pr_value *o, const char *key)
+{
+    const struct pr_value *v = o && o->type == PR_V_OBJECT ? pr_value_get(o, key) : NULL;
+    return v && v->type == PR_V_STR ? v->u.s.p : NULL;
+}
+
+/* The Content-Type of an artifact, by its name's extension: workers' files are never sent with
+ * a type they chose themselves. */
+static const char *artifact_type(const char *name)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {{".png", "image/png"},
+                 {".tif", "image/tiff"},
+                 {".tiff", "image/tiff"},
+                 {".csv", "text/csv; charset=utf-8"},
+                 {".json", "application/json"}};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        size_t e = strlen(types[i].ext);
+        if (n > e && strcasecmp(name + n - e, types[i].ext) == 0)
+            return types[i].type;
+    }
+    return "application/octet-stream";
+}
+
+static void artifacts_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw_http *h = gw__reply_target(priv);
+    struct pr_value v;
+    if (!h || !visible_result(h, reply, &v))
+        return;
+    const struct pr_value *arts = artifacts_of(&v);
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_puts(&b, "{\"result_id\":");
+    cm_buf_append_json_str(&b, h->id, strlen(h->id));
+    cm_buf_puts(&b, ",\"artifacts\":[");
+    size_t n = 0;
+    for (size_t i = 0; arts && i < arts->u.a.n; i++) {
+        const struct pr_value *a = &arts->u.a.items[i], *size = pr_value_get(a, "size");
+        const char *name = str_member(a, "name");
+        if (!name || !cm_id_valid(name, strlen(name), PR_ID_MAX))
+            continue;
+        cm_buf_puts(&b, n++ ? ",{\"name\":" : "{\"name\":");
+        cm_buf_append_json_str(&b, name, strlen(name));
+        const char *type = artifact_type(name);
+        cm_buf_puts(&b, ",\"type\":");
+        cm_buf_append_json_str(&b, type, strlen(type));
+        cm_buf_printf(&b, ",\"size\":%lld,\"url\":\"/api/results/%s/artifacts/%s\"}",
+                      size && size->type == PR_V_INT ? (long long)size->u.i : 0LL, h->id, name);
+    }
+    cm_buf_printf(&b, "],\"count\":%zu}\n", n);
+    pr_value_deinit(&v);
+    gw__respond_json(h, 200, &b);
+    cm_buf_deinit(&b);
+}
+
+void gw__api_artifacts(struct gw_http *h)
+{
+    fetch_result(h, artifacts_reply);
+}
+
+/* Applies the request's Range to a body of size bytes: true with [*off, *off + *len) to send
+ * (status 200 or 206 in *status), false after answering 416. */
+static bool apply_range(struct gw_http *h, uint64_t size, uint64_t *off, uint64_t *len, int *status)
+{
+    int rc = cm_http_range(h->range[0] ? h->range : NULL, size, off, len);
+    h->artifact = true;
+    if (rc < 0) {
+        snprintf(h->content_range, sizeof(h->content_range), "bytes */%llu",
+                 (unsigned long long)size);
+        gw__respond_error(h, 416, "RANGE_NOT_SATISFIABLE", "Range",
+                          "the range starts past the end of the artifact");
+        return false;
+    }
+    *status = rc == 1 ? 206 : 200;
+    if (rc == 1)
+        snprintf(h->content_range, sizeof(h->content_range), "bytes %llu-%llu/%llu",
+                 (unsigned long long)*off, (unsigned long long)(*off + *len - 1),
+                 (unsigned long long)size);
+    else
+        *off = 0, *len = size;
+    return true;
+}
+
+/* Sends <results-dir>/<id>/<name>: both components opened without following links, and only a
+ * regular file. */
+static void send_file(struct gw_http *h)
+{
+    const char *root = h->g->cfg->results_dir;
+    if (!root || !root[0]) {
+        gw__respond_error(h, 503, "ARTIFACT_UNAVAILABLE", NULL,
+                          "this gateway has no --results-dir: only previews can be served here");
+        return;
+    }
+    int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = rfd < 0 ? -1 : openat(rfd, h->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = dfd < 0 ? -1 : openat(dfd, h->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    int err = errno;
+    struct stat st;
+    bool regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (rfd >= 0)
+        close(rfd);
+    if (dfd >= 0)
+        close(dfd);
+    if (!regular) {
+        if (fd >= 0 || (err != ENOENT && err != ENOTDIR))
+            cm_log(CM_LOG_WARN, "artifact %s/%s: %s under --results-dir %s", h->id, h->name,
+                   fd >= 0 ? "not a regular file" : strerror(err), root);
+        if (fd >= 0)
+            close(fd);
+        gw__respond_error(h, 404, "ARTIFACT_GONE", NULL,
+                          "the artifact is not in the results directory (removed, or this "
+                          "gateway's --results-dir is not the workers' volume)");
+        return;
+    }
+    uint64_t off, len;
+    int status;
+    if (!apply_range(h, (uint64_t)st.st_size, &off, &len, &status)) {
+        close(fd);
+        return;
+    }
+    h->g->st.artifacts_sent++;
+    gw__respond_file(h, status, artifact_type(h->name), fd, off, len);
+}
+
+static void preview_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    redisReply *r = reply;
+    struct gw_http *h = gw__reply_target(priv);
+    if (!h || gw__redis_failed(h, r))
+        return;
+    if (r->type != REDIS_REPLY_STRING) { /* over the worker's --max-preview-kb: the file */
+        send_file(h);
+        return;
+    }
+    uint64_t off, len;
+    int status;
+    if (!apply_range(h, (uint64_t)r->len, &off, &len, &status))
+        return;
+    h->g->st.artifacts_sent++;
+    gw__respond(h, status, "image/png", r->str + off, (size_t)len);
+}
+
+static void artifact_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    struct gw_http *h = gw__reply_target(priv);
+    struct pr_value v;
+    if (!h || !visible_result(h, reply, &v))
+        return;
+    const struct pr_value *arts = artifacts_of(&v);
+    bool listed = false;
+    for (size_t i = 0; arts && i < arts->u.a.n && !listed; i++) {
+        const char *name = str_member(&arts->u.a.items[i], "name");
+        listed = name && strcmp(name, h->name) == 0;
+    }
+    pr_value_deinit(&v);
+    if (!listed) {
+        gw__respond_error(h, 404, "UNKNOWN_ARTIFACT", NULL,
+                          "the result has no artifact of that name");
+    } else if (strcmp(h->name, "preview.png") == 0) {
+        char key[PR_ID_MAX + 64];
+        cm_key_fmt(key, sizeof(key), h->g->cfg->common.prefix, CM_KEY_PREVIEW, h->id);
+        const char *argv[] = {"GET", key};
+        gw__command(h, preview_reply, 2, argv);
+    } else {
+        send_file(h);
+    }
+}
+
+void gw__api_artifact(struct gw_http *h)
+{
+    if (lws_hdr_total_length(h->wsi, WSI_TOKEN_HTTP_RANGE) >= (int)sizeof(h->range) ||
+        lws_hdr_copy(h->wsi, h->range, sizeof(h->range), WSI_TOKEN_HTTP_RANGE) < 0)
+        h->range[0] = '\0'; /* too long to be one range: ignored, as a malformed one is */
+    fetch_result(h, artifact_reply);
+}

@@ -121,6 +121,7 @@ static void client_subscribe(struct gw *g, struct gw_client *c, const char *id, 
     struct gw_client *x = cm_xcalloc(1, sizeof(*x));
     x->wsi = c->wsi;
     x->msgpack = c->msgpack;
+    x->previews = c->previews;
     x->deflate = c->deflate;
     x->primary = c;
     memcpy(x->client_id, c->client_id, sizeof(x->client_id));

@@ -25,7 +25,41 @@ struct gw_event {
     uint64_t job_hash;
     struct gw_frame *json, *mp;
     enum pr_type type;
+    struct pr_msg *preview; /* a processing_complete with a preview: the preview message (no
+                               data yet) that clients who asked for previews get after it */
 };
+
+static void event_done(struct gw_event *ev);
+
+/* The preview message announcing the preview of a processing_complete whose summary has one, or
+ * NULL. */
+static struct pr_msg *preview_of(const struct pr_msg *m)
+{
+    const struct pr_value *p = pr_value_get(m->u.processing_complete.summary, "preview");
+    const struct pr_value *w = pr_value_get(p, "width"), *h = pr_value_get(p, "height");
+    const char *rid = m->u.processing_complete.result_id;
+    if (!w || !h || w->type != PR_V_INT || h->type != PR_V_INT || !m->job_id)
+        return NULL;
+    struct pr_msg *pm = cm_xmalloc(sizeof(*pm));
+    char ts[CM_RFC3339_LEN], url[PR_ID_MAX + 64];
+    pr_msg_init(pm, PR_PREVIEW);
+    pr_set_str(&pm->timestamp, cm_time_rfc3339(cm_time_now_ms(), ts));
+    if (m->session_id)
+        pr_set_str(&pm->u.preview.session_id, m->session_id);
+    pr_set_str(&pm->u.preview.job_id, m->job_id);
+    pr_set_str(&pm->u.preview.result_id, rid);
+    pr_set_str(&pm->u.preview.content_type, "image/png");
+    snprintf(url, sizeof(url), "/api/results/%s/artifacts/preview.png", rid);
+    pr_set_str(&pm->u.preview.url, url);
+    pm->u.preview.width = w->u.i, pm->u.preview.height = h->u.i;
+    struct pr_err err;
+    if (pr_validate(pm, &err) != 0) { /* a worker's odd figures: no preview message */
+        pr_msg_deinit(pm);
+        free(pm);
+        return NULL;
+    }
+    return pm;
+}
 
 /* Decodes a stored event (MessagePack without event_id) and encodes it for clients; mp only when
  * want_mp. Returns 0, or -1 for an event that does not decode (logged, skipped). */
@@ -48,12 +82,17 @@ static int event_make(const char *id, size_t idlen, const char *data, size_t len
         cm_time_parse_rfc3339(m.timestamp, strlen(m.timestamp), &ev->ts_ms);
     if (m.type == PR_PROCESSING_PROGRESS && m.job_id)
         ev->job_hash = gw__hash_str(m.job_id, strlen(m.job_id));
+    if (m.type == PR_PROCESSING_COMPLETE)
+        ev->preview = preview_of(&m);
     if (want_json)
         ev->json = gw_frame_msg(&m, false);
     if (want_mp)
         ev->mp = gw_frame_msg(&m, true);
     pr_msg_deinit(&m);
-    return ev->json || ev->mp ? 0 : -1;
+    if (ev->json || ev->mp)
+        return 0;
+    event_done(ev);
+    return -1;
 }
 
 /* Publish-to-send latency: from the event's timestamp to now, when its queues were filled. */
@@ -67,6 +106,70 @@ static void event_done(struct gw_event *ev)
 {
     gw_frame_unref(ev->json);
     gw_frame_unref(ev->mp);
+    if (ev->preview)
+        pr_msg_deinit(ev->preview);
+    free(ev->preview);
+}
+
+/* ---- previews to the clients that asked ---------------------------------------------------- */
+
+struct preview_req {
+    struct gw *g;
+    struct gw_creq *req; /* the client, while it stays */
+    struct pr_msg m;
+};
+
+static void preview_send(struct gw *g, struct gw_client *c, const struct pr_msg *m)
+{
+    if (c->doomed)
+        return;
+    gw__send_msg(g, c, m);
+    g->st.previews_pushed++;
+}
+
+static void preview_reply(redisAsyncContext *ac, void *reply, void *priv)
+{
+    (void)ac;
+    redisReply *r = reply;
+    struct preview_req *p = priv;
+    struct gw_client *c = gw__req_done(p->req);
+    if (c) { /* the bytes when Redis has them within the bound; the URL alone otherwise */
+        if (r && r->type == REDIS_REPLY_STRING &&
+            r->len <= (size_t)p->g->cfg->max_preview_kb * 1024) {
+            p->m.u.preview.data.p = (unsigned char *)cm_xmemdup0(r->str, r->len);
+            p->m.u.preview.data.n = r->len;
+        }
+        preview_send(p->g, c, &p->m);
+    }
+    pr_msg_deinit(&p->m);
+    free(p);
+}
+
+/* After a processing_complete with a preview went to c (which asked for previews): its preview
+ * message, with the PNG from Redis for a MessagePack client. */
+static void preview_push(struct gw *g, struct gw_client *c, const struct pr_msg *pm)
+{
+    if (!c->msgpack || g->cfg->max_preview_kb == 0 || !g->cmd.ready) {
+        preview_send(g, c, pm);
+        return;
+    }
+    struct preview_req *p = cm_xcalloc(1, sizeof(*p));
+    p->g = g;
+    pr_msg_init(&p->m, PR_PREVIEW);
+    pr_set_str(&p->m.timestamp, pm->timestamp);
+    if (pm->u.preview.session_id)
+        pr_set_str(&p->m.u.preview.session_id, pm->u.preview.session_id);
+    pr_set_str(&p->m.u.preview.job_id, pm->u.preview.job_id);
+    pr_set_str(&p->m.u.preview.result_id, pm->u.preview.result_id);
+    pr_set_str(&p->m.u.preview.content_type, pm->u.preview.content_type);
+    pr_set_str(&p->m.u.preview.url, pm->u.preview.url);
+    p->m.u.preview.width = pm->u.preview.width, p->m.u.preview.height = pm->u.preview.height;
+    p->req = gw__req_new(c, false);
+    char key[PR_ID_MAX + 64];
+    cm_key_fmt(key, sizeof(key), g->cfg->common.prefix, CM_KEY_PREVIEW, pm->u.preview.result_id);
+    const char *argv[] = {"GET", key};
+    if (redisAsyncCommandArgv(g->cmd.ac, preview_reply, p, 2, argv, NULL) != REDIS_OK)
+        preview_reply(NULL, NULL, p);
 }
 
 /* The event in an XRANGE entry [id, [field, value, ...]] (field "e"). */
@@ -161,6 +264,8 @@ static void deliver(struct gw *g, struct gw_client *c, const struct gw_event *ev
     }
     c->last = ev->sid;
     gw_send_to_client(g, c, f, ev->job_hash);
+    if (ev->preview && c->previews)
+        preview_push(g, c, ev->preview);
 }
 
 /* An event of session s's stream to each of its clients (live, or caught up after an outage). */

@@ -83,6 +83,7 @@ struct gw_client {
     struct gw_client *all_next, *all_prev; /* every client of the process (heartbeats) */
     char client_id[40];
     bool msgpack;
+    bool previews;             /* ?previews=1: a preview message after each processing_complete */
     bool deflate;              /* permessage-deflate was negotiated */
     struct gw_frame *inflight; /* deflate: the last frame written, lws may still read it */
     bool ready;                /* connected was sent (after the session's subscription is live) */

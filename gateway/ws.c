@@ -300,6 +300,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         deflate_options(wsi);
         const struct lws_protocols *pr = lws_get_protocol(wsi);
         p->c.msgpack = pr && strcmp(pr->name, "zsa.v1.msgpack") == 0;
+        char pv[8];
+        p->c.previews = gw_urlarg(wsi, "previews", pv, sizeof(pv)) > 0 &&
+                        (strcmp(pv, "1") == 0 || strcmp(pv, "true") == 0);
         char ext[256]; /* the offers we decline never reach here (CONFIRM_EXTENSION_OKAY) */
         p->c.deflate = lws_hdr_copy(wsi, ext, sizeof(ext), WSI_TOKEN_EXTENSIONS) > 0 &&
                        strstr(ext, "permessage-deflate") &&

@@ -132,6 +132,9 @@ void pr_value_write_json(const struct pr_value *v, struct cm_buf *out)
     case PR_V_UINT: cm_buf_append_uint(out, v->u.u); break;
     case PR_V_DOUBLE: cm_buf_append_double(out, v->u.d, true); break;
     case PR_V_STR: cm_buf_append_json_str(out, v->u.s.p, v->u.s.len); break;
+    case PR_V_BIN:
+        cm_buf_puts(out, "null");
+        break; /* JSON has no bytes: validation keeps them out */
     case PR_V_ARRAY:
         cm_buf_putc(out, '[');
         for (size_t i = 0; i < v->u.a.n; i++) {
@@ -185,6 +188,7 @@ static void write_field(struct cm_buf *out, const struct pr_msg *m, const struct
     case PR_T_INT: cm_buf_append_int(out, *(const int64_t *)slot); return;
     case PR_T_BOOL: cm_buf_puts(out, *(const bool *)slot ? "true" : "false"); return;
     case PR_T_OBJECT: pr_value_write_json(*(struct pr_value *const *)slot, out); return;
+    case PR_T_BIN: return; /* never written (pr_encode_json skips it) */
     case PR_T_STRS: {
         const struct pr_strs *s = slot;
         cm_buf_putc(out, '[');
@@ -212,8 +216,8 @@ int pr_encode_json(const struct pr_msg *m, struct cm_buf *out, struct pr_err *er
         cm_buf_append_json_str(out, d->name, strlen(d->name));
     }
     for (size_t i = 0; i < d->nfields; i++) {
-        if (!pr__field_present(m, &d->fields[i]))
-            continue;
+        if (!pr__field_present(m, &d->fields[i]) || d->fields[i].type == PR_T_BIN)
+            continue; /* bytes only go out in MessagePack */
         write_key(out, d->fields[i].name, &first);
         write_field(out, m, &d->fields[i]);
     }

@@ -228,7 +228,11 @@ static int from_mp(const msgpack_object *o, struct pr_value *out, const char *fi
         }
         return 0;
     }
-    case MSGPACK_OBJECT_BIN: return pr__fail(err, name, "binary values are not supported");
+    case MSGPACK_OBJECT_BIN: /* kept; only a BIN field accepts it (pr_validate) */
+        out->type = PR_V_BIN;
+        out->u.s.p = cm_xmemdup0(o->via.bin.ptr, o->via.bin.size);
+        out->u.s.len = o->via.bin.size;
+        return 0;
     case MSGPACK_OBJECT_EXT: return pr__fail(err, name, "extension values are not supported");
     }
     return pr__fail(err, name, "unsupported MessagePack type");
@@ -285,6 +289,10 @@ static void pack_value(msgpack_packer *pk, const struct pr_value *v)
     case PR_V_UINT: msgpack_pack_uint64(pk, v->u.u); break;
     case PR_V_DOUBLE: msgpack_pack_double(pk, v->u.d); break;
     case PR_V_STR: pack_str(pk, v->u.s.p, v->u.s.len); break;
+    case PR_V_BIN:
+        msgpack_pack_bin(pk, v->u.s.len);
+        msgpack_pack_bin_body(pk, v->u.s.p, v->u.s.len);
+        break;
     case PR_V_ARRAY:
         msgpack_pack_array(pk, v->u.a.n);
         for (size_t i = 0; i < v->u.a.n; i++)
@@ -325,6 +333,12 @@ static void pack_field(msgpack_packer *pk, const struct pr_msg *m, const struct 
     case PR_T_INT: msgpack_pack_int64(pk, *(const int64_t *)slot); return;
     case PR_T_BOOL: *(const bool *)slot ? msgpack_pack_true(pk) : msgpack_pack_false(pk); return;
     case PR_T_OBJECT: pack_value(pk, *(struct pr_value *const *)slot); return;
+    case PR_T_BIN: {
+        const struct pr_bin *b = slot;
+        msgpack_pack_bin(pk, b->n);
+        msgpack_pack_bin_body(pk, b->p, b->n);
+        return;
+    }
     case PR_T_STRS: {
         const struct pr_strs *s = slot;
         msgpack_pack_array(pk, s->n);

@@ -41,7 +41,8 @@ enum pr_ftype {
     PR_T_INT,
     PR_T_BOOL,
     PR_T_OBJECT,
-    PR_T_STRS
+    PR_T_STRS,
+    PR_T_BIN
 };
 
 enum pr_presence { PR_P_NO, PR_P_REQ, PR_P_OPT, PR_P_NULLABLE };
@@ -49,6 +50,12 @@ enum pr_presence { PR_P_NO, PR_P_REQ, PR_P_OPT, PR_P_NULLABLE };
 /* A list of strings (suggested_actions). */
 struct pr_strs {
     char **v; /* owned array of owned strings */
+    size_t n;
+};
+
+/* Bytes (a preview image): MessagePack bin; never in JSON. */
+struct pr_bin {
+    unsigned char *p; /* owned; NULL when absent */
     size_t n;
 };
 
@@ -63,6 +70,7 @@ struct pr_strs {
 #define PR__CTYPE_BOOL bool
 #define PR__CTYPE_OBJECT struct pr_value *
 #define PR__CTYPE_STRS struct pr_strs
+#define PR__CTYPE_BIN struct pr_bin
 
 /* struct pr_processing_started { ... } and so on, one per message. */
 #define PR__FIELD_DECL(msg, name, type, pres, lo, hi, doc) PR__CTYPE_##type name;

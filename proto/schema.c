@@ -78,8 +78,8 @@ const char *pr_family_name(enum pr_family f)
 const char *pr_ftype_name(enum pr_ftype t)
 {
     static const char *const names[] = {
-        "id",     "text",    "code",    "timestamp", "stream id",
-        "number", "integer", "boolean", "object",    "array of strings"};
+        "id",      "text",    "code",   "timestamp",        "stream id", "number",
+        "integer", "boolean", "object", "array of strings", "bytes"};
     return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -152,6 +152,10 @@ static void clear_field(struct pr_msg *m, const struct pr_field *f)
         *(struct pr_value **)slot = NULL;
         break;
     case PR_T_STRS: strs_free(slot); break;
+    case PR_T_BIN:
+        free(((struct pr_bin *)slot)->p);
+        *(struct pr_bin *)slot = (struct pr_bin){0};
+        break;
     case PR_T_NUM: *(double *)slot = NAN; break;
     default: break;
     }
@@ -181,6 +185,7 @@ bool pr__field_present(const struct pr_msg *m, const struct pr_field *f)
         return *(char *const *)slot != NULL;
     case PR_T_NUM: return !(isnan(*(const double *)slot) && f->presence == PR_P_OPT);
     case PR_T_OBJECT: return *(struct pr_value *const *)slot != NULL;
+    case PR_T_BIN: return ((const struct pr_bin *)slot)->p != NULL;
     default: return true;
     }
 }
@@ -259,6 +264,7 @@ static int check_value(const char *name, const struct pr_value *v, int depth, st
             return pr__fail(err, name, "contains a number that is not finite");
         return 0;
     case PR_V_STR: return check_text(name, v->u.s.p, v->u.s.len, PR_MAX_VALUE_STRING, err);
+    case PR_V_BIN: return pr__fail(err, name, "binary values are not supported here");
     case PR_V_ARRAY:
         for (size_t i = 0; i < v->u.a.n; i++)
             if (check_value(name, &v->u.a.items[i], depth + 1, err))
@@ -314,6 +320,15 @@ static int check_field(const struct pr_msg *m, const struct pr_field *f, struct 
             return pr__fail(err, f->name, "must be an object");
         return check_value(f->name, v, 2, err);
     }
+    case PR_T_BIN: {
+        const struct pr_bin *b = slot;
+        if (!b->p)
+            return f->presence == PR_P_REQ ? pr__fail(err, f->name, "required field is missing")
+                                           : 0;
+        if ((double)b->n > f->hi)
+            return pr__fail(err, f->name, "more than %.0f bytes (%zu)", f->hi, b->n);
+        return 0;
+    }
     case PR_T_STRS: {
         const struct pr_strs *s = slot;
         if (s->n > f->lo)
@@ -343,8 +358,8 @@ int pr_validate(const struct pr_msg *m, struct pr_err *err)
 
 static const char *vtype_name(enum pr_vtype t)
 {
-    static const char *const names[] = {"null",   "boolean", "integer", "integer",
-                                        "number", "string",  "array",   "object"};
+    static const char *const names[] = {"null",   "boolean", "integer", "integer", "number",
+                                        "string", "bytes",   "array",   "object"};
     return names[t];
 }
 
@@ -418,6 +433,14 @@ static int take_field(struct pr_msg *m, const struct pr_field *f, struct pr_valu
         v->type = PR_V_NULL;
         return 0;
     case PR_T_STRS: return take_strs(f, v, slot, err);
+    case PR_T_BIN:
+        if (v->type != PR_V_BIN)
+            return pr__fail(err, f->name, "expected bytes (MessagePack bin), got %s",
+                            vtype_name(v->type));
+        ((struct pr_bin *)slot)->p = (unsigned char *)v->u.s.p;
+        ((struct pr_bin *)slot)->n = v->u.s.len;
+        v->type = PR_V_NULL;
+        return 0;
     }
     return pr__fail(err, f->name, "unsupported field type");
 }
@@ -516,6 +539,7 @@ static void doc_range(struct cm_buf *out, const struct pr_field *f)
     case PR_T_CODE: cm_buf_printf(out, "1..%d of `[A-Z0-9_]`", PR_CODE_MAX); break;
     case PR_T_STRS: cm_buf_printf(out, "≤ %g items of ≤ %g bytes", f->lo, f->hi); break;
     case PR_T_OBJECT: cm_buf_printf(out, "depth ≤ %d", PR_MAX_DEPTH); break;
+    case PR_T_BIN: cm_buf_printf(out, "≤ %g bytes; MessagePack only", f->hi); break;
     default: cm_buf_puts(out, "—"); break;
     }
 }
@@ -571,6 +595,7 @@ static const char *ts_type(const struct pr_field *f)
     case PR_T_BOOL: return "boolean";
     case PR_T_OBJECT: return "Record<string, unknown>";
     case PR_T_STRS: return "string[]";
+    case PR_T_BIN: return "Uint8Array";
     default: return "string";
     }
 }

@@ -12,7 +12,8 @@
  *   type:     ID (1..128 of [A-Za-z0-9_.:-], not starting with a dot), TEXT (UTF-8, no NUL, at most
  * hi bytes), CODE (1..64 of [A-Z0-9_]), TIME (RFC 3339), STREAMID ("<ms>-<seq>"), NUM (finite
  * double in [lo, hi]), INT (integer in [lo, hi]), BOOL, OBJECT (free-form JSON object, kept
- *             exactly), STRS (array of at most lo strings of at most hi bytes).
+ *             exactly), STRS (array of at most lo strings of at most hi bytes), BIN (at most hi
+ *             bytes: MessagePack bin; a JSON encoding leaves the field out, so it is OPT).
  *   presence: REQ (must be present), OPT (may be absent), NULLABLE (NUM only: always sent, null
  *             when unknown). INT and BOOL fields are always REQ.
  */
@@ -52,6 +53,11 @@
       "An unsubscribe was done: no more events of the session.")                                   \
     X(AUTHENTICATED, authenticated, CONTROL, PR_ENV_CONTROL,                                       \
       "An auth message was accepted (connected follows the first one).")                           \
+    X(PREVIEW, preview, CONTROL, PR_ENV_CONTROL,                                                   \
+      "A completed job's preview image, after its processing_complete, to a connection opened "    \
+      "with ?previews=1 (never for broadcasts or replayed events). MessagePack clients get the "   \
+      "PNG in data (a binary frame) when it is at most the gateway's --max-preview-kb; JSON "      \
+      "clients, and larger previews, get only its url.")                                           \
     X(PING, ping, CLIENT, PR_ENV_NONE, "Client liveness check; answered with pong.")               \
     X(CANCEL, cancel, CLIENT, PR_ENV_NONE, "Cancel a queued or running job.")                      \
     X(RESUME, resume, CLIENT, PR_ENV_NONE, "Replay the events after last_event_id.")               \
@@ -152,6 +158,16 @@
     F(authenticated, subject, TEXT, REQ, 0, 128, "who the token is for (its sub)")                 \
     F(authenticated, scopes, STRS, REQ, 4, 32, "what it may do: read, submit, control, admin")     \
     F(authenticated, token_expires_at, TIME, REQ, 0, 0, "when it expires")
+
+#define PR_FIELDS_preview(F)                                                                       \
+    F(preview, session_id, ID, OPT, 0, 0, "the job's session")                                     \
+    F(preview, job_id, ID, REQ, 0, 0, "the job")                                                   \
+    F(preview, result_id, ID, REQ, 0, 0, "its result")                                             \
+    F(preview, content_type, TEXT, REQ, 0, 64, "image/png")                                        \
+    F(preview, width, INT, REQ, 0, 65536, "pixels")                                                \
+    F(preview, height, INT, REQ, 0, 65536, "pixels")                                               \
+    F(preview, url, TEXT, REQ, 0, 512, "GET it over REST: /api/results/{result_id}/artifacts/...") \
+    F(preview, data, BIN, OPT, 0, 67108864, "the PNG (MessagePack only)")
 
 #define PR_FIELDS_pong(F)
 #define PR_FIELDS_ping(F)

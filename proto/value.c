@@ -109,7 +109,8 @@ static void copy_into(struct pr_value *dst, const struct pr_value *src)
 {
     *dst = *src;
     switch (src->type) {
-    case PR_V_STR: dst->u.s.p = cm_xmemdup0(src->u.s.p, src->u.s.len); break;
+    case PR_V_STR:
+    case PR_V_BIN: dst->u.s.p = cm_xmemdup0(src->u.s.p, src->u.s.len); break;
     case PR_V_ARRAY:
         dst->u.a.items = cm_xcalloc(src->u.a.n ? src->u.a.n : 1, sizeof(struct pr_value));
         dst->u.a.cap = src->u.a.n;
@@ -150,7 +151,8 @@ bool pr_value_equal(const struct pr_value *a, const struct pr_value *b)
     case PR_V_INT: return a->u.i == b->u.i;
     case PR_V_UINT: return a->u.u == b->u.u;
     case PR_V_DOUBLE: return memcmp(&a->u.d, &b->u.d, sizeof(double)) == 0;
-    case PR_V_STR: return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
+    case PR_V_STR:
+    case PR_V_BIN: return a->u.s.len == b->u.s.len && memcmp(a->u.s.p, b->u.s.p, a->u.s.len) == 0;
     case PR_V_ARRAY:
         if (a->u.a.n != b->u.a.n)
             return false;
@@ -177,7 +179,8 @@ void pr_value_deinit(struct pr_value *v)
     if (!v)
         return;
     switch (v->type) {
-    case PR_V_STR: free(v->u.s.p); break;
+    case PR_V_STR:
+    case PR_V_BIN: free(v->u.s.p); break;
     case PR_V_ARRAY:
         for (size_t i = 0; i < v->u.a.n; i++)
             pr_value_deinit(&v->u.a.items[i]);

@@ -15,6 +15,7 @@ enum pr_vtype {
     PR_V_UINT,   /* uint64 above INT64_MAX */
     PR_V_DOUBLE, /* finite */
     PR_V_STR,    /* UTF-8, may contain NUL */
+    PR_V_BIN,    /* bytes (MessagePack bin; kept in u.s); only BIN fields accept them */
     PR_V_ARRAY,
     PR_V_OBJECT,
 };

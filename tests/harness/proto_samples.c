@@ -56,6 +56,14 @@ static void sample_field(struct pr_msg *m, const struct pr_field *f)
     case PR_T_INT: *(int64_t *)slot = (int64_t)(f->lo + (f->hi - f->lo) / 3); break;
     case PR_T_BOOL: *(bool *)slot = true; break;
     case PR_T_OBJECT: *(struct pr_value **)slot = th_sample_object(); break;
+    case PR_T_BIN: { /* bytes that are not UTF-8, with a NUL */
+        static const unsigned char png[] = {0x89, 'P', 'N', 'G', 0, 0xff, 0x01};
+        struct pr_bin *b = slot;
+        b->p = cm_xmalloc(sizeof(png));
+        memcpy(b->p, png, sizeof(png));
+        b->n = sizeof(png);
+        break;
+    }
     case PR_T_STRS: {
         struct pr_strs *s = slot;
         s->n = 2;

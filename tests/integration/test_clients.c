@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -314,4 +315,42 @@ Test(clients, other_sites_cannot_use_the_gateway_from_a_browser)
 {
     restart_gateway("--allowed-origins=https://app.example:8443", NULL);
     node_env("origins.mjs", 60000, "ZSA_ALLOWED_ORIGIN=https://app.example:8443", NULL);
+}
+
+/* A worker with its own data directory on a fresh temporary one: <dir>/data (the stack) and
+ * <dir>/data/results. */
+static void start_worker_in(struct th_proc *wk, const char *dir)
+{
+    static char url[340], data[300];
+    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
+    snprintf(data, sizeof(data), "--data-dir=%s/data", dir);
+    const char *wargv[] = {url, data, "--metrics-listen=", "--poll-ms=200", NULL};
+    cr_assert_eq(th_proc_start(wk, "zsa-worker", wargv, NULL), 0);
+}
+
+Test(clients, artifacts_over_rest_and_previews_in_binary_frames)
+{
+    char dir[] = "/tmp/zsa-artifacts-XXXXXX", path[300], synth[512], rd[320], env[340];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/data", dir);
+    cr_assert_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/data/stack.tif", dir);
+    th_bin_path("zsa-synth", synth, sizeof(synth));
+    const char *sargv[] = {"--size", "96x80x16", path, NULL};
+    struct th_proc_result res;
+    cr_assert_eq(th_proc_run(synth, sargv, NULL, 60000, &res), 0);
+    cr_assert_eq(res.status, 0, "%s", res.err);
+    snprintf(rd, sizeof(rd), "--results-dir=%s/data/results", dir);
+    restart_gateway(rd, NULL);
+    struct th_proc wk = {0};
+    start_worker_in(&wk, dir);
+    snprintf(env, sizeof(env), "ZSA_RESULTS_DIR=%s/data/results", dir);
+    node_env("artifacts.mjs", 120000, env, "ZSA_FILE=stack.tif", NULL);
+    /* a gateway without the results volume: the preview still comes (from Redis) */
+    restart_gateway("--max-preview-kb=1024", NULL);
+    node_env("artifacts.mjs", 120000, env, "ZSA_FILE=stack.tif", "ZSA_NO_RESULTS_DIR=1", NULL);
+    stop_worker(&wk);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_expect_eq(system(cmd), 0);
 }

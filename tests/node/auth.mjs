@@ -46,6 +46,8 @@ run(async () => {
     ['POST', `/api/jobs/${jobA}/cancel`, 'control', {}],
     ['POST', `/api/jobs/${jobA}/retry`, 'control', {}],
     ['GET', `/api/results/${process.env.ZSA_RESULT_A}`, 'read'],
+    ['GET', `/api/results/${process.env.ZSA_RESULT_A}/artifacts`, 'read'],
+    ['GET', `/api/results/${process.env.ZSA_RESULT_A}/artifacts/preview.png`, 'read'],
     ['GET', '/api/sessions/A/jobs', 'read'],
     ['POST', '/demo/simulate-analysis/img1?session_id=A', 'submit'],
     ['GET', '/api/dead', 'admin'],
@@ -83,7 +85,8 @@ run(async () => {
   r = await http('POST', '/api/jobs', { image_id: 'x', algorithm: 'simulate', session_id: 'B' }, bearer(a));
   check(r.status === 403 && r.body.error.field === 'session_id', `A submits into B: ${r.status} ${r.text}`);
   for (const [m, p] of [['GET', `/api/jobs/${jobB}`], ['POST', `/api/jobs/${jobB}/cancel`], ['POST', `/api/jobs/${jobB}/retry`],
-    ['GET', `/api/results/${process.env.ZSA_RESULT_B}`]]) {
+    ['GET', `/api/results/${process.env.ZSA_RESULT_B}`], ['GET', `/api/results/${process.env.ZSA_RESULT_B}/artifacts`],
+    ['GET', `/api/results/${process.env.ZSA_RESULT_B}/artifacts/preview.png`]]) {
     r = await http(m, p, m === 'POST' ? {} : undefined, bearer(a));
     check(r.status === 404, `A's token on ${m} ${p} (session B): ${r.status} ${r.text}`);
   }

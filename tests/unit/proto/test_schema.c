@@ -78,6 +78,11 @@ Test(proto_schema, structs_survive_both_codecs_field_for_field)
                     pr_value_equal(*(struct pr_value *const *)x, *(struct pr_value *const *)y),
                     "%s.%s", d->name, f->name);
                 break;
+            case PR_T_BIN: {
+                const struct pr_bin *a = x, *b = y;
+                cr_assert(a->n == b->n && memcmp(a->p, b->p, a->n) == 0, "%s.%s", d->name, f->name);
+                break;
+            }
             case PR_T_STRS: {
                 const struct pr_strs *a = x, *b = y;
                 cr_assert_eq(a->n, b->n);

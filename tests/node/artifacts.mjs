@@ -1,0 +1,140 @@
+// Results people can see (docs/PROTOCOL.md, "Artifacts" and "Previews"): a segmentation runs on a
+// real worker; clients that opened with ?previews=1 get a preview message after its
+// processing_complete (MessagePack: the PNG itself in a binary frame, equal to the file; JSON: its
+// URL only); a client that did not ask gets none. Over REST the artifacts are listed with their
+// sizes and sent whole or by range (206, suffix and open ranges, 416, several ranges ignored),
+// with their type; every refusal has its code (unknown result, unknown artifact, a link in place
+// of a file, a path that tries to climb out, the wrong method).
+//
+// Env: ZSA_RESULTS_DIR (the workers' results directory, to compare bytes with), ZSA_FILE (the
+// stack, relative to the worker's data directory); ZSA_NO_RESULTS_DIR=1: the gateway has no
+// --results-dir, so only the preview (from Redis) can be served.
+import fs from 'node:fs';
+import { Client, check, http, run } from './lib.mjs';
+
+const DIR = process.env.ZSA_RESULTS_DIR;
+const sessionId = process.env.ZSA_NO_RESULTS_DIR ? 'art2' : 'art';
+const job = `${sessionId}-seg`;
+const rid = `${job}.r1`;
+
+async function get(path, headers = {}) {
+  const res = await fetch(`http://${process.env.ZSA_GATEWAY}${path}`, { headers });
+  return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
+}
+
+async function previews() {
+  const mp = new Client(`?session_id=${sessionId}&previews=1`, { msgpack: true });
+  const js = new Client(`?session_id=${sessionId}&previews=1`);
+  const none = new Client(`?session_id=${sessionId}`, { msgpack: true });
+  for (const c of [mp, js, none]) await c.type('connected');
+  const r = await http('POST', '/api/jobs', { job_id: job, image_id: 'stack', algorithm: 'segmentation_3d',
+    file_path: process.env.ZSA_FILE, session_id: sessionId, parameters: { sigma: 1 } });
+  check(r.status === 202, `submit: ${r.status} ${r.text}`);
+  const done = {};
+  for (const [name, c] of [['msgpack', mp], ['json', js], ['none', none]]) {
+    done[name] = await c.next((m) => m.job_id === job && /processing_(complete|failed)/.test(m.event_type), 60000, `${name}: the end`);
+    check(done[name].event_type === 'processing_complete', `${name}: ${JSON.stringify(done[name])}`);
+  }
+  const p = done.msgpack.summary.preview;
+  check(p && p.name === 'preview.png' && p.width > 0 && p.height > 0, `summary.preview: ${JSON.stringify(p)}`);
+  const pm = await mp.type('preview', 10000);
+  check(pm.job_id === job && pm.result_id === rid && pm.session_id === sessionId && pm.content_type === 'image/png',
+    `msgpack preview: ${JSON.stringify({ ...pm, data: undefined })}`);
+  check(pm.width === p.width && pm.height === p.height, 'preview size differs from the summary');
+  check(pm.data instanceof Uint8Array && pm.data.length > 100, 'no bytes in the MessagePack preview');
+  const pj = await js.type('preview', 10000);
+  check(pj.data === undefined && pj.url === `/api/results/${rid}/artifacts/preview.png`, `json preview: ${JSON.stringify(pj)}`);
+  const viaRest = await get(pj.url);
+  check(viaRest.status === 200 && viaRest.headers.get('content-type') === 'image/png', `GET ${pj.url}: ${viaRest.status}`);
+  check(Buffer.compare(Buffer.from(pm.data), viaRest.bytes) === 0, 'the binary frame differs from the REST preview');
+  const png = Buffer.from(pm.data);
+  check(png.subarray(1, 4).toString() === 'PNG' && png.readUInt32BE(16) === p.width && png.readUInt32BE(20) === p.height,
+    'the frame is not a PNG of the summary\'s size');
+  if (DIR && !process.env.ZSA_NO_RESULTS_DIR)
+    check(Buffer.compare(png, fs.readFileSync(`${DIR}/${rid}/preview.png`)) === 0, 'the frame differs from preview.png on disk');
+  await new Promise((ok) => setTimeout(ok, 500));
+  check(!none.inbox.some((m) => m.event_type === 'preview'), 'a client that did not ask got a preview');
+  check(!mp.inbox.some((m) => m.event_type === 'preview') && !js.inbox.some((m) => m.event_type === 'preview'),
+    'a preview came twice');
+  for (const c of [mp, js, none]) await c.close();
+  console.log(`ok previews: ${png.length}-byte PNG ${p.width}x${p.height} in a binary frame equals the file; JSON got its URL`);
+}
+
+async function rest() {
+  let r = await http('GET', `/api/results/${rid}/artifacts`);
+  check(r.status === 200 && r.body.result_id === rid, `list: ${r.status} ${r.text}`);
+  const names = r.body.artifacts.map((a) => a.name).sort();
+  check(JSON.stringify(names) === '["labels.tif","objects.csv","preview.png"]', `names: ${names}`);
+  const types = { 'labels.tif': 'image/tiff', 'objects.csv': 'text/csv; charset=utf-8', 'preview.png': 'image/png' };
+  for (const a of r.body.artifacts) {
+    check(a.url === `/api/results/${rid}/artifacts/${a.name}` && a.type === types[a.name], `entry: ${JSON.stringify(a)}`);
+    const file = fs.readFileSync(`${DIR}/${rid}/${a.name}`);
+    check(a.size === file.length, `${a.name}: listed ${a.size} bytes, the file has ${file.length}`);
+    const g = await get(a.url);
+    check(g.status === 200 && g.headers.get('content-type') === a.type && Number(g.headers.get('content-length')) === file.length,
+      `GET ${a.name}: ${g.status} ${g.headers.get('content-type')} ${g.headers.get('content-length')}`);
+    check(g.headers.get('accept-ranges') === 'bytes' && /sandbox/.test(g.headers.get('content-security-policy') || ''),
+      `${a.name}: Accept-Ranges / CSP missing`);
+    check(Buffer.compare(g.bytes, file) === 0, `${a.name}: the bytes differ from the file`);
+  }
+  const tif = fs.readFileSync(`${DIR}/${rid}/labels.tif`);
+  const url = `/api/results/${rid}/artifacts/labels.tif`;
+  for (const [range, from, to] of [['bytes=0-99', 0, 99], ['bytes=100-', 100, tif.length - 1], ['bytes=-10', tif.length - 10, tif.length - 1],
+    [`bytes=5-${tif.length + 1000}`, 5, tif.length - 1]]) {
+    const g = await get(url, { range });
+    check(g.status === 206 && g.headers.get('content-range') === `bytes ${from}-${to}/${tif.length}`,
+      `${range}: ${g.status} ${g.headers.get('content-range')}`);
+    check(Buffer.compare(g.bytes, tif.subarray(from, to + 1)) === 0, `${range}: wrong bytes`);
+  }
+  let g = await get(url, { range: `bytes=${tif.length}-` });
+  check(g.status === 416 && g.headers.get('content-range') === `bytes */${tif.length}`, `past the end: ${g.status}`);
+  check(JSON.parse(g.bytes.toString()).error.code === 'RANGE_NOT_SATISFIABLE', '416 body');
+  g = await get(url, { range: 'bytes=0-1,5-6' });
+  check(g.status === 200 && g.bytes.length === tif.length, `several ranges: ${g.status} ${g.bytes.length}`);
+  g = await get(`/api/results/${rid}/artifacts/preview.png`, { range: 'bytes=0-7' });
+  check(g.status === 206 && g.bytes.subarray(1, 4).toString() === 'PNG', `preview range: ${g.status}`);
+
+  // refusals
+  const refusals = [
+    ['GET', `/api/results/nosuch.r1/artifacts`, 404, 'UNKNOWN_RESULT'],
+    ['GET', `/api/results/nosuch.r1/artifacts/preview.png`, 404, 'UNKNOWN_RESULT'],
+    ['GET', `/api/results/${rid}/artifacts/nosuch.png`, 404, 'UNKNOWN_ARTIFACT'],
+    ['GET', `/api/results/${rid}/artifacts/.preview.png.tmp`, 405, 'METHOD_NOT_ALLOWED'],
+    ['GET', `/api/results/${rid}/artifacts/%2e%2e%2f%2e%2e%2fetc%2fpasswd`, null, null],
+    ['GET', `/api/results/${rid}/artifacts/a/b`, 405, 'METHOD_NOT_ALLOWED'],
+    ['POST', `/api/results/${rid}/artifacts/labels.tif`, 405, 'METHOD_NOT_ALLOWED'],
+  ];
+  for (const [method, path, status, code] of refusals) {
+    r = await http(method, path, method === 'POST' ? {} : undefined);
+    if (status === null) // whatever lws makes of it: never a file
+      check(r.status >= 400 && r.status < 500 && r.body?.error, `${path}: ${r.status} ${r.text.slice(0, 80)}`);
+    else
+      check(r.status === status && r.body?.error?.code === code, `${method} ${path}: ${r.status} ${r.text}`);
+  }
+  // a link where a listed artifact was: not followed
+  fs.renameSync(`${DIR}/${rid}/objects.csv`, `${DIR}/${rid}/objects.csv.real`);
+  fs.symlinkSync('/etc/passwd', `${DIR}/${rid}/objects.csv`);
+  r = await http('GET', `/api/results/${rid}/artifacts/objects.csv`);
+  check(r.status === 404 && r.body.error.code === 'ARTIFACT_GONE', `a symlink: ${r.status} ${r.text.slice(0, 100)}`);
+  fs.unlinkSync(`${DIR}/${rid}/objects.csv`);
+  r = await http('GET', `/api/results/${rid}/artifacts/objects.csv`);
+  check(r.status === 404 && r.body.error.code === 'ARTIFACT_GONE', `a removed file: ${r.status}`);
+  fs.renameSync(`${DIR}/${rid}/objects.csv.real`, `${DIR}/${rid}/objects.csv`);
+  console.log(`ok artifacts: 3 listed with sizes, bytes equal the files, 4 ranges, 416, every refusal`);
+}
+
+async function withoutResultsDir() {
+  let g = await get(`/api/results/${rid}/artifacts/preview.png`);
+  check(g.status === 200 && g.bytes.subarray(1, 4).toString() === 'PNG', `preview from Redis: ${g.status}`);
+  const r = await http('GET', `/api/results/${rid}/artifacts/labels.tif`);
+  check(r.status === 503 && r.body.error.code === 'ARTIFACT_UNAVAILABLE', `no --results-dir: ${r.status} ${r.text}`);
+  g = await get(`/api/results/${rid}/artifacts`);
+  check(g.status === 200, 'the list without --results-dir');
+  console.log('ok without --results-dir: the preview comes from Redis, the rest is 503 ARTIFACT_UNAVAILABLE');
+}
+
+run(async () => {
+  await previews();
+  if (process.env.ZSA_NO_RESULTS_DIR) await withoutResultsDir();
+  else await rest();
+});

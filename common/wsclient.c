@@ -518,3 +518,82 @@ int cm_http_auth(const char *host, int port, const char *method, const char *pat
     free(w.buf);
     return status;
 }
+
+/* Writes the w->len bytes received so far after what was consumed to to (at most *left), and
+ * consumes them. */
+static int drain_to(struct cm_ws *w, size_t from, FILE *to, uint64_t *left, uint64_t *bytes)
+{
+    size_t k = w->len - from;
+    if (k > *left)
+        k = (size_t)*left;
+    if (k && fwrite(w->buf + from, 1, k, to) != k)
+        return -1;
+    *left -= k, *bytes += k;
+    w->len = 0;
+    return 0;
+}
+
+int cm_http_download(const char *host, int port, const char *path, const char *token, FILE *to,
+                     uint64_t *bytes, char *err, size_t n)
+{
+    char req[8192];
+    *bytes = 0;
+    err[0] = 0;
+    int k = snprintf(
+        req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s%s%s\r\n", path,
+        host, port, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
+    if (k < 0 || (size_t)k >= sizeof(req)) {
+        errno = E2BIG;
+        return -1;
+    }
+    SSL *ssl;
+    int fd = connect_to(host, port, false, 5000, &ssl);
+    if (fd < 0)
+        return -1;
+    struct cm_ws w = {.fd = fd, .ssl = ssl};
+    int status = -1;
+    uint64_t left = 0;
+    bool head = true, ok = write_all_ssl(fd, ssl, req, (size_t)k) == 0;
+    while (ok) {
+        int r = fill(&w, 30000);
+        if (r == 0 || r == -1) { /* a stall, or the end: complete only when nothing is left */
+            ok = !head && left == 0;
+            if (r == 0)
+                errno = ETIMEDOUT;
+            break;
+        }
+        char *hend = head && w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;
+        if (head && !hend)
+            continue;
+        if (head) {
+            head = false;
+            char *h = strndup((char *)w.buf, (size_t)(hend - (char *)w.buf));
+            char *cl = strcasestr(h, "content-length:");
+            sscanf(h, "HTTP/1.%*d %d", &status);
+            left = cl ? strtoull(cl + 15, NULL, 10) : 0;
+            free(h);
+            size_t from = (size_t)(hend + 4 - (char *)w.buf);
+            if (status != 200) { /* the error body, whole: it is small */
+                size_t b = w.len - from < n - 1 ? w.len - from : n - 1;
+                memcpy(err, w.buf + from, b);
+                err[b] = 0;
+                if (w.len - from >= left)
+                    break;
+                continue;
+            }
+            ok = drain_to(&w, from, to, &left, bytes) == 0;
+        } else if (status != 200) {
+            size_t have = strlen(err), b = w.len < n - 1 - have ? w.len : n - 1 - have;
+            memcpy(err + have, w.buf, b);
+            err[have + b] = 0;
+            w.len = 0;
+        } else {
+            ok = drain_to(&w, 0, to, &left, bytes) == 0;
+        }
+        if (ok && !head && status == 200 && left == 0)
+            break;
+    }
+    disconnect(fd, ssl);
+    free(w.buf);
+    return ok || status != 200 ? status : -1;
+}

@@ -6,6 +6,8 @@
 #define CM_WSCLIENT_H
 
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stddef.h>
 
 struct cm_ws {
@@ -65,5 +67,12 @@ int cm_http(const char *host, int port, const char *method, const char *path, co
 /* The same with Authorization: Bearer token (token NULL: none). */
 int cm_http_auth(const char *host, int port, const char *method, const char *path,
                  const char *token, const char *body, bool with_length, char *out, size_t n);
+
+/* GET path into the open file to as the body arrives (any size; a read that waits over 30 s
+ * fails). Returns the status: for 200 the body went to to (*bytes of it, exactly its
+ * Content-Length); for another status the body is in err (NUL-terminated, truncated to n) and
+ * nothing was written. -1 when nothing answered or the body was cut short (errno set). */
+int cm_http_download(const char *host, int port, const char *path, const char *token, FILE *to,
+                     uint64_t *bytes, char *err, size_t n);
 
 #endif

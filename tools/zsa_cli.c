@@ -49,7 +49,8 @@ static const char *const usage_text =
     "                                       that job ends, with its exit status)\n"
     "  status                               queue, workers, GPU load, this gateway's figures\n"
     "  cancel JOB_ID | retry JOB_ID         stop a job / run a failed one again\n"
-    "  result ID [--csv]                    a result (or a job's), or its object table\n"
+    "  result ID [--csv] [--download DIR]   a result (or a job's), its object table, or every\n"
+    "                                       artifact (preview.png, TIFFs, CSV) into DIR\n"
     "  dead list [--limit N] | dead requeue JOB_ID | dead purge JOB_ID\n"
     "  token --session S --scope LIST [--ttl 12h] [--subject NAME] [--keys-file F]\n"
     "                                       mint an access token (needs the gateway's keys)\n"
@@ -90,9 +91,10 @@ static const char *const command_help[][2] = {
                "follows.\n"},
     {"retry", "usage: zsa retry JOB_ID\nRuns a failed, cancelled or dead job again (same "
               "job_id).\n"},
-    {"result", "usage: zsa result ID [--csv]\nThe stored result (ID: a result id or a job id); "
-               "--csv prints the object table\n(readable where the workers' results directory "
-               "is).\n"},
+    {"result",
+     "usage: zsa result ID [--csv] [--download DIR]\nThe stored result (ID: a result id or "
+     "a job id); --csv prints the object table;\n--download saves every artifact of "
+     "the result into DIR (made if missing), over REST.\n"},
     {"token",
      "usage: zsa token --session S [--session S2 ...] --scope read,submit,control,admin\n"
      "                 [--ttl 12h] [--subject NAME] [--kid K] [--keys-file F]\n"
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
         OPTV("--job-id", o.job_id)
         OPTV("--image-id", o.image_id)
         OPTV("--from", o.from)
+        OPTV("--download", o.download)
         OPTV("--job", o.watch_job)
         OPTV("--url", url)
         OPTV("--kid", o.kid)

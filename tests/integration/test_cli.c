@@ -32,11 +32,12 @@ static void setup(void)
     cr_assert_eq(th_redis_start(&R), 0);
     snprintf(DIR, sizeof(DIR), "/tmp/zsa-cli-XXXXXX");
     cr_assert_not_null(mkdtemp(DIR));
-    static char url[340], listen[64], data[128], rurl[340];
+    static char url[340], listen[64], data[128], rurl[340], results[128];
     PORT = th_free_port();
     snprintf(url, sizeof(url), "--redis-url=%s", R.url);
     snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
-    const char *gargv[] = {url, listen, "--processes=1", NULL};
+    snprintf(results, sizeof(results), "--results-dir=%s/results", DIR);
+    const char *gargv[] = {url, listen, "--processes=1", results, NULL};
     cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
     snprintf(data, sizeof(data), "--data-dir=%s", DIR);
     const char *wargv[] = {url, data, "--metrics-listen=", "--poll-ms=200", "--slots=4", NULL};
@@ -249,6 +250,23 @@ Test(cli, status_result_csv_and_dead_letters)
     zsa(&r, csv);
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect(strncmp(r.out, "label,voxels,", 13) == 0, "%.200s", r.out);
+
+    /* every artifact over REST into a directory, byte for byte the worker's files */
+    char dldir[128];
+    snprintf(dldir, sizeof(dldir), "%s/download", DIR);
+    const char *down[] = {"result", "seg1", "--download", dldir, NULL};
+    zsa(&r, down);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    const char *names[] = {"objects.csv", "labels.tif", "preview.png"};
+    for (size_t i = 0; i < 3; i++) {
+        cr_expect(strstr(r.out, names[i]), "%s not reported: %s", names[i], r.out);
+        snprintf(cmd, sizeof(cmd), "cmp -s '%s/%s' '%s/results/seg1.r1/%s'", dldir, names[i], DIR,
+                 names[i]);
+        cr_expect_eq(system(cmd), 0, "%s differs from the worker's", names[i]);
+    }
+    const char *none[] = {"result", "nosuch", "--download", dldir, NULL};
+    zsa(&r, none);
+    cr_expect_eq(r.status, 4, "%s", r.err);
 
     /* a malformed job lands in the dead letters; list them; requeue what is not there: 4 */
     redisContext *c = th_redis_connect(&R);

@@ -5,6 +5,8 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #include "common/buf.h"
 #include "common/wsclient.h"
@@ -47,7 +49,7 @@ struct watch {
 };
 
 struct opts {
-    const char *algorithm, *session, *job_id, *image_id, *from, *watch_job;
+    const char *algorithm, *session, *job_id, *image_id, *from, *watch_job, *download;
     const char *kid, *scope, *ttl, *subject, *keys_file; /* zsa token, zsa keygen */
     const char *sessions[PR_TOKEN_MAX_SESSIONS];         /* zsa token: every --session */
     size_t nsessions;
@@ -67,6 +69,10 @@ void cli__unreachable(const struct cli *c);
  * when nothing answered (the reason printed). */
 int cli__http(const struct cli *c, const char *method, const char *path, const char *body,
               char **out);
+
+/* GET path into the open file to (any size, streamed); prints what failed. Returns the HTTP
+ * status, or -1 when nothing (or not all of it) came. */
+int cli__download(const struct cli *c, const char *path, FILE *to, uint64_t *bytes);
 
 /* Opens a WebSocket (JSON); with a token, its first message is auth (never in the URL, where a
  * proxy's log would keep it). 0 or -1 (w->http_status says what the gateway answered). */

@@ -156,7 +156,12 @@ static void handle(struct watch *w, const char *text, size_t len)
             cli__num_of(&v, "processing_time_seconds", &secs);
             printf("Job %s complete in %.1f s, confidence %.2f\n", w->job_id, secs, conf);
             cli__print_summary(pr_value_get(&v, "summary"), "  ");
-            printf("Full result: zsa result %s\n", cli__str_of(&v, "result_id"));
+            const char *rid = cli__str_of(&v, "result_id");
+            printf("Full result: zsa result %s\n", rid);
+            if (pr_value_get(pr_value_get(&v, "summary"), "preview"))
+                printf("Preview: %s/api/results/%s/artifacts/preview.png\n"
+                       "Artifacts: zsa result %s --download DIR\n",
+                       w->c->url, rid, rid);
             fflush(stdout);
         }
         w->rc = EX_DONE;

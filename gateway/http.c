@@ -324,6 +324,7 @@ static const struct gw_route routes[] = {
     {false, "/", NULL, 0, false, dashboard, GW_OP_NONE, false},
     {false, "/dashboard", NULL, 0, false, dashboard, GW_OP_NONE, false},
     {false, "/index.html", NULL, 0, false, dashboard, GW_OP_NONE, false},
+    {false, "/results/", "", 0, false, dashboard, GW_OP_NONE, false}, /* a result's page */
     {false, "/healthz", NULL, 0, false, healthz, GW_OP_NONE, false},
     {false, "/readyz", NULL, 0, false, gw__api_readyz, GW_OP_NONE, false},
     {false, "/ws/stats", NULL, PR_SCOPE_ADMIN, false, gw__api_stats, GW_OP_NONE, false},

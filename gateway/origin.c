@@ -42,10 +42,11 @@ void gw_origin_init(struct gw *g)
     block_hash(gw_dashboard_html, gw_dashboard_html_len, "<style>", "</style>", style,
                sizeof(style));
     /* the page's own inline script and style only; WebSocket and REST to this gateway */
-    snprintf(g->csp, sizeof(g->csp),
-             "default-src 'none'; script-src %s; style-src %s; connect-src 'self' ws: wss:; "
-             "img-src 'self' data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-             script, style);
+    snprintf(
+        g->csp, sizeof(g->csp),
+        "default-src 'none'; script-src %s; style-src %s; connect-src 'self' ws: wss:; "
+        "img-src 'self' data: blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        script, style);
     const char *o = g->cfg->allowed_origins;
     if (strcmp(o, "*") == 0)
         cm_log(CM_LOG_WARN, "--allowed-origins=*: pages of any site may open WebSockets and call "

@@ -3,7 +3,7 @@
  * which connects to the gateway's WebSocket; the stack is real (redis-server, gateway, worker,
  * scheduler). Checks: the page goes live, shows the scheduler's figures, submits a job from its
  * form and follows it to complete, shows a failure with its code and a result that needs review
- * with its reason. */
+ * with its reason; a result's page shows the preview, the sortable object table and downloads. */
 #include <criterion/criterion.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -25,7 +25,8 @@
 static struct th_redis R;
 static struct th_proc GW, WK, SCH, BR;
 static int PORT, DEVPORT;
-static char PROFILE[64];
+static char PROFILE[64], DATA[64];
+static char G_URL[340], G_LISTEN[64], G_RESULTS[128];
 static struct cm_ws CDP;
 static int cdp_id;
 
@@ -35,16 +36,27 @@ static void sleep_ms(int ms)
     nanosleep(&ts, NULL);
 }
 
+/* The gateway on PORT, serving the worker's results (DATA/results). */
+static void gateway_start(void)
+{
+    snprintf(G_URL, sizeof(G_URL), "--redis-url=%s", R.url);
+    snprintf(G_LISTEN, sizeof(G_LISTEN), "--listen=127.0.0.1:%d", PORT);
+    snprintf(G_RESULTS, sizeof(G_RESULTS), "--results-dir=%s/results", DATA);
+    const char *gargv[] = {G_URL, G_LISTEN, "--processes=1", G_RESULTS, NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+}
+
 static void setup(void)
 {
     cr_assert_eq(th_redis_start(&R), 0);
-    static char url[340], listen[64];
+    static char data[128];
+    char *url = G_URL;
+    snprintf(DATA, sizeof(DATA), "/tmp/zsa-dash-XXXXXX");
+    cr_assert_not_null(mkdtemp(DATA));
     PORT = th_free_port();
-    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
-    const char *gargv[] = {url, listen, "--processes=1", NULL};
-    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
-    const char *wargv[] = {url, "--metrics-listen=", "--poll-ms=200", "--slots=4", NULL};
+    gateway_start();
+    snprintf(data, sizeof(data), "--data-dir=%s", DATA);
+    const char *wargv[] = {url, data, "--metrics-listen=", "--poll-ms=200", "--slots=4", NULL};
     cr_assert_eq(th_proc_start(&WK, "zsa-worker", wargv, NULL), 0);
     const char *sargv[] = {url, "--metrics-listen=", "--status-interval-ms=500", NULL};
     cr_assert_eq(th_proc_start(&SCH, "zsa-scheduler", sargv, NULL), 0);
@@ -109,8 +121,8 @@ static void teardown(void)
     stop(&SCH);
     stop(&GW);
     th_redis_stop(&R);
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", PROFILE);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", PROFILE, DATA);
     cr_expect_eq(system(cmd), 0);
 }
 
@@ -284,11 +296,7 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
     th_proc_wait(&GW, 5000);
     th_proc_stop(&GW);
     wait_for("document.getElementById('conn').textContent", "reconnecting", 10000);
-    static char url[340], listen[64];
-    snprintf(url, sizeof(url), "--redis-url=%s", R.url);
-    snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", PORT);
-    const char *gargv[] = {url, listen, "--processes=1", NULL};
-    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    gateway_start();
     wait_for("document.getElementById('conn').textContent", "live", 20000);
     wait_for(ROWS, "slow1|complete|", 20000);
     static char ids[65536];
@@ -543,4 +551,76 @@ Test(dashboard, the_readme_react_example_follows_a_job_from_another_origin)
     th_proc_stop(&srv);
     unlink(page);
     rmdir(dir);
+}
+
+/* A segmentation of a real stack: the completion toast's "View Results" opens the result's page
+ * (/results/<id>), which shows the preview (decoded by the browser, at the summary's size), one
+ * table row per object, sorted by a column on a click, and the three downloads; the page also
+ * loads at that URL directly. */
+Test(dashboard, a_result_page_shows_the_preview_the_objects_and_the_downloads)
+{
+    char path[128], body[65536], out[4096];
+    snprintf(path, sizeof(path), "%s/stack.tif", DATA);
+    const char *sargv[] = {"--size", "96x80x16", path, NULL};
+    struct th_proc_result res;
+    cr_assert_eq(th_proc_run("zsa-synth", sargv, NULL, 30000, &res), 0);
+    cr_assert_eq(res.status, 0, "%s", res.err);
+    char nav[256];
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=dres\"}", PORT);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for("document.getElementById('conn').textContent", "live", 20000);
+    const char *seg = "{\"job_id\":\"dres1\",\"image_id\":\"stack\",\"algorithm\":"
+                      "\"segmentation_3d\",\"file_path\":\"stack.tif\",\"session_id\":\"dres\"}";
+    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", seg, true, body, sizeof(body)),
+                 202, "%s", body);
+    wait_for(ROWS, "dres1|complete|", 30000);
+    /* what the page must show, from REST */
+    cr_assert_eq(
+        cm_http("127.0.0.1", PORT, "GET", "/api/results/dres1.r1", NULL, false, body, sizeof(body)),
+        200);
+    struct pr_value v;
+    struct pr_err e;
+    cr_assert_eq(pr_value_parse_json(body, strlen(body), &v, &e), 0, "%s", body);
+    const struct pr_value *sum = pr_value_get(&v, "summary"), *pv = pr_value_get(sum, "preview");
+    const struct pr_value *n = pr_value_get(sum, "object_count");
+    cr_assert(pv && n && n->type == PR_V_INT && n->u.i > 1, "%s", body);
+    char size[64], rows[64];
+    snprintf(size, sizeof(size), "%lldx%lld", (long long)pr_value_get(pv, "width")->u.i,
+             (long long)pr_value_get(pv, "height")->u.i);
+    snprintf(rows, sizeof(rows), "%lld rows", (long long)n->u.i);
+    pr_value_deinit(&v);
+
+    wait_for(TOASTS, "View Results", 5000);
+    eval("[...document.querySelectorAll('.zsa-toast-action')].find(b => b.textContent === "
+         "'View Results' && b.closest('.zsa-toast').textContent.includes('stack')).click(); 'ok'",
+         out, sizeof(out));
+    wait_for("location.pathname", "/results/dres1.r1", 5000);
+#define PREVIEW_SIZE                                                                               \
+    "(() => { const i = document.querySelector('.zsa-preview'); return i && i.complete ? "         \
+    "i.naturalWidth + 'x' + i.naturalHeight : 'none'; })()"
+    wait_for(PREVIEW_SIZE, size, 10000);
+    wait_for("document.querySelectorAll('.zsa-objects tbody tr').length + ' rows'", rows, 10000);
+    wait_for("[...document.querySelectorAll('.zsa-download')].map(b => b.dataset.name).join()",
+             "objects.csv,labels.tif,preview.png", 1000);
+    /* voxels, twice: descending */
+#define VOXELS                                                                                     \
+    "[...document.querySelectorAll('.zsa-objects tbody tr')].map(r => +r.children[1].textContent)"
+    eval("document.querySelectorAll('.zsa-objects th button')[1].click(); "
+         "document.querySelectorAll('.zsa-objects th button')[1].click(); 'ok'",
+         out, sizeof(out));
+    wait_for("document.querySelectorAll('.zsa-objects th')[1].getAttribute('aria-sort')",
+             "descending", 2000);
+    eval("(() => { const v = " VOXELS "; return v.every((x, i) => !i || v[i - 1] >= x) && "
+         "v[0] > v[v.length - 1] ? 'sorted' : 'unsorted ' + v.join(); })()",
+         out, sizeof(out));
+    cr_expect_str_eq(out, "sorted");
+    screenshot("result-page");
+
+    /* the same page by its URL */
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/results/dres1.r1?session=dres\"}",
+             PORT);
+    pr_value_free(cdp("Page.navigate", nav));
+    wait_for(PREVIEW_SIZE, size, 20000);
+    eval("document.getElementById('back').click(); location.pathname", out, sizeof(out));
+    wait_for(ROWS, "dres1|complete|", 10000);
 }

@@ -32,6 +32,9 @@ export interface ZsaClientOptions {
   token?: TokenSource;
   /** JSON text (default) or MessagePack binary messages */
   encoding?: 'json' | 'msgpack';
+  /** a `preview` message after each processing_complete that has one (MessagePack: with the
+   * PNG bytes in `data`; JSON: its `url`) */
+  previews?: boolean;
   /** give up after this many failed reconnects in a row (default: never) */
   maxReconnectAttempts?: number;
   /** no message (not even a heartbeat) for this long: reconnect (default 45000 ms) */
@@ -189,6 +192,7 @@ export class ZsaClient {
     const q = new URLSearchParams();
     if (this.sessionId) q.set('session_id', this.sessionId);
     if (this.lastEventId) q.set('last_event_id', this.lastEventId);
+    if (this.opts.previews) q.set('previews', '1');
     const qs = q.toString();
     return qs ? `${base}?${qs}` : base;
   }

@@ -11,4 +11,4 @@ export {
 } from './client';
 export * from './messages.gen';
 export { SendQueue } from './queue';
-export { ZsaApiError, ZsaRest, type JobState, type SessionJobs, type Submitted, type ZsaRestOptions } from './rest';
+export { ZsaApiError, ZsaRest, type Artifact, type Artifacts, type JobState, type SessionJobs, type Submitted, type ZsaRestOptions } from './rest';

@@ -236,6 +236,29 @@ export interface Authenticated {
   token_expires_at: string;
 }
 
+/** A completed job's preview image, after its processing_complete, to a connection opened with ?previews=1 (never for broadcasts or replayed events). MessagePack clients get the PNG in data (a binary frame) when it is at most the gateway's --max-preview-kb; JSON clients, and larger previews, get only its url. (control) */
+export interface Preview {
+  event_type: 'preview';
+  /** when it was emitted, RFC 3339 UTC with milliseconds */
+  timestamp?: string;
+  /** the job's session */
+  session_id?: string;
+  /** the job */
+  job_id: string;
+  /** its result */
+  result_id: string;
+  /** image/png */
+  content_type: string;
+  /** pixels */
+  width: number;
+  /** pixels */
+  height: number;
+  /** GET it over REST: /api/results/{result_id}/artifacts/... */
+  url: string;
+  /** the PNG (MessagePack only) */
+  data?: Uint8Array;
+}
+
 /** Client liveness check; answered with pong. (client) */
 export interface Ping {
   type: 'ping';
@@ -311,7 +334,8 @@ export type ZsaControl =
   | Pong
   | Subscribed
   | Unsubscribed
-  | Authenticated;
+  | Authenticated
+  | Preview;
 
 export type ServerMessage =
   | ProcessingStarted
@@ -328,7 +352,8 @@ export type ServerMessage =
   | Pong
   | Subscribed
   | Unsubscribed
-  | Authenticated;
+  | Authenticated
+  | Preview;
 
 export type ClientMessage =
   | Ping
@@ -357,6 +382,7 @@ export const CONTROL_TYPES = [
   'subscribed',
   'unsubscribed',
   'authenticated',
+  'preview',
 ] as const;
 
 export const CLIENT_TYPES = [

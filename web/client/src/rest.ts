@@ -54,6 +54,20 @@ export interface SessionJobs {
   next_cursor: string | null;
 }
 
+/** One file of a result (GET /api/results/{id}/artifacts). */
+export interface Artifact {
+  name: string;
+  type: string;
+  size: number;
+  url: string;
+}
+
+export interface Artifacts {
+  result_id: string;
+  artifacts: Artifact[];
+  count: number;
+}
+
 export interface ZsaRestOptions {
   /** http(s)://host[:port] of the gateway (ws:// is accepted and turned into http://) */
   url: string;
@@ -88,6 +102,24 @@ export class ZsaRest {
     return this.call('GET', `/api/results/${encodeURIComponent(id)}`);
   }
 
+  /** The files of a result: name, type, size and the URL to GET. */
+  listArtifacts(resultId: string): Promise<Artifacts> {
+    return this.call('GET', `/api/results/${encodeURIComponent(resultId)}/artifacts`);
+  }
+
+  /** The path of one artifact (to GET with the token, e.g. through fetchArtifact). */
+  artifactPath(resultId: string, name: string): string {
+    return `/api/results/${encodeURIComponent(resultId)}/artifacts/${encodeURIComponent(name)}`;
+  }
+
+  /** One artifact's bytes, or bytes [from, to] of it (inclusive, as HTTP ranges are). */
+  async fetchArtifact(resultId: string, name: string, range?: [number, number]): Promise<Blob> {
+    const res = await this.request('GET', this.artifactPath(resultId, name), undefined,
+      range ? { range: `bytes=${range[0]}-${range[1]}` } : {});
+    if (!res.ok) await this.fail(res, await res.text());
+    return res.blob();
+  }
+
   /** One page of a session's jobs, newest first; pass next_cursor for the next. */
   sessionJobs(sessionId: string, opts: { limit?: number; cursor?: string } = {}): Promise<SessionJobs> {
     const q = new URLSearchParams();
@@ -97,28 +129,38 @@ export class ZsaRest {
     return this.call('GET', `/api/sessions/${encodeURIComponent(sessionId)}/jobs${qs ? `?${qs}` : ''}`);
   }
 
-  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = {};
+  private async request(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...extra };
     const t = this.opts.token;
     if (t !== undefined) headers.authorization = `Bearer ${typeof t === 'function' ? await t() : t}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     const f = this.opts.fetch ?? fetch;
-    const res = await f(`${this.base}${path}`, {
+    return f(`${this.base}${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-    const text = await res.text();
+  }
+
+  private fail(res: Response, text: string): never {
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
       json = undefined;
     }
-    if (!res.ok) {
-      const e = (json as { error?: { code?: string; message?: string; field?: string; retry_after_ms?: number } })?.error;
-      throw new ZsaApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text, e?.field, e?.retry_after_ms);
+    const e = (json as { error?: { code?: string; message?: string; field?: string; retry_after_ms?: number } })?.error;
+    throw new ZsaApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? text, e?.field, e?.retry_after_ms);
+  }
+
+  private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.request(method, path, body);
+    const text = await res.text();
+    if (!res.ok) this.fail(res, text);
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      return undefined as T;
     }
-    return json as T;
   }
 }

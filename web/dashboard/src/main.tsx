@@ -1,11 +1,12 @@
 // The zsa dashboard, served by zsa-gateway at / (bundled by build.mjs into
 // gateway/dashboard/index.html, embedded in the binary). One session's jobs, live (?session=S,
 // else the token's only session, else "dashboard"), and the cluster's status; submits, cancels
-// and retries jobs; toasts for outcomes. Talks to the gateway only: WebSocket /ws, REST /api.
+// and retries jobs; toasts for outcomes; a result's page at /results/<id> (preview, summary,
+// object table, downloads). Talks to the gateway only: WebSocket /ws, REST /api.
 import { StrictMode, useCallback, useEffect, useReducer, useRef, useState, type FormEvent } from 'react';
 import { createRoot } from 'react-dom/client';
 import type { ServerMessage } from '@zsa/client';
-import { ProcessingStatus, WebSocketProvider, useToast, useWebSocketContext, type ProcessingState } from '@zsa/react';
+import { ProcessingStatus, ResultView, WebSocketProvider, useToast, useWebSocketContext, type ProcessingState } from '@zsa/react';
 import { applyEvent, applyRest, applySubmitted, type JobRow, type Jobs } from './jobs';
 
 // The access token comes after '#' (never sent to a server, so never in an access log): kept for
@@ -75,6 +76,44 @@ const asState = (r: JobRow): ProcessingState => ({
   currentStep: r.step, etaSeconds: r.etaSeconds, etaAt: r.etaAt, updatedAt: r.etaAt,
   phase: r.status === 'running' ? 'processing' : r.status === 'dead' ? 'failed' : r.status,
 });
+
+// Two pages, one connection: the jobs (/) and a result (/results/<id>), switched with the
+// History API so that the WebSocket and its toasts stay.
+const resultOf = (path: string) => /^\/results\/([A-Za-z0-9_.:-]{1,128})$/.exec(path)?.[1] ?? null;
+const listeners = new Set<() => void>();
+function navigate(path: string) {
+  history.pushState(null, '', path + location.search);
+  listeners.forEach((f) => f());
+}
+window.addEventListener('popstate', () => listeners.forEach((f) => f()));
+function usePath(): string {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const f = () => setPath(location.pathname);
+    listeners.add(f);
+    return () => void listeners.delete(f);
+  }, []);
+  return path;
+}
+
+function App() {
+  const rid = resultOf(usePath());
+  return rid ? <ResultPage resultId={rid} /> : <Dashboard />;
+}
+
+function ResultPage({ resultId }: { resultId: string }) {
+  return (
+    <>
+      <header>
+        <h1>zsa</h1>
+        <a href="/" id="back" onClick={(e) => { e.preventDefault(); navigate('/'); }}>← jobs of session {session}</a>
+      </header>
+      <main>
+        <ResultView resultId={resultId} />
+      </main>
+    </>
+  );
+}
 
 function Dashboard() {
   const { status, client, rest, systemStatus } = useWebSocketContext();
@@ -203,6 +242,9 @@ function Dashboard() {
                 </td>
                 <td className="result">
                   {r.result}
+                  {r.status === 'complete' && r.resultId && (
+                    <button className="view" onClick={() => navigate(`/results/${r.resultId}`)}>View</button>
+                  )}
                   {r.review && (
                     <div className="alert">
                       {`Needs review (confidence ${r.review.confidence.toFixed(2)})${r.review.reason ? `: ${r.review.reason}` : ''}`}
@@ -235,8 +277,9 @@ function Card({ id, label, value }: { id: string; label: string; value: string |
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <WebSocketProvider wsUrl={wsUrl} sessionId={session} token={token || undefined} onMessage={bus.emit}>
-      <Dashboard />
+    <WebSocketProvider wsUrl={wsUrl} sessionId={session} token={token || undefined} onMessage={bus.emit}
+      onViewResult={(rid) => navigate(`/results/${rid}`)}>
+      <App />
     </WebSocketProvider>
   </StrictMode>,
 );

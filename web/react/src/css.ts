@@ -39,5 +39,24 @@ export const zsaCss = `
   transform-origin: left; animation: zsa-timer linear forwards; }
 @keyframes zsa-timer { from { transform: scaleX(1); } to { transform: scaleX(0); } }
 @keyframes zsa-slide-in { from { transform: translateX(110%); opacity: 0; } to { transform: none; opacity: 1; } }
+.zsa-result { font-family: var(--zsa-font); color: var(--zsa-fg); }
+.zsa-result h2 { font-size: 18px; margin: 8px 0; }
+.zsa-result-meta, .zsa-muted { color: var(--zsa-muted); font-size: 13px; }
+.zsa-result-error { color: var(--zsa-red); }
+.zsa-result-top { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
+.zsa-preview { width: min(100%, 480px); height: auto; image-rendering: pixelated; border: 1px solid var(--zsa-border);
+  border-radius: var(--zsa-radius); background: #000; }
+.zsa-summary { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 13px; margin: 0; }
+.zsa-summary div { display: contents; }
+.zsa-summary dt { color: var(--zsa-muted); }
+.zsa-summary dd { margin: 0; font-variant-numeric: tabular-nums; word-break: break-all; }
+.zsa-artifacts { list-style: none; padding: 0; display: flex; gap: 16px; flex-wrap: wrap; font-size: 13px; }
+.zsa-download { font: inherit; color: var(--zsa-blue); background: none; border: 0; padding: 0; cursor: pointer; text-decoration: underline; }
+.zsa-objects { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; margin-top: 12px; }
+.zsa-objects caption { text-align: left; color: var(--zsa-muted); padding: 4px 0; }
+.zsa-objects th button { font: inherit; font-weight: 600; background: none; border: 0; cursor: pointer; padding: 0; }
+.zsa-objects th[aria-sort="ascending"] button::after { content: " ▲"; }
+.zsa-objects th[aria-sort="descending"] button::after { content: " ▼"; }
+.zsa-objects th, .zsa-objects td { border-bottom: 1px solid var(--zsa-border); padding: 3px 8px; text-align: right; }
 @media (prefers-reduced-motion: reduce) { .zsa-bar-running::after, .zsa-toast { animation: none; } }
 `;

@@ -12,6 +12,7 @@ export {
   type WebSocketProviderProps,
 } from './context';
 export { ProcessingStatus, type ProcessingStatusProps } from './ProcessingStatus';
+export { ResultView, formatBytes, parseCsv, sortRows, type ResultViewProps, type SortDir, type Table } from './ResultView';
 export {
   etaRemaining,
   formatEta,

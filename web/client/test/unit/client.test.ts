@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { ZsaClient, type ConnectionStatus, type ZsaConnectionError } from '../../src/client';
 import { SendQueue } from '../../src/queue';
+import { ZsaRest } from '../../src/rest';
 import { FakeWS } from './fake_ws';
 
 const progress = (id: string, eventId: string, session = 's1') => ({
@@ -215,5 +216,42 @@ describe('ZsaClient', () => {
     vi.advanceTimersByTime(100000);
     expect(FakeWS.all).toHaveLength(1);
     expect(c.status).toBe('closed');
+  });
+});
+
+describe('ZsaRest artifacts', () => {
+  it('lists, fetches whole and by range, with the token, and names refusals', async () => {
+    const seen: { url: string; headers: Record<string, string> }[] = [];
+    const f = (async (url: string, init: { headers: Record<string, string> }) => {
+      seen.push({ url, headers: init.headers });
+      if (url.endsWith('/artifacts')) return new Response(JSON.stringify({ result_id: 'j 1', artifacts: [], count: 0 }), { status: 200 });
+      if (url.endsWith('/nope.png')) return new Response('{"error":{"code":"UNKNOWN_ARTIFACT","message":"no"}}', { status: 404 });
+      return new Response(new Uint8Array([1, 2, 3]), { status: init.headers.range ? 206 : 200 });
+    }) as unknown as typeof fetch;
+    const rest = new ZsaRest({ url: 'ws://gw:8080/ws', token: 'tok', fetch: f });
+    expect((await rest.listArtifacts('j 1')).count).toBe(0);
+    expect(seen[0].url).toBe('http://gw:8080/api/results/j%201/artifacts');
+    expect(seen[0].headers.authorization).toBe('Bearer tok');
+    const b = await rest.fetchArtifact('j1.r1', 'labels.tif', [0, 99]);
+    expect(new Uint8Array(await b.arrayBuffer())).toEqual(new Uint8Array([1, 2, 3]));
+    expect(seen[1].headers.range).toBe('bytes=0-99');
+    await expect(rest.fetchArtifact('j1.r1', 'nope.png')).rejects.toMatchObject({ status: 404, code: 'UNKNOWN_ARTIFACT' });
+    expect(rest.artifactPath('a.r1', 'preview.png')).toBe('/api/results/a.r1/artifacts/preview.png');
+  });
+});
+
+describe('ZsaClient previews', () => {
+  it('asks for previews in the URL, and hands a preview message over like any other', () => {
+    const c = client({ url: 'ws://gw:8080', previews: true });
+    const got: unknown[] = [];
+    c.on('preview', (m) => got.push(m));
+    c.connect();
+    expect(FakeWS.last().url).toBe('ws://gw:8080/ws?session_id=s1&previews=1');
+    FakeWS.last().open();
+    FakeWS.last().connected();
+    FakeWS.last().receive({ event_type: 'preview', timestamp: 't', job_id: 'j1', result_id: 'j1.r1', content_type: 'image/png',
+      width: 4, height: 3, url: '/api/results/j1.r1/artifacts/preview.png' });
+    expect(got).toHaveLength(1);
+    c.close();
   });
 });

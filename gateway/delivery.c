@@ -52,7 +52,7 @@ static struct pr_msg *preview_of(const struct pr_msg *m)
     snprintf(url, sizeof(url), "/api/results/%s/artifacts/preview.png", rid);
     pr_set_str(&pm->u.preview.url, url);
     pm->u.preview.width = w->u.i, pm->u.preview.height = h->u.i;
-    struct pr_err err;
+    struct pr_err err = {0};
     if (pr_validate(pm, &err) != 0) { /* a worker's odd figures: no preview message */
         pr_msg_deinit(pm);
         free(pm);

@@ -40,6 +40,9 @@ Test(deploy, compose_file_is_valid_with_the_services_the_docs_name)
     cr_expect(strstr(r.out, "noeviction") && strstr(r.out, "appendonly"), "%s", r.out);
     cr_expect(strstr(r.out, "driver: nvidia") && strstr(r.out, "- gpu"), "%s", r.out);
     cr_expect(strstr(r.out, "- data:/data"), "%s", r.out);
+    /* the gateways read the workers' results (read-only) to serve artifacts */
+    cr_expect(strstr(r.out, "- data:/data:ro") && strstr(r.out, "ZSA_RESULTS_DIR: /data/results"),
+              "%s", r.out);
     /* the gateways run with auth on, their keys a compose secret */
     cr_expect(strstr(r.out, "ZSA_AUTH_KEYS_FILE: /run/secrets/zsa_auth_keys") &&
                   strstr(r.out, "deploy/secrets/auth-keys"),

@@ -12,7 +12,7 @@ FROM ${DEBIAN} AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config git ca-certificates \
       libhiredis-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libevent-dev \
-      libmsgpack-dev libjson-c-dev libtiff-dev libssl-dev zlib1g-dev \
+      libmsgpack-dev libjson-c-dev libtiff-dev libpng-dev libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -23,7 +23,7 @@ RUN make build CUDA=0 VERSION=container -j"$(nproc)"
 FROM ${DEBIAN}-slim AS zsa
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libhiredis0.14 libwebsockets17 libwebsockets-evlib-uv libuv1 libevent-2.1-7 \
-      libmsgpackc2 libjson-c5 libtiff6 libssl3 zlib1g curl ca-certificates \
+      libmsgpackc2 libjson-c5 libtiff6 libpng16-16 libssl3 zlib1g curl ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data zsa \
     && mkdir -p /data && chown zsa /data
@@ -38,7 +38,7 @@ CMD ["zsa-gateway", "--listen", "0.0.0.0:8080"]
 FROM nvidia/cuda:${CUDA_VERSION}-devel-ubuntu22.04 AS build-gpu
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential pkg-config libhiredis-dev libevent-dev libuv1-dev libmsgpack-dev libjson-c-dev \
-      libtiff-dev libssl-dev zlib1g-dev \
+      libtiff-dev libpng-dev libssl-dev zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -46,7 +46,7 @@ RUN make build/bin/zsa-worker CUDA=1 CUDA_HOME=/usr/local/cuda VERSION=container
 
 FROM nvidia/cuda:${CUDA_VERSION}-base-ubuntu22.04 AS worker-gpu
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libhiredis0.14 libevent-2.1-7 libmsgpackc2 libjson-c5 libtiff5 libssl3 zlib1g curl \
+      libhiredis0.14 libevent-2.1-7 libmsgpackc2 libjson-c5 libtiff5 libpng16-16 libssl3 zlib1g curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home-dir /data zsa \
     && mkdir -p /data && chown zsa /data

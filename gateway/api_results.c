@@ -20,12 +20,16 @@
 #include "gateway/http.h"
 
 /* The result in reply r, parsed into v when the token may see it; otherwise answered 404 (or 503
- * when Redis failed) and false. */
-static bool visible_result(struct gw_http *h, const redisReply *r, struct pr_value *v)
+ * when Redis failed) and false. With !parse and auth off, v is left null and any result is seen
+ * (one over the parser's 1 MB is still served whole). */
+static bool visible_result(struct gw_http *h, const redisReply *r, struct pr_value *v, bool parse)
 {
     struct pr_err e;
+    *v = pr_value_null();
     if (gw__redis_failed(h, r))
         return false;
+    if (!parse && h->auth == GW_AUTH_RES_OFF && r->type == REDIS_REPLY_STRING)
+        return true;
     bool seen = r->type == REDIS_REPLY_STRING && pr_value_parse_json(r->str, r->len, v, &e) == 0;
     if (seen) {
         const struct pr_value *sv = v->type == PR_V_OBJECT ? pr_value_get(v, "session_id") : NULL;
@@ -53,7 +57,7 @@ static void result_reply(redisAsyncContext *ac, void *reply, void *priv)
     redisReply *r = reply;
     struct gw_http *h = gw__reply_target(priv);
     struct pr_value v;
-    if (!h || !visible_result(h, r, &v))
+    if (!h || !visible_result(h, r, &v, false))
         return;
     pr_value_deinit(&v);
     gw__respond(h, 200, "application/json", r->str, r->len);
@@ -105,7 +109,7 @@ static void artifacts_reply(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     struct gw_http *h = gw__reply_target(priv);
     struct pr_value v;
-    if (!h || !visible_result(h, reply, &v))
+    if (!h || !visible_result(h, reply, &v, true))
         return;
     const struct pr_value *arts = artifacts_of(&v);
     struct cm_buf b = CM_BUF_INIT;
@@ -225,7 +229,7 @@ static void artifact_reply(redisAsyncContext *ac, void *reply, void *priv)
     (void)ac;
     struct gw_http *h = gw__reply_target(priv);
     struct pr_value v;
-    if (!h || !visible_result(h, reply, &v))
+    if (!h || !visible_result(h, reply, &v, true))
         return;
     const struct pr_value *arts = artifacts_of(&v);
     bool listed = false;

@@ -194,8 +194,13 @@ Test(demo, make_demo_segments_live_runs_once_and_leaves_nothing_behind, .timeout
     cr_expect_eq(res.status, 1, "%s%s", res.out, res.err);
     cr_expect(strstr(res.err, "a demo is already running") && strstr(res.err, "gateway http://"),
               "%s", res.err);
-    th_proc_signal(&first, SIGINT); /* Ctrl-C */
-    cr_assert(th_proc_wait(&first, 30000), "the demo did not stop on Ctrl-C");
+    th_proc_signal(&first, SIGINT);     /* Ctrl-C */
+    if (!th_proc_wait(&first, 30000)) { /* say what it was doing, and which of its processes lag */
+        th_proc_log(&first, log, sizeof(log));
+        int ps = system("ps -eo pid,ppid,stat,etime,args | grep -E 'zsa-|redis-server' >&2");
+        (void)ps;
+        cr_assert_fail("the demo did not stop on Ctrl-C within 30 s; its output:\n%s", log);
+    }
     th_proc_log(&first, log, sizeof(log));
     expect_nothing_left(log);
     th_proc_stop(&first);

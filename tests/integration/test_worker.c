@@ -743,7 +743,7 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     redisReply *r;
     cr_expect_str_eq(job_field("seg2", "error_code", buf, sizeof(buf)), "INVALID_IMAGE");
     cr_expect_str_eq(job_field("badp", "error_code", buf, sizeof(buf)), "INVALID_PARAMETERS");
-    snprintf(csv, sizeof(csv), "%s/proj/projection.tif", results);
+    snprintf(csv, sizeof(csv), "%s/proj.r1/projection.tif", results);
     struct za_stack proj;
     struct za_load_opts lo = {0};
     struct za_err e;
@@ -780,7 +780,7 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     pr_value_deinit(&v);
 
     /* the object table has one row per object */
-    snprintf(csv, sizeof(csv), "%s/seg1/objects.csv", results);
+    snprintf(csv, sizeof(csv), "%s/seg1.r1/objects.csv", results);
     f = fopen(csv, "r");
     cr_assert_not_null(f, "%s", csv);
     int lines = 0;
@@ -788,6 +788,22 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
         lines += ch == '\n';
     fclose(f);
     cr_expect_eq(lines, n + 1);
+
+    /* the preview: in the result's directory and, byte for byte, in Redis with the result's TTL */
+    snprintf(csv, sizeof(csv), "%s/seg1.r1/preview.png", results);
+    f = fopen(csv, "rb");
+    cr_assert_not_null(f, "%s", csv);
+    static unsigned char png[1 << 20];
+    size_t plen = fread(png, 1, sizeof(png), f);
+    fclose(f);
+    cr_assert(plen > 8 && memcmp(png, "\x89PNG", 4) == 0, "%s: not a PNG", csv);
+    r = th_cmd(C, "GET zsa:preview:seg1.r1");
+    cr_assert_eq(r->type, REDIS_REPLY_STRING);
+    cr_expect(r->len == plen && memcmp(r->str, png, plen) == 0, "the preview in Redis differs");
+    freeReplyObject(r);
+    r = th_cmd(C, "TTL zsa:preview:seg1.r1");
+    cr_expect(r->type == REDIS_REPLY_INTEGER && r->integer > 0, "the preview has no TTL");
+    freeReplyObject(r);
     snprintf(csv, sizeof(csv), "rm -rf '%s'", dir);
     cr_expect_eq(system(csv), 0);
 }

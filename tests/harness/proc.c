@@ -46,6 +46,16 @@ static pid_t spawn(const char *name, const char *const *argv, const char *const 
     if (pid != 0)
         return pid;
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* a child starts with the default signal dispositions, whatever this process inherited: a
+     * test suite run in the background (`make test &`, nohup) has SIGINT and SIGQUIT ignored,
+     * and a shell script cannot trap a signal that was ignored when it started (the demo's
+     * Ctrl-C test then waited in vain) */
+    static const int sigs[] = {SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGPIPE, SIGUSR1, SIGUSR2};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+        signal(sigs[i], SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     dup2(out_fd, 1);
     dup2(err_fd, 2);
     for (const char *const *e = env; e && *e; e++)

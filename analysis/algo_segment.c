@@ -142,31 +142,57 @@ static void csv_rows(void *arg, long begin, long end, int thread)
     }
 }
 
+/* The max projections along z of the raw stack and of the labels, rows of y on all threads. */
+struct seg_proj {
+    const struct za_stack *raw;
+    const uint32_t *labels;
+    double *plane, **rows; /* rows: one nx scratch row per thread */
+    uint32_t *lmax;
+};
+
+static void seg_proj_rows(void *arg, long begin, long end, int thread)
+{
+    struct seg_proj *j = arg;
+    const struct za_stack *raw = j->raw;
+    double *row = j->rows[thread];
+    for (long y = begin; y < end; y++) {
+        size_t o = (size_t)y * raw->nx;
+        double *pl = j->plane + o;
+        uint32_t *lm = j->lmax + o;
+        for (int x = 0; x < raw->nx; x++)
+            pl[x] = -INFINITY, lm[x] = 0;
+        for (int z = 0; z < raw->nz; z++) {
+            size_t at = ((size_t)z * raw->ny + (size_t)y) * raw->nx;
+            const uint32_t *l = j->labels + at;
+            za_to_double_range(raw, at, (size_t)raw->nx, row);
+            for (int x = 0; x < raw->nx; x++) {
+                pl[x] = row[x] > pl[x] ? row[x] : pl[x];
+                lm[x] = l[x] > lm[x] ? l[x] : lm[x];
+            }
+        }
+    }
+}
+
 /* preview.png: the objects over the raw max projection along z (analysis/preview.h). */
 static int seg_preview(struct za_algo_result *res, const struct za_stack *raw,
                        const uint32_t *labels, uint32_t n, const char *dir, struct pr_value *sum,
                        struct pr_value *arts, char *err, size_t errlen)
 {
     size_t np = (size_t)raw->nx * raw->ny;
-    double *plane = malloc(np * sizeof(double)), *row = malloc((size_t)raw->nx * sizeof(double));
-    uint32_t *lmax = calloc(np, sizeof(uint32_t)), *lab = NULL;
+    int nt = za_threads();
+    struct seg_proj j = {raw, labels, malloc(np * sizeof(double)),
+                         calloc((size_t)nt, sizeof(double *)), malloc(np * sizeof(uint32_t))};
+    double *plane = j.plane;
+    uint32_t *lmax = j.lmax, *lab = NULL;
     struct za_display d = {0};
     struct za_rgb im = {0};
     int rc = -1;
-    if (!plane || !row || !lmax)
+    bool ok = plane && lmax && j.rows;
+    for (int t = 0; ok && t < nt; t++)
+        ok = (j.rows[t] = malloc((size_t)raw->nx * sizeof(double))) != NULL;
+    if (!ok)
         goto out;
-    for (size_t i = 0; i < np; i++)
-        plane[i] = -INFINITY;
-    for (int z = 0; z < raw->nz; z++) {
-        for (int y = 0; y < raw->ny; y++) {
-            size_t at = ((size_t)z * raw->ny + y) * raw->nx, o = (size_t)y * raw->nx;
-            za_to_double_range(raw, at, (size_t)raw->nx, row);
-            for (int x = 0; x < raw->nx; x++) {
-                plane[o + x] = row[x] > plane[o + x] ? row[x] : plane[o + x];
-                lmax[o + x] = labels[at + x] > lmax[o + x] ? labels[at + x] : lmax[o + x];
-            }
-        }
-    }
+    za_par_for(raw->ny, 8, seg_proj_rows, &j, NULL);
     if (za_display_make(plane, raw->nx, raw->ny, &d) != 0 ||
         !(lab = calloc((size_t)d.w * d.h, sizeof(uint32_t))))
         goto out;
@@ -182,8 +208,10 @@ static int seg_preview(struct za_algo_result *res, const struct za_stack *raw,
 out:
     if (rc != 0 && !err[0])
         snprintf(err, errlen, "no memory for the preview");
+    for (int t = 0; j.rows && t < nt; t++)
+        free(j.rows[t]);
+    free(j.rows);
     free(plane);
-    free(row);
     free(lmax);
     free(lab);
     za_display_free(&d);

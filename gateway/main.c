@@ -72,7 +72,7 @@ static const struct cm_opt gw_opts[] = {
            "the workers' results directory (a shared volume; read-only is enough): artifacts are "
            "served from it; empty: previews only (they come from Redis)"),
     CM_OPT(
-        "max-preview-kb", CM_OPT_INT, max_preview_kb, "1024", 0, 65536, NULL, NULL,
+        "max-preview-kb", CM_OPT_INT, max_preview_kb, "2048", 0, 65536, NULL, NULL,
         "largest preview pushed in a binary WebSocket frame (larger: its URL; 0: always the URL)"),
     CM_OPT(
         "tls-cert", CM_OPT_STR, tls_cert, "", 0, 0, NULL, NULL,

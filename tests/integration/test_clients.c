@@ -346,8 +346,9 @@ Test(clients, artifacts_over_rest_and_previews_in_binary_frames)
     start_worker_in(&wk, dir);
     snprintf(env, sizeof(env), "ZSA_RESULTS_DIR=%s/data/results", dir);
     node_env("artifacts.mjs", 120000, env, "ZSA_FILE=stack.tif", NULL);
-    /* a gateway without the results volume: the preview still comes (from Redis) */
-    restart_gateway("--max-preview-kb=1024", NULL);
+    /* a gateway without the results volume: the preview still comes (from Redis); one over
+     * --max-preview-kb comes as its URL only, also to MessagePack clients */
+    restart_gateway("--max-preview-kb=1", NULL);
     node_env("artifacts.mjs", 120000, env, "ZSA_FILE=stack.tif", "ZSA_NO_RESULTS_DIR=1", NULL);
     stop_worker(&wk);
     char cmd[300];

@@ -8,7 +8,8 @@
 //
 // Env: ZSA_RESULTS_DIR (the workers' results directory, to compare bytes with), ZSA_FILE (the
 // stack, relative to the worker's data directory); ZSA_NO_RESULTS_DIR=1: the gateway has no
-// --results-dir, so only the preview (from Redis) can be served.
+// --results-dir, so only the preview (from Redis) can be served, and its --max-preview-kb is
+// below the preview's size, so MessagePack clients get the URL only.
 import fs from 'node:fs';
 import { Client, check, http, run } from './lib.mjs';
 
@@ -41,6 +42,10 @@ async function previews() {
   check(pm.job_id === job && pm.result_id === rid && pm.session_id === sessionId && pm.content_type === 'image/png',
     `msgpack preview: ${JSON.stringify({ ...pm, data: undefined })}`);
   check(pm.width === p.width && pm.height === p.height, 'preview size differs from the summary');
+  if (process.env.ZSA_NO_RESULTS_DIR) { // over the gateway's --max-preview-kb=1: the URL only
+    check(pm.data === undefined && pm.url === `/api/results/${rid}/artifacts/preview.png`, 'a preview over the bound came with its bytes');
+    pm.data = new Uint8Array((await get(pm.url)).bytes);
+  }
   check(pm.data instanceof Uint8Array && pm.data.length > 100, 'no bytes in the MessagePack preview');
   const pj = await js.type('preview', 10000);
   check(pj.data === undefined && pj.url === `/api/results/${rid}/artifacts/preview.png`, `json preview: ${JSON.stringify(pj)}`);

@@ -453,6 +453,23 @@ void cm_ws_close(struct cm_ws *w)
     }
 }
 
+/* The head of one request (Connection: close, the token as a Bearer header) in req, and a
+ * connection to the server; -1 with errno set when the head does not fit or the connection
+ * fails. */
+static int http_open(const char *host, int port, const char *method, const char *path,
+                     const char *token, const char *headers, char *req, size_t cap, int *len,
+                     SSL **ssl)
+{
+    *len = snprintf(req, cap, "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s%s%s%s\r\n",
+                    method, path, host, port, headers, token ? "Authorization: Bearer " : "",
+                    token ? token : "", token ? "\r\n" : "");
+    if (*len < 0 || (size_t)*len >= cap) {
+        errno = E2BIG;
+        return -1;
+    }
+    return connect_to(host, port, false, 5000, ssl);
+}
+
 int cm_http(const char *host, int port, const char *method, const char *path, const char *body,
             bool with_length, char *out, size_t n)
 {
@@ -465,20 +482,11 @@ int cm_http_auth(const char *host, int port, const char *method, const char *pat
     out[0] = 0;
     char req[8192];
     size_t bl = body ? strlen(body) : 0;
-    char cl[64] = "";
+    char cl[96] = "Content-Type: application/json\r\n";
     if (with_length)
-        snprintf(cl, sizeof(cl), "Content-Length: %zu\r\n", bl);
-    int k = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n"
-                     "Content-Type: application/json\r\n%s%s%s%s\r\n",
-                     method, path, host, port, cl, token ? "Authorization: Bearer " : "",
-                     token ? token : "", token ? "\r\n" : "");
-    if (k < 0 || (size_t)k >= sizeof(req)) {
-        errno = E2BIG;
-        return -1;
-    }
+        snprintf(cl, sizeof(cl), "Content-Type: application/json\r\nContent-Length: %zu\r\n", bl);
     SSL *ssl;
-    int fd = connect_to(host, port, false, 5000, &ssl);
+    int k, fd = http_open(host, port, method, path, token, cl, req, sizeof(req), &k, &ssl);
     if (fd < 0)
         return -1;
     if (write_all_ssl(fd, ssl, req, (size_t)k) || (bl && write_all_ssl(fd, ssl, body, bl))) {
@@ -539,15 +547,8 @@ int cm_http_download(const char *host, int port, const char *path, const char *t
     char req[8192];
     *bytes = 0;
     err[0] = 0;
-    int k = snprintf(
-        req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s:%d\r\nConnection: close\r\n%s%s%s\r\n", path,
-        host, port, token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
-    if (k < 0 || (size_t)k >= sizeof(req)) {
-        errno = E2BIG;
-        return -1;
-    }
     SSL *ssl;
-    int fd = connect_to(host, port, false, 5000, &ssl);
+    int k, fd = http_open(host, port, "GET", path, token, "", req, sizeof(req), &k, &ssl);
     if (fd < 0)
         return -1;
     struct cm_ws w = {.fd = fd, .ssl = ssl};

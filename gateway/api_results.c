@@ -104,14 +104,26 @@ static const char *artifact_type(const char *name)
     return "application/octet-stream";
 }
 
+/* The request a result's reply answers, with the result parsed into v and its artifacts (or
+ * NULL); NULL when the request is gone or has been answered (no such result, not visible). */
+static struct gw_http *result_artifacts(void *reply, void *priv, struct pr_value *v,
+                                        const struct pr_value **arts)
+{
+    struct gw_http *h = gw__reply_target(priv);
+    if (!h || !visible_result(h, reply, v, true))
+        return NULL;
+    *arts = artifacts_of(v);
+    return h;
+}
+
 static void artifacts_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
-    struct gw_http *h = gw__reply_target(priv);
     struct pr_value v;
-    if (!h || !visible_result(h, reply, &v, true))
+    const struct pr_value *arts;
+    struct gw_http *h = result_artifacts(reply, priv, &v, &arts);
+    if (!h)
         return;
-    const struct pr_value *arts = artifacts_of(&v);
     struct cm_buf b = CM_BUF_INIT;
     cm_buf_puts(&b, "{\"result_id\":");
     cm_buf_append_json_str(&b, h->id, strlen(h->id));
@@ -227,11 +239,11 @@ static void preview_reply(redisAsyncContext *ac, void *reply, void *priv)
 static void artifact_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
     (void)ac;
-    struct gw_http *h = gw__reply_target(priv);
     struct pr_value v;
-    if (!h || !visible_result(h, reply, &v, true))
+    const struct pr_value *arts;
+    struct gw_http *h = result_artifacts(reply, priv, &v, &arts);
+    if (!h)
         return;
-    const struct pr_value *arts = artifacts_of(&v);
     bool listed = false;
     for (size_t i = 0; arts && i < arts->u.a.n && !listed; i++) {
         const char *name = str_member(&arts->u.a.items[i], "name");

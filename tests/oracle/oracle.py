@@ -4,10 +4,9 @@ run the same steps on the same file with the same parameters, and every figure z
 reports is compared with theirs.
 
 usage: /usr/bin/python3 tests/oracle/oracle.py BIN_DIR WORK_DIR
+The helpers both share are in tests/oracle/zsa_run.py.
 Prints one line per check; exits 1 with the reason on the first mismatch."""
-import json
 import subprocess
-import sys
 
 import numpy as np
 import tifffile
@@ -15,22 +14,7 @@ from scipy import ndimage as ndi
 from skimage import filters, measure, morphology
 from skimage import segmentation as skseg
 
-BIN, WORK = sys.argv[1], sys.argv[2]
-
-
-def fail(msg):
-    print("MISMATCH: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
-def analyze(algorithm, path, job, **params):
-    args = [BIN + "/zsa-analyze", "-q", "-a", algorithm, "-o", WORK, "--job-id", job, path]
-    for k, v in params.items():
-        args += ["-p", "%s=%s" % (k, json.dumps(v))]
-    out = subprocess.run(args, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        fail("%s: exit %d: %s %s" % (algorithm, out.returncode, out.stdout, out.stderr))
-    return json.loads(out.stdout)
+from zsa_run import BIN, WORK, fail, analyze
 
 
 def artifact(s, job, name):

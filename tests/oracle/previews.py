@@ -4,33 +4,22 @@ with numpy by the rules docs/PROTOCOL.md gives: the projection's block means and
 each object's colour and outline at the right pixels, the histogram's bars.
 
 usage: /usr/bin/python3 tests/oracle/previews.py BIN_DIR WORK_DIR
+The helpers both share are in tests/oracle/zsa_run.py.
 Prints one line per check; exits 1 with the reason on the first mismatch."""
 import colorsys
-import json
 import subprocess
-import sys
 
 import numpy as np
 import tifffile
 from PIL import Image
 
-BIN, WORK = sys.argv[1], sys.argv[2]
+from zsa_run import BIN, WORK, fail, analyze as run_analyze
+
 MAX, STRIP, PLOT_H, CLIP = 1024, 12, 200, 0.001
 
 
-def fail(msg):
-    print("MISMATCH: " + msg, file=sys.stderr)
-    sys.exit(1)
-
-
 def analyze(algorithm, path, job, **params):
-    args = [BIN + "/zsa-analyze", "-q", "-a", algorithm, "-o", WORK, "--job-id", job, path]
-    for k, v in params.items():
-        args += ["-p", "%s=%s" % (k, json.dumps(v))]
-    out = subprocess.run(args, capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        fail("%s: exit %d: %s %s" % (algorithm, out.returncode, out.stdout, out.stderr))
-    s = json.loads(out.stdout)["summary"]
+    s = run_analyze(algorithm, path, job, **params)["summary"]
     names = [a["name"] for a in s["artifacts"]]
     if "preview.png" not in names or s["preview"]["name"] != "preview.png":
         fail("%s: no preview.png among the artifacts %s" % (job, names))

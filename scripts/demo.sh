@@ -150,8 +150,8 @@ set -e
 found=$("$bin/zsa" --json result demo1 | python3 -c '
 import json, sys
 r = json.load(sys.stdin)
-print(r["summary"]["object_count"], "%.2f" % r["confidence_score"])')
-read -r objects confidence <<<"$found"
+print(r["summary"]["object_count"], "%.2f" % r["confidence_score"], r["result_id"])')
+read -r objects confidence result_id <<<"$found"
 bold "demo: job demo1 ended: complete: $objects objects (ground truth $truth), confidence $confidence"
 [ "$objects" = "$truth" ] || echo "demo: warning: the object count differs from the ground truth" >&2
 echo "events in the session stream zsa:events:demo: $(redis-cli -p "$port" XLEN zsa:events:demo)"
@@ -166,6 +166,7 @@ two zsa-workers (data and results in $dir/data). In another terminal:
   build/bin/zsa watch --session demo          every event of this demo's session, live
   build/bin/zsa status                        queue, workers, GPU
   build/bin/zsa result demo1 --csv            the object table
+  build/bin/zsa result demo1 --download out/  its files: preview.png, labels.tif, objects.csv
 Over REST and Redis directly:
   curl -s -XPOST $ZSA_URL/api/jobs -H "Authorization: Bearer \$ZSA_TOKEN" \\
        -H 'Content-Type: application/json' -d '{"image_id":"a1","algorithm":"simulate"}'
@@ -173,6 +174,8 @@ Over REST and Redis directly:
   build/bin/zsa token --session demo --scope read --ttl 1h   (ZSA_AUTH_KEYS_FILE=$dir/auth-keys)
 Dashboard (the jobs of this session, live; submit more from its form), token included:
   $ZSA_URL/?session=demo#token=$token
+and demo1's result (preview with the objects outlined, summary, object table, downloads):
+  $ZSA_URL/results/$result_id?session=demo#token=$token
 WebSocket: ws://127.0.0.1:$gport/ws?session_id=demo, first message {"type":"auth","token":...};
 metrics: curl -H "Authorization: Bearer \$ZSA_TOKEN" $ZSA_URL/metrics.
 Kill a worker (kill -9 <pid>) while a job runs: the scheduler requeues it within seconds.

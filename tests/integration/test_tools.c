@@ -189,6 +189,18 @@ Test(demo, make_demo_segments_live_runs_once_and_leaves_nothing_behind, .timeout
                               false, page, sizeof(page)),
                  200, "%s", page);
     cr_expect(strstr(page, "\"demo1\""), "the demo's job is in its session: %.300s", page);
+    /* the result page it points to: served, and the result's files listed, preview first seen */
+    char rid[160] = "", path[256];
+    const char *r = strstr(log, "  http://127.0.0.1:");
+    r = r ? strstr(r + 1, "/results/") : NULL;
+    cr_assert(r && sscanf(r, "/results/%150[^?]?session=demo#token=", rid) == 1, "%s", log);
+    snprintf(path, sizeof(path), "/results/%s", rid);
+    cr_expect_eq(cm_http("127.0.0.1", dport, "GET", path, NULL, false, page, sizeof(page)), 200);
+    snprintf(path, sizeof(path), "/api/results/%s/artifacts", rid);
+    cr_expect_eq(
+        cm_http_auth("127.0.0.1", dport, "GET", path, token, NULL, false, page, sizeof(page)), 200,
+        "%s", page);
+    cr_expect(strstr(page, "\"preview.png\"") && strstr(page, "\"objects.csv\""), "%s", page);
     const char *env2[] = {"ZSA_DEMO_BOUNDED=1", tmpenv, NULL};
     cr_assert_eq(th_proc_run("scripts/demo.sh", none, env2, 60000, &res), 0);
     cr_expect_eq(res.status, 1, "%s%s", res.out, res.err);

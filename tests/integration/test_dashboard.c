@@ -75,6 +75,7 @@ static void setup(void)
     const char *bargv[] = {"--headless=new",
                            "--no-sandbox", /* as root in CI containers */
                            "--disable-gpu",
+                           "--window-size=1280,900", /* the screenshots: a desktop window */
                            "--disable-dev-shm-usage",
                            "--no-first-run",
                            "--no-default-browser-check",
@@ -192,6 +193,19 @@ static void wait_for(const char *expr, const char *want, int ms)
     }
 }
 
+/* On a phone's width (390 CSS pixels) nothing on the page runs off to the side: wide content
+ * scrolls inside its own box. Says which elements overflow when something does. */
+static void fits_a_phone(void)
+{
+    pr_value_free(cdp("Emulation.setDeviceMetricsOverride",
+                      "{\"width\":390,\"height\":844,\"deviceScaleFactor\":1,\"mobile\":true}"));
+    wait_for("document.documentElement.scrollWidth <= innerWidth ? 'fits' : 'overflows: ' + "
+             "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right "
+             "> innerWidth + 1).slice(0, 4).map(e => e.tagName + '.' + e.className).join(' ')",
+             "fits", 3000);
+    pr_value_free(cdp("Emulation.clearDeviceMetricsOverride", "{}"));
+}
+
 /* Saves a PNG of the page as build/test-artifacts/<name>.png (kept after the run, to look at). */
 static void screenshot(const char *name)
 {
@@ -267,6 +281,7 @@ Test(dashboard, shows_the_cluster_and_follows_jobs_live_in_a_real_browser)
     wait_for(TOASTS, "Retry", 1000);
     wait_for(TOASTS, "zsa-toast-warning:Result needs review", 1000);
     screenshot("dashboard-live");
+    fits_a_phone();
     /* a job of another session does not appear */
     const char *other = "{\"job_id\":\"other1\",\"image_id\":\"i\",\"algorithm\":\"simulate\","
                         "\"session_id\":\"elsewhere\",\"parameters\":{\"duration_seconds\":0.1}}";
@@ -615,6 +630,7 @@ Test(dashboard, a_result_page_shows_the_preview_the_objects_and_the_downloads)
          out, sizeof(out));
     cr_expect_str_eq(out, "sorted");
     screenshot("result-page");
+    fits_a_phone();
 
     /* the same page by its URL */
     snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/results/dres1.r1?session=dres\"}",

@@ -242,9 +242,6 @@ function Dashboard() {
                 </td>
                 <td className="result">
                   {r.result}
-                  {r.status === 'complete' && r.resultId && (
-                    <button className="view" onClick={() => navigate(`/results/${r.resultId}`)}>View</button>
-                  )}
                   {r.review && (
                     <div className="alert">
                       {`Needs review (confidence ${r.review.confidence.toFixed(2)})${r.review.reason ? `: ${r.review.reason}` : ''}`}
@@ -253,6 +250,9 @@ function Dashboard() {
                   )}
                 </td>
                 <td className="actions">
+                  {r.status === 'complete' && r.resultId && (
+                    <button className="view" onClick={() => navigate(`/results/${r.resultId}`)}>View</button>
+                  )}
                   {r.status === 'queued' && <button className="cancel" onClick={() => act('cancel', r.jobId)}>Cancel</button>}
                   {(r.status === 'failed' || r.status === 'cancelled' || r.status === 'dead') && r.retryAvailable &&
                     <button className="retry" onClick={() => act('retry', r.jobId)}>Retry</button>}

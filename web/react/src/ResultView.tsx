@@ -50,11 +50,19 @@ export interface ResultViewProps {
 
 type Summary = Record<string, unknown>;
 
-function scalar(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : v.toPrecision(4);
+/** A summary value as people read it: numbers to 4 significant digits (whole numbers of 1000
+ * and more rounded), lists comma-separated, small objects as "key value · key value". */
+export function formatValue(v: unknown): string {
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) || !Number.isFinite(v)) return String(v);
+    return Math.abs(v) >= 1000 ? String(Math.round(v)) : String(Number(v.toPrecision(4)));
+  }
   if (typeof v === 'string' || typeof v === 'boolean') return String(v);
-  return JSON.stringify(v);
+  if (v === null || v === undefined) return '—';
+  if (Array.isArray(v)) return v.map(formatValue).join(', ');
+  return Object.entries(v as object).map(([k, x]) => `${k} ${formatValue(x)}`).join(' · ');
 }
+const scalar = formatValue;
 
 export function ResultView({ resultId, rest: restProp, maxRows = 2000, maxTableBytes = 8 << 20 }: ResultViewProps) {
   const ctx = useOptionalWebSocketContext();
@@ -151,6 +159,7 @@ export function ResultView({ resultId, rest: restProp, maxRows = 2000, maxTableB
         </ul>
       )}
       {table && (
+        <div className="zsa-table-wrap" role="region" aria-label="objects" tabIndex={0}>
         <table className="zsa-objects">
           <caption>
             {table.rows.length} objects{table.rows.length === maxRows ? ` (the first ${maxRows}; download objects.csv for all)` : ''}
@@ -172,6 +181,7 @@ export function ResultView({ resultId, rest: restProp, maxRows = 2000, maxTableB
             ))}
           </tbody>
         </table>
+        </div>
       )}
     </section>
   );

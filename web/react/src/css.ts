@@ -46,13 +46,16 @@ export const zsaCss = `
 .zsa-result-top { display: flex; gap: 20px; align-items: flex-start; flex-wrap: wrap; }
 .zsa-preview { width: min(100%, 480px); height: auto; image-rendering: pixelated; border: 1px solid var(--zsa-border);
   border-radius: var(--zsa-radius); background: #000; }
-.zsa-summary { display: grid; grid-template-columns: max-content auto; gap: 2px 12px; font-size: 13px; margin: 0; }
+.zsa-summary { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 12px; font-size: 13px; margin: 0;
+  flex: 1 1 320px; min-width: 0; }
 .zsa-summary div { display: contents; }
 .zsa-summary dt { color: var(--zsa-muted); }
-.zsa-summary dd { margin: 0; font-variant-numeric: tabular-nums; word-break: break-all; }
+.zsa-summary dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .zsa-artifacts { list-style: none; padding: 0; display: flex; gap: 16px; flex-wrap: wrap; font-size: 13px; }
 .zsa-download { font: inherit; color: var(--zsa-blue); background: none; border: 0; padding: 0; cursor: pointer; text-decoration: underline; }
-.zsa-objects { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; margin-top: 12px; }
+.zsa-table-wrap { max-width: 100%; max-height: 70vh; overflow: auto; margin-top: 12px; }
+.zsa-objects { border-collapse: collapse; font-size: 12px; font-variant-numeric: tabular-nums; }
+.zsa-objects thead th { position: sticky; top: 0; background: var(--zsa-bg); white-space: nowrap; }
 .zsa-objects caption { text-align: left; color: var(--zsa-muted); padding: 4px 0; }
 .zsa-objects th button { font: inherit; font-weight: 600; background: none; border: 0; cursor: pointer; padding: 0; }
 .zsa-objects th[aria-sort="ascending"] button::after { content: " ▲"; }

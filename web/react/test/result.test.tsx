@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { act, create, type ReactTestRenderer } from 'react-test-renderer';
 import type { ZsaRest } from '@zsa/client';
-import { ResultView, parseCsv, sortRows } from '../src/ResultView';
+import { ResultView, formatValue, parseCsv, sortRows } from '../src/ResultView';
 
 (globalThis as { IS_REACT_ACT_ENVIRONMENT?: boolean }).IS_REACT_ACT_ENVIRONMENT = true;
 
@@ -36,6 +36,17 @@ describe('ResultView', () => {
     expect(sortRows(t.rows, 1, 'descending').map((r) => r[0])).toEqual([3, 1, 2]);
     expect(sortRows([['b', 1], ['a', 2], ['b', 0]], 0, 'ascending').map((r) => r[1])).toEqual([2, 1, 0]);
     expect(parseCsv(CSV, 2).rows).toHaveLength(2);
+  });
+
+  it('formats summary values for people', () => {
+    expect(formatValue(0.3710617436377448)).toBe('0.3711');
+    expect(formatValue(0.037)).toBe('0.037');
+    expect(formatValue(155.7625)).toBe('155.8');
+    expect(formatValue(123456.7)).toBe('123457');
+    expect(formatValue(20)).toBe('20');
+    expect(formatValue({ nx: 96, voxel_size: '0.5 x 0.5 x 1 micron', mean: 623.25 })).toBe('nx 96 · voxel_size 0.5 x 0.5 x 1 micron · mean 623.3');
+    expect(formatValue([1, 2.25, 'a'])).toBe('1, 2.25, a');
+    expect(formatValue(null)).toBe('—');
   });
 
   it('shows the preview, the summary, a sortable object table and the downloads', async () => {

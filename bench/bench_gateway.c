@@ -4,6 +4,8 @@
  *  2. broadcast: C clients in one session, 5 events/s through the worker's emit path (the EMIT
  *     script: XADD + PUBLISH), for S seconds.
  *  3. per session: C clients in their own sessions, 1,000 events/s to random sessions.
+ *  4. downloads: a 128 MB artifact streamed from --results-dir over REST, three times (MB/s,
+ *     gateway RSS after).
  * Latency is from just before the EMIT call to the kernel's receive timestamp of the frame
  * (SO_TIMESTAMPNS, CLOCK_REALTIME), so the generator's own delays do not count. The generator is
  * one epoll thread with a fixed buffer per connection (no allocation per message); the
@@ -28,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -515,6 +518,61 @@ static void scenario(const char *name, struct th_redis *r, pid_t gw, bool is_gw,
     settle(gw, is_gw);
 }
 
+/* 4. downloads: a result whose summary lists one 128 MB file, fetched whole over REST */
+static void downloads(const struct th_redis *r, const char *dir, pid_t gw_pid)
+{
+    enum { MB = 1 << 20, SIZE_MB = 128 };
+    char path[400];
+    snprintf(path, sizeof(path), "%s/bench.r1", dir);
+    mkdir(path, 0755);
+    snprintf(path, sizeof(path), "%s/bench.r1/labels.tif", dir);
+    FILE *f = fopen(path, "wb");
+    unsigned char *block = malloc(MB);
+    uint64_t x = 88172645463325252ull; /* xorshift: bytes nothing compresses */
+    for (size_t i = 0; f && block && i < MB; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        block[i] = (unsigned char)x;
+    }
+    bool ok = f && block;
+    for (int i = 0; ok && i < SIZE_MB; i++)
+        ok = fwrite(block, 1, MB, f) == MB;
+    free(block);
+    if (!f || fclose(f) != 0 || !ok) {
+        fprintf(stderr, "downloads: cannot write %s\n", path);
+        return;
+    }
+    redisContext *c = redisConnect("127.0.0.1", r->port);
+    redisReply *rep = c ? redisCommand(c,
+                                       "SET zsa:result:bench.r1 {\"result_id\":\"bench.r1\","
+                                       "\"job_id\":\"bench\",\"summary\":{\"artifacts\":[{"
+                                       "\"name\":\"labels.tif\",\"type\":\"image/tiff\","
+                                       "\"size\":%d}]}}",
+                                       SIZE_MB * MB)
+                        : NULL;
+    freeReplyObject(rep);
+    if (c)
+        redisFree(c);
+    FILE *sink = fopen("/dev/null", "wb");
+    for (int i = 0; sink && i < 3; i++) {
+        uint64_t got = 0;
+        char err[256];
+        int64_t t0 = cm_time_mono_ns();
+        int status =
+            cm_http_download("127.0.0.1", gw_port, "/api/results/bench.r1/artifacts/labels.tif",
+                             NULL, sink, &got, err, sizeof(err));
+        double s = (double)(cm_time_mono_ns() - t0) / 1e9;
+        printf("download: a %d MB artifact over REST: status %d, %llu bytes in %.3f s, %.0f MB/s, "
+               "gateway RSS %ld KiB after\n",
+               SIZE_MB, status, (unsigned long long)got, s, (double)got / MB / s,
+               th_proc_rss_kb(gw_pid));
+    }
+    if (sink)
+        fclose(sink);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/bench.r1", dir);
+    rmdir(path);
+}
+
 int main(int argc, char **argv)
 {
     int clients = argc > 1 ? atoi(argv[1]) : 10000;
@@ -542,7 +600,12 @@ int main(int argc, char **argv)
     snprintf(listen, sizeof(listen), "--listen=127.0.0.1:%d", gw_port);
     snprintf(maxc, sizeof(maxc), "--max-connections=%d", idle > clients ? idle : clients);
     snprintf(nproc, sizeof(nproc), "--processes=%d", procs);
+    char results[] = "/tmp/zsa-bench-results-XXXXXX", rdir[128];
+    if (!mkdtemp(results))
+        return 1;
+    snprintf(rdir, sizeof(rdir), "--results-dir=%s", results);
     const char *gargv[] = {url,
+                           rdir,
                            listen,
                            nproc,
                            maxc,
@@ -597,6 +660,8 @@ int main(int argc, char **argv)
     gw_port = zsa_port;
     kill(fl, SIGTERM);
     waitpid(fl, NULL, 0);
+    downloads(&r, results, gw.pid);
+    rmdir(results);
 
     th_proc_signal(&gw, SIGTERM);
     th_proc_wait(&gw, 10000);

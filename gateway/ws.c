@@ -418,9 +418,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* rx 512: each connection's receive buffer (client messages are small; larger ones arrive in
+ * pieces). tx: the most one send() may take. Left at 0, lws limits every send() to rx + 20 bytes
+ * (532) and buffers the rest, to go out 532 bytes per writeable cycle — a 64 KB HTTP piece took
+ * 124 poll cycles, a file streamed at 35 MB/s and a 2 KB event took four cycles. 256 KB is more
+ * than any piece we write (GW_HTTP_CHUNK) and most frames: one send() each, the kernel takes what
+ * fits and lws keeps only the remainder. */
+#define GW_RX_BUFFER 512
+#define GW_TX_PACKET (256 * 1024)
+
 const struct lws_protocols gw__protocols[] = {
-    {"zsa.v1.json", callback, sizeof(struct pss), 512, 0, NULL, 0},
-    {"zsa.v1.msgpack", callback, sizeof(struct pss), 512, 0, NULL, 0},
+    {"zsa.v1.json", callback, sizeof(struct pss), GW_RX_BUFFER, 0, NULL, GW_TX_PACKET},
+    {"zsa.v1.msgpack", callback, sizeof(struct pss), GW_RX_BUFFER, 0, NULL, GW_TX_PACKET},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 

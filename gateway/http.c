@@ -390,6 +390,7 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
     *h = (struct gw_http){.g = g, .wsi = wsi};
     snprintf(h->path, sizeof(h->path), "%s", path ? path : "");
     h->post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+    h->head = lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI) > 0;
     enum gw_origin og = gw_origin_check(g, wsi, h->origin, sizeof(h->origin));
     h->cors = og == GW_ORIGIN_CROSS;
     if (lws_hdr_total_length(wsi, WSI_TOKEN_OPTIONS_URI) > 0) { /* a CORS preflight */
@@ -417,9 +418,9 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
                               "send JSON with Content-Type: application/json");
         return 0;
     }
-    if (!h->post && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
+    if (!h->post && !h->head && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0) {
         g->st.rest_requests++;
-        gw__respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL, "only GET and POST");
+        gw__respond_error(h, 405, "METHOD_NOT_ALLOWED", NULL, "only GET, HEAD and POST");
         return 0;
     }
     int sl = gw_urlarg(wsi, "session_id", h->session, sizeof(h->session));
@@ -534,7 +535,7 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
         rc |= header(h, "access-control-allow-methods:", "GET, POST", p, end) |
               header(h, "access-control-allow-headers:", "Content-Type, Authorization", p, end) |
               header(h, "access-control-max-age:", "600", p, end) |
-              header(h, "allow:", "GET, POST, OPTIONS", p, end);
+              header(h, "allow:", "GET, HEAD, POST, OPTIONS", p, end);
     if (h->artifact) /* files made by workers: never run as a page, whatever they hold */
         rc |= header(h, "content-security-policy:", "default-src 'none'; sandbox", p, end) |
               header(h, "accept-ranges:", "bytes", p, end) |
@@ -588,7 +589,9 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
         h->headers_sent = true;
         h->sent = 0;
     }
-    size_t left = (size_t)(total - h->sent), n = left < GW_HTTP_CHUNK ? left : GW_HTTP_CHUNK;
+    /* HEAD: the headers a GET would get, Content-Length included, and no body */
+    size_t left = h->head ? 0 : (size_t)(total - h->sent),
+           n = left < GW_HTTP_CHUNK ? left : GW_HTTP_CHUNK;
     bool last = n == left;
     unsigned char *piece = cm_xmalloc(LWS_PRE + n + 1);
     if (!h->has_file) {

@@ -25,6 +25,7 @@ struct gw_http {
     struct gw *g;
     struct lws *wsi; /* NULL once the connection closed (the Redis reply frees us) */
     bool post, waiting, ready, has_body;
+    bool head; /* a HEAD request: a GET's status and headers, no body */
     size_t expect;
     struct cm_buf body;
     int status;

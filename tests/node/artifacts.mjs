@@ -3,7 +3,7 @@
 // processing_complete (MessagePack: the PNG itself in a binary frame, equal to the file; JSON: its
 // URL only); a client that did not ask gets none. Over REST the artifacts are listed with their
 // sizes and sent whole or by range (206, suffix and open ranges, 416, several ranges ignored),
-// with their type; every refusal has its code (unknown result, unknown artifact, a link in place
+// with their type, and HEAD says the same without the body; every refusal has its code (unknown result, unknown artifact, a link in place
 // of a file, a path that tries to climb out, the wrong method).
 //
 // Env: ZSA_RESULTS_DIR (the workers' results directory, to compare bytes with), ZSA_FILE (the
@@ -18,8 +18,8 @@ const sessionId = process.env.ZSA_NO_RESULTS_DIR ? 'art2' : 'art';
 const job = `${sessionId}-seg`;
 const rid = `${job}.r1`;
 
-async function get(path, headers = {}) {
-  const res = await fetch(`http://${process.env.ZSA_GATEWAY}${path}`, { headers });
+async function get(path, headers = {}, method = 'GET') {
+  const res = await fetch(`http://${process.env.ZSA_GATEWAY}${path}`, { headers, method });
   return { status: res.status, headers: res.headers, bytes: Buffer.from(await res.arrayBuffer()) };
 }
 
@@ -98,6 +98,18 @@ async function rest() {
   check(g.status === 200 && g.bytes.length === tif.length, `several ranges: ${g.status} ${g.bytes.length}`);
   g = await get(`/api/results/${rid}/artifacts/preview.png`, { range: 'bytes=0-7' });
   check(g.status === 206 && g.bytes.subarray(1, 4).toString() === 'PNG', `preview range: ${g.status}`);
+  // HEAD (download managers, proxies, health checks): a GET's status and headers, no body; the
+  // kept-alive connection then serves the next request (fetch pools it)
+  g = await get(url, {}, 'HEAD');
+  check(g.status === 200 && Number(g.headers.get('content-length')) === tif.length && g.headers.get('content-type') === 'image/tiff'
+    && g.headers.get('accept-ranges') === 'bytes' && g.bytes.length === 0, `HEAD: ${g.status} ${g.headers.get('content-length')} ${g.bytes.length}`);
+  g = await get(url, { range: 'bytes=10-19' }, 'HEAD');
+  check(g.status === 206 && g.headers.get('content-range') === `bytes 10-19/${tif.length}` && Number(g.headers.get('content-length')) === 10,
+    `HEAD with a range: ${g.status} ${g.headers.get('content-range')}`);
+  g = await get(`/api/results/nosuch.r1/artifacts`, {}, 'HEAD');
+  check(g.status === 404 && g.bytes.length === 0, `HEAD of an unknown result: ${g.status}`);
+  g = await get(url, { range: 'bytes=0-9' });
+  check(g.status === 206 && Buffer.compare(g.bytes, tif.subarray(0, 10)) === 0, `GET after HEAD: ${g.status} ${g.bytes.length}`);
 
   // refusals
   const refusals = [

@@ -2,7 +2,7 @@
 // it: an oversized request head gets 431 with the JSON error (not a bare close, and counted in
 // /metrics instead of an error log line), an unknown method 501, CONNECT 405, Content-Length with
 // Transfer-Encoding or a Content-Length that is not a number 400 — always JSON, never lws's
-// HTML; a text message that is not UTF-8 closes with 1007; a client silent past
+// HTML; HEAD gets a GET's head and no body; a text message that is not UTF-8 closes with 1007; a client silent past
 // --idle-timeout-s (ZSA_IDLE_TIMEOUT_S) gets a close frame 1001 saying so.
 import net from 'node:net';
 import { Client, GATEWAY, check, run, http, deadline } from './lib.mjs';
@@ -54,6 +54,19 @@ run(async () => {
   expect(await raw('POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n'), 400, 'BAD_REQUEST', 'Content-Length -1');
   expect(await raw('POST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n'), 400, 'BAD_REQUEST', 'Content-Length ten');
   expect(await raw('DELETE /api/jobs/x HTTP/1.1\r\nHost: x\r\n\r\n'), 405, 'METHOD_NOT_ALLOWED', 'DELETE');
+  // HEAD: the status and headers of a GET (Content-Length included) and not one byte of body: the
+  // next answer on the connection starts right after the head
+  const two = await new Promise((resolve, reject) => {
+    const s = net.connect({ host, port: Number(port) }, () =>
+      s.write('HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    let data = '';
+    const t = setTimeout(() => { s.destroy(); reject(new Error(`HEAD then GET: ${JSON.stringify(data)}`)); }, 5000);
+    s.on('data', (d) => { data += d; });
+    s.on('close', () => { clearTimeout(t); resolve(data); });
+  });
+  const heads = two.split('\r\n\r\n');
+  check(/^HTTP\/1\.1 200/.test(heads[0]) && /content-length: *16\b/i.test(heads[0]) && /^HTTP\/1\.1 200/.test(heads[1])
+    && heads[2].trim() === '{"status":"ok"}' && heads.length === 3, `HEAD then GET on one connection: ${JSON.stringify(two)}`);
   // the same checks on a kept-alive connection's second request (lws parses that one)
   const ka = await raw('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nPOST /api/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n');
   check(ka.status === 200, `keep-alive first answer: ${ka.data.slice(0, 100)}`);

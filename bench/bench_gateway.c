@@ -554,16 +554,16 @@ static void downloads(const struct th_redis *r, const char *dir, pid_t gw_pid)
         redisFree(c);
     FILE *sink = fopen("/dev/null", "wb");
     for (int i = 0; sink && i < 3; i++) {
-        uint64_t got = 0;
+        struct cm_download d = {0};
         char err[256];
         int64_t t0 = cm_time_mono_ns();
         int status =
             cm_http_download("127.0.0.1", gw_port, "/api/results/bench.r1/artifacts/labels.tif",
-                             NULL, sink, &got, err, sizeof(err));
+                             NULL, sink, &d, err, sizeof(err));
         double s = (double)(cm_time_mono_ns() - t0) / 1e9;
         printf("download: a %d MB artifact over REST: status %d, %llu bytes in %.3f s, %.0f MB/s, "
                "gateway RSS %ld KiB after\n",
-               SIZE_MB, status, (unsigned long long)got, s, (double)got / MB / s,
+               SIZE_MB, status, (unsigned long long)d.bytes, s, (double)d.bytes / MB / s,
                th_proc_rss_kb(gw_pid));
     }
     if (sink)

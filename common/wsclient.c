@@ -541,26 +541,57 @@ static int drain_to(struct cm_ws *w, size_t from, FILE *to, uint64_t *left, uint
     return 0;
 }
 
-int cm_http_download(const char *host, int port, const char *path, const char *token, FILE *to,
-                     uint64_t *bytes, char *err, size_t n)
+/* The status line and the body's framing of a download's head: Content-Length, and for a 206
+ * the Content-Range's start and the whole size. 0, or -1 for a 206 that does not continue at
+ * from. */
+static int download_head(const char *h, struct cm_download *d, int *status, uint64_t *left,
+                         FILE *to)
 {
-    char req[8192];
-    *bytes = 0;
+    const char *cl = strcasestr(h, "content-length:"), *cr = strcasestr(h, "content-range:");
+    sscanf(h, "HTTP/1.%*d %d", status);
+    *left = cl ? strtoull(cl + 15, NULL, 10) : 0;
+    d->resumed = false;
+    if (*status == 206) {
+        unsigned long long a, b, total;
+        if (!cr || sscanf(cr + 14, " bytes %llu-%llu/%llu", &a, &b, &total) != 3 || a != d->from)
+            return -1;
+        d->resumed = true, d->total = total, *status = 200;
+        return 0;
+    }
+    if (*status == 200) {
+        d->total = *left;
+        if (d->from > 0) { /* the whole file after all: start it again */
+            fflush(to);
+            if (ftruncate(fileno(to), 0) != 0 || fseek(to, 0, SEEK_SET) != 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+int cm_http_download(const char *host, int port, const char *path, const char *token, FILE *to,
+                     struct cm_download *d, char *err, size_t n)
+{
+    char req[8192], range[64] = "";
+    d->bytes = d->total = 0;
     err[0] = 0;
+    if (d->from > 0)
+        snprintf(range, sizeof(range), "Range: bytes=%llu-\r\n", (unsigned long long)d->from);
     SSL *ssl;
-    int k, fd = http_open(host, port, "GET", path, token, "", req, sizeof(req), &k, &ssl);
+    int k, fd = http_open(host, port, "GET", path, token, range, req, sizeof(req), &k, &ssl);
     if (fd < 0)
         return -1;
     struct cm_ws w = {.fd = fd, .ssl = ssl};
     int status = -1;
-    uint64_t left = 0;
+    uint64_t left = 0, *bytes = &d->bytes;
     bool head = true, ok = write_all_ssl(fd, ssl, req, (size_t)k) == 0;
     while (ok) {
+        errno = 0;
         int r = fill(&w, 30000);
         if (r == 0 || r == -1) { /* a stall, or the end: complete only when nothing is left */
             ok = !head && left == 0;
-            if (r == 0)
-                errno = ETIMEDOUT;
+            if (r == 0 || errno == 0) /* a stall; the peer closed */
+                errno = r == 0 ? ETIMEDOUT : ECONNRESET;
             break;
         }
         char *hend = head && w.len ? memmem(w.buf, w.len, "\r\n\r\n", 4) : NULL;
@@ -569,10 +600,14 @@ int cm_http_download(const char *host, int port, const char *path, const char *t
         if (head) {
             head = false;
             char *h = strndup((char *)w.buf, (size_t)(hend - (char *)w.buf));
-            char *cl = strcasestr(h, "content-length:");
-            sscanf(h, "HTTP/1.%*d %d", &status);
-            left = cl ? strtoull(cl + 15, NULL, 10) : 0;
+            int hr = download_head(h, d, &status, &left, to);
             free(h);
+            if (hr != 0) {
+                errno = EPROTO;
+                ok = false;
+                status = 200; /* reported as a failed transfer */
+                break;
+            }
             size_t from = (size_t)(hend + 4 - (char *)w.buf);
             if (status != 200) { /* the error body, whole: it is small */
                 size_t b = w.len - from < n - 1 ? w.len - from : n - 1;
@@ -591,6 +626,8 @@ int cm_http_download(const char *host, int port, const char *path, const char *t
         } else {
             ok = drain_to(&w, 0, to, &left, bytes) == 0;
         }
+        if (ok && status == 200 && d->progress)
+            d->progress(d->ctx, (d->resumed ? d->from : 0) + *bytes, d->total);
         if (ok && !head && status == 200 && left == 0)
             break;
     }

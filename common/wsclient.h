@@ -68,11 +68,23 @@ int cm_http(const char *host, int port, const char *method, const char *path, co
 int cm_http_auth(const char *host, int port, const char *method, const char *path,
                  const char *token, const char *body, bool with_length, char *out, size_t n);
 
+/* One download: where to resume, whom to tell as bytes arrive, and what happened. */
+struct cm_download {
+    uint64_t from; /* > 0: the file to already holds this many bytes; ask for the rest (Range) */
+    void (*progress)(void *ctx, uint64_t have, uint64_t total); /* after each piece (may be NULL) */
+    void *ctx;
+    uint64_t bytes; /* out: the body's bytes written to to by this call */
+    uint64_t total; /* out: the whole file's size (0 until the head is in) */
+    bool resumed;   /* out: the server sent the rest (206); false: the whole file, to truncated */
+};
+
 /* GET path into the open file to as the body arrives (any size; a read that waits over 30 s
- * fails). Returns the status: for 200 the body went to to (*bytes of it, exactly its
- * Content-Length); for another status the body is in err (NUL-terminated, truncated to n) and
- * nothing was written. -1 when nothing answered or the body was cut short (errno set). */
+ * fails). With d->from > 0 it asks for the bytes from there on: a 206 appends them, a 200 (the
+ * server ignored the range) truncates to and writes the whole body. Returns the status, 200 for a
+ * complete 206 too: for 200 the body went to to (d->bytes of it, exactly its length); for another
+ * status the body is in err (NUL-terminated, truncated to n) and nothing was written. -1 when
+ * nothing answered or the body was cut short (errno set; d->bytes says how far it got). */
 int cm_http_download(const char *host, int port, const char *path, const char *token, FILE *to,
-                     uint64_t *bytes, char *err, size_t n);
+                     struct cm_download *d, char *err, size_t n);
 
 #endif

@@ -94,7 +94,9 @@ static const char *const command_help[][2] = {
     {"result",
      "usage: zsa result ID [--csv] [--download DIR]\nThe stored result (ID: a result id or "
      "a job id); --csv prints the object table;\n--download saves every artifact of "
-     "the result into DIR (made if missing), over REST.\n"},
+     "the result into DIR (made if missing), over REST,\neach through NAME.RESULT_ID.part "
+     "(a progress bar on a terminal); a run that was cut\nkeeps its .part files, and the "
+     "same command continues them.\n"},
     {"token",
      "usage: zsa token --session S [--session S2 ...] --scope read,submit,control,admin\n"
      "                 [--ttl 12h] [--subject NAME] [--kid K] [--keys-file F]\n"

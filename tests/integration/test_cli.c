@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,6 +79,8 @@ static void teardown(void)
 TestSuite(cli, .init = setup, .fini = teardown, .timeout = 120);
 
 /* Runs zsa with argv against the stack; *res gets its exit status and output. */
+static void resume_and_progress(void);
+
 static void zsa(struct th_proc_result *res, const char *const *argv)
 {
     const char *env[] = {URL_ENV, NULL};
@@ -267,6 +270,7 @@ Test(cli, status_result_csv_and_dead_letters)
     const char *none[] = {"result", "nosuch", "--download", dldir, NULL};
     zsa(&r, none);
     cr_expect_eq(r.status, 4, "%s", r.err);
+    resume_and_progress();
 
     /* a malformed job lands in the dead letters; list them; requeue what is not there: 4 */
     redisContext *c = th_redis_connect(&R);
@@ -287,6 +291,62 @@ Test(cli, status_result_csv_and_dead_letters)
     zsa(&r, rq);
     cr_expect_eq(r.status, 4, "%s", r.err);
     cr_expect(strstr(r.err, "UNKNOWN_JOB"), "%s", r.err);
+}
+
+/* A run that was cut left labels.tif's first half in its .part (zeros planted here, so that what
+ * was not fetched again shows): the same command continues it with a range request, and only
+ * the rest comes. A .part that is already whole is renamed without a transfer. On a terminal
+ * (script(1) gives zsa a pty) each file gets a progress bar. */
+static void resume_and_progress(void)
+{
+    char dir[128], part[256], cmd[1024], orig[160];
+    snprintf(dir, sizeof(dir), "%s/download2", DIR);
+    snprintf(orig, sizeof(orig), "%s/results/seg1.r1/labels.tif", DIR);
+    struct stat st;
+    cr_assert_eq(stat(orig, &st), 0);
+    long half = (long)st.st_size / 2;
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(part, sizeof(part), "%s/labels.tif.seg1.r1.part", dir);
+    FILE *f = fopen(part, "wb");
+    cr_assert_not_null(f);
+    for (long i = 0; i < half; i++)
+        fputc(0, f);
+    fclose(f);
+    snprintf(part, sizeof(part), "%s/objects.csv.seg1.r1.part", dir); /* whole, in a cut run */
+    snprintf(cmd, sizeof(cmd), "cp '%s/results/seg1.r1/objects.csv' '%s'", DIR, part);
+    cr_assert_eq(system(cmd), 0);
+    struct th_proc_result r;
+    const char *down[] = {"result", "seg1", "--download", dir, NULL};
+    zsa(&r, down);
+    cr_assert_eq(r.status, 0, "%s%s", r.out, r.err);
+    char want[64];
+    snprintf(want, sizeof(want), "\"resumed_at\":%ld", half);
+    cr_expect(strstr(r.out, want), "labels.tif not continued at %ld: %s", half, r.out);
+    snprintf(cmd, sizeof(cmd),
+             "cmp -s -n %ld '%s/labels.tif' /dev/zero && cmp -s -i %ld '%s/labels.tif' '%s' && "
+             "cmp -s '%s/objects.csv' '%s/results/seg1.r1/objects.csv' && "
+             "! ls '%s' | grep -q part",
+             half, dir, half, dir, orig, dir, DIR, dir);
+    cr_expect_eq(system(cmd), 0, "the continued files are not what they should be: %s", r.out);
+
+    /* the progress bar, on a terminal */
+    char bin[512], tty[160];
+    th_bin_path("zsa", bin, sizeof(bin));
+    snprintf(tty, sizeof(tty), "%s/tty-download.out", DIR);
+    snprintf(cmd, sizeof(cmd),
+             "script -qec \"exec %s result seg1 --download '%s/download3'\" /dev/null >'%s'", bin,
+             DIR, tty);
+    const char *argv[] = {"-c", cmd, NULL};
+    const char *env[] = {URL_ENV, NULL};
+    cr_assert_eq(th_proc_run("/bin/sh", argv, env, 60000, &r), 0);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    static char out[1 << 16];
+    f = fopen(tty, "r");
+    cr_assert_not_null(f);
+    out[fread(out, 1, sizeof(out) - 1, f)] = 0;
+    fclose(f);
+    cr_expect(strstr(out, "labels.tif") && strstr(out, "100.0%") && strstr(out, "/s  ETA"),
+              "no progress bar on the terminal:\n%s", out);
 }
 
 Test(cli, ctrl_c_on_a_terminal_offers_to_cancel_and_yes_cancels)

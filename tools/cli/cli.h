@@ -70,9 +70,14 @@ void cli__unreachable(const struct cli *c);
 int cli__http(const struct cli *c, const char *method, const char *path, const char *body,
               char **out);
 
-/* GET path into the open file to (any size, streamed); prints what failed. Returns the HTTP
- * status, or -1 when nothing (or not all of it) came. */
-int cli__download(const struct cli *c, const char *path, FILE *to, uint64_t *bytes);
+/* GET path into the open file to (any size, streamed; d as for cm_http_download); prints what
+ * failed. Returns the HTTP status, or -1 when nothing (or not all of it) came. */
+int cli__download(const struct cli *c, const char *path, FILE *to, struct cm_download *d);
+
+/* zsa result ID --download DIR: every artifact of result rid into dir (made if missing), each
+ * through <name>.<rid>.part (continued when a cut run left one), a progress bar on a terminal.
+ * Returns the exit status. */
+int cli__download_all(const struct cli *c, const char *rid, const char *dir);
 
 /* Opens a WebSocket (JSON); with a token, its first message is auth (never in the URL, where a
  * proxy's log would keep it). 0 or -1 (w->http_status says what the gateway answered). */

@@ -294,67 +294,6 @@ int cli__cmd_cancel_retry(const struct cli *c, struct opts *o, bool cancel)
     return simple_post(c, cancel ? "cancel" : "retry", path, done);
 }
 
-/* Every artifact of result rid into dir (made if missing): each through <name>.part, renamed
- * when whole. */
-static int download_all(const struct cli *c, const char *rid, const char *dir)
-{
-    char path[400], *resp = NULL;
-    snprintf(path, sizeof(path), "/api/results/%s/artifacts", rid);
-    int st = cli__http(c, "GET", path, NULL, &resp);
-    struct pr_value v;
-    struct pr_err e;
-    if (st != 200 || pr_value_parse_json(resp, strlen(resp), &v, &e) != 0) {
-        if (st >= 0)
-            cli__print_error("artifacts", st, resp);
-        free(resp);
-        return st < 0 ? EX_UNREACHABLE : cli__status_exit(st);
-    }
-    free(resp);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "zsa: %s: %s\n", dir, strerror(errno));
-        pr_value_deinit(&v);
-        return EX_FAILED;
-    }
-    const struct pr_value *arts = pr_value_get(&v, "artifacts");
-    int rc = EX_DONE;
-    for (size_t i = 0; arts && arts->type == PR_V_ARRAY && i < arts->u.a.n; i++) {
-        const struct pr_value *a = &arts->u.a.items[i];
-        const char *name = cli__str_of(a, "name"), *url = cli__str_of(a, "url");
-        if (!name || !url || strchr(name, '/') || name[0] == '.')
-            continue;
-        char file[1024], part[1040];
-        snprintf(file, sizeof(file), "%s/%s", dir, name);
-        snprintf(part, sizeof(part), "%s.part", file);
-        FILE *f = fopen(part, "wb");
-        if (!f) {
-            fprintf(stderr, "zsa: %s: %s\n", part, strerror(errno));
-            rc = EX_FAILED;
-            continue;
-        }
-        uint64_t n = 0;
-        int s = cli__download(c, url, f, &n);
-        bool ok = fclose(f) == 0 && s == 200 && rename(part, file) == 0;
-        if (!ok) {
-            unlink(part);
-            rc = s < 0 ? EX_UNREACHABLE : EX_FAILED;
-            continue;
-        }
-        if (!c->json)
-            printf("  %-16s %10llu bytes  %s\n", name, (unsigned long long)n, file);
-        else {
-            struct cm_buf j = CM_BUF_INIT;
-            cm_buf_puts(&j, "{\"name\":");
-            cm_buf_append_json_str(&j, name, strlen(name));
-            cm_buf_printf(&j, ",\"bytes\":%llu,\"file\":", (unsigned long long)n);
-            cm_buf_append_json_str(&j, file, strlen(file));
-            printf("%s}\n", j.data);
-            cm_buf_deinit(&j);
-        }
-    }
-    pr_value_deinit(&v);
-    return rc;
-}
-
 int cli__cmd_result(const struct cli *c, struct opts *o)
 {
     if (o->nargs != 1) {
@@ -403,12 +342,12 @@ int cli__cmd_result(const struct cli *c, struct opts *o)
     const struct pr_value *sum = pr_value_get(&v, "summary");
     const char *rid = path + strlen("/api/results/");
     if (o->download) {
-        rc = download_all(c, rid, o->download);
+        rc = cli__download_all(c, rid, o->download);
     } else if (o->csv) {
         char url[400];
-        uint64_t n;
+        struct cm_download d = {0};
         snprintf(url, sizeof(url), "/api/results/%s/artifacts/objects.csv", rid);
-        int got = cli__download(c, url, stdout, &n);
+        int got = cli__download(c, url, stdout, &d);
         rc = got == 200 ? EX_DONE : got < 0 ? EX_UNREACHABLE : cli__status_exit(got);
     } else if (c->json) {
         printf("%s", resp);

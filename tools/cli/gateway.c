@@ -99,21 +99,6 @@ int cli__http(const struct cli *c, const char *method, const char *path, const c
     return st;
 }
 
-int cli__download(const struct cli *c, const char *path, FILE *to, uint64_t *bytes)
-{
-    char err[4096];
-    errno = 0;
-    int st = cm_http_download(c->host, c->port, path, c->token, to, bytes, err, sizeof(err));
-    if (st < 0 && *bytes == 0)
-        cli__unreachable(c);
-    else if (st < 0)
-        fprintf(stderr, "zsa: %s: cut short after %llu bytes (%s)\n", path,
-                (unsigned long long)*bytes, strerror(errno ? errno : EPIPE));
-    else if (st != 200)
-        cli__print_error(path, st, err);
-    return st;
-}
-
 /* Opens a WebSocket (JSON); with a token, its first message is auth (never in the URL, where a
  * proxy's log would keep it). 0 or -1 (w->http_status says what the gateway answered). */
 int cli__ws_open(const struct cli *c, struct cm_ws *w, const char *target)

@@ -139,8 +139,13 @@ static void artifacts_reply(redisAsyncContext *ac, void *reply, void *priv)
         const char *type = artifact_type(name);
         cm_buf_puts(&b, ",\"type\":");
         cm_buf_append_json_str(&b, type, strlen(type));
-        cm_buf_printf(&b, ",\"size\":%lld,\"url\":\"/api/results/%s/artifacts/%s\"}",
-                      size && size->type == PR_V_INT ? (long long)size->u.i : 0LL, h->id, name);
+        char url[PR_ID_MAX * 2 + 64], link[PR_LINK_MAX + 1] = "";
+        snprintf(url, sizeof(url), "/api/results/%s/artifacts/%s", h->id, name);
+        if (h->auth == GW_AUTH_RES_OK && gw_auth_link_sign(h->g, url, link, sizeof(link)) == 0)
+            link[0] = '\0';
+        cm_buf_printf(&b, ",\"size\":%lld,\"url\":\"%s\",\"download_url\":\"%s%s%s\"}",
+                      size && size->type == PR_V_INT ? (long long)size->u.i : 0LL, url, url,
+                      link[0] ? "?link=" : "", link);
     }
     cm_buf_printf(&b, "],\"count\":%zu}\n", n);
     pr_value_deinit(&v);

@@ -156,6 +156,30 @@ enum gw_auth_res gw_auth_request(struct gw *g, struct lws *wsi, struct pr_token 
     return res;
 }
 
+enum gw_auth_res gw_auth_link(struct gw *g, struct lws *wsi, const char *path, const char **why)
+{
+    char link[PR_LINK_MAX + 2];
+    int n = gw_urlarg(wsi, "link", link, sizeof(link));
+    if (n == -1 || !g->keys)
+        return GW_AUTH_RES_NONE; /* no link: the "no access token" answer stands */
+    if (n < 0 || (size_t)n > PR_LINK_MAX) {
+        *why = "not a download link (l1.<exp>.<kid>.<mac>)";
+        return GW_AUTH_RES_BAD;
+    }
+    enum pr_token_status st =
+        pr_link_verify(g->keys, link, (size_t)n, path, cm_time_now_ms() / 1000, why);
+    return st == PR_TOKEN_OK ? GW_AUTH_RES_LINK : GW_AUTH_RES_BAD;
+}
+
+size_t gw_auth_link_sign(struct gw *g, const char *path, char *out, size_t n)
+{
+    if (!g->keys || g->keys->n == 0)
+        return 0;
+    /* the newest key (the last in the file), as tokens are minted */
+    return pr_link_sign(&g->keys->keys[g->keys->n - 1], path,
+                        cm_time_now_ms() / 1000 + g->cfg->link_ttl_s, out, n);
+}
+
 enum gw_auth_res gw_auth_verify(struct gw *g, const char *tok, size_t len, struct pr_token *out,
                                 const char **why)
 {

@@ -43,6 +43,7 @@ struct gw_config {
     int max_job_kb;        /* largest job (normalized JSON) */
     char *results_dir;     /* the workers' results volume (artifacts); "": previews only */
     int max_preview_kb;    /* largest preview pushed in a WebSocket frame */
+    int link_ttl_s;        /* lifetime of the artifacts' download links */
     char *tls_cert;        /* PEM chain: TLS on the port (with tls_key) */
     char *tls_key;
 };
@@ -320,6 +321,7 @@ enum gw_auth_res {
     GW_AUTH_RES_NONE, /* the request carries no token */
     GW_AUTH_RES_BAD,  /* one that is malformed, forged, expired or of a withdrawn key: 401 */
     GW_AUTH_RES_OK,   /* out holds its claims (pr_token_deinit) */
+    GW_AUTH_RES_LINK, /* no token, but a valid download link (?link=) for this very path */
 };
 /* main(): --auth required needs a readable keys file; -1 after logging why. */
 int gw_auth_config_check(const struct gw_config *cfg);
@@ -331,6 +333,11 @@ void gw_auth_reload(struct gw *g);
 /* The token of a request (Authorization: Bearer, else ?token=), checked; why: a static reason. */
 enum gw_auth_res gw_auth_request(struct gw *g, struct lws *wsi, struct pr_token *out,
                                  const char **why);
+/* A request without a token: its ?link= checked against path (GW_AUTH_RES_LINK, or BAD with
+ * why); NONE when it has none. */
+enum gw_auth_res gw_auth_link(struct gw *g, struct lws *wsi, const char *path, const char **why);
+/* A download link for path, valid --link-ttl-s, into out: its length; 0 with auth off. */
+size_t gw_auth_link_sign(struct gw *g, const char *path, char *out, size_t n);
 enum gw_auth_res gw_auth_verify(struct gw *g, const char *tok, size_t len, struct pr_token *out,
                                 const char **why);
 /* The session a token's client joins: the URL's (empty: none given), which the token must allow

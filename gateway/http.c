@@ -154,7 +154,7 @@ static void quota_identity(struct gw_http *h)
  * 401 (no token, or a bad one) or 403 (a token that does not allow it). */
 bool gw__allowed(struct gw_http *h, unsigned scope, const char *session)
 {
-    if (h->auth == GW_AUTH_RES_OFF)
+    if (h->auth == GW_AUTH_RES_OFF || h->auth == GW_AUTH_RES_LINK) /* a link: dispatch checked */
         return true;
     if (h->auth != GW_AUTH_RES_OK) {
         h->g->st.auth_refused++;
@@ -181,7 +181,7 @@ bool gw__allowed(struct gw_http *h, unsigned scope, const char *session)
  * may not are answered as if they did not exist. */
 bool gw__visible(const struct gw_http *h, const char *s, size_t n)
 {
-    if (h->auth == GW_AUTH_RES_OFF)
+    if (h->auth == GW_AUTH_RES_OFF || h->auth == GW_AUTH_RES_LINK)
         return true;
     char id[PR_ID_MAX + 1];
     if (n > PR_ID_MAX)
@@ -361,6 +361,12 @@ static void dispatch(struct gw_http *h)
         const struct gw_route *r = &routes[i];
         bool match = r->suffix ? route_id(p, r, h) : strcmp(p, r->prefix) == 0;
         if (match && r->post == h->post) {
+            if (h->auth == GW_AUTH_RES_LINK && !r->name) { /* a link opens its file, no more */
+                h->g->st.auth_forbidden++;
+                gw__respond_error(h, 403, "FORBIDDEN", NULL,
+                                  "a download link opens only its own file");
+                return;
+            }
             if (r->scope && !gw__allowed(h, r->scope, r->session_id ? h->id : NULL))
                 return;
             h->route = r;
@@ -374,6 +380,15 @@ static void dispatch(struct gw_http *h)
                           "wrong method, or a malformed id in the path");
     else
         gw__respond_error(h, 404, "NOT_FOUND", NULL, "no such endpoint");
+}
+
+/* The request's token; without one, a download link for this very path (never for a POST). */
+static void request_auth(struct gw_http *h, struct lws *wsi)
+{
+    h->auth = gw_auth_request(h->g, wsi, &h->tok, &h->auth_why);
+    if (h->auth == GW_AUTH_RES_NONE && !h->post)
+        h->auth = gw_auth_link(h->g, wsi, h->path, &h->auth_why);
+    quota_identity(h);
 }
 
 int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const char *path)
@@ -433,8 +448,7 @@ int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const 
     }
     if (sl < 0)
         h->session[0] = '\0';
-    h->auth = gw_auth_request(g, wsi, &h->tok, &h->auth_why);
-    quota_identity(h);
+    request_auth(h, wsi);
     if (h->post && (h->auth == GW_AUTH_RES_NONE || h->auth == GW_AUTH_RES_BAD)) {
         /* every POST needs a token: refused before its body is read */
         g->st.rest_requests++;

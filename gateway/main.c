@@ -74,6 +74,9 @@ static const struct cm_opt gw_opts[] = {
     CM_OPT(
         "max-preview-kb", CM_OPT_INT, max_preview_kb, "2048", 0, 65536, NULL, NULL,
         "largest preview pushed in a binary WebSocket frame (larger: its URL; 0: always the URL)"),
+    CM_OPT("link-ttl-s", CM_OPT_INT, link_ttl_s, "600", 1, 86400, NULL, NULL,
+           "lifetime of the download links in artifact lists (one file each, no token needed: "
+           "what a browser's plain link can fetch)"),
     CM_OPT(
         "tls-cert", CM_OPT_STR, tls_cert, "", 0, 0, NULL, NULL,
         "PEM certificate chain: the port speaks TLS only (https://, wss://); read again on SIGHUP"),

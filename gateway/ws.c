@@ -332,7 +332,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 g->auth_wait->auth_prev = p;
             g->auth_wait = p;
             break;
-        case GW_AUTH_RES_BAD: /* its key went between the upgrade and now */
+        case GW_AUTH_RES_LINK: /* not made by gw_auth_request; never a WebSocket's */
+        case GW_AUTH_RES_BAD:  /* its key went between the upgrade and now */
             auth_wait_fail(g, p, GW_CLOSE_UNAUTHORIZED, why);
             break;
         }

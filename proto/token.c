@@ -370,6 +370,74 @@ size_t pr_token_sign(const struct pr_token_key *k, const struct pr_token *t, cha
     return len;
 }
 
+/* ---- download links ------------------------------------------------------------------------ */
+
+/* The link's mac over "l1.<exp>.<kid>\n<path>" (head: "l1.<exp>.<kid>"). */
+static void link_mac(const struct pr_token_key *k, const char *head, size_t hl, const char *path,
+                     unsigned char *out)
+{
+    struct cm_buf b = CM_BUF_INIT;
+    cm_buf_append(&b, head, hl);
+    cm_buf_putc(&b, '\n');
+    cm_buf_puts(&b, path);
+    mac(k, b.data, b.len, out);
+    cm_buf_deinit(&b);
+}
+
+size_t pr_link_sign(const struct pr_token_key *k, const char *path, int64_t exp, char *out,
+                    size_t n)
+{
+    char head[64];
+    int hl = snprintf(head, sizeof(head), "l1.%lld.%s", (long long)exp, k->kid);
+    size_t need = (size_t)hl + 1 + MAC_B64;
+    if (exp < 0 || hl < 0 || (size_t)hl >= sizeof(head) || need >= n || need > PR_LINK_MAX)
+        return 0;
+    unsigned char m[MAC_LEN];
+    link_mac(k, head, (size_t)hl, path, m);
+    memcpy(out, head, (size_t)hl);
+    out[hl] = '.';
+    cm_b64url_encode(m, MAC_LEN, out + hl + 1, n - (size_t)hl - 1);
+    return need;
+}
+
+enum pr_token_status pr_link_verify(const struct pr_token_keys *ks, const char *link, size_t len,
+                                    const char *path, int64_t now, const char **why)
+{
+    const char *dummy;
+    if (!why)
+        why = &dummy;
+    /* l1.<exp>.<kid>.<mac>: the exp is digits, the mac the last MAC_B64 characters */
+    size_t d = 3;
+    while (d < len && link[d] >= '0' && link[d] <= '9')
+        d++;
+    unsigned char got[MAC_LEN + 1], want[MAC_LEN];
+    if (len > PR_LINK_MAX || len < 3 + 1 + 1 + 1 + 1 + MAC_B64 || memcmp(link, "l1.", 3) != 0 ||
+        d == 3 || d - 3 > 15 || link[d] != '.' || link[len - MAC_B64 - 1] != '.' ||
+        len - MAC_B64 - 1 <= d + 1 || !kid_valid(link + d + 1, len - MAC_B64 - 2 - d) ||
+        cm_b64url_decode(link + len - MAC_B64, MAC_B64, got, sizeof(got)) != MAC_LEN) {
+        *why = "not a download link (l1.<exp>.<kid>.<mac>)";
+        return PR_TOKEN_MALFORMED;
+    }
+    char kid[PR_TOKEN_KID_MAX + 1];
+    size_t kl = len - MAC_B64 - 2 - d;
+    memcpy(kid, link + d + 1, kl);
+    kid[kl] = '\0';
+    const struct pr_token_key *k = pr_token_key_find(ks, kid);
+    if (k)
+        link_mac(k, link, len - MAC_B64 - 1, path, want);
+    if (!k || CRYPTO_memcmp(want, got, MAC_LEN) != 0) {
+        *why = "bad link (forged, made for another file, or signed with a key this gateway no "
+               "longer holds)";
+        return PR_TOKEN_BAD_SIGNATURE;
+    }
+    if (strtoll(link + 3, NULL, 10) <= now) {
+        *why = "the download link expired: list the artifacts again for a fresh one";
+        return PR_TOKEN_EXPIRED;
+    }
+    *why = "ok";
+    return PR_TOKEN_OK;
+}
+
 bool pr_token_allows(const struct pr_token *t, const char *s)
 {
     if (t->all_sessions)

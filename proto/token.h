@@ -81,6 +81,19 @@ void pr_token_deinit(struct pr_token *t);
  * not valid (bad session entry, no scope, sub too long) or out is too small. */
 size_t pr_token_sign(const struct pr_token_key *k, const struct pr_token *t, char *out, size_t n);
 
+/* Download links: one file's path signed for a short while, so that a browser can fetch it with
+ * a plain link (an <a href> sends no Authorization header). "l1.<exp>.<kid>.<mac>", the mac
+ * HMAC-SHA256 with the key over "l1.<exp>.<kid>\n<path>": the path is bound, not carried. A link
+ * is never an access token, nor a token a link (another prefix, another signed text). */
+#define PR_LINK_MAX 128
+/* The link for path until exp (Unix seconds) into out: its length, 0 when out is too small. */
+size_t pr_link_sign(const struct pr_token_key *k, const char *path, int64_t exp, char *out,
+                    size_t n);
+/* Checks link[0..len) for path against the keys and the clock: PR_TOKEN_OK, MALFORMED,
+ * BAD_SIGNATURE (forged, another path, a key no longer held) or EXPIRED; why as for tokens. */
+enum pr_token_status pr_link_verify(const struct pr_token_keys *ks, const char *link, size_t len,
+                                    const char *path, int64_t now, const char **why);
+
 /* True when the token may use session s. */
 bool pr_token_allows(const struct pr_token *t, const char *s);
 /* The token's sessions as the scripts check them: "" for every session, else the entries

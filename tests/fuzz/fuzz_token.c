@@ -1,7 +1,8 @@
 /* libFuzzer target: access tokens (proto/token.c). The first byte picks what the rest is: a token
  * as a client sends it (mostly refused at the mac), a payload that this target signs with a known
  * key so that the claims parser sees it as if a backend had minted it, or a keys file. A token
- * that verifies must say what it was signed with and allow only what it lists. */
+ * that verifies must say what it was signed with and allow only what it lists. Download links:
+ * one nobody signed never opens anything; one signed for a path opens that path and no other. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <string.h>
@@ -49,8 +50,25 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
         tok[3 + pl] = '.';
         tl = 4 + pl + cm_b64url_encode(mac, 32, tok + 4 + pl, sizeof(tok) - 4 - pl);
     }
-    struct pr_token t;
     const char *why = NULL;
+    if (mode == 0 && pr_link_verify(&ks, tok, tl, "/api/results/r/artifacts/a", 0, &why) ==
+                         PR_TOKEN_OK) /* a download link nobody signed */
+        __builtin_trap();
+    if (mode == 1) { /* a link signed for the input as its path opens that path, no other */
+        static char path[256], link[PR_LINK_MAX + 1];
+        size_t pl = n < sizeof(path) - 2 ? n : sizeof(path) - 2;
+        memcpy(path, in, pl);
+        path[pl] = '\0';
+        size_t ll = pr_link_sign(&ks.keys[0], path, 1800000000, link, sizeof(link));
+        if (!ll || pr_link_verify(&ks, link, ll, path, 0, &why) != PR_TOKEN_OK)
+            __builtin_trap();
+        size_t q = strlen(path);
+        path[q] = 'x', path[q + 1] = '\0';
+        if (pr_link_verify(&ks, link, ll, path, 0, &why) == PR_TOKEN_OK)
+            __builtin_trap();
+    }
+    struct pr_token t;
+    why = NULL;
     enum pr_token_status st = pr_token_verify(&ks, tok, tl, 1800000000, &t, &why);
     if (!why)
         __builtin_trap();

@@ -77,7 +77,10 @@ Test(auth, every_route_and_the_websocket_refuse_what_a_token_does_not_allow)
     /* results of jobs in sessions A and B, as a worker stores them */
     redisContext *c = th_redis_connect(&R);
     freeReplyObject(th_cmd(c, "SET zsa:result:ra.r1 %s",
-                           "{\"result_id\":\"ra.r1\",\"job_id\":\"ra\",\"session_id\":\"A\"}"));
+                           "{\"result_id\":\"ra.r1\",\"job_id\":\"ra\",\"session_id\":\"A\","
+                           "\"summary\":{\"artifacts\":[{\"name\":\"preview.png\",\"type\":"
+                           "\"image/png\",\"size\":12}]}}"));
+    freeReplyObject(th_cmd(c, "SET zsa:preview:ra.r1 %s", "preview-of-A"));
     freeReplyObject(th_cmd(c, "SET zsa:result:rb.r1 %s",
                            "{\"result_id\":\"rb.r1\",\"job_id\":\"rb\",\"session_id\":\"B\"}"));
     redisFree(c);
@@ -86,7 +89,8 @@ Test(auth, every_route_and_the_websocket_refuse_what_a_token_does_not_allow)
     node_env(env, &n);
     snprintf(env[n++], 200, "ZSA_RESULT_A=ra.r1");
     snprintf(env[n++], 200, "ZSA_RESULT_B=rb.r1");
-    const char *envp[9] = {env[0], env[1], env[2], env[3], env[4], NULL};
+    snprintf(env[n++], 200, "ZSA_PREVIEW_A=preview-of-A");
+    const char *envp[9] = {env[0], env[1], env[2], env[3], env[4], env[5], NULL};
     const char *argv[] = {"tests/node/auth.mjs", NULL};
     static struct th_proc_result res;
     cr_assert_eq(th_proc_run("/usr/bin/node", argv, envp, 120000, &res), 0);

@@ -580,19 +580,31 @@ Test(dashboard, a_result_page_shows_the_preview_the_objects_and_the_downloads)
     struct th_proc_result res;
     cr_assert_eq(th_proc_run("zsa-synth", sargv, NULL, 30000, &res), 0);
     cr_assert_eq(res.status, 0, "%s", res.err);
-    char nav[256];
-    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=dres\"}", PORT);
+    /* as in production: tokens required */
+    static char keys[128], kflag[160], tok[4200], nav[4400];
+    snprintf(keys, sizeof(keys), "%s/keys", PROFILE);
+    cr_assert_eq(th_keys_file(keys, NULL), 0);
+    stop(&GW);
+    snprintf(kflag, sizeof(kflag), "--auth-keys-file=%s", keys);
+    const char *gargv[] = {G_URL, G_LISTEN, "--processes=1", G_RESULTS, "--auth=required",
+                           kflag, NULL};
+    cr_assert_eq(th_proc_start(&GW, "zsa-gateway", gargv, NULL), 0);
+    cr_assert(th_http_wait_ok(PORT, "/readyz", 15000));
+    mint(keys, "dres", "read,submit", tok, sizeof(tok));
+    snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/?session=dres#token=%s\"}", PORT,
+             tok);
     pr_value_free(cdp("Page.navigate", nav));
     wait_for("document.getElementById('conn').textContent", "live", 20000);
     const char *seg = "{\"job_id\":\"dres1\",\"image_id\":\"stack\",\"algorithm\":"
                       "\"segmentation_3d\",\"file_path\":\"stack.tif\",\"session_id\":\"dres\"}";
-    cr_assert_eq(cm_http("127.0.0.1", PORT, "POST", "/api/jobs", seg, true, body, sizeof(body)),
-                 202, "%s", body);
+    cr_assert_eq(
+        cm_http_auth("127.0.0.1", PORT, "POST", "/api/jobs", tok, seg, true, body, sizeof(body)),
+        202, "%s", body);
     wait_for(ROWS, "dres1|complete|", 30000);
     /* what the page must show, from REST */
-    cr_assert_eq(
-        cm_http("127.0.0.1", PORT, "GET", "/api/results/dres1.r1", NULL, false, body, sizeof(body)),
-        200);
+    cr_assert_eq(cm_http_auth("127.0.0.1", PORT, "GET", "/api/results/dres1.r1", tok, NULL, false,
+                              body, sizeof(body)),
+                 200);
     struct pr_value v;
     struct pr_err e;
     cr_assert_eq(pr_value_parse_json(body, strlen(body), &v, &e), 0, "%s", body);
@@ -631,6 +643,19 @@ Test(dashboard, a_result_page_shows_the_preview_the_objects_and_the_downloads)
     cr_expect_str_eq(out, "sorted");
     screenshot("result-page");
     fits_a_phone();
+    /* a download is the browser's own (its download_url, a signed link: no Authorization
+     * header goes with a plain link), saved whole */
+    char dl[128], cmd[400], params[256];
+    snprintf(dl, sizeof(dl), "%s/downloads", DATA);
+    snprintf(params, sizeof(params), "{\"behavior\":\"allow\",\"downloadPath\":\"%s\"}", dl);
+    pr_value_free(cdp("Page.setDownloadBehavior", params));
+    eval("document.querySelector('.zsa-download[data-name=\"labels.tif\"]').click(); 'ok'", out,
+         sizeof(out));
+    snprintf(cmd, sizeof(cmd), "cmp -s '%s/labels.tif' '%s/results/dres1.r1/labels.tif'", dl, DATA);
+    int64_t until = cm_time_mono_ms() + 15000;
+    while (system(cmd) != 0 && cm_time_mono_ms() < until)
+        sleep_ms(100);
+    cr_expect_eq(system(cmd), 0, "the browser did not save labels.tif whole in %s", dl);
 
     /* the same page by its URL */
     snprintf(nav, sizeof(nav), "{\"url\":\"http://127.0.0.1:%d/results/dres1.r1?session=dres\"}",

@@ -2,10 +2,11 @@
 // every REST route and the WebSocket without a token, with a malformed one, a forged one, an
 // expired one, one for another session and one without the route's scope; the two ways a
 // WebSocket carries its token (an auth message first, ?token=); expiry closes 4001 unless the client sends a fresh token; a key
-// withdrawn on SIGHUP closes its clients and its tokens stop working, a key added works.
+// withdrawn on SIGHUP closes its clients and its tokens stop working, a key added works; the
+// artifacts' download links open their one file without a token, until they expire, and nothing else.
 // Environment: ZSA_GATEWAY, ZSA_KEYS_FILE (the gateway's --auth-keys-file, one key "k1" at the
 // start; this script rewrites it), ZSA_GATEWAY_PID (for SIGHUP), ZSA_RESULT_A / ZSA_RESULT_B
-// (results stored for jobs of sessions A and B).
+// (results stored for jobs of sessions A and B), ZSA_PREVIEW_A (the bytes of A's preview.png).
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { Client, check, http, keys, mint, run } from './lib.mjs';
@@ -77,6 +78,40 @@ run(async () => {
     r = await http('GET', path);
     check(r.status === 200, `public ${path}: ${r.status}`);
   }
+
+  // ---- download links (docs/PROTOCOL.md: l1.<exp>.<kid>.<mac over "l1.<exp>.<kid>\n<path>">) ----
+  const RA = process.env.ZSA_RESULT_A, RB = process.env.ZSA_RESULT_B;
+  const file = `/api/results/${RA}/artifacts/preview.png`;
+  r = await http('GET', `/api/results/${RA}/artifacts`, undefined, bearer(tok({ scope: ['read'] })));
+  const listed = r.body?.artifacts?.[0]?.download_url || '';
+  check(r.status === 200 && listed.startsWith(`${file}?link=l1.`), `the list's download_url: ${r.status} ${r.text}`);
+  const got = await http('GET', listed);
+  check(got.status === 200 && got.headers.get('content-type') === 'image/png' && got.text === process.env.ZSA_PREVIEW_A,
+    `the listed link, no token: ${got.status} ${got.text}`);
+  const link = (path, exp, kid = 'k1', secret = k1) =>
+    `l1.${exp}.${kid}.${crypto.createHmac('sha256', Buffer.from(secret, 'base64url')).update(`l1.${exp}.${kid}\n${path}`).digest('base64url')}`;
+  r = await http('GET', `${file}?link=${link(file, now() + 60)}`); // made here, from the document
+  check(r.status === 200 && r.text === process.env.ZSA_PREVIEW_A, `a link minted by the spec: ${r.status} ${r.text}`);
+  r = await http('HEAD', `${file}?link=${link(file, now() + 60)}`);
+  check(r.status === 200, `HEAD with a link: ${r.status}`);
+  const l = listed.split('?link=')[1];
+  for (const [what, path] of [
+    ['expired', `${file}?link=${link(file, now() - 1)}`],
+    ['for another file', `/api/results/${RB}/artifacts/preview.png?link=${l}`],
+    ['on the result itself', `/api/results/${RA}?link=${l}`],
+    ['on the list', `/api/results/${RA}/artifacts?link=${l}`],
+    ['with a later exp written in', `${file}?link=${l.replace(/^l1\.(\d+)/, (m, e) => `l1.${Number(e) + 3600}`)}`],
+    ['signed with a key we do not hold', `${file}?link=${link(file, now() + 60, 'k1', crypto.randomBytes(32).toString('base64url'))}`],
+    ['an access token', `${file}?link=${tok({})}`],
+    ['malformed', `${file}?link=l1.x`]]) {
+    r = await http('GET', path);
+    check(r.status === 401 && r.body?.error?.code === 'UNAUTHORIZED', `a link ${what}: ${r.status} ${r.text}`);
+  }
+  check(/expired/.test((await http('GET', `${file}?link=${link(file, now() - 1)}`)).body.error.message), 'link expiry not said');
+  r = await http('GET', file, undefined, bearer(l));
+  check(r.status === 401, `a link as a bearer token: ${r.status} ${r.text}`);
+  r = await http('POST', `/api/jobs?link=${l}`, { image_id: 'x', algorithm: 'simulate', session_id: 'A' });
+  check(r.status === 401, `a POST with a link: ${r.status} ${r.text}`);
 
   // ---- REST: sessions ----
   const a = tok({});

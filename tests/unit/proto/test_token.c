@@ -201,3 +201,56 @@ Test(proto_token, sign_refuses_claims_a_verifier_would_refuse)
     pr_scopes_str(PR_SCOPE_ADMIN | PR_SCOPE_READ, names, sizeof(names));
     cr_assert_str_eq(names, "read,admin");
 }
+
+/* Download links: bound to one path and one key, until their exp; never interchangeable with
+ * access tokens. */
+Test(proto_token, download_links_open_one_path_until_they_expire)
+{
+    struct pr_token_keys ks = keys();
+    const char *path = "/api/results/j1.r1/artifacts/labels.tif";
+    char link[PR_LINK_MAX + 1];
+    size_t n = pr_link_sign(pr_token_key_find(&ks, "new"), path, NOW + 600, link, sizeof(link));
+    cr_assert_gt(n, 0);
+    cr_assert_eq(strlen(link), n);
+    cr_expect_eq(strncmp(link, "l1.1800000600.new.", 18), 0, "%s", link);
+    const char *why = NULL;
+    cr_expect_eq(pr_link_verify(&ks, link, n, path, NOW, &why), PR_TOKEN_OK, "%s", why);
+    /* another file, another result, the path with something after it */
+    cr_expect_eq(
+        pr_link_verify(&ks, link, n, "/api/results/j1.r1/artifacts/objects.csv", NOW, &why),
+        PR_TOKEN_BAD_SIGNATURE);
+    cr_expect_eq(pr_link_verify(&ks, link, n, "/api/results/j2.r1/artifacts/labels.tif", NOW, &why),
+                 PR_TOKEN_BAD_SIGNATURE);
+    cr_expect_eq(
+        pr_link_verify(&ks, link, n, "/api/results/j1.r1/artifacts/labels.tifx", NOW, &why),
+        PR_TOKEN_BAD_SIGNATURE);
+    /* expired: at exp and after */
+    cr_expect_eq(pr_link_verify(&ks, link, n, path, NOW + 600, &why), PR_TOKEN_EXPIRED);
+    cr_expect(strstr(why, "expired"), "%s", why);
+    /* a later exp written in: the mac covers it */
+    char forged[PR_LINK_MAX + 1];
+    snprintf(forged, sizeof(forged), "%s", link);
+    forged[4] = '9';
+    cr_expect_eq(pr_link_verify(&ks, forged, n, path, NOW, &why), PR_TOKEN_BAD_SIGNATURE);
+    /* another kid named: its key does not make this mac; a kid we do not hold */
+    char other[PR_LINK_MAX + 32];
+    snprintf(other, sizeof(other), "l1.1800000600.old.%s", link + 18);
+    cr_expect_eq(pr_link_verify(&ks, other, strlen(other), path, NOW, &why),
+                 PR_TOKEN_BAD_SIGNATURE);
+    snprintf(other, sizeof(other), "l1.1800000600.gone.%s", link + 18);
+    cr_expect_eq(pr_link_verify(&ks, other, strlen(other), path, NOW, &why),
+                 PR_TOKEN_BAD_SIGNATURE);
+    /* malformed: cut, empty exp, no kid, letters in exp, an access token as a link */
+    const char *bad[] = {"l1.", "l1..new.x", "l1.1800000600..AAAA", "l1.18a0.new.AAAA", link + 1};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(pr_link_verify(&ks, bad[i], strlen(bad[i]), path, NOW, &why),
+                     PR_TOKEN_MALFORMED, "%s", bad[i]);
+    char tok[1024];
+    const char *sessions[] = {"*", NULL};
+    size_t tl = sign(&ks, "new", sessions, PR_SCOPE_READ, NOW + 600, tok, sizeof(tok));
+    cr_expect_eq(pr_link_verify(&ks, tok, tl, path, NOW, &why), PR_TOKEN_MALFORMED);
+    struct pr_token t;
+    cr_expect_eq(pr_token_verify(&ks, link, n, NOW, &t, &why), PR_TOKEN_MALFORMED, "%s", why);
+    /* too small a buffer */
+    cr_expect_eq(pr_link_sign(pr_token_key_find(&ks, "new"), path, NOW, link, 20), 0);
+}

@@ -60,6 +60,9 @@ export interface Artifact {
   type: string;
   size: number;
   url: string;
+  /** the same file for a plain link (an <a href>, a browser's own download): no token needed,
+   * a signed link valid --link-ttl-s (10 min) when the gateway requires tokens */
+  download_url: string;
 }
 
 export interface Artifacts {
@@ -105,6 +108,11 @@ export class ZsaRest {
   /** The files of a result: name, type, size and the URL to GET. */
   listArtifacts(resultId: string): Promise<Artifacts> {
     return this.call('GET', `/api/results/${encodeURIComponent(resultId)}/artifacts`);
+  }
+
+  /** An absolute URL for a path of this gateway (e.g. an artifact's download_url). */
+  absolute(path: string): string {
+    return `${this.base}${path}`;
   }
 
   /** The path of one artifact (to GET with the token, e.g. through fetchArtifact). */

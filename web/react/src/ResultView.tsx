@@ -1,7 +1,9 @@
 // ResultView: one result as people look at it — its preview image, its summary, the object
 // table (sortable by any column) and its artifacts to download. Everything comes over REST with
-// the provider's token (images and downloads are fetched, then shown from blob: URLs, because a
-// browser does not send an Authorization header for <img src> or <a href>).
+// the provider's token (the preview and the table are fetched, then shown from a blob: URL,
+// because a browser does not send an Authorization header for <img src>); downloads follow each
+// artifact's download_url, a signed link for that one file, so the browser streams it to disk
+// whatever its size.
 import { useEffect, useMemo, useState } from 'react';
 import type { Artifact, ZsaRest } from '@zsa/client';
 import { useOptionalWebSocketContext } from './context';
@@ -109,7 +111,16 @@ export function ResultView({ resultId, rest: restProp, maxRows = 2000, maxTableB
 
   const download = async (a: Artifact) => {
     if (!rest) return;
-    try {
+    if (a.download_url) { // the browser's own download: streamed to disk, any size
+      const link = document.createElement('a');
+      link.href = rest.absolute(a.download_url);
+      link.download = a.name;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      return;
+    }
+    try { // an older gateway: through memory
       const blob = await rest.fetchArtifact(resultId, a.name);
       const link = document.createElement('a');
       link.href = URL.createObjectURL(blob);

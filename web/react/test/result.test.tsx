@@ -13,9 +13,12 @@ function fakeRest(fetched: string[]) {
     getResult: async () => ({ result_id: 'j1.r1', algorithm: 'segmentation_3d', image_id: 'img1', confidence_score: 0.91,
       processing_time_seconds: 1.25, summary: { object_count: 3, threshold: 412.5, artifacts: [], preview: { width: 4 } } }),
     listArtifacts: async () => ({ result_id: 'j1.r1', count: 3, artifacts: [
-      { name: 'objects.csv', type: 'text/csv', size: CSV.length, url: '/api/results/j1.r1/artifacts/objects.csv' },
-      { name: 'labels.tif', type: 'image/tiff', size: 2048, url: '/api/results/j1.r1/artifacts/labels.tif' },
-      { name: 'preview.png', type: 'image/png', size: 70, url: '/api/results/j1.r1/artifacts/preview.png' }] }),
+      { name: 'objects.csv', type: 'text/csv', size: CSV.length, url: '/api/results/j1.r1/artifacts/objects.csv',
+        download_url: '/api/results/j1.r1/artifacts/objects.csv?link=l1.1.k.x' },
+      { name: 'labels.tif', type: 'image/tiff', size: 2048, url: '/api/results/j1.r1/artifacts/labels.tif',
+        download_url: '/api/results/j1.r1/artifacts/labels.tif?link=l1.1.k.x' },
+      { name: 'preview.png', type: 'image/png', size: 70, url: '/api/results/j1.r1/artifacts/preview.png',
+        download_url: '/api/results/j1.r1/artifacts/preview.png?link=l1.1.k.x' }] }),
     fetchArtifact: async (_id: string, name: string) => {
       fetched.push(name);
       return new Blob([name === 'objects.csv' ? CSV : 'PNG'], { type: name.endsWith('.csv') ? 'text/csv' : 'image/png' });

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -158,6 +159,38 @@ void gw__api_artifacts(struct gw_http *h)
     fetch_result(h, artifacts_reply);
 }
 
+/* The validators of what is about to be sent (etag quoted; mtime 0: none), and the conditional
+ * headers against them: If-None-Match that names it (or "*") answers 304 — false, with no body
+ * but the length a GET would have — and an If-Range that is not it (nor its Last-Modified)
+ * drops the Range, so a client resuming a file that changed gets it whole. */
+static bool conditional(struct gw_http *h, const char *etag, time_t mtime, uint64_t size, int fd,
+                        const char *body)
+{
+    snprintf(h->etag, sizeof(h->etag), "%s", etag);
+    if (mtime) {
+        struct tm tm;
+        strftime(h->last_modified, sizeof(h->last_modified), "%a, %d %b %Y %H:%M:%S GMT",
+                 gmtime_r(&mtime, &tm));
+    }
+    h->artifact = true;
+    const char *m = h->if_none_match;
+    bool match = strcmp(m, "*") == 0;
+    for (const char *p = m; *p && !match; p++) /* a list of entity tags, W/ ones compared weakly */
+        match = strncmp(p, etag, strlen(etag)) == 0;
+    if (match) {
+        h->head = true; /* no body: the headers a GET would get */
+        if (fd >= 0)
+            gw__respond_file(h, 304, artifact_type(h->name), fd, 0, size);
+        else
+            gw__respond(h, 304, artifact_type(h->name), body, (size_t)size);
+        return false;
+    }
+    if (h->if_range[0] && strcmp(h->if_range, etag) != 0 &&
+        (!h->last_modified[0] || strcmp(h->if_range, h->last_modified) != 0))
+        h->range[0] = '\0';
+    return true;
+}
+
 /* Applies the request's Range to a body of size bytes: true with [*off, *off + *len) to send
  * (status 200 or 206 in *status), false after answering 416. */
 static bool apply_range(struct gw_http *h, uint64_t size, uint64_t *off, uint64_t *len, int *status)
@@ -214,6 +247,12 @@ static void send_file(struct gw_http *h)
     }
     uint64_t off, len;
     int status;
+    char etag[48];
+    snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+                 (unsigned long long)st.st_mtim.tv_nsec);
+    if (!conditional(h, etag, st.st_mtim.tv_sec, (uint64_t)st.st_size, fd, NULL))
+        return; /* 304: the fd goes with the answer */
     if (!apply_range(h, (uint64_t)st.st_size, &off, &len, &status)) {
         close(fd);
         return;
@@ -235,6 +274,11 @@ static void preview_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
     uint64_t off, len;
     int status;
+    char etag[48];
+    snprintf(etag, sizeof(etag), "\"p%llx-%zx\"", (unsigned long long)cm_hash_fnv1a(r->str, r->len),
+             r->len);
+    if (!conditional(h, etag, 0, (uint64_t)r->len, -1, r->str))
+        return;
     if (!apply_range(h, (uint64_t)r->len, &off, &len, &status))
         return;
     h->g->st.artifacts_sent++;
@@ -273,5 +317,13 @@ void gw__api_artifact(struct gw_http *h)
     if (lws_hdr_total_length(h->wsi, WSI_TOKEN_HTTP_RANGE) >= (int)sizeof(h->range) ||
         lws_hdr_copy(h->wsi, h->range, sizeof(h->range), WSI_TOKEN_HTTP_RANGE) < 0)
         h->range[0] = '\0'; /* too long to be one range: ignored, as a malformed one is */
+    if (lws_hdr_total_length(h->wsi, WSI_TOKEN_HTTP_IF_RANGE) >= (int)sizeof(h->if_range) ||
+        lws_hdr_copy(h->wsi, h->if_range, sizeof(h->if_range), WSI_TOKEN_HTTP_IF_RANGE) < 0)
+        h->if_range[0] = h->range[0] ? '?' : '\0', h->if_range[1] = '\0'; /* not ours: no range */
+    if (lws_hdr_total_length(h->wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH) >=
+            (int)sizeof(h->if_none_match) ||
+        lws_hdr_copy(h->wsi, h->if_none_match, sizeof(h->if_none_match),
+                     WSI_TOKEN_HTTP_IF_NONE_MATCH) < 0)
+        h->if_none_match[0] = '\0';
     fetch_result(h, artifact_reply);
 }

@@ -556,6 +556,10 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
               header(h, "cache-control:", "private, max-age=3600", p, end);
     if (h->content_range[0])
         rc |= header(h, "content-range:", h->content_range, p, end);
+    if (h->etag[0])
+        rc |= header(h, "etag:", h->etag, p, end);
+    if (h->last_modified[0])
+        rc |= header(h, "last-modified:", h->last_modified, p, end);
     if (h->dashboard)
         rc |= header(h, "content-security-policy:", h->g->csp, p, end) |
               header(h, "x-frame-options:", "DENY", p, end) |

@@ -52,9 +52,13 @@ struct gw_http {
     int file_fd; /* valid when has_file */
     bool has_file;
     uint64_t file_off, file_left;
-    bool artifact;          /* an artifact: Accept-Ranges, a sandboxing CSP, caching */
-    char content_range[96]; /* a 206's or 416's Content-Range value, or "" */
-    char range[128];        /* the request's Range header ("" when none) */
+    bool artifact;           /* an artifact: Accept-Ranges, a sandboxing CSP, caching */
+    char content_range[96];  /* a 206's or 416's Content-Range value, or "" */
+    char range[128];         /* the request's Range header ("" when none) */
+    char if_range[64];       /* its If-Range ("" when none) */
+    char if_none_match[256]; /* its If-None-Match ("" when none, or too long to be ours) */
+    char etag[48];           /* an artifact's ETag (quoted), or "" */
+    char last_modified[40];  /* an artifact file's Last-Modified, or "" */
     char session[PR_ID_MAX + 1];
     char quota_id[33];     /* whose submit bucket: hash of the token's subject, or the address */
     enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */

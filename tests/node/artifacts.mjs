@@ -3,7 +3,8 @@
 // processing_complete (MessagePack: the PNG itself in a binary frame, equal to the file; JSON: its
 // URL only); a client that did not ask gets none. Over REST the artifacts are listed with their
 // sizes and sent whole or by range (206, suffix and open ranges, 416, several ranges ignored),
-// with their type, and HEAD says the same without the body; every refusal has its code (unknown result, unknown artifact, a link in place
+// with their type, and HEAD says the same without the body; ETag, Last-Modified, If-None-Match
+// (304) and If-Range; every refusal has its code (unknown result, unknown artifact, a link in place
 // of a file, a path that tries to climb out, the wrong method).
 //
 // Env: ZSA_RESULTS_DIR (the workers' results directory, to compare bytes with), ZSA_FILE (the
@@ -111,6 +112,25 @@ async function rest() {
   check(g.status === 404 && g.bytes.length === 0, `HEAD of an unknown result: ${g.status}`);
   g = await get(url, { range: 'bytes=0-9' });
   check(g.status === 206 && Buffer.compare(g.bytes, tif.subarray(0, 10)) === 0, `GET after HEAD: ${g.status} ${g.bytes.length}`);
+  // validators: an ETag and Last-Modified; If-None-Match that names it is 304 with no body; a
+  // Range under an If-Range that is still it (or its date) is honoured, under a stale one the
+  // whole file comes (a browser resuming a download that changed starts again)
+  g = await get(url);
+  const etag = g.headers.get('etag'), modified = g.headers.get('last-modified');
+  check(/^"[0-9a-f]+-[0-9a-f]+"$/.test(etag || '') && !Number.isNaN(Date.parse(modified)), `validators: ${etag} ${modified}`);
+  g = await get(url, { 'if-none-match': etag });
+  check(g.status === 304 && g.bytes.length === 0 && g.headers.get('etag') === etag, `If-None-Match: ${g.status} ${g.bytes.length}`);
+  g = await get(url, { 'if-none-match': `"other", W/${etag}` });
+  check(g.status === 304, `If-None-Match in a list, weak: ${g.status}`);
+  g = await get(url, { 'if-none-match': '"other"' });
+  check(g.status === 200 && g.bytes.length === tif.length, `If-None-Match of another: ${g.status}`);
+  for (const [ifRange, want] of [[etag, 206], [modified, 206], ['"stale"', 200], ['Thu, 01 Jan 1970 00:00:00 GMT', 200]]) {
+    g = await get(url, { range: 'bytes=0-9', 'if-range': ifRange });
+    check(g.status === want && g.bytes.length === (want === 206 ? 10 : tif.length), `If-Range ${ifRange}: ${g.status} ${g.bytes.length}`);
+  }
+  const pv = await get(`/api/results/${rid}/artifacts/preview.png`);
+  g = await get(`/api/results/${rid}/artifacts/preview.png`, { 'if-none-match': pv.headers.get('etag') });
+  check(pv.headers.get('etag') && g.status === 304 && g.bytes.length === 0, `the preview's ETag: ${pv.headers.get('etag')} ${g.status}`);
 
   // refusals
   const refusals = [

@@ -279,15 +279,18 @@ void wk_job_result_id(const struct wk_job *job, char *out, size_t n)
     snprintf(out, n, "%.100s.r%d", job->job_id, job->attempt);
 }
 
-/* The result's preview, when it has one within --max-preview-kb, into Redis with the result's
- * TTL, on the ordered outbox (so before the event that announces the result). */
+/* The result's preview, when it has one within --max-preview-kb, into Redis for
+ * --preview-ttl-s (at most the result's TTL), on the ordered outbox (so before the event that
+ * announces the result). */
 static void store_preview(struct wk_worker *w, const struct wk_job *job, const char *result_id)
 {
     if (!job->res.preview || job->res.preview_len > (size_t)w->cfg->max_preview_kb * 1024)
         return;
-    char *key = cm_key_new(w->cfg->common.prefix, CM_KEY_PREVIEW, result_id);
-    const char *argv[] = {"SET", key, (const char *)job->res.preview, "EX", w->emit_header[2]};
-    size_t lens[] = {3, strlen(key), job->res.preview_len, 2, strlen(w->emit_header[2])};
+    char *key = cm_key_new(w->cfg->common.prefix, CM_KEY_PREVIEW, result_id), ttl[24];
+    int s = w->cfg->preview_ttl_s;
+    snprintf(ttl, sizeof(ttl), "%d", s > 0 && s < w->cfg->result_ttl_s ? s : w->cfg->result_ttl_s);
+    const char *argv[] = {"SET", key, (const char *)job->res.preview, "EX", ttl};
+    size_t lens[] = {3, strlen(key), job->res.preview_len, 2, strlen(ttl)};
     wk_outbox_push(&w->outbox, wk_op_new(5, argv, lens));
     free(key);
 }

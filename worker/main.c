@@ -36,6 +36,9 @@ static const struct cm_opt wk_opts[] = {
     CM_OPT("max-preview-kb", CM_OPT_INT, max_preview_kb, "2048", 0, 65536, NULL, NULL,
            "a result's preview.png up to this size is also stored in Redis (every gateway serves "
            "it and pushes it to clients that ask; 0: never)"),
+    CM_OPT("preview-ttl-s", CM_OPT_INT, preview_ttl_s, "0", 0, 315360000, NULL, NULL,
+           "previews leave Redis after this (0: with their result, --result-ttl-s); gateways with "
+           "the results volume then serve the file"),
     CM_OPT("poll-ms", CM_OPT_INT, poll_ms, "1000", 10, 60000, NULL, NULL,
            "BLMOVE timeout: how often an idle worker re-checks its state"),
     CM_OPT("heartbeat-ms", CM_OPT_INT, heartbeat_ms, "2000", 100, 60000, NULL, NULL,

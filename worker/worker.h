@@ -33,6 +33,7 @@ struct wk_config {
     int stream_ttl_s;
     int result_ttl_s;
     int max_preview_kb; /* previews up to this size go to Redis too */
+    int preview_ttl_s;  /* for this long (0: the result's TTL) */
     int poll_ms;        /* BLMOVE timeout */
     int heartbeat_ms;
     int heartbeat_ttl_s;

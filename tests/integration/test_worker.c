@@ -708,7 +708,7 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     fputs("II*\0garbage", f);
     fclose(f);
 
-    start_worker(&W, "seg", flag, NULL);
+    start_worker(&W, "seg", flag, "--preview-ttl-s=3600", NULL);
     char job[512];
     snprintf(job, sizeof(job),
              "{\"job_id\":\"seg1\",\"image_id\":\"st\",\"file_path\":\"%s\","
@@ -789,7 +789,7 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     fclose(f);
     cr_expect_eq(lines, n + 1);
 
-    /* the preview: in the result's directory and, byte for byte, in Redis with the result's TTL */
+    /* the preview: in the result's directory and, byte for byte, in Redis for --preview-ttl-s */
     snprintf(csv, sizeof(csv), "%s/seg1.r1/preview.png", results);
     f = fopen(csv, "rb");
     cr_assert_not_null(f, "%s", csv);
@@ -801,8 +801,13 @@ Test(worker, analysis_algorithms_run_end_to_end_from_lpush)
     cr_assert_eq(r->type, REDIS_REPLY_STRING);
     cr_expect(r->len == plen && memcmp(r->str, png, plen) == 0, "the preview in Redis differs");
     freeReplyObject(r);
-    r = th_cmd(C, "TTL zsa:preview:seg1.r1");
-    cr_expect(r->type == REDIS_REPLY_INTEGER && r->integer > 0, "the preview has no TTL");
+    r = th_cmd(C, "TTL zsa:preview:seg1.r1"); /* --preview-ttl-s, shorter than the result's */
+    cr_expect(r->type == REDIS_REPLY_INTEGER && r->integer > 3000 && r->integer <= 3600,
+              "the preview's TTL is %lld, not --preview-ttl-s", (long long)r->integer);
+    freeReplyObject(r);
+    r = th_cmd(C, "TTL zsa:result:seg1.r1");
+    cr_expect(r->type == REDIS_REPLY_INTEGER && r->integer > 3600, "the result's TTL: %lld",
+              (long long)r->integer);
     freeReplyObject(r);
     snprintf(csv, sizeof(csv), "rm -rf '%s'", dir);
     cr_expect_eq(system(csv), 0);

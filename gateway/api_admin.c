@@ -232,6 +232,9 @@ void gw_metrics(struct gw *g, struct cm_buf *b)
     GW_METRIC("zsa_gateway_artifacts_sent_total", "counter",
               "Artifacts answered 200 or 206 (GET /api/results/{id}/artifacts/{name}).",
               g->st.artifacts_sent);
+    GW_METRIC("zsa_gateway_artifact_bytes_total", "counter",
+              "Bytes of artifact bodies written (what downloads cost this gateway).",
+              g->st.artifact_bytes);
     GW_METRIC("zsa_gateway_previews_pushed_total", "counter",
               "Previews sent to WebSocket clients that asked for them.", g->st.previews_pushed);
     GW_METRIC("zsa_gateway_request_timeouts_total", "counter",

@@ -154,7 +154,7 @@ struct gw_stats {
         replayed_events, redis_reconnects, rest_requests, rest_errors, events_in, refused_conns,
         body_timeouts, bad_requests, heads_too_large, auth_refused, auth_forbidden, auth_expired,
         rate_limited, quota_refused, jobs_too_large, ws_rate_limited, artifacts_sent,
-        previews_pushed;
+        artifact_bytes, previews_pushed;
     uint64_t lat_buckets[16]; /* publish-to-send latency histogram (see gw_metrics) */
     double lat_sum_s;
     uint64_t lat_count;

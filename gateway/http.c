@@ -623,6 +623,8 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
     if (rc < 0)
         return -1;
     h->sent += n;
+    if (h->artifact && h->status < 300)
+        h->g->st.artifact_bytes += n;
     if (!last) {
         lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, GW_HTTP_SEND_IDLE_S);
         lws_callback_on_writable(h->wsi);

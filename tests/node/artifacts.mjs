@@ -72,7 +72,11 @@ async function rest() {
   const names = r.body.artifacts.map((a) => a.name).sort();
   check(JSON.stringify(names) === '["labels.tif","objects.csv","preview.png"]', `names: ${names}`);
   const types = { 'labels.tif': 'image/tiff', 'objects.csv': 'text/csv; charset=utf-8', 'preview.png': 'image/png' };
+  const sent = async () => Number(/^zsa_gateway_artifact_bytes_total (\d+)/m.exec((await http('GET', '/metrics')).text)?.[1]);
+  const before = await sent();
+  let total = 0;
   for (const a of r.body.artifacts) {
+    total += a.size;
     check(a.url === `/api/results/${rid}/artifacts/${a.name}` && a.type === types[a.name] && a.download_url === a.url, // auth off: no link
       `entry: ${JSON.stringify(a)}`);
     const file = fs.readFileSync(`${DIR}/${rid}/${a.name}`);
@@ -84,6 +88,7 @@ async function rest() {
       `${a.name}: Accept-Ranges / CSP missing`);
     check(Buffer.compare(g.bytes, file) === 0, `${a.name}: the bytes differ from the file`);
   }
+  check(await sent() - before === total, `zsa_gateway_artifact_bytes_total grew by ${await sent() - before}, not ${total}`);
   const tif = fs.readFileSync(`${DIR}/${rid}/labels.tif`);
   const url = `/api/results/${rid}/artifacts/labels.tif`;
   for (const [range, from, to] of [['bytes=0-99', 0, 99], ['bytes=100-', 100, tif.length - 1], ['bytes=-10', tif.length - 10, tif.length - 1],

@@ -75,7 +75,7 @@ struct sc {
     struct cm_rconn_loop loop_ops;
     struct cm_rconn cmd;
     struct cm_http http;
-    struct event *tick_ev, *status_ev, *sig_term, *sig_int;
+    struct event *tick_ev, *status_ev, *sig_term, *sig_int, *retention_ev;
     char *k_leader, *k_jobs, *k_workers, *k_dead, *k_bcast, *k_cancel, *k_nojob;
     char lease_ms[16], max_attempts[16], status_maxlen[16], stream_maxlen[16], stream_ttl[16],
         ended_ttl[16];
@@ -92,7 +92,8 @@ struct sc {
     /* figures of the last survey, and counters, for /metrics */
     long long last_queue, last_active, last_online;
     uint64_t statuses, requeued, retried, dead, timeouts, forgotten, expired, lease_gained,
-        lease_lost, errors;
+        lease_lost, errors, pruned;
+    struct sc_prune *prune; /* the retention pass in flight (retention.c) */
 };
 
 bool sc__is_leader(const struct sc *s);
@@ -139,6 +140,10 @@ static inline const char *hash_field(const struct sc_job *j, int i)
 {
     return j->f[i];
 }
+
+/* One pass of results retention (retention.c): old result directories whose result left Redis
+ * are removed. Does nothing unless configured, leading, and no pass is in flight. */
+void sc__retention_pass(struct sc *s);
 
 /* Notes a running job's progress; returns how long (ms) it has not moved. */
 int64_t sc__track(struct sc *s, const char *job_id, const char *state);

@@ -36,6 +36,13 @@ static const struct cm_opt sc_opts[] = {
     CM_OPT_STREAM_TTL_S,
     CM_OPT("ended-ttl-s", CM_OPT_INT, ended_ttl_s, "604800", 60, 315360000, NULL, NULL,
            "hashes of ended jobs (complete, failed, cancelled, dead) expire after this"),
+    CM_OPT("results-dir", CM_OPT_STR, results_dir, "", 0, 0, NULL, NULL,
+           "the workers' results directory (the shared volume, writable), for retention"),
+    CM_OPT("results-retention-days", CM_OPT_INT, results_retention_days, "0", 0, 36500, NULL, NULL,
+           "the leader removes result directories older than this whose result has left Redis "
+           "(0: never; results stay in Redis --result-ttl-s, 7 days by default)"),
+    CM_OPT("retention-interval-s", CM_OPT_INT, retention_interval_s, "3600", 1, 86400, NULL, NULL,
+           "how often the leader looks for result directories to remove"),
     CM_OPT_METRICS_LISTEN,
 };
 

@@ -179,6 +179,12 @@ static void status_cb(evutil_socket_t fd, short what, void *arg)
     sc__survey_start(s); /* one in flight already: it sends the status when it ends */
 }
 
+static void retention_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    sc__retention_pass(arg);
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -234,6 +240,9 @@ static void metrics(struct evbuffer *b, void *arg)
     cm_http_counter(b, "zsa_scheduler_redis_reconnects_total", "Redis reconnections.", l,
                     s->cmd.losses);
     cm_http_counter(b, "zsa_scheduler_redis_errors_total", "Error replies.", l, s->errors);
+    cm_http_counter(b, "zsa_scheduler_results_pruned_total",
+                    "Result directories removed by retention (--results-retention-days).", l,
+                    s->pruned);
     cm_http_gauge(b, "zsa_queue_length", "Jobs waiting (last survey).", l, (double)s->last_queue);
     cm_http_gauge(b, "zsa_active_jobs", "Jobs held by live workers (last survey).", l,
                   (double)s->last_active);
@@ -265,6 +274,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
     cm_rconn_close(&s->cmd); /* after the pending replies */
     event_del(s->tick_ev);
     event_del(s->status_ev);
+    if (s->retention_ev)
+        event_del(s->retention_ev);
     event_del(s->sig_term);
     event_del(s->sig_int);
     cm_http_stop(&s->http);
@@ -309,6 +320,15 @@ int sc_run(struct sc_config *cfg)
     s->status_ev = event_new(s->base, -1, EV_PERSIST, status_cb, s);
     struct timeval stv = {cfg->status_interval_ms / 1000, (cfg->status_interval_ms % 1000) * 1000};
     evtimer_add(s->status_ev, &stv);
+    if (cfg->results_dir[0] && cfg->results_retention_days > 0) {
+        s->retention_ev = event_new(s->base, -1, EV_PERSIST, retention_cb, s);
+        struct timeval rtv = {cfg->retention_interval_s, 0};
+        evtimer_add(s->retention_ev, &rtv);
+        cm_log(CM_LOG_INFO,
+               "retention: the leader removes result directories under %s older than %d days "
+               "whose result has left Redis, every %d s",
+               cfg->results_dir, cfg->results_retention_days, cfg->retention_interval_s);
+    }
     s->sig_term = evsignal_new(s->base, SIGTERM, signal_cb, s);
     s->sig_int = evsignal_new(s->base, SIGINT, signal_cb, s);
     event_add(s->sig_term, NULL);
@@ -333,6 +353,8 @@ out:
         event_free(s->tick_ev);
     if (s->status_ev)
         event_free(s->status_ev);
+    if (s->retention_ev)
+        event_free(s->retention_ev);
     if (s->sig_term)
         event_free(s->sig_term);
     if (s->sig_int)

@@ -28,6 +28,9 @@ struct sc_config {
     int stream_ttl_s;       /* session streams without a TTL get this one */
     int ended_ttl_s;        /* hashes of ended jobs expire after this */
     char *metrics_listen;   /* host:port for /metrics and /healthz; "" disables */
+    char *results_dir;      /* the workers' results volume, for retention ("": none) */
+    int results_retention_days; /* result directories older than this are removed (0: never) */
+    int retention_interval_s;   /* how often the leader looks */
     /* parsed from job_timeouts and job_max_runtimes */
     int nalgo_timeouts, nalgo_runtimes;
     struct sc_algo_secs {

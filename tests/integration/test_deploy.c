@@ -43,6 +43,8 @@ Test(deploy, compose_file_is_valid_with_the_services_the_docs_name)
     /* the gateways read the workers' results (read-only) to serve artifacts */
     cr_expect(strstr(r.out, "- data:/data:ro") && strstr(r.out, "ZSA_RESULTS_DIR: /data/results"),
               "%s", r.out);
+    /* the scheduler has the volume for retention, off unless the operator sets it */
+    cr_expect(strstr(r.out, "ZSA_RESULTS_RETENTION_DAYS: '0'"), "%s", r.out);
     /* the gateways run with auth on, their keys a compose secret */
     cr_expect(strstr(r.out, "ZSA_AUTH_KEYS_FILE: /run/secrets/zsa_auth_keys") &&
                   strstr(r.out, "deploy/secrets/auth-keys"),

@@ -5,6 +5,8 @@
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,6 +659,107 @@ Test(scheduler, housekeeping_expires_ended_jobs_and_streams_and_metrics_say_so)
     cr_expect(strstr(body, "\"leader\":true"), "%s", body);
     cr_assert_eq(cm_http("127.0.0.1", port, "GET", "/nope", NULL, false, body, sizeof(body)), 404);
     cr_expect(strstr(body, "\"code\":\"NOT_FOUND\""), "%s", body);
+}
+
+/* A result directory with files, its mtime days_ago in the past. */
+static void old_dir(const char *root, const char *name, int days_ago)
+{
+    char path[300], file[400];
+    snprintf(path, sizeof(path), "%s/%s", root, name);
+    cr_assert_eq(mkdir(path, 0755), 0, "%s", path);
+    snprintf(file, sizeof(file), "%s/objects.csv", path);
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fputs("label,voxels\n1,10\n", f);
+    fclose(f);
+    struct timespec t[2] = {{time(NULL) - (time_t)days_ago * 86400, 0},
+                            {time(NULL) - (time_t)days_ago * 86400, 0}};
+    cr_assert_eq(utimensat(AT_FDCWD, path, t, 0), 0);
+}
+
+/* Retention: of the result directories older than --results-retention-days, those whose result
+ * left Redis are removed; one whose result is still there, a young one, a link to an old
+ * directory elsewhere (never followed), a hidden one and a file stay. */
+Test(scheduler, retention_removes_old_result_directories_whose_result_left_redis)
+{
+    char root[] = "/tmp/zsa-retention-XXXXXX", out[] = "/tmp/zsa-retention-out-XXXXXX";
+    cr_assert_not_null(mkdtemp(root));
+    cr_assert_not_null(mkdtemp(out));
+    old_dir(root, "gone1.r1", 40);
+    old_dir(root, "gone2.r3", 31);
+    old_dir(root, "kept.r1", 40);
+    old_dir(root, "young.r1", 2);
+    old_dir(root, ".hidden.r1", 40);
+    old_dir(out, "elsewhere.r1", 40);
+    char path[300], target[300];
+    snprintf(path, sizeof(path), "%s/link.r1", root);
+    snprintf(target, sizeof(target), "%s/elsewhere.r1", out);
+    cr_assert_eq(symlink(target, path), 0);
+    snprintf(path, sizeof(path), "%s/notes.r1", root);
+    FILE *f = fopen(path, "w");
+    fclose(f);
+    freeReplyObject(th_cmd(C, "SET zsa:result:kept.r1 {}"));
+    /* more than one batch (256) of old directories, half of them still in Redis: a pass reads on
+     * past those it keeps */
+    for (int i = 0; i < 600; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "bulk%d.r1", i);
+        old_dir(root, name, 60);
+        if (i % 2)
+            freeReplyObject(th_cmd(C, "SET zsa:result:%s {}", name));
+    }
+
+    char flag[80];
+    snprintf(flag, sizeof(flag), "--results-dir=%s", root);
+    start_scheduler(&S[0], "rt", "--check-interval-ms=100", flag, "--results-retention-days=30",
+                    "--retention-interval-s=1", "--metrics-listen=127.0.0.1:0", NULL);
+    char g1[300], g2[300];
+    snprintf(g1, sizeof(g1), "%s/gone1.r1", root);
+    snprintf(g2, sizeof(g2), "%s/gone2.r3", root);
+    int64_t end = cm_time_mono_ms() + 15000;
+    while ((access(g1, F_OK) == 0 || access(g2, F_OK) == 0) && cm_time_mono_ms() < end)
+        sleep_ms(100);
+    cr_expect_neq(access(g1, F_OK), 0, "gone1.r1 (40 days, no result) was not removed");
+    cr_expect_neq(access(g2, F_OK), 0, "gone2.r3 (31 days, no result) was not removed");
+    int bulk_left = 0;
+    for (end = cm_time_mono_ms() + 15000; cm_time_mono_ms() < end; sleep_ms(100)) {
+        bulk_left = 0;
+        for (int i = 0; i < 600; i += 2) {
+            snprintf(path, sizeof(path), "%s/bulk%d.r1", root, i);
+            bulk_left += access(path, F_OK) == 0;
+        }
+        if (!bulk_left)
+            break;
+    }
+    cr_expect_eq(bulk_left, 0, "%d of 300 old directories without a result are still there",
+                 bulk_left);
+    for (int i = 1; i < 600; i += 2) {
+        snprintf(path, sizeof(path), "%s/bulk%d.r1", root, i);
+        if (access(path, F_OK) != 0)
+            cr_expect_fail("bulk%d.r1 was removed while its result is in Redis", i);
+    }
+    sleep_ms(1500); /* another pass: what stays, stays */
+    const char *stay[] = {"kept.r1/objects.csv", "young.r1/objects.csv", ".hidden.r1/objects.csv",
+                          "link.r1", "notes.r1"};
+    for (size_t i = 0; i < sizeof(stay) / sizeof(stay[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", root, stay[i]);
+        struct stat st;
+        cr_expect_eq(lstat(path, &st), 0, "%s was removed", stay[i]);
+    }
+    snprintf(path, sizeof(path), "%s/elsewhere.r1/objects.csv", out);
+    cr_expect_eq(access(path, F_OK), 0, "the link was followed");
+    char body[16384];
+    cr_assert_eq(cm_http("127.0.0.1", metrics_port(&S[0]), "GET", "/metrics", NULL, false, body,
+                         sizeof(body)),
+                 200);
+    cr_expect(strstr(body, "zsa_scheduler_results_pruned_total{scheduler=\"rt\"} 302\n"), "%s",
+              body);
+    char log[8192];
+    th_proc_log(&S[0], log, sizeof(log));
+    cr_expect(strstr(log, "retention: removed 302 result directories older than 30 days"), "%s",
+              log);
+    snprintf(path, sizeof(path), "rm -rf '%s' '%s'", root, out);
+    cr_expect_eq(system(path), 0);
 }
 
 Test(scheduler, survives_a_redis_outage_and_leads_again)

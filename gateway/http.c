@@ -26,6 +26,8 @@ static void http_clear(struct gw_http *h)
     if (h->has_file)
         close(h->file_fd);
     h->has_file = false;
+    free(h->piece);
+    h->piece = NULL;
     cm_buf_deinit(&h->body);
     cm_buf_deinit(&h->resp);
     pr_token_deinit(&h->tok);
@@ -394,7 +396,7 @@ static void request_auth(struct gw_http *h, struct lws *wsi)
 int gw_http_request(struct gw *g, struct lws *wsi, struct gw_http **slot, const char *path)
 {
     struct gw_http *h = *slot;
-    if (h && h->waiting) { /* a pipelined request while one waits: not supported */
+    if (h && (h->waiting || h->reading)) { /* a pipelined request while one waits: not supported */
         return -1;
     }
     if (!h) {
@@ -522,6 +524,8 @@ int gw_http_body_done(struct gw *g, struct gw_http *h)
  * holds a copy of a large body, and each piece re-arms the idle deadline, so a slow reader gets
  * all of it (one lws_write of 18 MB was cut by lws's timer while lws still flushed it). */
 #define GW_HTTP_CHUNK 65536
+/* A file body goes in larger pieces: each costs a trip to the thread pool (read_start). */
+#define GW_FILE_CHUNK (256 * 1024)
 #define GW_HTTP_SEND_IDLE_S 30 /* a reader that takes nothing for this long is dropped */
 
 static int header(struct gw_http *h, const char *name, const char *value, unsigned char **p,
@@ -567,24 +571,60 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
     return rc;
 }
 
-/* The next n bytes of a file body. A regular file on a local disk: each read is short (at most
- * GW_HTTP_CHUNK), and done in the loop; a file that shrank since its size was taken fails. */
-static int read_piece(struct gw_http *h, unsigned char *out, size_t n)
+static void read_more(struct gw_http *h);
+
+/* A piece (or part of one) read: more, or the piece is ready to go out. A request whose
+ * connection closed meanwhile is freed here (gw_http_closed left it to us). */
+static void read_done(uv_fs_t *req)
 {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = pread(h->file_fd, out + got, n - got, (off_t)(h->file_off + h->sent + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            cm_log(CM_LOG_WARN,
-                   "%s: the file ended or failed after %llu bytes (%s); connection cut", h->path,
-                   (unsigned long long)(h->sent + got), r < 0 ? strerror(errno) : "EOF");
-            return -1;
-        }
-        got += (size_t)r;
+    struct gw_http *h = req->data;
+    ssize_t r = req->result;
+    uv_fs_req_cleanup(req);
+    h->reading = false;
+    if (!h->wsi) {
+        http_clear(h);
+        free(h);
+        return;
     }
-    return 0;
+    if (r > 0) {
+        h->piece_len += (size_t)r;
+        if (h->piece_len < h->piece_want) {
+            read_more(h);
+            return;
+        }
+        h->piece_ready = true;
+    } else { /* the headers said more: the connection is cut */
+        cm_log(CM_LOG_WARN, "%s: the file ended or failed after %llu bytes (%s); connection cut",
+               h->path, (unsigned long long)(h->sent + h->piece_len),
+               r < 0 ? uv_strerror((int)r) : "EOF");
+        h->read_failed = true;
+    }
+    lws_callback_on_writable(h->wsi);
+}
+
+static void read_more(struct gw_http *h)
+{
+    uv_buf_t b = uv_buf_init((char *)h->piece + LWS_PRE + h->piece_len,
+                             (unsigned)(h->piece_want - h->piece_len));
+    h->fs.data = h;
+    h->reading = uv_fs_read(h->g->loop, &h->fs, h->file_fd, &b, 1,
+                            (int64_t)(h->file_off + h->sent + h->piece_len), read_done) == 0;
+    if (!h->reading) {
+        h->read_failed = true;
+        lws_callback_on_writable(h->wsi);
+    }
+}
+
+/* Starts reading the file body's next piece (at most GW_FILE_CHUNK, from file_off + sent). */
+static void read_start(struct gw_http *h)
+{
+    uint64_t left = h->file_left - h->sent;
+    h->piece_want = left < GW_FILE_CHUNK ? (size_t)left : GW_FILE_CHUNK;
+    h->piece_len = 0;
+    h->piece_ready = false;
+    if (!h->piece)
+        h->piece = cm_xmalloc(LWS_PRE + GW_FILE_CHUNK);
+    read_more(h);
 }
 
 int gw_http_writeable(struct gw *g, struct gw_http *h)
@@ -610,16 +650,25 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
     /* HEAD: the headers a GET would get, Content-Length included, and no body */
     size_t left = h->head ? 0 : (size_t)(total - h->sent),
            n = left < GW_HTTP_CHUNK ? left : GW_HTTP_CHUNK;
-    bool last = n == left;
-    unsigned char *piece = cm_xmalloc(LWS_PRE + n + 1);
-    if (!h->has_file) {
-        memcpy(piece + LWS_PRE, h->resp.data ? h->resp.data + h->sent : "", n);
-    } else if (read_piece(h, piece + LWS_PRE, n) != 0) { /* the headers said more: cut it */
-        free(piece);
+    bool file = h->has_file && n > 0;
+    if (file && h->read_failed)
         return -1;
+    if (file && !h->piece_ready) { /* read_done asks for this callback again */
+        if (!h->reading)
+            read_start(h);
+        return 0;
     }
+    unsigned char *buf = NULL, *piece;
+    if (file) {
+        n = h->piece_len, piece = h->piece;
+        h->piece_ready = false;
+    } else {
+        piece = buf = cm_xmalloc(LWS_PRE + n + 1);
+        memcpy(piece + LWS_PRE, h->resp.data ? h->resp.data + h->sent : "", n);
+    }
+    bool last = n == left;
     int rc = lws_write(h->wsi, piece + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-    free(piece);
+    free(buf);
     if (rc < 0)
         return -1;
     h->sent += n;
@@ -627,7 +676,10 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
         h->g->st.artifact_bytes += n;
     if (!last) {
         lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, GW_HTTP_SEND_IDLE_S);
-        lws_callback_on_writable(h->wsi);
+        if (file)
+            read_start(h); /* the next piece is read while the kernel sends this one */
+        else
+            lws_callback_on_writable(h->wsi);
         return 0;
     }
     h->ready = false;
@@ -649,7 +701,7 @@ void gw_http_closed(struct gw *g, struct gw_http **slot)
     if (!h)
         return;
     body_wait_stop(h);
-    if (h->waiting) { /* the Redis reply frees it */
+    if (h->waiting || h->reading) { /* the Redis reply, or the file read, frees it */
         h->wsi = NULL;
         return;
     }

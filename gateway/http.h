@@ -52,6 +52,12 @@ struct gw_http {
     int file_fd; /* valid when has_file */
     bool has_file;
     uint64_t file_off, file_left;
+    /* its next piece, read on libuv's thread pool so that a slow disk or network file system
+     * never stalls the loop: piece_len bytes at piece + LWS_PRE once piece_ready */
+    uv_fs_t fs;
+    unsigned char *piece; /* LWS_PRE + GW_FILE_CHUNK (http.c), made at the first read */
+    size_t piece_len, piece_want;
+    bool reading, piece_ready, read_failed;
     bool artifact;           /* an artifact: Accept-Ranges, a sandboxing CSP, caching */
     char content_range[96];  /* a 206's or 416's Content-Range value, or "" */
     char range[128];         /* the request's Range header ("" when none) */

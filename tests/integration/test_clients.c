@@ -345,7 +345,19 @@ Test(clients, artifacts_over_rest_and_previews_in_binary_frames)
     struct th_proc wk = {0};
     start_worker_in(&wk, dir);
     snprintf(env, sizeof(env), "ZSA_RESULTS_DIR=%s/data/results", dir);
-    node_env("artifacts.mjs", 120000, env, "ZSA_FILE=stack.tif", NULL);
+    /* and a 64 MB artifact, for the downloads cut in the middle */
+    snprintf(path, sizeof(path),
+             "mkdir -p '%s/data/results/big.r1' && "
+             "head -c 67108864 /dev/urandom > '%s/data/results/big.r1/big.tif'",
+             dir, dir);
+    cr_assert_eq(system(path), 0);
+    redisContext *c = th_redis_connect(&R);
+    freeReplyObject(th_cmd(c, "SET zsa:result:big.r1 %s",
+                           "{\"result_id\":\"big.r1\",\"job_id\":\"big\",\"summary\":{"
+                           "\"artifacts\":[{\"name\":\"big.tif\",\"type\":\"image/tiff\","
+                           "\"size\":67108864}]}}"));
+    redisFree(c);
+    node_env("artifacts.mjs", 120000, env, "ZSA_FILE=stack.tif", "ZSA_BIG_RESULT=1", NULL);
     /* a gateway without the results volume: the preview still comes (from Redis); one over
      * --max-preview-kb comes as its URL only, also to MessagePack clients */
     restart_gateway("--max-preview-kb=1", NULL);

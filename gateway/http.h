@@ -72,7 +72,10 @@ struct gw_http {
     struct pr_token tok;
 };
 
-/* Answers (the response goes out from the writeable callback). */
+/* Frees a request (its body, answer, file and token too). */
+void gw__http_free(struct gw_http *h);
+
+/* Answers (the response goes out from the writeable callback, send.c). */
 void gw__respond(struct gw_http *h, int status, const char *ctype, const char *body, size_t n);
 void gw__respond_json(struct gw_http *h, int status, struct cm_buf *b);
 void gw__respond_error(struct gw_http *h, int status, const char *code, const char *field,

@@ -144,9 +144,9 @@ static void artifacts_reply(redisAsyncContext *ac, void *reply, void *priv)
         snprintf(url, sizeof(url), "/api/results/%s/artifacts/%s", h->id, name);
         if (h->auth == GW_AUTH_RES_OK && gw_auth_link_sign(h->g, url, link, sizeof(link)) == 0)
             link[0] = '\0';
-        cm_buf_printf(&b, ",\"size\":%lld,\"url\":\"%s\",\"download_url\":\"%s%s%s\"}",
+        cm_buf_printf(&b, ",\"size\":%lld,\"url\":\"%s\",\"download_url\":\"%s?download=1%s%s\"}",
                       size && size->type == PR_V_INT ? (long long)size->u.i : 0LL, url, url,
-                      link[0] ? "?link=" : "", link);
+                      link[0] ? "&link=" : "", link);
     }
     cm_buf_printf(&b, "],\"count\":%zu}\n", n);
     pr_value_deinit(&v);
@@ -314,6 +314,8 @@ static void artifact_reply(redisAsyncContext *ac, void *reply, void *priv)
 
 void gw__api_artifact(struct gw_http *h)
 {
+    char dl[4];
+    h->attachment = gw_urlarg(h->wsi, "download", dl, sizeof(dl)) > 0 && strcmp(dl, "1") == 0;
     if (lws_hdr_total_length(h->wsi, WSI_TOKEN_HTTP_RANGE) >= (int)sizeof(h->range) ||
         lws_hdr_copy(h->wsi, h->range, sizeof(h->range), WSI_TOKEN_HTTP_RANGE) < 0)
         h->range[0] = '\0'; /* too long to be one range: ignored, as a malformed one is */

@@ -65,6 +65,7 @@ struct gw_http {
     char if_none_match[256]; /* its If-None-Match ("" when none, or too long to be ours) */
     char etag[48];           /* an artifact's ETag (quoted), or "" */
     char last_modified[40];  /* an artifact file's Last-Modified, or "" */
+    bool attachment;         /* ?download=1: Content-Disposition: attachment (a save, not a view) */
     char session[PR_ID_MAX + 1];
     char quota_id[33];     /* whose submit bucket: hash of the token's subject, or the address */
     enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */

@@ -56,6 +56,11 @@ static int add_security_headers(struct gw_http *h, unsigned char **p, unsigned c
         rc |= header(h, "etag:", h->etag, p, end);
     if (h->last_modified[0])
         rc |= header(h, "last-modified:", h->last_modified, p, end);
+    if (h->attachment) { /* the name is an id: nothing to quote or escape */
+        char cd[PR_ID_MAX + 40];
+        snprintf(cd, sizeof(cd), "attachment; filename=\"%s\"", h->name);
+        rc |= header(h, "content-disposition:", cd, p, end);
+    }
     if (h->dashboard)
         rc |= header(h, "content-security-policy:", h->g->csp, p, end) |
               header(h, "x-frame-options:", "DENY", p, end) |
@@ -115,6 +120,9 @@ static void read_start(struct gw_http *h)
     h->piece_ready = false;
     if (!h->piece)
         h->piece = cm_xmalloc(LWS_PRE + GW_FILE_CHUNK);
+    /* a read that hangs (a network file system gone) drops the connection as a stalled reader
+     * would; the read's callback, if it ever comes, frees the request */
+    lws_set_timeout(h->wsi, PENDING_TIMEOUT_USER_OK, GW_HTTP_SEND_IDLE_S);
     read_more(h);
 }
 
@@ -183,4 +191,3 @@ int gw_http_writeable(struct gw *g, struct gw_http *h)
         return -1;
     return lws_http_transaction_completed(h->wsi) ? -1 : 0;
 }
-

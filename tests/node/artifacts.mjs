@@ -77,7 +77,7 @@ async function rest() {
   let total = 0;
   for (const a of r.body.artifacts) {
     total += a.size;
-    check(a.url === `/api/results/${rid}/artifacts/${a.name}` && a.type === types[a.name] && a.download_url === a.url, // auth off: no link
+    check(a.url === `/api/results/${rid}/artifacts/${a.name}` && a.type === types[a.name] && a.download_url === `${a.url}?download=1`, // auth off: no link
       `entry: ${JSON.stringify(a)}`);
     const file = fs.readFileSync(`${DIR}/${rid}/${a.name}`);
     check(a.size === file.length, `${a.name}: listed ${a.size} bytes, the file has ${file.length}`);
@@ -87,6 +87,11 @@ async function rest() {
     check(g.headers.get('accept-ranges') === 'bytes' && /sandbox/.test(g.headers.get('content-security-policy') || ''),
       `${a.name}: Accept-Ranges / CSP missing`);
     check(Buffer.compare(g.bytes, file) === 0, `${a.name}: the bytes differ from the file`);
+    check(!g.headers.get('content-disposition'), `${a.name}: a plain GET is not an attachment`);
+    const d = await get(a.download_url); // a save, even from a page of another origin
+    check(d.status === 200 && d.headers.get('content-disposition') === `attachment; filename="${a.name}"` && Buffer.compare(d.bytes, file) === 0,
+      `${a.name} by its download_url: ${d.status} ${d.headers.get('content-disposition')}`);
+    total += a.size;
   }
   check(await sent() - before === total, `zsa_gateway_artifact_bytes_total grew by ${await sent() - before}, not ${total}`);
   const tif = fs.readFileSync(`${DIR}/${rid}/labels.tif`);

@@ -84,7 +84,7 @@ run(async () => {
   const file = `/api/results/${RA}/artifacts/preview.png`;
   r = await http('GET', `/api/results/${RA}/artifacts`, undefined, bearer(tok({ scope: ['read'] })));
   const listed = r.body?.artifacts?.[0]?.download_url || '';
-  check(r.status === 200 && listed.startsWith(`${file}?link=l1.`), `the list's download_url: ${r.status} ${r.text}`);
+  check(r.status === 200 && listed.startsWith(`${file}?download=1&link=l1.`), `the list's download_url: ${r.status} ${r.text}`);
   const got = await http('GET', listed);
   check(got.status === 200 && got.headers.get('content-type') === 'image/png' && got.text === process.env.ZSA_PREVIEW_A,
     `the listed link, no token: ${got.status} ${got.text}`);
@@ -94,7 +94,7 @@ run(async () => {
   check(r.status === 200 && r.text === process.env.ZSA_PREVIEW_A, `a link minted by the spec: ${r.status} ${r.text}`);
   r = await http('HEAD', `${file}?link=${link(file, now() + 60)}`);
   check(r.status === 200, `HEAD with a link: ${r.status}`);
-  const l = listed.split('?link=')[1];
+  const l = listed.split('link=')[1];
   for (const [what, path] of [
     ['expired', `${file}?link=${link(file, now() - 1)}`],
     ['for another file', `/api/results/${RB}/artifacts/preview.png?link=${l}`],

@@ -274,9 +274,8 @@ static void preview_reply(redisAsyncContext *ac, void *reply, void *priv)
     }
     uint64_t off, len;
     int status;
-    char etag[48];
-    snprintf(etag, sizeof(etag), "\"p%llx-%zx\"", (unsigned long long)cm_hash_fnv1a(r->str, r->len),
-             r->len);
+    char etag[PR_ID_MAX + 40]; /* a preview never changes under its result id: nothing to hash */
+    snprintf(etag, sizeof(etag), "\"p-%s-%zx\"", h->id, r->len);
     if (!conditional(h, etag, 0, (uint64_t)r->len, -1, r->str))
         return;
     if (!apply_range(h, (uint64_t)r->len, &off, &len, &status))

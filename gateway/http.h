@@ -58,14 +58,14 @@ struct gw_http {
     unsigned char *piece; /* LWS_PRE + GW_FILE_CHUNK (http.c), made at the first read */
     size_t piece_len, piece_want;
     bool reading, piece_ready, read_failed;
-    bool artifact;           /* an artifact: Accept-Ranges, a sandboxing CSP, caching */
-    char content_range[96];  /* a 206's or 416's Content-Range value, or "" */
-    char range[128];         /* the request's Range header ("" when none) */
-    char if_range[64];       /* its If-Range ("" when none) */
-    char if_none_match[256]; /* its If-None-Match ("" when none, or too long to be ours) */
-    char etag[48];           /* an artifact's ETag (quoted), or "" */
-    char last_modified[40];  /* an artifact file's Last-Modified, or "" */
-    bool attachment;         /* ?download=1: Content-Disposition: attachment (a save, not a view) */
+    bool artifact;             /* an artifact: Accept-Ranges, a sandboxing CSP, caching */
+    char content_range[96];    /* a 206's or 416's Content-Range value, or "" */
+    char range[128];           /* the request's Range header ("" when none) */
+    char if_range[64];         /* its If-Range ("" when none) */
+    char if_none_match[256];   /* its If-None-Match ("" when none, or too long to be ours) */
+    char etag[PR_ID_MAX + 40]; /* an artifact's ETag (quoted), or "" */
+    char last_modified[40];    /* an artifact file's Last-Modified, or "" */
+    bool attachment; /* ?download=1: Content-Disposition: attachment (a save, not a view) */
     char session[PR_ID_MAX + 1];
     char quota_id[33];     /* whose submit bucket: hash of the token's subject, or the address */
     enum gw_auth_res auth; /* the request's token: OFF, NONE, BAD or OK (claims in tok) */

@@ -11,6 +11,7 @@
 #include "common/buf.h"
 #include "common/wsclient.h"
 #include "proto/proto.h"
+#include "proto/token.h"
 
 enum { EX_DONE = 0, EX_FAILED = 1, EX_UNREACHABLE = 2, EX_CANCELLED = 3, EX_REFUSED = 4 };
 #define EX_USAGE_ 64

@@ -17,7 +17,6 @@
 #include "common/time.h"
 #include "common/wsclient.h"
 #include "proto/proto.h"
-#include "proto/token.h"
 #include "tools/cli/cli.h"
 
 int cli__download(const struct cli *c, const char *path, FILE *to, struct cm_download *d)
@@ -91,8 +90,7 @@ static void clear(struct bar *b)
     b->shown = false;
 }
 
-/* ---- zsa result ID --download DIR --------------------------------------------------------------
- */
+/* ---- zsa result ID --download DIR ------------------------------------------------------------ */
 
 static void report(const struct cli *c, const char *name, uint64_t n, const char *file,
                    uint64_t resumed_at)
